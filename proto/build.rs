@@ -1,0 +1,13 @@
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A vendored protoc, so a fresh machine needs no system package to build the APIs.
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    std::env::set_var("PROTOC", protoc);
+    let descriptor = PathBuf::from(std::env::var("OUT_DIR")?).join("jinfu_descriptor.bin");
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(&descriptor)
+        .compile_protos(&["jinfu/ledger/v1/ledger.proto"], &["."])?;
+    println!("cargo:rerun-if-changed=jinfu");
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Generated gRPC types and services for every Jinfu API. The `.proto` files are the documented
+//! contract; read them for field meanings.
+
+pub mod ledger {
+    pub mod v1 {
+        tonic::include_proto!("jinfu.ledger.v1");
+    }
+}
+
+/// The encoded file descriptor set of every Jinfu API, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("jinfu_descriptor");
