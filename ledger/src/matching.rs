@@ -163,8 +163,8 @@ pub fn normalize_party_name(name: &str) -> String {
             let half = match character {
                 '\u{3000}' => ' ',
                 '\u{FF01}'..='\u{FF5E}' => char::from_u32(character as u32 - 0xFEE0).unwrap_or(character),
-                '【' | '〔' | '［' => '(',
-                '】' | '〕' | '］' => ')',
+                '【' | '〔' => '(',
+                '】' | '〕' => ')',
                 other => other,
             };
             let half = match half {

@@ -1,0 +1,207 @@
+//! Kafka helpers: clients built from one settings block, explicit topic creation, W3C trace
+//! context carried in message headers, and dead-letter records.
+//!
+//! Nothing here depends on the broker being tansu: these are plain Kafka-protocol clients.
+
+use std::time::Duration;
+
+use opentelemetry::propagation::{Extractor, Injector};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{ConsumerContext, StreamConsumer};
+use rdkafka::message::{BorrowedHeaders, Header, Headers, OwnedHeaders};
+use rdkafka::producer::FutureProducer;
+use rdkafka::types::RDKafkaErrorCode;
+use serde::Deserialize;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Every topic of DESIGN.md §4. Each has a `.dlq` twin.
+pub const TOPICS: [&str; 10] = [
+    "bank.credit-notices",
+    "bank.statements",
+    "bank.payment-orders",
+    "bank.payment-results",
+    "trading.events",
+    "ledger.events",
+    "guarantee.events",
+    "loan.events",
+    "contract.events",
+    "credit.events",
+];
+
+/// Headers Jinfu sets on dead-lettered records, beside the original headers.
+pub const DLQ_REASON_HEADER: &str = "jinfu-dlq-reason";
+pub const DLQ_TOPIC_HEADER: &str = "jinfu-dlq-original-topic";
+pub const DLQ_PARTITION_HEADER: &str = "jinfu-dlq-original-partition";
+pub const DLQ_OFFSET_HEADER: &str = "jinfu-dlq-original-offset";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct KafkaSettings {
+    /// Comma-separated `host:port` list.
+    pub brokers: String,
+    /// Prepended to every topic name. Empty in production; tests use it to isolate runs.
+    #[serde(default)]
+    pub topic_prefix: String,
+    /// Partitions for topics this service creates when they are missing.
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+}
+
+fn default_partitions() -> i32 {
+    3
+}
+
+impl KafkaSettings {
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{}", self.topic_prefix, name)
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        config
+    }
+
+    /// An idempotent producer that waits for all in-sync replicas.
+    pub fn producer(&self) -> anyhow::Result<FutureProducer> {
+        Ok(self
+            .base()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .set("message.timeout.ms", "30000")
+            .create()?)
+    }
+
+    /// A group consumer that never commits by itself: offsets are committed by the service,
+    /// after (and as a copy of) the offsets stored in its database.
+    pub fn consumer<C: ConsumerContext + 'static>(&self, group_id: &str, context: C) -> anyhow::Result<StreamConsumer<C>> {
+        Ok(self
+            .base()
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("fetch.wait.max.ms", "50")
+            .create_with_context(context)?)
+    }
+
+    /// Creates each topic and its `.dlq` twin (prefixed), tolerating topics that already exist.
+    pub async fn create_topics(&self, names: &[&str], partitions: i32) -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> = self.base().create()?;
+        let mut full_names = Vec::new();
+        for name in names {
+            full_names.push(self.topic(name));
+            full_names.push(dlq_topic(&self.topic(name)));
+        }
+        let new_topics: Vec<NewTopic<'_>> = full_names
+            .iter()
+            .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        for result in admin.create_topics(new_topics.iter(), &options).await? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => anyhow::bail!("creating topic {topic} failed: {code}"),
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn dlq_topic(topic: &str) -> String {
+    format!("{topic}.dlq")
+}
+
+struct HeaderInjector(Vec<(String, String)>);
+
+impl Injector for HeaderInjector {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.push((key.to_owned(), value));
+    }
+}
+
+/// The current span's W3C trace context (`traceparent`, `tracestate`) as header pairs.
+pub fn current_trace_headers() -> Vec<(String, String)> {
+    let context = tracing::Span::current().context();
+    let mut injector = HeaderInjector(Vec::new());
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut injector));
+    injector.0
+}
+
+/// Adds the current trace context to a record's headers.
+pub fn with_trace_context(mut headers: OwnedHeaders) -> OwnedHeaders {
+    for (key, value) in current_trace_headers() {
+        headers = headers.insert(Header { key: &key, value: Some(value.as_bytes()) });
+    }
+    headers
+}
+
+struct HeaderExtractor<'a>(&'a BorrowedHeaders);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|header| header.key == key)
+            .and_then(|header| header.value)
+            .and_then(|value| std::str::from_utf8(value).ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|header| header.key).collect()
+    }
+}
+
+/// Makes `span` a child of the trace context carried by a consumed record, if any.
+pub fn adopt_trace_context(span: &tracing::Span, headers: Option<&BorrowedHeaders>) {
+    if let Some(headers) = headers {
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// Reads one header as UTF-8.
+pub fn header_text<'a>(headers: Option<&'a BorrowedHeaders>, key: &str) -> Option<&'a str> {
+    headers?
+        .iter()
+        .find(|header| header.key == key)
+        .and_then(|header| header.value)
+        .and_then(|value| std::str::from_utf8(value).ok())
+}
+
+/// All headers of a consumed record as owned pairs, to be stored or forwarded.
+pub fn header_pairs(headers: Option<&BorrowedHeaders>) -> Vec<(String, Vec<u8>)> {
+    headers
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|header| (header.key.to_owned(), header.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Builds the headers of a dead-letter record: the original headers, then the reason and the
+/// original coordinates.
+pub fn dead_letter_headers(original: &[(String, Vec<u8>)], reason: &str, topic: &str, partition: i32, offset: i64) -> Vec<(String, Vec<u8>)> {
+    let mut headers: Vec<(String, Vec<u8>)> = original
+        .iter()
+        .filter(|(key, _)| !key.starts_with("jinfu-dlq-"))
+        .cloned()
+        .collect();
+    headers.push((DLQ_REASON_HEADER.into(), reason.as_bytes().to_vec()));
+    headers.push((DLQ_TOPIC_HEADER.into(), topic.as_bytes().to_vec()));
+    headers.push((DLQ_PARTITION_HEADER.into(), partition.to_string().into_bytes()));
+    headers.push((DLQ_OFFSET_HEADER.into(), offset.to_string().into_bytes()));
+    headers
+}
+
+pub fn owned_headers(pairs: &[(String, Vec<u8>)]) -> OwnedHeaders {
+    pairs.iter().fold(OwnedHeaders::new_with_capacity(pairs.len()), |headers, (key, value)| {
+        headers.insert(Header { key, value: Some(value.as_slice()) })
+    })
+}

@@ -1,0 +1,14 @@
+//! The platform every Jinfu service is built on: layered configuration with secrets, tracing
+//! with an optional OpenTelemetry exporter, a PostgreSQL pool with per-service migrations, Kafka
+//! helpers (trace context in headers, dead-letter topics, explicit topic creation), a gRPC server
+//! bootstrap (health, reflection, graceful shutdown), caller authentication, and the signature
+//! schemes banks and issuers sign with.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod grpc;
+pub mod kafka;
+pub mod shutdown;
+pub mod signing;
+pub mod telemetry;

@@ -1,0 +1,268 @@
+//! Signatures of banks (credit notices, statements) and, later, issuers (guarantees).
+//!
+//! Two schemes, chosen per key:
+//! - `sm2-sm3`: SM2 digital signature over an SM3 digest (GM/T 0003-2012, GM/T 0004-2012), with
+//!   the standard default distinguishing identifier `1234567812345678`. Public keys are SEC1
+//!   points in hex (uncompressed `04…`, 65 bytes, or compressed, 33 bytes). Signatures are
+//!   `r‖s` (64 bytes) or ASN.1 DER `SEQUENCE { r INTEGER, s INTEGER }`, base64-encoded.
+//! - `ed25519`: RFC 8032 Ed25519. Public keys are 32 bytes in hex; signatures 64 bytes, base64.
+//!
+//! What is signed is exactly the bytes of the Kafka record value, nothing re-serialised.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine;
+use ed25519_dalek::{Signer as _, Verifier as _};
+use serde::{Deserialize, Serialize};
+
+/// The distinguishing identifier GM/T 0009 sets as default for SM2 signatures.
+pub const SM2_DEFAULT_DISTINGUISHING_ID: &str = "1234567812345678";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scheme {
+    #[serde(rename = "sm2-sm3")]
+    Sm2Sm3,
+    #[serde(rename = "ed25519")]
+    Ed25519,
+}
+
+impl Scheme {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Sm2Sm3 => "sm2-sm3",
+            Scheme::Ed25519 => "ed25519",
+        }
+    }
+}
+
+impl FromStr for Scheme {
+    type Err = SignatureError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "sm2-sm3" => Ok(Scheme::Sm2Sm3),
+            "ed25519" => Ok(Scheme::Ed25519),
+            other => Err(SignatureError::UnknownScheme(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("unknown signature scheme {0:?} (expected sm2-sm3 or ed25519)")]
+    UnknownScheme(String),
+    #[error("malformed public key: {0}")]
+    MalformedPublicKey(String),
+    #[error("malformed private key: {0}")]
+    MalformedPrivateKey(String),
+    #[error("signature is not valid base64")]
+    SignatureNotBase64,
+    #[error("signature has the wrong length or encoding for {0}")]
+    MalformedSignature(Scheme),
+    #[error("signature does not verify")]
+    Invalid,
+}
+
+/// A public key that verifies one signer's signatures.
+#[derive(Clone)]
+pub enum VerifyingKey {
+    Sm2(Box<sm2::dsa::VerifyingKey>),
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "VerifyingKey({})", self.scheme())
+    }
+}
+
+impl VerifyingKey {
+    pub fn from_hex(scheme: Scheme, public_key_hex: &str) -> Result<VerifyingKey, SignatureError> {
+        let bytes = hex::decode(public_key_hex.trim()).map_err(|error| SignatureError::MalformedPublicKey(error.to_string()))?;
+        match scheme {
+            Scheme::Sm2Sm3 => sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_DEFAULT_DISTINGUISHING_ID, &bytes)
+                .map(|key| VerifyingKey::Sm2(Box::new(key)))
+                .map_err(|error| SignatureError::MalformedPublicKey(error.to_string())),
+            Scheme::Ed25519 => {
+                let array: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| SignatureError::MalformedPublicKey("an Ed25519 public key is 32 bytes".into()))?;
+                ed25519_dalek::VerifyingKey::from_bytes(&array)
+                    .map(VerifyingKey::Ed25519)
+                    .map_err(|error| SignatureError::MalformedPublicKey(error.to_string()))
+            }
+        }
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        match self {
+            VerifyingKey::Sm2(_) => Scheme::Sm2Sm3,
+            VerifyingKey::Ed25519(_) => Scheme::Ed25519,
+        }
+    }
+
+    /// Verifies a base64 signature over `message`.
+    pub fn verify(&self, message: &[u8], signature_base64: &str) -> Result<(), SignatureError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(signature_base64.trim())
+            .map_err(|_| SignatureError::SignatureNotBase64)?;
+        match self {
+            VerifyingKey::Sm2(key) => {
+                let signature = if bytes.len() == 64 {
+                    sm2::dsa::Signature::from_slice(&bytes)
+                } else {
+                    sm2_signature_from_der(&bytes)
+                }
+                .map_err(|_| SignatureError::MalformedSignature(Scheme::Sm2Sm3))?;
+                key.verify(message, &signature).map_err(|_| SignatureError::Invalid)
+            }
+            VerifyingKey::Ed25519(key) => {
+                let signature = ed25519_dalek::Signature::from_slice(&bytes)
+                    .map_err(|_| SignatureError::MalformedSignature(Scheme::Ed25519))?;
+                key.verify(message, &signature).map_err(|_| SignatureError::Invalid)
+            }
+        }
+    }
+}
+
+/// Decodes an ASN.1 DER `SEQUENCE { r INTEGER, s INTEGER }` into an SM2 signature.
+fn sm2_signature_from_der(bytes: &[u8]) -> Result<sm2::dsa::Signature, sm2::dsa::signature::Error> {
+    use der::{Decode, Reader};
+    let malformed = |_| sm2::dsa::signature::Error::new();
+    let mut reader = der::SliceReader::new(bytes).map_err(malformed)?;
+    let (r, s) = reader
+        .sequence(|sequence| Ok((der::asn1::UintRef::decode(sequence)?, der::asn1::UintRef::decode(sequence)?)))
+        .map_err(malformed)?;
+    reader.finish(()).map_err(malformed)?;
+    let mut fixed = [0u8; 64];
+    let (r_half, s_half) = fixed.split_at_mut(32);
+    for (integer, half) in [(r, r_half), (s, s_half)] {
+        let digits = integer.as_bytes();
+        if digits.len() > 32 {
+            return Err(sm2::dsa::signature::Error::new());
+        }
+        half[32 - digits.len()..].copy_from_slice(digits);
+    }
+    sm2::dsa::Signature::from_slice(&fixed)
+}
+
+/// A private key, for the bank simulator and tests. Production banks sign in their own HSMs.
+pub enum SigningKey {
+    Sm2(Box<sm2::dsa::SigningKey>),
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+impl SigningKey {
+    pub fn generate(scheme: Scheme) -> SigningKey {
+        let mut rng = rand::rngs::OsRng;
+        match scheme {
+            Scheme::Sm2Sm3 => {
+                let secret = sm2::SecretKey::random(&mut rng);
+                let key = sm2::dsa::SigningKey::new(SM2_DEFAULT_DISTINGUISHING_ID, &secret)
+                    .expect("a freshly generated SM2 secret key is valid");
+                SigningKey::Sm2(Box::new(key))
+            }
+            Scheme::Ed25519 => SigningKey::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
+        }
+    }
+
+    pub fn from_hex(scheme: Scheme, private_key_hex: &str) -> Result<SigningKey, SignatureError> {
+        let bytes = hex::decode(private_key_hex.trim()).map_err(|error| SignatureError::MalformedPrivateKey(error.to_string()))?;
+        match scheme {
+            Scheme::Sm2Sm3 => {
+                let secret = sm2::SecretKey::from_slice(&bytes).map_err(|error| SignatureError::MalformedPrivateKey(error.to_string()))?;
+                sm2::dsa::SigningKey::new(SM2_DEFAULT_DISTINGUISHING_ID, &secret)
+                    .map(|key| SigningKey::Sm2(Box::new(key)))
+                    .map_err(|error| SignatureError::MalformedPrivateKey(error.to_string()))
+            }
+            Scheme::Ed25519 => {
+                let array: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| SignatureError::MalformedPrivateKey("an Ed25519 private key is 32 bytes".into()))?;
+                Ok(SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&array)))
+            }
+        }
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        match self {
+            SigningKey::Sm2(_) => Scheme::Sm2Sm3,
+            SigningKey::Ed25519(_) => Scheme::Ed25519,
+        }
+    }
+
+    pub fn private_key_hex(&self) -> String {
+        match self {
+            SigningKey::Sm2(key) => hex::encode(key.as_nonzero_scalar().to_bytes()),
+            SigningKey::Ed25519(key) => hex::encode(key.to_bytes()),
+        }
+    }
+
+    pub fn public_key_hex(&self) -> String {
+        match self {
+            SigningKey::Sm2(key) => hex::encode(key.verifying_key().to_sec1_bytes()),
+            SigningKey::Ed25519(key) => hex::encode(key.verifying_key().to_bytes()),
+        }
+    }
+
+    /// Signs `message`; returns the base64 signature (`r‖s` for SM2).
+    pub fn sign(&self, message: &[u8]) -> String {
+        let bytes = match self {
+            SigningKey::Sm2(key) => {
+                let signature: sm2::dsa::Signature = key.sign(message);
+                signature.to_bytes().to_vec()
+            }
+            SigningKey::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
+        };
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_schemes_verify_their_own_signature_and_refuse_a_changed_message() {
+        for scheme in [Scheme::Sm2Sm3, Scheme::Ed25519] {
+            let signer = SigningKey::generate(scheme);
+            let restored = SigningKey::from_hex(scheme, &signer.private_key_hex()).unwrap();
+            let verifier = VerifyingKey::from_hex(scheme, &signer.public_key_hex()).unwrap();
+            let signature = restored.sign(b"{\"amount\":\"100.00\"}");
+            assert_eq!(verifier.verify(b"{\"amount\":\"100.00\"}", &signature), Ok(()));
+            assert_eq!(verifier.verify(b"{\"amount\":\"900.00\"}", &signature), Err(SignatureError::Invalid));
+            assert_eq!(verifier.verify(b"x", "not base64!"), Err(SignatureError::SignatureNotBase64));
+        }
+    }
+
+    #[test]
+    fn an_sm2_signature_in_der_form_verifies_too() {
+        let signer = SigningKey::generate(Scheme::Sm2Sm3);
+        let SigningKey::Sm2(key) = &signer else { unreachable!() };
+        let signature: sm2::dsa::Signature = key.sign(b"notice");
+        let fixed = signature.to_bytes();
+        let integer = |half: &[u8]| {
+            let trimmed: Vec<u8> = half.iter().copied().skip_while(|b| *b == 0).collect();
+            let mut body = if trimmed.first().is_some_and(|b| b & 0x80 != 0) { vec![0] } else { vec![] };
+            body.extend(trimmed);
+            let mut encoded = vec![0x02, body.len() as u8];
+            encoded.extend(body);
+            encoded
+        };
+        let mut content = integer(&fixed[..32]);
+        content.extend(integer(&fixed[32..]));
+        let mut encoded = vec![0x30, content.len() as u8];
+        encoded.extend(content);
+        let der = base64::engine::general_purpose::STANDARD.encode(encoded);
+        let verifier = VerifyingKey::from_hex(Scheme::Sm2Sm3, &signer.public_key_hex()).unwrap();
+        assert_eq!(verifier.verify(b"notice", &der), Ok(()));
+    }
+}
