@@ -16,7 +16,7 @@ pub fn load<T: DeserializeOwned>(file: Option<&Path>) -> anyhow::Result<T> {
         config::Environment::with_prefix("JINFU")
             .prefix_separator("_")
             .separator("__")
-            .try_parsing(true),
+            .try_parsing(false),
     );
     let settings = builder.build()?;
     Ok(settings.try_deserialize()?)

@@ -1,0 +1,478 @@
+//! The ledger's gRPC API (proto/jinfu/ledger/v1/ledger.proto). Every handler authorises the
+//! caller's role and centre before touching data, and scopes every query to that centre.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use jinfu_ledger::ids::{sub_account_number, CentreCode, Uscc};
+use jinfu_ledger::matching::DepositProgress;
+use jinfu_ledger::{AccountKey, Fen};
+use jinfu_platform::auth::{Caller, Role};
+use jinfu_proto::ledger::v1 as pb;
+use jinfu_proto::ledger::v1::ledger_service_server::LedgerService;
+use rust_decimal::Decimal;
+use sqlx::{PgPool, Row};
+use tonic::{Request, Response, Status};
+
+pub struct LedgerApi {
+    /// The ledger's pool; its search path is the `ledger` schema.
+    pub pool: PgPool,
+    /// Configured bank key references, so an account cannot be registered with a key that
+    /// would make every one of its notices fail verification.
+    pub known_key_refs: Vec<String>,
+}
+
+fn internal(error: sqlx::Error) -> Status {
+    tracing::error!(error = %error, "database error in a gRPC handler");
+    Status::internal("database error")
+}
+
+fn invalid(message: impl Into<String>) -> Status {
+    Status::invalid_argument(message.into())
+}
+
+fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: time.timestamp(), nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0) }
+}
+
+fn from_timestamp(field: &str, value: Option<prost_types::Timestamp>) -> Result<DateTime<Utc>, Status> {
+    let value = value.ok_or_else(|| invalid(format!("{field} is required")))?;
+    DateTime::from_timestamp(value.seconds, u32::try_from(value.nanos).unwrap_or(0))
+        .ok_or_else(|| invalid(format!("{field} is out of range")))
+}
+
+fn centre(text: &str) -> Result<CentreCode, Status> {
+    CentreCode::parse(text).map_err(|error| invalid(error.to_string()))
+}
+
+fn required_text<'a>(field: &str, text: &'a str) -> Result<&'a str, Status> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 256 || trimmed.contains(':') {
+        return Err(invalid(format!("{field} must be 1–256 characters without ':'")));
+    }
+    Ok(trimmed)
+}
+
+const STAFF: &[Role] = &[Role::Operator, Role::Supervisor, Role::Admin];
+
+#[tonic::async_trait]
+impl LedgerService for LedgerApi {
+    async fn register_centre(&self, request: Request<pb::RegisterCentreRequest>) -> Result<Response<pb::RegisterCentreResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        let code = centre(&body.centre_id)?;
+        caller.authorize(&[Role::Admin], code.as_str())?;
+        let name = required_text("name", &body.name)?;
+        let parent = if body.parent_centre_id.is_empty() { None } else { Some(centre(&body.parent_centre_id)?) };
+        let mut transaction = self.pool.begin().await.map_err(internal)?;
+        let existing = sqlx::query("SELECT name, parent_centre_id FROM centres WHERE centre_id = $1")
+            .bind(code.as_str())
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        if let Some(row) = existing {
+            let same = row.get::<String, _>(0) == name && row.get::<Option<String>, _>(1).as_deref() == parent.as_ref().map(CentreCode::as_str);
+            return if same {
+                Ok(Response::new(pb::RegisterCentreResponse { created: false }))
+            } else {
+                Err(Status::already_exists(format!("centre {code} is registered with another name or parent")))
+            };
+        }
+        if let Some(parent) = &parent {
+            let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM centres WHERE centre_id = $1")
+                .bind(parent.as_str())
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(internal)?;
+            if known.is_none() {
+                return Err(Status::failed_precondition(format!("parent centre {parent} is not registered")));
+            }
+        }
+        sqlx::query("INSERT INTO centres (centre_id, name, parent_centre_id) VALUES ($1, $2, $3)")
+            .bind(code.as_str())
+            .bind(name)
+            .bind(parent.as_ref().map(CentreCode::as_str))
+            .execute(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        sqlx::query("INSERT INTO chain_heads (centre_id, last_sequence, last_hash) VALUES ($1, 0, $2)")
+            .bind(code.as_str())
+            .bind(jinfu_ledger::chain::GENESIS_HASH.to_vec())
+            .execute(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        transaction.commit().await.map_err(internal)?;
+        Ok(Response::new(pb::RegisterCentreResponse { created: true }))
+    }
+
+    async fn register_bank_account(&self, request: Request<pb::RegisterBankAccountRequest>) -> Result<Response<pb::RegisterBankAccountResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        let code = centre(&body.centre_id)?;
+        caller.authorize(&[Role::Admin], code.as_str())?;
+        let bank = required_text("bank", &body.bank)?;
+        let number = required_text("account_number", &body.account_number)?;
+        let key_ref = required_text("signing_key_ref", &body.signing_key_ref)?.to_ascii_lowercase();
+        if !self.known_key_refs.contains(&key_ref) {
+            return Err(Status::failed_precondition(format!(
+                "signing key {key_ref:?} is not configured on the ledger (banks.{key_ref}.scheme / public_key)"
+            )));
+        }
+        let rate = Decimal::from_str(body.demand_deposit_rate.trim())
+            .ok()
+            .filter(|rate| *rate >= Decimal::ZERO && *rate < Decimal::ONE)
+            .ok_or_else(|| invalid("demand_deposit_rate must be a decimal fraction in [0, 1), e.g. \"0.0010\""))?;
+        let result = sqlx::query(
+            "INSERT INTO bank_accounts (bank, account_number, centre_id, signing_key_ref, demand_deposit_rate)
+             VALUES ($1, $2, $3, $4, $5::numeric)
+             ON CONFLICT (bank, account_number) DO UPDATE SET signing_key_ref = EXCLUDED.signing_key_ref,
+                 demand_deposit_rate = EXCLUDED.demand_deposit_rate
+             WHERE bank_accounts.centre_id = EXCLUDED.centre_id
+             RETURNING (xmax = 0)",
+        )
+        .bind(bank)
+        .bind(number)
+        .bind(code.as_str())
+        .bind(&key_ref)
+        .bind(rate.to_string())
+        .fetch_optional(&self.pool)
+        .await;
+        match result {
+            Ok(Some(row)) => Ok(Response::new(pb::RegisterBankAccountResponse { created: row.get(0) })),
+            Ok(None) => Err(Status::already_exists(format!("account {bank}/{number} belongs to another centre"))),
+            Err(sqlx::Error::Database(error)) if error.is_foreign_key_violation() => {
+                Err(Status::failed_precondition(format!("centre {code} is not registered")))
+            }
+            Err(error) => Err(internal(error)),
+        }
+    }
+
+    async fn create_section(&self, request: Request<pb::CreateSectionRequest>) -> Result<Response<pb::CreateSectionResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        let code = centre(&body.centre_id)?;
+        caller.authorize(&[Role::Operator, Role::Admin], code.as_str())?;
+        let section = required_text("section_id", &body.section_id)?;
+        let name = required_text("name", &body.name)?;
+        let regime = match pb::Regime::try_from(body.regime) {
+            Ok(pb::Regime::Engineering) => "engineering",
+            Ok(pb::Regime::Procurement) => "procurement",
+            _ => return Err(invalid("regime must be REGIME_ENGINEERING or REGIME_PROCUREMENT")),
+        };
+        if body.required_deposit_fen <= 0 || body.required_deposit_fen > jinfu_ledger::money::AMOUNT_FEN_MAX {
+            return Err(invalid("required_deposit_fen must be positive"));
+        }
+        let deadline = from_timestamp("deposit_deadline", body.deposit_deadline)?;
+        let opening = from_timestamp("bid_opening_time", body.bid_opening_time)?;
+        if opening < deadline {
+            return Err(invalid("bid_opening_time must not be before deposit_deadline"));
+        }
+        let account_centre: Option<String> = sqlx::query_scalar("SELECT centre_id FROM bank_accounts WHERE bank = $1 AND account_number = $2")
+            .bind(&body.bank)
+            .bind(&body.account_number)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(internal)?;
+        if account_centre.as_deref() != Some(code.as_str()) {
+            return Err(Status::failed_precondition(format!(
+                "collection account {}/{} is not registered for centre {code}",
+                body.bank, body.account_number
+            )));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO sections (centre_id, section_id, name, regime, required_deposit_fen, deposit_deadline,
+                 bid_opening_time, bank, account_number, basic_account_required)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind(code.as_str())
+        .bind(section)
+        .bind(name)
+        .bind(regime)
+        .bind(body.required_deposit_fen)
+        .bind(deadline)
+        .bind(opening)
+        .bind(&body.bank)
+        .bind(&body.account_number)
+        .bind(body.basic_account_required)
+        .execute(&self.pool)
+        .await
+        .map_err(internal)?;
+        if inserted.rows_affected() == 0 {
+            return Err(Status::already_exists(format!("section {section} already exists in centre {code}")));
+        }
+        Ok(Response::new(pb::CreateSectionResponse { created: true }))
+    }
+
+    async fn close_section(&self, request: Request<pb::CloseSectionRequest>) -> Result<Response<pb::CloseSectionResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Operator, Role::Admin], &body.centre_id)?;
+        let reason = required_text("reason", &body.reason)?;
+        let updated = sqlx::query("UPDATE sections SET open = false, closed_reason = $3 WHERE centre_id = $1 AND section_id = $2")
+            .bind(&body.centre_id)
+            .bind(&body.section_id)
+            .bind(reason)
+            .execute(&self.pool)
+            .await
+            .map_err(internal)?;
+        if updated.rows_affected() == 0 {
+            return Err(Status::not_found(format!("section {} not found in centre {}", body.section_id, body.centre_id)));
+        }
+        Ok(Response::new(pb::CloseSectionResponse {}))
+    }
+
+    async fn open_sub_account(&self, request: Request<pb::OpenSubAccountRequest>) -> Result<Response<pb::OpenSubAccountResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        let code = centre(&body.centre_id)?;
+        let uscc = Uscc::parse(&body.bidder_uscc).map_err(|error| invalid(error.to_string()))?;
+        caller.authorize(&[Role::Bidder, Role::Operator], code.as_str())?;
+        if caller.role == Role::Bidder && caller.party != uscc.as_str() {
+            return Err(Status::permission_denied("a bidder may open a sub-account only for itself"));
+        }
+        let name = required_text("bidder_name", &body.bidder_name)?;
+        let basic_account = required_text("basic_account", &body.basic_account)?;
+        let mut transaction = self.pool.begin().await.map_err(internal)?;
+        let section_open: Option<bool> = sqlx::query_scalar("SELECT open FROM sections WHERE centre_id = $1 AND section_id = $2")
+            .bind(code.as_str())
+            .bind(&body.section_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        match section_open {
+            None => return Err(Status::not_found(format!("section {} not found in centre {code}", body.section_id))),
+            Some(false) => return Err(Status::failed_precondition(format!("section {} is closed", body.section_id))),
+            Some(true) => {}
+        }
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT sub_account_number FROM sub_accounts WHERE centre_id = $1 AND section_id = $2 AND bidder_uscc = $3",
+        )
+        .bind(code.as_str())
+        .bind(&body.section_id)
+        .bind(uscc.as_str())
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(internal)?;
+        if let Some(number) = existing {
+            return Ok(Response::new(pb::OpenSubAccountResponse { sub_account_number: number, created: false }));
+        }
+        let sequence: i64 = sqlx::query_scalar("SELECT nextval('sub_account_sequence')")
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        let number = sub_account_number(&code, u64::try_from(sequence).map_err(|_| Status::internal("sequence out of range"))?);
+        let inserted = sqlx::query(
+            "INSERT INTO sub_accounts (sub_account_number, centre_id, section_id, bidder_uscc, bidder_name, basic_account)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (centre_id, section_id, bidder_uscc) DO NOTHING",
+        )
+        .bind(&number)
+        .bind(code.as_str())
+        .bind(&body.section_id)
+        .bind(uscc.as_str())
+        .bind(name)
+        .bind(basic_account)
+        .execute(&mut *transaction)
+        .await
+        .map_err(internal)?;
+        if inserted.rows_affected() == 0 {
+            return Err(Status::aborted("a concurrent request opened this sub-account; retry to read it"));
+        }
+        transaction.commit().await.map_err(internal)?;
+        Ok(Response::new(pb::OpenSubAccountResponse { sub_account_number: number, created: true }))
+    }
+
+    async fn get_deposit_status(&self, request: Request<pb::GetDepositStatusRequest>) -> Result<Response<pb::DepositStatus>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Bidder], &body.centre_id)?;
+        if caller.party != body.bidder_uscc {
+            return Err(Status::permission_denied("a bidder may read only its own deposit"));
+        }
+        let statuses = self.deposit_statuses(&body.centre_id, &body.section_id, Some(&body.bidder_uscc)).await?;
+        statuses
+            .into_iter()
+            .next()
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found("no sub-account for this bidder and section"))
+    }
+
+    async fn list_section_deposits(&self, request: Request<pb::ListSectionDepositsRequest>) -> Result<Response<pb::ListSectionDepositsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Operator, Role::Supervisor], &body.centre_id)?;
+        let opening: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT bid_opening_time FROM sections WHERE centre_id = $1 AND section_id = $2")
+            .bind(&body.centre_id)
+            .bind(&body.section_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(internal)?;
+        let opening = opening.ok_or_else(|| Status::not_found("section not found"))?;
+        if Utc::now() < opening {
+            return Err(Status::failed_precondition(format!(
+                "bidders of section {} are confidential until bid opening at {}",
+                body.section_id,
+                opening.to_rfc3339()
+            )));
+        }
+        let deposits = self.deposit_statuses(&body.centre_id, &body.section_id, None).await?;
+        Ok(Response::new(pb::ListSectionDepositsResponse { deposits }))
+    }
+
+    async fn get_account_balances(&self, request: Request<pb::GetAccountBalancesRequest>) -> Result<Response<pb::GetAccountBalancesResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(STAFF, &body.centre_id)?;
+        let rows = sqlx::query(
+            "SELECT account, kind, balance_fen FROM accounts WHERE centre_id = $1 AND starts_with(account, $2) ORDER BY account LIMIT 10000",
+        )
+        .bind(&body.centre_id)
+        .bind(&body.key_prefix)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        let balances = rows
+            .iter()
+            .map(|row| pb::AccountBalance { account: row.get(0), kind: row.get(1), balance_fen: row.get(2) })
+            .collect();
+        Ok(Response::new(pb::GetAccountBalancesResponse { balances }))
+    }
+
+    async fn list_suspense(&self, request: Request<pb::ListSuspenseRequest>) -> Result<Response<pb::ListSuspenseResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(STAFF, &body.centre_id)?;
+        if !body.reason.is_empty() && jinfu_ledger::SuspenseReason::parse(&body.reason).is_none() {
+            return Err(invalid(format!("unknown suspense reason {:?}", body.reason)));
+        }
+        let limit = if body.limit == 0 { 100 } else { body.limit.min(1000) };
+        let items = self.suspense_items(&body.centre_id, None, &body.reason, i64::from(limit)).await?;
+        Ok(Response::new(pb::ListSuspenseResponse { items }))
+    }
+
+    async fn get_ingest_summary(&self, request: Request<pb::GetIngestSummaryRequest>) -> Result<Response<pb::IngestSummary>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(STAFF, &body.centre_id)?;
+        let rows = sqlx::query(
+            "SELECT outcome, count(*), coalesce(sum(amount_fen), 0)::int8 FROM credit_notices WHERE centre_id = $1 GROUP BY outcome ORDER BY outcome",
+        )
+        .bind(&body.centre_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        let outcomes = rows
+            .iter()
+            .map(|row| pb::OutcomeCount { outcome: row.get(0), notices: row.get(1), amount_fen: row.get(2) })
+            .collect();
+        let leads = sqlx::query(
+            "SELECT c.section_id, c.payer_account, array_agg(l.bidder_uscc ORDER BY l.bidder_uscc)
+             FROM collusion_leads c JOIN payer_links l USING (centre_id, section_id, payer_account)
+             WHERE c.centre_id = $1 GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .bind(&body.centre_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        let collusion_leads = leads
+            .iter()
+            .map(|row| pb::CollusionLead { section_id: row.get(0), payer_account: row.get(1), bidder_usccs: row.get(2) })
+            .collect();
+        let conflicts: i64 = sqlx::query_scalar("SELECT count(*) FROM notice_conflicts WHERE centre_id = $1")
+            .bind(&body.centre_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(pb::IngestSummary { outcomes, collusion_leads, conflicts }))
+    }
+}
+
+impl LedgerApi {
+    async fn suspense_items(&self, centre_id: &str, sub_account: Option<&str>, reason: &str, limit: i64) -> Result<Vec<pb::SuspenseItem>, Status> {
+        let suspense_codes: Vec<&str> = jinfu_ledger::SuspenseReason::ALL.iter().map(|r| r.code()).collect();
+        let rows = sqlx::query(
+            "SELECT bank, bank_serial, sub_account_number, amount_fen, payer_name, payer_account, value_time, outcome
+             FROM credit_notices
+             WHERE centre_id = $1 AND outcome = ANY($2) AND ($3 = '' OR outcome = $3)
+               AND ($4::text IS NULL OR sub_account_number = $4)
+             ORDER BY posted_at DESC, bank, bank_serial LIMIT $5",
+        )
+        .bind(centre_id)
+        .bind(&suspense_codes)
+        .bind(reason)
+        .bind(sub_account)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        Ok(rows
+            .iter()
+            .map(|row| pb::SuspenseItem {
+                bank: row.get(0),
+                bank_serial: row.get(1),
+                sub_account_number: row.get(2),
+                amount_fen: row.get(3),
+                payer_name: row.get(4),
+                payer_account: row.get(5),
+                value_time: Some(timestamp(row.get(6))),
+                reason: row.get(7),
+            })
+            .collect())
+    }
+
+    async fn deposit_statuses(&self, centre_id: &str, section_id: &str, bidder: Option<&str>) -> Result<Vec<pb::DepositStatus>, Status> {
+        let rows = sqlx::query(
+            "SELECT s.bidder_uscc, s.sub_account_number, sec.required_deposit_fen, coalesce(a.balance_fen, 0)
+             FROM sub_accounts s
+             JOIN sections sec USING (centre_id, section_id)
+             LEFT JOIN accounts a ON a.centre_id = s.centre_id AND a.account = 'deposit:' || s.section_id || ':' || s.bidder_uscc
+             WHERE s.centre_id = $1 AND s.section_id = $2 AND ($3::text IS NULL OR s.bidder_uscc = $3)
+             ORDER BY s.bidder_uscc",
+        )
+        .bind(centre_id)
+        .bind(section_id)
+        .bind(bidder)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        let mut statuses = Vec::with_capacity(rows.len());
+        for row in rows {
+            let uscc: String = row.get(0);
+            let number: String = row.get(1);
+            let required = Fen::from_fen(row.get(2));
+            let held = Fen::from_fen(row.get(3));
+            debug_assert_eq!(
+                AccountKey::Deposit { section: section_id.into(), bidder: uscc.clone() }.to_string(),
+                format!("deposit:{section_id}:{uscc}")
+            );
+            let suspended = self.suspense_items(centre_id, Some(&number), "", 100).await?;
+            let (status, explanation, excess) = if held == Fen::ZERO {
+                ("no_money_received", "尚未收到保证金。".to_owned(), Fen::ZERO)
+            } else {
+                match DepositProgress::of(held, required) {
+                    DepositProgress::Short { missing } => ("short", format!("已收到 {held} 元，还差 {missing} 元。"), Fen::ZERO),
+                    DepositProgress::Satisfied => ("matched", format!("保证金 {held} 元已足额到账。"), Fen::ZERO),
+                    DepositProgress::Over { excess } => ("over", format!("已收到 {held} 元，超出 {excess} 元，超出部分将退还。"), excess),
+                }
+            };
+            let explanation = if suspended.is_empty() {
+                explanation
+            } else {
+                format!("{explanation} 另有 {} 笔转账未能确认为保证金（见 suspended）。", suspended.len())
+            };
+            statuses.push(pb::DepositStatus {
+                section_id: section_id.to_owned(),
+                bidder_uscc: uscc,
+                sub_account_number: number,
+                received: held > Fen::ZERO,
+                held_fen: held.fen(),
+                required_fen: required.fen(),
+                satisfied: held >= required,
+                excess_fen: excess.fen(),
+                status: status.to_owned(),
+                explanation,
+                suspended,
+            });
+        }
+        Ok(statuses)
+    }
+}

@@ -1,0 +1,98 @@
+//! The running ledger: gRPC API, credit-notice consumer and outbox relay, stopped together.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use jinfu_platform::auth::{self, TokenKeys};
+use jinfu_platform::{db, grpc};
+use jinfu_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::service::Routes;
+use tracing::info;
+
+use crate::api::LedgerApi;
+use crate::settings::Settings;
+use crate::{ingest, outbox, MIGRATOR, SCHEMA};
+
+pub struct Application {
+    /// The bound gRPC listener (port 0 in tests resolves here).
+    listener: TcpListener,
+    /// The pool shared by the API, the consumer and the relay.
+    pool: PgPool,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (applying migrations), makes sure the ledger's topics exist, and
+    /// binds the gRPC port. Nothing is consumed until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // Validate configured keys before anything starts.
+        settings.bank_keys()?;
+        TokenKeys::new(&settings.auth.token_secret)?;
+        let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
+        settings
+            .kafka
+            .create_topics(&["bank.credit-notices", "ledger.events"], settings.kafka.partitions)
+            .await?;
+        let listener = TcpListener::bind(&settings.grpc.listen).await?;
+        Ok(Application { listener, pool, settings })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|address| address.port()).unwrap_or(0)
+    }
+
+    pub fn pool(&self) -> PgPool {
+        self.pool.clone()
+    }
+
+    /// Runs until `shutdown` resolves; then the consumer finishes its batch, the relay drains,
+    /// and in-flight gRPC calls complete.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, pool, settings } = self;
+        let (stop, stopped) = watch::channel(false);
+        let keys = Arc::new(TokenKeys::new(&settings.auth.token_secret)?);
+        let api = LedgerApi { pool: pool.clone(), known_key_refs: settings.banks.keys().map(|k| k.to_ascii_lowercase()).collect() };
+        let service = LedgerServiceServer::with_interceptor(api, auth::interceptor(keys));
+        let routes = Routes::new(service);
+        info!(address = %listener.local_addr()?, "ledger gRPC listening");
+
+        let consumer = tokio::spawn(ingest::run_consumer(pool.clone(), settings.clone(), stopped.clone()));
+        let producer = settings.kafka.producer()?;
+        let relay = tokio::spawn(outbox::run_relay(pool.clone(), producer, settings.ingest.outbox_batch_max, stopped.clone()));
+        let mut grpc_stopped = stopped.clone();
+        let server = tokio::spawn(grpc::serve(
+            listener,
+            routes,
+            jinfu_proto::FILE_DESCRIPTOR_SET,
+            |reporter| Box::pin(async move { grpc::set_serving::<LedgerServiceServer<LedgerApi>>(&reporter).await }),
+            async move {
+                let _ = grpc_stopped.changed().await;
+            },
+        ));
+
+        let mut consumer = consumer;
+        tokio::select! {
+            () = shutdown => info!("stopping the ledger"),
+            result = &mut consumer => {
+                // The consumer never ends on its own; if it does, stop everything so the
+                // orchestrator restarts the process.
+                let _ = stop.send(true);
+                let _ = relay.await;
+                let _ = server.await;
+                return match result {
+                    Ok(Ok(())) => Err(anyhow::anyhow!("credit-notice consumer stopped unexpectedly")),
+                    Ok(Err(error)) => Err(error),
+                    Err(error) => Err(error.into()),
+                };
+            }
+        }
+        let _ = stop.send(true);
+        consumer.await??;
+        relay.await?;
+        server.await??;
+        Ok(())
+    }
+}

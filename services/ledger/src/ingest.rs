@@ -1,0 +1,1018 @@
+//! Ingestion of bank credit notices: the hot path.
+//!
+//! Records are consumed in batches. Each batch is applied in ONE PostgreSQL transaction that
+//! locks the batch's partition offsets, validates every record, stores new notices (unique per
+//! bank + serial), matches them, appends balanced entries to each centre's hash chain, updates
+//! balances (aggregated per batch, so the centre's bank account row is written once per batch,
+//! not once per notice), records collusion leads, writes outbox rows (events and dead letters),
+//! and stores the next offsets. A crash anywhere before the commit applies nothing; after it,
+//! the stored offsets make every redelivered record a no-op. Kafka's own committed offsets are
+//! only a copy, written after the database commit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jinfu_ledger::chain::{entry_hash, ChainedEntry, ChainedPosting};
+use jinfu_ledger::matching::{self, classify_replay, is_collusion_lead, CreditFacts, Replay, Target};
+use jinfu_ledger::{AccountKey, EntryKind, Fen, JournalEntry, Outcome};
+use jinfu_platform::kafka::{self, dead_letter_headers};
+use jinfu_platform::signing::VerifyingKey;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use serde_json::json;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use tokio::sync::watch;
+use tracing::{info, warn, Instrument};
+use uuid::Uuid;
+
+use crate::notice::{self, CollectionAccount, CreditNotice, Refusal, Registry, SIGNATURE_HEADER, SIGNING_KEY_HEADER};
+use crate::settings::{FaultSettings, Settings};
+
+/// One consumed record, owned so that a batch outlives the consumer's buffers.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+impl Record {
+    pub fn from_message(message: &BorrowedMessage<'_>) -> Record {
+        Record {
+            partition: message.partition(),
+            offset: message.offset(),
+            value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers: kafka::header_pairs(message.headers()),
+            timestamp: message.timestamp().to_millis().and_then(DateTime::from_timestamp_millis),
+        }
+    }
+
+    fn header(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name == key)
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
+}
+
+/// Topic names and settings a batch needs.
+pub struct BatchContext<'a> {
+    pub group_id: &'a str,
+    pub topic: &'a str,
+    pub dead_letter_topic: &'a str,
+    pub events_topic: &'a str,
+    pub keys: &'a HashMap<String, VerifyingKey>,
+    pub fault: &'a FaultSettings,
+    pub batch_number: u64,
+}
+
+/// What one batch did, for logs and tests.
+#[derive(Debug, Default, Clone)]
+pub struct BatchReport {
+    /// Records at or after the stored offset, i.e. not already applied.
+    pub considered: usize,
+    /// Records below the stored offset, skipped because they were applied before.
+    pub already_applied: usize,
+    pub new_notices: usize,
+    pub duplicates: usize,
+    pub conflicts: usize,
+    pub dead_lettered: usize,
+    pub outcomes: BTreeMap<&'static str, usize>,
+    /// Partitions whose first record lies beyond the stored offset: the consumer must seek back.
+    pub rewinds: Vec<(i32, i64)>,
+    /// Next offset per partition after this batch.
+    pub next_offsets: BTreeMap<i32, i64>,
+}
+
+enum Classified {
+    New(CreditNotice),
+    Duplicate,
+    Conflict(CreditNotice, Vec<u8>),
+    Refused(Refusal),
+}
+
+/// Applies one batch in one transaction, retrying transient database failures. The batch is
+/// never skipped: if the database stays unavailable, the consumer waits (and lag alerts fire).
+pub async fn apply_batch_with_retry(pool: &PgPool, context: &BatchContext<'_>, records: &[Record]) -> BatchReport {
+    let mut attempt: u32 = 0;
+    loop {
+        match apply_batch(pool, context, records).await {
+            Ok(report) => return report,
+            Err(error) => {
+                attempt += 1;
+                let backoff_ms = 100u64 * u64::from(attempt.min(50));
+                warn!(error = %error, attempt, backoff_ms, "applying batch failed; retrying the same batch");
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+            }
+        }
+    }
+}
+
+fn crash_if(fault: &FaultSettings, point: &str, batch_number: u64) {
+    if fault.crash_point.as_deref() == Some(point) && fault.crash_on_batch == batch_number {
+        eprintln!("fault injection: aborting at {point} of batch {batch_number}");
+        std::process::abort();
+    }
+}
+
+/// Applies one batch; see the module documentation.
+pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[Record]) -> anyhow::Result<BatchReport> {
+    let mut report = BatchReport::default();
+    let mut transaction = pool.begin().await?;
+
+    let stored = lock_offsets(&mut transaction, context, records).await?;
+    let mut fresh: Vec<&Record> = Vec::with_capacity(records.len());
+    let mut first_seen: HashSet<i32> = HashSet::new();
+    let mut rewound: HashSet<i32> = HashSet::new();
+    for record in records {
+        let next = stored.get(&record.partition).copied().unwrap_or(-1);
+        if record.offset < next {
+            report.already_applied += 1;
+            continue;
+        }
+        if first_seen.insert(record.partition) && next >= 0 && record.offset > next {
+            warn!(partition = record.partition, stored = next, received = record.offset, "records beyond the stored offset; seeking back");
+            report.rewinds.push((record.partition, next));
+            rewound.insert(record.partition);
+        }
+        if rewound.contains(&record.partition) {
+            continue;
+        }
+        fresh.push(record);
+    }
+    report.considered = fresh.len();
+
+    let registry_accounts = load_collection_accounts(&mut transaction).await?;
+    let centres: HashSet<String> = sqlx::query_scalar("SELECT centre_id FROM centres").fetch_all(&mut *transaction).await?.into_iter().collect();
+    let registry = Registry { accounts: &registry_accounts, centres: &centres, keys: context.keys };
+
+    // Validate, then sort out replays against stored notices and earlier records of this batch.
+    let validated: Vec<Result<CreditNotice, Refusal>> = fresh
+        .iter()
+        .map(|record| notice::validate(&record.value, record.header(SIGNATURE_HEADER), record.header(SIGNING_KEY_HEADER), &registry))
+        .collect();
+    let stored_hashes = load_stored_hashes(&mut transaction, &validated).await?;
+    let mut batch_hashes: HashMap<(String, String), [u8; 32]> = HashMap::new();
+    let mut classified: Vec<Classified> = Vec::with_capacity(fresh.len());
+    for result in validated {
+        let notice = match result {
+            Ok(notice) => notice,
+            Err(refusal) => {
+                classified.push(Classified::Refused(refusal));
+                continue;
+            }
+        };
+        let key = (notice.bank.clone(), notice.bank_serial.clone());
+        let known = stored_hashes.get(&key).map(Vec::as_slice).or_else(|| batch_hashes.get(&key).map(<[u8; 32]>::as_slice));
+        match classify_replay(known, &notice.content_hash) {
+            Replay::New => {
+                batch_hashes.insert(key, notice.content_hash);
+                classified.push(Classified::New(notice));
+            }
+            Replay::Duplicate => classified.push(Classified::Duplicate),
+            Replay::Conflict => {
+                let stored = known.map(<[u8]>::to_vec).unwrap_or_default();
+                classified.push(Classified::Conflict(notice, stored));
+            }
+        }
+    }
+    crash_if(context.fault, "after_validation", context.batch_number);
+
+    let mut writer = BatchWriter::default();
+    let targets = load_targets(&mut transaction, &classified).await?;
+    let mut held = load_held(&mut transaction, &targets).await?;
+    let mut heads = lock_chain_heads(&mut transaction, &classified).await?;
+
+    for (record, item) in fresh.iter().zip(&classified) {
+        match item {
+            Classified::Refused(refusal) => {
+                report.dead_lettered += 1;
+                writer.dead_letter(context, record, refusal);
+            }
+            Classified::Duplicate => report.duplicates += 1,
+            Classified::Conflict(notice, stored_hash) => {
+                report.conflicts += 1;
+                writer.conflict(context, record, notice, stored_hash);
+            }
+            Classified::New(notice) => {
+                report.new_notices += 1;
+                let target = targets.get(&notice.sub_account_number);
+                let outcome = post_notice(&mut writer, &mut heads, &mut held, context, record, notice, target)?;
+                *report.outcomes.entry(outcome.code()).or_default() += 1;
+            }
+        }
+    }
+
+    writer.flush(&mut transaction).await?;
+    raise_collusion_leads(&mut transaction, context, &writer.payer_links).await?;
+    store_chain_heads(&mut transaction, &heads).await?;
+    report.next_offsets = store_offsets(&mut transaction, context, &fresh).await?;
+    crash_if(context.fault, "before_commit", context.batch_number);
+    transaction.commit().await?;
+    crash_if(context.fault, "after_commit", context.batch_number);
+    Ok(report)
+}
+
+async fn lock_offsets(transaction: &mut Transaction<'_, Postgres>, context: &BatchContext<'_>, records: &[Record]) -> anyhow::Result<HashMap<i32, i64>> {
+    let partitions: Vec<i32> = records.iter().map(|r| r.partition).collect::<BTreeSet<_>>().into_iter().collect();
+    // Create missing rows (in partition order, so concurrent instances lock in one order), then
+    // lock them: a second instance that got the same partition during a rebalance waits here
+    // and then sees the offsets this batch stored.
+    sqlx::query(
+        "INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset)
+         SELECT $1, $2, partition, -1 FROM UNNEST($3::int4[]) AS partition ORDER BY partition
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(context.group_id)
+    .bind(context.topic)
+    .bind(&partitions)
+    .execute(&mut **transaction)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT kafka_partition, next_offset FROM consumer_offsets
+         WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = ANY($3)
+         ORDER BY kafka_partition FOR UPDATE",
+    )
+    .bind(context.group_id)
+    .bind(context.topic)
+    .bind(&partitions)
+    .fetch_all(&mut **transaction)
+    .await?;
+    Ok(rows.iter().map(|row| (row.get::<i32, _>(0), row.get::<i64, _>(1))).collect())
+}
+
+async fn store_offsets(transaction: &mut Transaction<'_, Postgres>, context: &BatchContext<'_>, fresh: &[&Record]) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    for record in fresh {
+        let entry = next.entry(record.partition).or_insert(record.offset + 1);
+        *entry = (*entry).max(record.offset + 1);
+    }
+    let partitions: Vec<i32> = next.keys().copied().collect();
+    let offsets: Vec<i64> = next.values().copied().collect();
+    sqlx::query(
+        "UPDATE consumer_offsets o SET next_offset = n.next_offset
+         FROM UNNEST($3::int4[], $4::int8[]) AS n(kafka_partition, next_offset)
+         WHERE o.consumer_group = $1 AND o.topic = $2 AND o.kafka_partition = n.kafka_partition",
+    )
+    .bind(context.group_id)
+    .bind(context.topic)
+    .bind(&partitions)
+    .bind(&offsets)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(next)
+}
+
+async fn load_collection_accounts(transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<HashMap<(String, String), CollectionAccount>> {
+    let rows = sqlx::query("SELECT bank, account_number, centre_id, signing_key_ref FROM bank_accounts")
+        .fetch_all(&mut **transaction)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let account = CollectionAccount { centre_id: row.get(2), signing_key_ref: row.get(3) };
+            ((row.get(0), row.get(1)), account)
+        })
+        .collect())
+}
+
+async fn load_stored_hashes(
+    transaction: &mut Transaction<'_, Postgres>,
+    validated: &[Result<CreditNotice, Refusal>],
+) -> anyhow::Result<HashMap<(String, String), Vec<u8>>> {
+    let (banks, serials): (Vec<&str>, Vec<&str>) = validated
+        .iter()
+        .filter_map(|result| result.as_ref().ok())
+        .map(|notice| (notice.bank.as_str(), notice.bank_serial.as_str()))
+        .unzip();
+    if banks.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query(
+        "SELECT n.bank, n.bank_serial, n.content_hash FROM credit_notices n
+         JOIN UNNEST($1::text[], $2::text[]) AS k(bank, bank_serial)
+           ON n.bank = k.bank AND n.bank_serial = k.bank_serial",
+    )
+    .bind(&banks)
+    .bind(&serials)
+    .fetch_all(&mut **transaction)
+    .await?;
+    Ok(rows.iter().map(|row| ((row.get(0), row.get(1)), row.get(2))).collect())
+}
+
+async fn load_targets(transaction: &mut Transaction<'_, Postgres>, classified: &[Classified]) -> anyhow::Result<HashMap<String, Target>> {
+    let numbers: Vec<&str> = classified
+        .iter()
+        .filter_map(|item| match item {
+            Classified::New(notice) => Some(notice.sub_account_number.as_str()),
+            _ => None,
+        })
+        .collect();
+    if numbers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query(
+        "SELECT s.sub_account_number, s.centre_id, s.section_id, s.bidder_uscc, s.bidder_name, s.basic_account,
+                sec.required_deposit_fen, sec.deposit_deadline, sec.open, sec.basic_account_required,
+                sec.bank, sec.account_number
+         FROM sub_accounts s JOIN sections sec USING (centre_id, section_id)
+         WHERE s.sub_account_number = ANY($1)",
+    )
+    .bind(&numbers)
+    .fetch_all(&mut **transaction)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let target = Target {
+                centre_id: row.get(1),
+                section_id: row.get(2),
+                bidder_uscc: row.get(3),
+                bidder_name: row.get(4),
+                bidder_basic_account: row.get(5),
+                required: Fen::from_fen(row.get(6)),
+                deposit_deadline: row.get(7),
+                section_open: row.get(8),
+                basic_account_required: row.get(9),
+                section_bank: row.get(10),
+                section_collection_account: row.get(11),
+            };
+            (row.get(0), target)
+        })
+        .collect())
+}
+
+type AccountId = (String, String);
+
+async fn load_held(transaction: &mut Transaction<'_, Postgres>, targets: &HashMap<String, Target>) -> anyhow::Result<HashMap<AccountId, Fen>> {
+    let (centres, accounts): (Vec<String>, Vec<String>) = targets
+        .values()
+        .map(|target| (target.centre_id.clone(), deposit_account(target).to_string()))
+        .unzip();
+    let rows = sqlx::query(
+        "SELECT a.centre_id, a.account, a.balance_fen FROM accounts a
+         JOIN UNNEST($1::text[], $2::text[]) AS k(centre_id, account)
+           ON a.centre_id = k.centre_id AND a.account = k.account",
+    )
+    .bind(&centres)
+    .bind(&accounts)
+    .fetch_all(&mut **transaction)
+    .await?;
+    Ok(rows.iter().map(|row| ((row.get(0), row.get(1)), Fen::from_fen(row.get(2)))).collect())
+}
+
+fn deposit_account(target: &Target) -> AccountKey {
+    AccountKey::Deposit { section: target.section_id.clone(), bidder: target.bidder_uscc.clone() }
+}
+
+struct ChainHead {
+    sequence: i64,
+    hash: [u8; 32],
+}
+
+async fn lock_chain_heads(transaction: &mut Transaction<'_, Postgres>, classified: &[Classified]) -> anyhow::Result<HashMap<String, ChainHead>> {
+    let centres: Vec<&str> = classified
+        .iter()
+        .filter_map(|item| match item {
+            Classified::New(notice) => Some(notice.centre_id.as_str()),
+            _ => None,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if centres.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query("SELECT centre_id, last_sequence, last_hash FROM chain_heads WHERE centre_id = ANY($1) ORDER BY centre_id FOR UPDATE")
+        .bind(&centres)
+        .fetch_all(&mut **transaction)
+        .await?;
+    let heads: HashMap<String, ChainHead> = rows
+        .iter()
+        .map(|row| {
+            let hash: Vec<u8> = row.get(2);
+            let hash: [u8; 32] = hash.try_into().expect("stored chain hashes are 32 bytes");
+            (row.get(0), ChainHead { sequence: row.get(1), hash })
+        })
+        .collect();
+    anyhow::ensure!(heads.len() == centres.len(), "a registered centre has no chain head");
+    Ok(heads)
+}
+
+async fn store_chain_heads(transaction: &mut Transaction<'_, Postgres>, heads: &HashMap<String, ChainHead>) -> anyhow::Result<()> {
+    let mut centres = Vec::new();
+    let mut sequences = Vec::new();
+    let mut hashes = Vec::new();
+    for (centre, head) in heads {
+        centres.push(centre.clone());
+        sequences.push(head.sequence);
+        hashes.push(head.hash.to_vec());
+    }
+    sqlx::query(
+        "UPDATE chain_heads h SET last_sequence = n.last_sequence, last_hash = n.last_hash
+         FROM UNNEST($1::text[], $2::int8[], $3::bytea[]) AS n(centre_id, last_sequence, last_hash)
+         WHERE h.centre_id = n.centre_id",
+    )
+    .bind(&centres)
+    .bind(&sequences)
+    .bind(&hashes)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
+fn post_notice(
+    writer: &mut BatchWriter,
+    heads: &mut HashMap<String, ChainHead>,
+    held: &mut HashMap<AccountId, Fen>,
+    context: &BatchContext<'_>,
+    record: &Record,
+    notice: &CreditNotice,
+    target: Option<&Target>,
+) -> anyhow::Result<Outcome> {
+    let credit = CreditFacts {
+        centre_id: notice.centre_id.clone(),
+        bank: notice.bank.clone(),
+        collection_account: notice.account_number.clone(),
+        amount: notice.amount,
+        payer_name: notice.payer_name.clone(),
+        payer_account: notice.payer_account.clone(),
+        value_time: notice.value_time,
+    };
+    let held_before = target
+        .map(|target| held.get(&(target.centre_id.clone(), deposit_account(target).to_string())).copied().unwrap_or_default())
+        .unwrap_or_default();
+    let outcome = matching::match_credit(&credit, target, held_before);
+    let bank = AccountKey::Bank { bank: notice.bank.clone(), account_number: notice.account_number.clone() };
+    let (kind, credited) = match (outcome, target) {
+        (Outcome::Deposit { held_after, .. }, Some(target)) => {
+            held.insert((target.centre_id.clone(), deposit_account(target).to_string()), held_after);
+            (EntryKind::DepositReceived, deposit_account(target))
+        }
+        _ => (
+            EntryKind::SuspenseReceived,
+            AccountKey::Suspense { bank: notice.bank.clone(), account_number: notice.account_number.clone() },
+        ),
+    };
+    let entry = JournalEntry::transfer(kind, bank, credited, notice.amount)?;
+    let head = heads.get_mut(&notice.centre_id).expect("chain heads are locked for every centre with new notices");
+    head.sequence += 1;
+    let reference = format!("notice:{}/{}", notice.bank, notice.bank_serial);
+    let entry_id = Uuid::now_v7();
+    let entry_id_text = entry_id.to_string();
+    let account_names: Vec<String> = entry.postings().iter().map(|p| p.account.to_string()).collect();
+    let chained: Vec<ChainedPosting<'_>> = entry
+        .postings()
+        .iter()
+        .zip(&account_names)
+        .map(|(posting, account)| ChainedPosting { account, side: posting.side, amount_fen: posting.amount.fen() })
+        .collect();
+    let previous = head.hash;
+    head.hash = entry_hash(
+        &previous,
+        &ChainedEntry {
+            centre_id: &notice.centre_id,
+            sequence: head.sequence,
+            entry_id: &entry_id_text,
+            kind: kind.as_str(),
+            reference: &reference,
+            postings: &chained,
+        },
+    );
+    writer.entry(&notice.centre_id, head.sequence, entry_id, kind, &reference, &previous, &head.hash, &entry);
+    writer.notice(record, notice, target, outcome, head.sequence);
+    if let Some(target) = target {
+        writer.payer_links.insert((
+            target.centre_id.clone(),
+            target.section_id.clone(),
+            matching::normalize_account_number(&notice.payer_account),
+            target.bidder_uscc.clone(),
+        ));
+    }
+    writer.event(context, notice, target, outcome, head.sequence);
+    Ok(outcome)
+}
+
+/// Rows of one batch, written with one multi-row statement per table.
+#[derive(Default)]
+struct BatchWriter {
+    entry_centres: Vec<String>,
+    entry_sequences: Vec<i64>,
+    entry_ids: Vec<Uuid>,
+    entry_kinds: Vec<String>,
+    entry_references: Vec<String>,
+    entry_previous: Vec<Vec<u8>>,
+    entry_hashes: Vec<Vec<u8>>,
+    posting_centres: Vec<String>,
+    posting_sequences: Vec<i64>,
+    posting_lines: Vec<i16>,
+    posting_accounts: Vec<String>,
+    posting_sides: Vec<String>,
+    posting_amounts: Vec<i64>,
+    /// Net balance change per (centre, account), with the account's kind.
+    deltas: BTreeMap<(String, String), (&'static str, i64)>,
+    notices: NoticeRows,
+    outbox: OutboxRows,
+    dead_letters: Vec<(i32, i64, String, Vec<u8>)>,
+    dead_letter_source_topic: String,
+    conflicts: Vec<(String, String, String, Vec<u8>, Vec<u8>, Vec<u8>, i32, i64)>,
+    payer_links: BTreeSet<(String, String, String, String)>,
+}
+
+#[derive(Default)]
+struct NoticeRows {
+    bank: Vec<String>,
+    bank_serial: Vec<String>,
+    content_hash: Vec<Vec<u8>>,
+    event_id: Vec<String>,
+    centre_id: Vec<String>,
+    account_number: Vec<String>,
+    sub_account_number: Vec<String>,
+    amount_fen: Vec<i64>,
+    payer_name: Vec<String>,
+    payer_account: Vec<String>,
+    value_time: Vec<DateTime<Utc>>,
+    section_id: Vec<Option<String>>,
+    bidder_uscc: Vec<Option<String>>,
+    outcome: Vec<String>,
+    entry_sequence: Vec<i64>,
+    partition: Vec<i32>,
+    offset: Vec<i64>,
+    produced_at: Vec<Option<DateTime<Utc>>>,
+}
+
+/// Outbox rows: topic, key, payload, headers (JSON array of `[name, value]`).
+#[derive(Default)]
+pub(crate) struct OutboxRows {
+    pub topic: Vec<String>,
+    pub key: Vec<String>,
+    pub payload: Vec<Vec<u8>>,
+    pub headers: Vec<String>,
+}
+
+impl OutboxRows {
+    pub fn push(&mut self, topic: &str, key: &str, payload: Vec<u8>, headers: &[(String, Vec<u8>)]) {
+        let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v).into_owned())).collect();
+        self.topic.push(topic.to_owned());
+        self.key.push(key.to_owned());
+        self.payload.push(payload);
+        self.headers.push(serde_json::to_string(&pairs).expect("header pairs serialise"));
+    }
+
+    pub async fn insert(&self, transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<()> {
+        if self.topic.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO outbox (topic, message_key, payload, headers)
+             SELECT topic, message_key, payload, headers::jsonb
+             FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY
+                  AS o(topic, message_key, payload, headers, position)
+             ORDER BY position",
+        )
+        .bind(&self.topic)
+        .bind(&self.key)
+        .bind(&self.payload)
+        .bind(&self.headers)
+        .execute(&mut **transaction)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The current trace context as outbox headers.
+pub(crate) fn trace_headers() -> Vec<(String, Vec<u8>)> {
+    kafka::current_trace_headers().into_iter().map(|(k, v)| (k, v.into_bytes())).collect()
+}
+
+impl BatchWriter {
+    #[allow(clippy::too_many_arguments)]
+    fn entry(&mut self, centre: &str, sequence: i64, entry_id: Uuid, kind: EntryKind, reference: &str, previous: &[u8; 32], hash: &[u8; 32], entry: &JournalEntry) {
+        self.entry_centres.push(centre.to_owned());
+        self.entry_sequences.push(sequence);
+        self.entry_ids.push(entry_id);
+        self.entry_kinds.push(kind.as_str().to_owned());
+        self.entry_references.push(reference.to_owned());
+        self.entry_previous.push(previous.to_vec());
+        self.entry_hashes.push(hash.to_vec());
+        for (line, posting) in entry.postings().iter().enumerate() {
+            self.posting_centres.push(centre.to_owned());
+            self.posting_sequences.push(sequence);
+            self.posting_lines.push(i16::try_from(line).expect("an entry has few postings"));
+            self.posting_accounts.push(posting.account.to_string());
+            self.posting_sides.push(posting.side.as_str().to_owned());
+            self.posting_amounts.push(posting.amount.fen());
+        }
+        for (account, delta) in entry.balance_deltas() {
+            let slot = self.deltas.entry((centre.to_owned(), account.to_string())).or_insert((account.kind().as_str(), 0));
+            slot.1 += delta.fen();
+        }
+    }
+
+    fn notice(&mut self, record: &Record, notice: &CreditNotice, target: Option<&Target>, outcome: Outcome, sequence: i64) {
+        let rows = &mut self.notices;
+        rows.bank.push(notice.bank.clone());
+        rows.bank_serial.push(notice.bank_serial.clone());
+        rows.content_hash.push(notice.content_hash.to_vec());
+        rows.event_id.push(notice.event_id.clone());
+        rows.centre_id.push(notice.centre_id.clone());
+        rows.account_number.push(notice.account_number.clone());
+        rows.sub_account_number.push(notice.sub_account_number.clone());
+        rows.amount_fen.push(notice.amount.fen());
+        rows.payer_name.push(notice.payer_name.clone());
+        rows.payer_account.push(notice.payer_account.clone());
+        rows.value_time.push(notice.value_time);
+        let bound = target.filter(|target| target.centre_id == notice.centre_id);
+        rows.section_id.push(bound.map(|t| t.section_id.clone()));
+        rows.bidder_uscc.push(bound.map(|t| t.bidder_uscc.clone()));
+        rows.outcome.push(outcome.code().to_owned());
+        rows.entry_sequence.push(sequence);
+        rows.partition.push(record.partition);
+        rows.offset.push(record.offset);
+        rows.produced_at.push(record.timestamp);
+    }
+
+    fn event(&mut self, context: &BatchContext<'_>, notice: &CreditNotice, target: Option<&Target>, outcome: Outcome, sequence: i64) {
+        let (event_type, data) = match (outcome, target) {
+            (Outcome::Deposit { progress, held_after }, Some(target)) => (
+                "deposit.received",
+                json!({
+                    "section_id": target.section_id,
+                    "bidder_uscc": target.bidder_uscc,
+                    "held_fen": held_after.fen(),
+                    "required_fen": target.required.fen(),
+                    "satisfied": progress.is_satisfied(),
+                    "status": progress.code(),
+                }),
+            ),
+            (_, target) => (
+                "deposit.suspended",
+                json!({
+                    "section_id": target.map(|t| t.section_id.clone()),
+                    "bidder_uscc": target.map(|t| t.bidder_uscc.clone()),
+                    "reason": outcome.code(),
+                }),
+            ),
+        };
+        let mut payload = json!({
+            "schema_version": 1,
+            "event_id": Uuid::now_v7(),
+            "type": event_type,
+            "centre_id": notice.centre_id,
+            "occurred_at": Utc::now(),
+            "data": data,
+        });
+        let common = json!({
+            "bank": notice.bank,
+            "bank_serial": notice.bank_serial,
+            "sub_account_number": notice.sub_account_number,
+            "amount_fen": notice.amount.fen(),
+            "value_time": notice.value_time,
+            "entry_sequence": sequence,
+        });
+        if let (Some(data), Some(common)) = (payload["data"].as_object_mut(), common.as_object()) {
+            data.extend(common.clone());
+        }
+        let bytes = serde_json::to_vec(&payload).expect("events serialise");
+        self.outbox.push(context.events_topic, &notice.sub_account_number, bytes, &trace_headers());
+    }
+
+    fn dead_letter(&mut self, context: &BatchContext<'_>, record: &Record, refusal: &Refusal) {
+        let reason = refusal.reason();
+        warn!(partition = record.partition, offset = record.offset, reason = %reason, "credit notice refused; sent to the dead-letter topic");
+        let headers = dead_letter_headers(&record.headers, &reason, context.topic, record.partition, record.offset);
+        self.outbox.push(context.dead_letter_topic, &format!("{}:{}", record.partition, record.offset), record.value.clone(), &headers);
+        self.dead_letters.push((record.partition, record.offset, reason, record.value.clone()));
+        self.dead_letter_source_topic = context.topic.to_owned();
+    }
+
+    fn conflict(&mut self, context: &BatchContext<'_>, record: &Record, notice: &CreditNotice, stored_hash: &[u8]) {
+        warn!(bank = %notice.bank, serial = %notice.bank_serial, "ALERT: bank serial reused with different content; no money moved");
+        self.conflicts.push((
+            notice.bank.clone(),
+            notice.bank_serial.clone(),
+            notice.centre_id.clone(),
+            stored_hash.to_vec(),
+            notice.content_hash.to_vec(),
+            record.value.clone(),
+            record.partition,
+            record.offset,
+        ));
+        let payload = json!({
+            "schema_version": 1,
+            "event_id": Uuid::now_v7(),
+            "type": "alert.notice_conflict",
+            "centre_id": notice.centre_id,
+            "occurred_at": Utc::now(),
+            "data": {
+                "bank": notice.bank,
+                "bank_serial": notice.bank_serial,
+                "kafka_partition": record.partition,
+                "kafka_offset": record.offset,
+                "explanation": "the bank serial was already applied with different content; this notice moved no money",
+            },
+        });
+        let bytes = serde_json::to_vec(&payload).expect("events serialise");
+        self.outbox.push(context.events_topic, &notice.sub_account_number, bytes, &trace_headers());
+    }
+
+    async fn flush(&mut self, transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<()> {
+        if !self.entry_sequences.is_empty() {
+            sqlx::query(
+                "INSERT INTO journal_entries (centre_id, sequence, entry_id, kind, reference, previous_hash, hash)
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])",
+            )
+            .bind(&self.entry_centres)
+            .bind(&self.entry_sequences)
+            .bind(&self.entry_ids)
+            .bind(&self.entry_kinds)
+            .bind(&self.entry_references)
+            .bind(&self.entry_previous)
+            .bind(&self.entry_hashes)
+            .execute(&mut **transaction)
+            .await?;
+            sqlx::query(
+                "INSERT INTO postings (centre_id, sequence, line, account, side, amount_fen)
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int2[], $4::text[], $5::text[], $6::int8[])",
+            )
+            .bind(&self.posting_centres)
+            .bind(&self.posting_sequences)
+            .bind(&self.posting_lines)
+            .bind(&self.posting_accounts)
+            .bind(&self.posting_sides)
+            .bind(&self.posting_amounts)
+            .execute(&mut **transaction)
+            .await?;
+            let rows = &self.notices;
+            sqlx::query(
+                "INSERT INTO credit_notices (bank, bank_serial, content_hash, event_id, centre_id, account_number,
+                     sub_account_number, amount_fen, payer_name, payer_account, value_time, section_id, bidder_uscc,
+                     outcome, entry_sequence, kafka_partition, kafka_offset, produced_at)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::int8[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[],
+                     $15::int8[], $16::int4[], $17::int8[], $18::timestamptz[])",
+            )
+            .bind(&rows.bank)
+            .bind(&rows.bank_serial)
+            .bind(&rows.content_hash)
+            .bind(&rows.event_id)
+            .bind(&rows.centre_id)
+            .bind(&rows.account_number)
+            .bind(&rows.sub_account_number)
+            .bind(&rows.amount_fen)
+            .bind(&rows.payer_name)
+            .bind(&rows.payer_account)
+            .bind(&rows.value_time)
+            .bind(&rows.section_id)
+            .bind(&rows.bidder_uscc)
+            .bind(&rows.outcome)
+            .bind(&rows.entry_sequence)
+            .bind(&rows.partition)
+            .bind(&rows.offset)
+            .bind(&rows.produced_at)
+            .execute(&mut **transaction)
+            .await?;
+            self.apply_deltas(transaction).await?;
+        }
+        if !self.dead_letters.is_empty() {
+            let partitions: Vec<i32> = self.dead_letters.iter().map(|d| d.0).collect();
+            let offsets: Vec<i64> = self.dead_letters.iter().map(|d| d.1).collect();
+            let reasons: Vec<String> = self.dead_letters.iter().map(|d| d.2.clone()).collect();
+            let payloads: Vec<Vec<u8>> = self.dead_letters.iter().map(|d| d.3.clone()).collect();
+            sqlx::query(
+                "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, payload)
+                 SELECT $1, * FROM UNNEST($2::int4[], $3::int8[], $4::text[], $5::bytea[])
+                 ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
+            )
+            .bind(&self.dead_letter_source_topic)
+            .bind(&partitions)
+            .bind(&offsets)
+            .bind(&reasons)
+            .bind(&payloads)
+            .execute(&mut **transaction)
+            .await?;
+        }
+        for conflict in &self.conflicts {
+            sqlx::query(
+                "INSERT INTO notice_conflicts (bank, bank_serial, centre_id, stored_hash, incoming_hash, payload, kafka_partition, kafka_offset)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&conflict.0)
+            .bind(&conflict.1)
+            .bind(&conflict.2)
+            .bind(&conflict.3)
+            .bind(&conflict.4)
+            .bind(&conflict.5)
+            .bind(conflict.6)
+            .bind(conflict.7)
+            .execute(&mut **transaction)
+            .await?;
+        }
+        if !self.payer_links.is_empty() {
+            let mut columns: [Vec<&str>; 4] = Default::default();
+            for link in &self.payer_links {
+                columns[0].push(&link.0);
+                columns[1].push(&link.1);
+                columns[2].push(&link.2);
+                columns[3].push(&link.3);
+            }
+            sqlx::query(
+                "INSERT INTO payer_links (centre_id, section_id, payer_account, bidder_uscc)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(&columns[0])
+            .bind(&columns[1])
+            .bind(&columns[2])
+            .bind(&columns[3])
+            .execute(&mut **transaction)
+            .await?;
+        }
+        self.outbox.insert(transaction).await?;
+        Ok(())
+    }
+
+    /// One upsert for every balance the batch changed, in key order so concurrent batches lock
+    /// rows in the same order. The table's CHECK constraint refuses a negative balance, which
+    /// aborts the whole batch (invariant 3 is never violated in storage).
+    async fn apply_deltas(&self, transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<()> {
+        let mut centres = Vec::new();
+        let mut accounts = Vec::new();
+        let mut kinds = Vec::new();
+        let mut deltas = Vec::new();
+        for ((centre, account), (kind, delta)) in &self.deltas {
+            centres.push(centre.as_str());
+            accounts.push(account.as_str());
+            kinds.push(*kind);
+            deltas.push(*delta);
+        }
+        sqlx::query(
+            "INSERT INTO accounts (centre_id, account, kind, balance_fen)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) ORDER BY 1, 2
+             ON CONFLICT (centre_id, account) DO UPDATE SET balance_fen = accounts.balance_fen + EXCLUDED.balance_fen",
+        )
+        .bind(&centres)
+        .bind(&accounts)
+        .bind(&kinds)
+        .bind(&deltas)
+        .execute(&mut **transaction)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Records which payer funded which bidders and raises a lead the first time one payer account
+/// funds two or more bidders of one section. Runs under the centre's chain-head lock, so two
+/// batches of one centre cannot both miss each other's links.
+async fn raise_collusion_leads(
+    transaction: &mut Transaction<'_, Postgres>,
+    context: &BatchContext<'_>,
+    links: &BTreeSet<(String, String, String, String)>,
+) -> anyhow::Result<()> {
+    let triples: BTreeSet<(&str, &str, &str)> = links.iter().map(|l| (l.0.as_str(), l.1.as_str(), l.2.as_str())).collect();
+    if triples.is_empty() {
+        return Ok(());
+    }
+    let mut columns: [Vec<&str>; 3] = Default::default();
+    for triple in &triples {
+        columns[0].push(triple.0);
+        columns[1].push(triple.1);
+        columns[2].push(triple.2);
+    }
+    let rows = sqlx::query(
+        "SELECT l.centre_id, l.section_id, l.payer_account, array_agg(l.bidder_uscc ORDER BY l.bidder_uscc)
+         FROM payer_links l
+         JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS k(centre_id, section_id, payer_account)
+           ON l.centre_id = k.centre_id AND l.section_id = k.section_id AND l.payer_account = k.payer_account
+         GROUP BY 1, 2, 3",
+    )
+    .bind(&columns[0])
+    .bind(&columns[1])
+    .bind(&columns[2])
+    .fetch_all(&mut **transaction)
+    .await?;
+    let mut outbox = OutboxRows::default();
+    for row in rows {
+        let bidders: Vec<String> = row.get(3);
+        let bidder_set: BTreeSet<String> = bidders.iter().cloned().collect();
+        if !is_collusion_lead(&bidder_set) {
+            continue;
+        }
+        let (centre, section, payer): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let inserted = sqlx::query(
+            "INSERT INTO collusion_leads (centre_id, section_id, payer_account) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(&centre)
+        .bind(&section)
+        .bind(&payer)
+        .execute(&mut **transaction)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            continue;
+        }
+        warn!(centre = %centre, section = %section, payer = %payer, "collusion lead: one payer account funded several bidders");
+        let payload = json!({
+            "schema_version": 1,
+            "event_id": Uuid::now_v7(),
+            "type": "collusion.lead",
+            "centre_id": centre,
+            "occurred_at": Utc::now(),
+            "data": {
+                "section_id": section,
+                "payer_account": payer,
+                "bidder_usccs": bidders,
+                "rule": "招标投标法实施条例 art. 40(6): deposits of different bidders paid from one account",
+            },
+        });
+        outbox.push(context.events_topic, &format!("{centre}:{section}"), serde_json::to_vec(&payload)?, &trace_headers());
+    }
+    outbox.insert(transaction).await
+}
+
+/// Logs rebalances; offsets themselves are resolved against the database in each batch.
+pub struct IngestContext;
+
+impl ClientContext for IngestContext {}
+
+impl ConsumerContext for IngestContext {
+    fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
+        info!(?rebalance, "consumer group rebalanced");
+    }
+}
+
+/// Consumes `bank.credit-notices` until `shutdown` turns true, finishing the batch in hand.
+pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let topic = settings.kafka.topic("bank.credit-notices");
+    let dead_letter_topic = kafka::dlq_topic(&topic);
+    let events_topic = settings.kafka.topic("ledger.events");
+    let keys = settings.bank_keys()?;
+    let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&settings.ingest.group_id, IngestContext)?;
+    consumer.subscribe(&[&topic])?;
+    info!(topic = %topic, group = %settings.ingest.group_id, "credit-notice consumer started");
+    let wait = Duration::from_millis(settings.ingest.batch_wait_ms);
+    let mut batch_number: u64 = 0;
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.changed() => break,
+            received = consumer.recv() => received,
+        };
+        let mut records = Vec::with_capacity(settings.ingest.batch_size_max);
+        match first {
+            Ok(message) => records.push(Record::from_message(&message)),
+            Err(error) => {
+                warn!(error = %error, "consumer error");
+                continue;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        while records.len() < settings.ingest.batch_size_max {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(message)) => records.push(Record::from_message(&message)),
+                Ok(Err(error)) => warn!(error = %error, "consumer error"),
+                Err(_) => break,
+            }
+        }
+        batch_number += 1;
+        let span = tracing::info_span!("apply_credit_notice_batch", batch = batch_number, records = records.len());
+        if let Some(first) = records.first() {
+            adopt_first_trace(&span, &first.headers);
+        }
+        let context = BatchContext {
+            group_id: &settings.ingest.group_id,
+            topic: &topic,
+            dead_letter_topic: &dead_letter_topic,
+            events_topic: &events_topic,
+            keys: &keys,
+            fault: &settings.fault,
+            batch_number,
+        };
+        let report = apply_batch_with_retry(&pool, &context, &records).instrument(span).await;
+        tracing::debug!(?report, "batch applied");
+        for (partition, offset) in &report.rewinds {
+            if let Err(error) = consumer.seek(&topic, *partition, Offset::Offset(*offset), Duration::from_secs(10)) {
+                warn!(error = %error, partition, offset, "seek back to the stored offset failed");
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (partition, next) in &report.next_offsets {
+            offsets.add_partition_offset(&topic, *partition, Offset::Offset(*next))?;
+        }
+        if offsets.count() > 0 {
+            if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
+                warn!(error = %error, "committing the offset copy to Kafka failed; the database holds the truth");
+            }
+        }
+    }
+    info!("credit-notice consumer stopped after finishing its batch");
+    Ok(())
+}
+
+/// Makes the batch span a child of the first record's trace, so a single notice can be followed
+/// from the bank through posting and the outbox.
+fn adopt_first_trace(span: &tracing::Span, headers: &[(String, Vec<u8>)]) {
+    let owned = kafka::owned_headers(headers);
+    kafka::adopt_trace_context(span, Some(owned.as_borrowed()));
+}

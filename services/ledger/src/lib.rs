@@ -1,0 +1,16 @@
+//! The Jinfu deposit ledger service. `main.rs` is thin; everything is here so tests can start
+//! the real application in-process.
+
+pub mod api;
+pub mod app;
+pub mod ingest;
+pub mod notice;
+pub mod outbox;
+pub mod settings;
+pub mod verify;
+
+/// The ledger's migrations, applied into schema `ledger`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The PostgreSQL schema the ledger owns.
+pub const SCHEMA: &str = "ledger";

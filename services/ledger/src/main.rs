@@ -1,0 +1,94 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use jinfu_ledger::ids::CentreCode;
+use jinfu_ledger_service::app::Application;
+use jinfu_ledger_service::settings::Settings;
+use jinfu_ledger_service::{verify, MIGRATOR, SCHEMA};
+use jinfu_platform::auth::{Role, TokenKeys};
+use jinfu_platform::{config, db, kafka, shutdown, telemetry};
+
+/// The Jinfu deposit ledger.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// TOML configuration file; `JINFU_…` environment variables override it.
+    #[arg(long, global = true, env = "JINFU_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC API, the credit-notice consumer and the outbox relay.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create every platform topic and its dead-letter twin (idempotent).
+    CreateTopics,
+    /// Recompute balances and check every ledger invariant; exit 1 on any violation.
+    Verify,
+    /// Issue a bearer token (for operators' tools and the demo).
+    Token {
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        centre: String,
+        #[arg(long, default_value = "")]
+        party: String,
+        #[arg(long, default_value_t = 3600)]
+        valid_seconds: i64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("ledger: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let settings: Settings = config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => {
+            let _telemetry = telemetry::init("ledger", &settings.telemetry)?;
+            let application = Application::build(settings).await?;
+            application.run_until_stopped(shutdown::signal()).await?;
+        }
+        Command::Migrate => {
+            db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
+            println!("migrations applied");
+        }
+        Command::CreateTopics => {
+            settings.kafka.create_topics(&kafka::TOPICS, settings.kafka.partitions).await?;
+            println!("topics ready: {} and their .dlq twins", kafka::TOPICS.join(", "));
+        }
+        Command::Verify => {
+            let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
+            let result = verify::verify(&pool).await?;
+            println!("checked {} entries, {} accounts, {} notices", result.entries, result.accounts, result.notices);
+            for violation in &result.violations {
+                println!("VIOLATION {violation}");
+            }
+            if !result.ok() {
+                println!("verify: FAILED ({} violations)", result.violations.len());
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("verify: ok");
+        }
+        Command::Token { role, centre, party, valid_seconds } => {
+            let keys = TokenKeys::new(&settings.auth.token_secret)?;
+            let centre = CentreCode::parse(&centre)?;
+            println!("{}", keys.issue(role, &centre, &party, valid_seconds)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,122 @@
+//! The ledger's configuration. Load order: defaults → `--config FILE` (TOML) → `JINFU_…`
+//! environment variables (`JINFU_DATABASE__URL`, `JINFU_BANKS__ICBC_2026__PUBLIC_KEY`, …).
+
+use std::collections::{BTreeMap, HashMap};
+
+use jinfu_platform::db::DatabaseSettings;
+use jinfu_platform::kafka::KafkaSettings;
+use jinfu_platform::signing::{Scheme, VerifyingKey};
+use jinfu_platform::telemetry::TelemetrySettings;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub kafka: KafkaSettings,
+    #[serde(default)]
+    pub grpc: GrpcSettings,
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
+    /// Bank notice-signing public keys, by key reference (lower-case).
+    #[serde(default)]
+    pub banks: BTreeMap<String, BankKeySettings>,
+    #[serde(default)]
+    pub ingest: IngestSettings,
+    #[serde(default)]
+    pub fault: FaultSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GrpcSettings {
+    /// `host:port`; port 0 picks a free port (tests).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for GrpcSettings {
+    fn default() -> Self {
+        GrpcSettings { listen: default_listen() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:50051".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// HS256 secret for bearer tokens, at least 32 bytes.
+    pub token_secret: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BankKeySettings {
+    pub scheme: Scheme,
+    /// Hex public key: SEC1 point for sm2-sm3, 32 bytes for ed25519.
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSettings {
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Most records applied in one database transaction.
+    #[serde(default = "default_batch_size_max")]
+    pub batch_size_max: usize,
+    /// Longest wait for a batch to fill before applying what has arrived.
+    #[serde(default = "default_batch_wait_ms")]
+    pub batch_wait_ms: u64,
+    /// Most outbox rows published per relay round.
+    #[serde(default = "default_outbox_batch_max")]
+    pub outbox_batch_max: i64,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            group_id: default_group_id(),
+            batch_size_max: default_batch_size_max(),
+            batch_wait_ms: default_batch_wait_ms(),
+            outbox_batch_max: default_outbox_batch_max(),
+        }
+    }
+}
+
+fn default_group_id() -> String {
+    "ledger".into()
+}
+fn default_batch_size_max() -> usize {
+    2000
+}
+fn default_batch_wait_ms() -> u64 {
+    20
+}
+fn default_outbox_batch_max() -> i64 {
+    1000
+}
+
+/// Fault injection for crash tests. Never set in production.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct FaultSettings {
+    /// `after_validation`, `before_commit` or `after_commit`: the process aborts there.
+    #[serde(default)]
+    pub crash_point: Option<String>,
+    /// Which batch (1-based) reaches the crash point.
+    #[serde(default)]
+    pub crash_on_batch: u64,
+}
+
+impl Settings {
+    pub fn bank_keys(&self) -> anyhow::Result<HashMap<String, VerifyingKey>> {
+        self.banks
+            .iter()
+            .map(|(reference, key)| {
+                let verifying = VerifyingKey::from_hex(key.scheme, &key.public_key)
+                    .map_err(|error| anyhow::anyhow!("bank key {reference}: {error}"))?;
+                Ok((reference.to_ascii_lowercase(), verifying))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,211 @@
+//! The verification command: recomputes every balance from the postings and checks every
+//! invariant of DESIGN.md §3 that the ledger holds today, including the hash chain.
+
+use std::collections::HashMap;
+
+use futures::TryStreamExt;
+use jinfu_ledger::chain::{entry_hash, ChainedEntry, ChainedPosting, GENESIS_HASH};
+use jinfu_ledger::Side;
+use sqlx::{PgPool, Row};
+
+/// The result of a verification run: counts checked and every violation found.
+#[derive(Debug, Default)]
+pub struct Verification {
+    pub entries: u64,
+    pub accounts: u64,
+    pub notices: u64,
+    pub violations: Vec<String>,
+}
+
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
+    let mut result = Verification::default();
+
+    // Invariant 1: every entry balances, and has postings at all.
+    let unbalanced = sqlx::query(
+        "SELECT e.centre_id, e.sequence,
+                coalesce(sum(p.amount_fen) FILTER (WHERE p.side = 'debit'), 0)::int8,
+                coalesce(sum(p.amount_fen) FILTER (WHERE p.side = 'credit'), 0)::int8
+         FROM journal_entries e LEFT JOIN postings p USING (centre_id, sequence)
+         GROUP BY 1, 2
+         HAVING coalesce(sum(p.amount_fen) FILTER (WHERE p.side = 'debit'), 0)
+              <> coalesce(sum(p.amount_fen) FILTER (WHERE p.side = 'credit'), 0)
+             OR count(p.line) = 0",
+    )
+    .fetch_all(pool)
+    .await?;
+    for row in unbalanced {
+        result.violations.push(format!(
+            "invariant 1: entry {}#{} does not balance (debits {}, credits {})",
+            row.get::<String, _>(0),
+            row.get::<i64, _>(1),
+            row.get::<i64, _>(2),
+            row.get::<i64, _>(3)
+        ));
+    }
+
+    // Stored balances equal balances recomputed from postings.
+    let mismatched = sqlx::query(
+        "WITH recomputed AS (
+             SELECT centre_id, account,
+                    sum(CASE WHEN (side = 'debit') = (account LIKE 'bank:%' OR account = 'interest-expense')
+                             THEN amount_fen ELSE -amount_fen END)::int8 AS balance_fen
+             FROM postings GROUP BY 1, 2)
+         SELECT coalesce(a.centre_id, r.centre_id), coalesce(a.account, r.account), a.balance_fen, r.balance_fen
+         FROM accounts a FULL OUTER JOIN recomputed r USING (centre_id, account)
+         WHERE a.balance_fen IS DISTINCT FROM r.balance_fen AND NOT (a.balance_fen = 0 AND r.balance_fen IS NULL)",
+    )
+    .fetch_all(pool)
+    .await?;
+    for row in mismatched {
+        result.violations.push(format!(
+            "balance of {} {} is {:?} but its postings sum to {:?}",
+            row.get::<String, _>(0),
+            row.get::<String, _>(1),
+            row.get::<Option<i64>, _>(2),
+            row.get::<Option<i64>, _>(3)
+        ));
+    }
+    result.accounts = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM accounts").fetch_one(pool).await?.try_into()?;
+
+    // Invariant 3: no deposit, suspense or bank account was ever negative, at any point in
+    // the journal, not only now.
+    let negative = sqlx::query(
+        "SELECT centre_id, account, min(running)::int8 FROM (
+             SELECT centre_id, account,
+                    sum(CASE WHEN (side = 'debit') = (account LIKE 'bank:%' OR account = 'interest-expense')
+                             THEN amount_fen ELSE -amount_fen END)
+                        OVER (PARTITION BY centre_id, account ORDER BY sequence, line) AS running
+             FROM postings WHERE account NOT LIKE 'interest-%') balances
+         GROUP BY 1, 2 HAVING min(running) < 0",
+    )
+    .fetch_all(pool)
+    .await?;
+    for row in negative {
+        result.violations.push(format!(
+            "invariant 3: {} {} went negative ({} fen)",
+            row.get::<String, _>(0),
+            row.get::<String, _>(1),
+            row.get::<i64, _>(2)
+        ));
+    }
+
+    // Invariant 7 (and 4): every applied notice ended in a deposit or suspense account, by its
+    // recorded outcome, for exactly its amount, in an entry debiting its collection account.
+    let misplaced = sqlx::query(
+        "SELECT n.bank, n.bank_serial, n.outcome FROM credit_notices n
+         WHERE NOT EXISTS (
+             SELECT 1 FROM postings c JOIN postings d USING (centre_id, sequence)
+             WHERE c.centre_id = n.centre_id AND c.sequence = n.entry_sequence
+               AND c.side = 'credit' AND c.amount_fen = n.amount_fen
+               AND d.side = 'debit' AND d.amount_fen = n.amount_fen
+               AND d.account = 'bank:' || n.bank || ':' || n.account_number
+               AND CASE WHEN n.outcome IN ('matched', 'short', 'over')
+                        THEN c.account = 'deposit:' || n.section_id || ':' || n.bidder_uscc
+                        ELSE c.account = 'suspense:' || n.bank || ':' || n.account_number END)",
+    )
+    .fetch_all(pool)
+    .await?;
+    for row in misplaced {
+        result.violations.push(format!(
+            "invariant 7: notice {}/{} ({}) is not posted where its outcome says",
+            row.get::<String, _>(0),
+            row.get::<String, _>(1),
+            row.get::<String, _>(2)
+        ));
+    }
+    let reused_entries: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT centre_id, entry_sequence FROM credit_notices GROUP BY 1, 2 HAVING count(*) > 1) twice",
+    )
+    .fetch_one(pool)
+    .await?;
+    if reused_entries > 0 {
+        result.violations.push(format!("invariant 4: {reused_entries} entries are claimed by more than one notice"));
+    }
+    result.notices = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM credit_notices").fetch_one(pool).await?.try_into()?;
+
+    // Invariant 6: the hash chain of every centre, recomputed from the first entry.
+    verify_chains(pool, &mut result).await?;
+    Ok(result)
+}
+
+async fn verify_chains(pool: &PgPool, result: &mut Verification) -> anyhow::Result<()> {
+    let heads: HashMap<String, (i64, Vec<u8>)> = sqlx::query("SELECT centre_id, last_sequence, last_hash FROM chain_heads")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .collect();
+    let mut stream = sqlx::query(
+        "SELECT e.centre_id, e.sequence, e.entry_id::text, e.kind, e.reference, e.previous_hash, e.hash,
+                array_agg(p.account ORDER BY p.line), array_agg(p.side ORDER BY p.line), array_agg(p.amount_fen ORDER BY p.line)
+         FROM journal_entries e JOIN postings p USING (centre_id, sequence)
+         GROUP BY e.centre_id, e.sequence ORDER BY e.centre_id, e.sequence",
+    )
+    .fetch(pool);
+    let mut current: Option<(String, i64, [u8; 32])> = None;
+    let mut finished: HashMap<String, (i64, [u8; 32])> = HashMap::new();
+    while let Some(row) = stream.try_next().await? {
+        let centre: String = row.get(0);
+        let sequence: i64 = row.get(1);
+        let (expected_sequence, previous) = match &current {
+            Some((current_centre, last, hash)) if *current_centre == centre => (last + 1, *hash),
+            _ => {
+                if let Some((done_centre, last, hash)) = current.take() {
+                    finished.insert(done_centre, (last, hash));
+                }
+                (1, GENESIS_HASH)
+            }
+        };
+        if sequence != expected_sequence {
+            result.violations.push(format!("invariant 6: centre {centre} jumps from sequence {} to {sequence}", expected_sequence - 1));
+        }
+        let stored_previous: Vec<u8> = row.get(5);
+        if stored_previous != previous {
+            result.violations.push(format!("invariant 6: centre {centre} entry {sequence} does not link to the entry before it"));
+        }
+        let accounts: Vec<String> = row.get(7);
+        let sides: Vec<String> = row.get(8);
+        let amounts: Vec<i64> = row.get(9);
+        let postings: Vec<ChainedPosting<'_>> = accounts
+            .iter()
+            .zip(&sides)
+            .zip(&amounts)
+            .map(|((account, side), amount)| ChainedPosting {
+                account,
+                side: Side::parse(side).unwrap_or(Side::Debit),
+                amount_fen: *amount,
+            })
+            .collect();
+        let entry_id: String = row.get(2);
+        let kind: String = row.get(3);
+        let reference: String = row.get(4);
+        let hash = entry_hash(
+            &previous,
+            &ChainedEntry { centre_id: &centre, sequence, entry_id: &entry_id, kind: &kind, reference: &reference, postings: &postings },
+        );
+        let stored_hash: Vec<u8> = row.get(6);
+        if stored_hash != hash {
+            result.violations.push(format!("invariant 6: centre {centre} entry {sequence} hash does not match its content"));
+        }
+        result.entries += 1;
+        current = Some((centre, sequence, hash));
+    }
+    if let Some((centre, last, hash)) = current {
+        finished.insert(centre, (last, hash));
+    }
+    for (centre, (last_sequence, last_hash)) in heads {
+        let (chain_last, chain_hash) = finished.get(&centre).copied().unwrap_or((0, GENESIS_HASH));
+        if chain_last != last_sequence || chain_hash.as_slice() != last_hash.as_slice() {
+            result.violations.push(format!(
+                "invariant 6: centre {centre} chain head says entry {last_sequence} but the journal ends at {chain_last}"
+            ));
+        }
+    }
+    Ok(())
+}
