@@ -1,0 +1,378 @@
+//! The demo province: Guizhou's province centre and two city centres, their collection
+//! accounts at two banks (one signing with SM2/SM3, one with Ed25519), sections and bidders set
+//! up over the ledger's gRPC API, then a stream of signed credit notices with a realistic mix
+//! of clean and bad cases, and a summary read back from the ledger.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{FixedOffset, Utc};
+use jinfu_ledger::ids::{sub_account_number, CentreCode, Uscc};
+use jinfu_platform::auth::{Role, TokenKeys};
+use jinfu_platform::kafka::KafkaSettings;
+use jinfu_platform::signing::SigningKey;
+use jinfu_proto::ledger::v1 as pb;
+use jinfu_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tonic::transport::Channel;
+
+use crate::{produce_all, signed_record, BankRecord, NoticeFields};
+
+/// One simulated bank's collection account and signing key.
+pub struct DemoBank {
+    pub code: String,
+    pub account_number: String,
+    pub key_ref: String,
+    pub signing_key: SigningKey,
+    pub centre: String,
+}
+
+pub struct DemoSettings {
+    pub ledger_url: String,
+    pub tokens: TokenKeys,
+    pub kafka: KafkaSettings,
+    pub banks: Vec<DemoBank>,
+    /// Notices to send in all.
+    pub count: usize,
+    /// Notices per second.
+    pub rate: usize,
+    pub seed: u64,
+}
+
+/// What the stream contained, by the case the simulator meant to create.
+#[derive(Debug, Default)]
+pub struct SentMix {
+    pub cases: BTreeMap<&'static str, usize>,
+    /// Records the ledger should apply as new notices.
+    pub new_notices: usize,
+    pub conflicts: usize,
+}
+
+struct Bidder {
+    name: String,
+    basic_account: String,
+    sub_account: String,
+}
+
+struct Section {
+    required_fen: i64,
+    bidders: Vec<Bidder>,
+    kind: SectionKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SectionKind {
+    Open,
+    PastDeadline,
+    Closed,
+}
+
+struct Client {
+    grpc: LedgerServiceClient<Channel>,
+    tokens: TokenKeys,
+}
+
+impl Client {
+    fn request<T>(&self, role: Role, centre: &str, party: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+        let token = self.tokens.issue(role, &CentreCode::parse(centre)?, party, 600)?;
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
+        Ok(request)
+    }
+}
+
+const COMPANY_WORDS: [&str; 12] = ["黔城", "筑达", "遵义红", "乌江", "云岭", "花溪", "赤水", "梵净", "苗岭", "娄山", "凤冈", "湄潭"];
+const COMPANY_KINDS: [&str; 4] = ["建设工程有限公司", "（集团）有限公司", "科技有限公司", "市政工程有限公司"];
+
+fn timestamp(time: chrono::DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: time.timestamp(), nanos: 0 }
+}
+
+/// Sets up the province and streams notices; returns what was sent.
+pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
+    let grpc = LedgerServiceClient::connect(settings.ledger_url.clone()).await?;
+    let mut client = Client { grpc, tokens: settings.tokens.clone() };
+    let mut rng = StdRng::seed_from_u64(settings.seed);
+    let run_id = Utc::now().format("%m%d%H%M%S").to_string();
+
+    let centres = [("520000", "贵州省公共资源交易中心", ""), ("520100", "贵阳市公共资源交易中心", "520000"), ("520300", "遵义市公共资源交易中心", "520000")];
+    for (code, name, parent) in centres {
+        let request = pb::RegisterCentreRequest { centre_id: code.into(), name: name.into(), parent_centre_id: parent.into() };
+        client.grpc.register_centre(client.request(Role::Admin, code, "demo-admin", request)?).await?;
+    }
+    for bank in &settings.banks {
+        let request = pb::RegisterBankAccountRequest {
+            centre_id: bank.centre.clone(),
+            bank: bank.code.clone(),
+            account_number: bank.account_number.clone(),
+            signing_key_ref: bank.key_ref.clone(),
+            demand_deposit_rate: "0.0010".into(),
+        };
+        client.grpc.register_bank_account(client.request(Role::Admin, &bank.centre, "demo-admin", request)?).await?;
+    }
+
+    // Enough bidders that most notices are a first, clean payment.
+    let bidders_per_section = 40;
+    let open_sections_per_bank = (settings.count * 3 / 4 / settings.banks.len().max(1) / bidders_per_section).max(1);
+    let mut sections_by_bank: Vec<Vec<Section>> = Vec::new();
+    let mut bidder_number: u64 = 0;
+    for (bank_index, bank) in settings.banks.iter().enumerate() {
+        let mut sections = Vec::new();
+        let kinds = std::iter::repeat(SectionKind::Open)
+            .take(open_sections_per_bank)
+            .chain([SectionKind::PastDeadline, SectionKind::Closed]);
+        for (section_index, kind) in kinds.enumerate() {
+            let id = format!("GZ{run_id}-{bank_index}-{section_index:03}");
+            let now = Utc::now();
+            let (deadline, opening) = match kind {
+                SectionKind::PastDeadline => (now - chrono::Duration::hours(2), now - chrono::Duration::hours(1)),
+                _ => (now + chrono::Duration::days(2), now + chrono::Duration::days(2)),
+            };
+            let required_fen = 1_000_000 * rng.gen_range(1..=20);
+            let request = pb::CreateSectionRequest {
+                centre_id: bank.centre.clone(),
+                section_id: id.clone(),
+                name: format!("演示标段 {id}"),
+                regime: if section_index % 2 == 0 { pb::Regime::Engineering as i32 } else { pb::Regime::Procurement as i32 },
+                required_deposit_fen: required_fen,
+                deposit_deadline: Some(timestamp(deadline)),
+                bid_opening_time: Some(timestamp(opening)),
+                bank: bank.code.clone(),
+                account_number: bank.account_number.clone(),
+                basic_account_required: section_index % 3 == 0,
+            };
+            client.grpc.create_section(client.request(Role::Operator, &bank.centre, "demo-operator", request)?).await?;
+            let mut bidders = Vec::new();
+            for _ in 0..bidders_per_section {
+                bidder_number += 1;
+                let uscc = Uscc::with_check_character(&format!("91{}{:09}", bank.centre, bidder_number))?;
+                let name = format!(
+                    "贵州{}{}{}",
+                    COMPANY_WORDS[(bidder_number as usize) % COMPANY_WORDS.len()],
+                    bidder_number,
+                    COMPANY_KINDS[(bidder_number as usize / 7) % COMPANY_KINDS.len()]
+                );
+                let basic_account = format!("6222{:012}", bidder_number);
+                let request = pb::OpenSubAccountRequest {
+                    centre_id: bank.centre.clone(),
+                    section_id: id.clone(),
+                    bidder_uscc: uscc.to_string(),
+                    bidder_name: name.replace('（', "(").replace('）', ")"),
+                    basic_account: basic_account.clone(),
+                };
+                let response = client
+                    .grpc
+                    .open_sub_account(client.request(Role::Bidder, &bank.centre, uscc.as_str(), request)?)
+                    .await?
+                    .into_inner();
+                bidders.push(Bidder { name, basic_account, sub_account: response.sub_account_number });
+            }
+            if kind == SectionKind::Closed {
+                let request = pb::CloseSectionRequest { centre_id: bank.centre.clone(), section_id: id.clone(), reason: "招标终止（演示）".into() };
+                client.grpc.close_section(client.request(Role::Operator, &bank.centre, "demo-operator", request)?).await?;
+            }
+            sections.push(Section { required_fen, bidders, kind });
+        }
+        sections_by_bank.push(sections);
+    }
+    println!("set up {} centres, {} collection accounts, {} sections, {} bidders", centres.len(), settings.banks.len(), sections_by_bank.iter().map(Vec::len).sum::<usize>(), bidder_number);
+
+    let (records, mix) = generate(settings, &sections_by_bank, &run_id, &mut rng);
+    let producer = settings.kafka.producer()?;
+    let topic = settings.kafka.topic("bank.credit-notices");
+    let chunk = (settings.rate / 10).max(1);
+    let started = std::time::Instant::now();
+    for (index, records) in records.chunks(chunk).enumerate() {
+        produce_all(&producer, &topic, records).await?;
+        let due = Duration::from_millis(100 * (index as u64 + 1));
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    println!("sent {} notices in {:.1} s to {topic}", records.len(), started.elapsed().as_secs_f64());
+    Ok(mix)
+}
+
+fn generate(settings: &DemoSettings, sections_by_bank: &[Vec<Section>], run_id: &str, rng: &mut StdRng) -> (Vec<BankRecord>, SentMix) {
+    let mut mix = SentMix::default();
+    let mut records: Vec<BankRecord> = Vec::with_capacity(settings.count);
+    let mut fields_sent: Vec<(usize, NoticeFields)> = Vec::new();
+    let mut next_bidder: Vec<Vec<usize>> = sections_by_bank.iter().map(|sections| vec![0; sections.len()]).collect();
+    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    let mut serial: u64 = 0;
+    while records.len() < settings.count {
+        let bank_index = rng.gen_range(0..settings.banks.len());
+        let bank = &settings.banks[bank_index];
+        let sections = &sections_by_bank[bank_index];
+        let open_count = sections.iter().filter(|s| s.kind == SectionKind::Open).count();
+        serial += 1;
+        let roll: u32 = rng.gen_range(0..1000);
+        let section_index = match roll {
+            850..=879 => sections.iter().position(|s| s.kind == SectionKind::PastDeadline).unwrap_or(0),
+            880..=899 => sections.iter().position(|s| s.kind == SectionKind::Closed).unwrap_or(0),
+            _ => rng.gen_range(0..open_count),
+        };
+        let section = &sections[section_index];
+        let cursor = &mut next_bidder[bank_index][section_index];
+        let bidder = &section.bidders[*cursor % section.bidders.len()];
+        *cursor += 1;
+        let mut fields = NoticeFields {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            centre_id: bank.centre.clone(),
+            bank: bank.code.clone(),
+            bank_serial: format!("{}{run_id}{serial:08}", bank.code),
+            account_number: bank.account_number.clone(),
+            sub_account_number: bidder.sub_account.clone(),
+            amount: jinfu_ledger::Fen::from_fen(section.required_fen).to_yuan_string(),
+            payer_name: bidder.name.clone(),
+            payer_account: bidder.basic_account.clone(),
+            value_time: Utc::now().with_timezone(&offset),
+        };
+        let case: &'static str = match roll {
+            0..=699 => "clean",
+            700..=739 => {
+                fields.amount = jinfu_ledger::Fen::from_fen(section.required_fen / 2).to_yuan_string();
+                "short"
+            }
+            740..=769 => {
+                fields.amount = jinfu_ledger::Fen::from_fen(section.required_fen + 100_000).to_yuan_string();
+                "over"
+            }
+            770..=799 => {
+                let centre = CentreCode::parse(&bank.centre).expect("demo centres are valid");
+                fields.sub_account_number = sub_account_number(&centre, 9_000_000_000 + serial);
+                "unknown sub-account"
+            }
+            800..=829 => {
+                fields.payer_name = "贵州某某商贸有限公司".into();
+                fields.payer_account = format!("6217{serial:012}");
+                "wrong payer"
+            }
+            830..=849 => {
+                // Collusion: the previous bidder's account also pays this bidder's deposit.
+                let other = &section.bidders[(*cursor + 1) % section.bidders.len()];
+                fields.payer_name = other.name.clone();
+                fields.payer_account = other.basic_account.clone();
+                "collusion (one account, two bidders)"
+            }
+            850..=879 => "late",
+            880..=899 => "section closed",
+            900..=939 => "redelivered duplicate",
+            940..=949 => "same serial, different content",
+            _ => "bad input",
+        };
+        let record = match case {
+            "redelivered duplicate" if !records.is_empty() => {
+                let previous = rng.gen_range(0..records.len());
+                records[previous].clone()
+            }
+            "same serial, different content" if !fields_sent.is_empty() => {
+                let (bank_of_previous, mut previous) = fields_sent[rng.gen_range(0..fields_sent.len())].clone();
+                previous.amount = "1.00".into();
+                let previous_bank = &settings.banks[bank_of_previous];
+                mix.conflicts += 1;
+                signed_record(&previous.sub_account_number.clone(), previous.to_json(), &previous_bank.key_ref, &previous_bank.signing_key)
+            }
+            "bad input" => bad_input(&fields, bank, serial),
+            "redelivered duplicate" | "same serial, different content" => {
+                mix.new_notices += 1;
+                fields_sent.push((bank_index, fields.clone()));
+                signed_record(&fields.sub_account_number, fields.to_json(), &bank.key_ref, &bank.signing_key)
+            }
+            _ => {
+                mix.new_notices += 1;
+                fields_sent.push((bank_index, fields.clone()));
+                signed_record(&fields.sub_account_number, fields.to_json(), &bank.key_ref, &bank.signing_key)
+            }
+        };
+        *mix.cases.entry(case).or_default() += 1;
+        records.push(record);
+    }
+    (records, mix)
+}
+
+/// One of the refused inputs of docs/bank-integration.md, rotating through them.
+fn bad_input(fields: &NoticeFields, bank: &DemoBank, serial: u64) -> BankRecord {
+    let mut fields = fields.clone();
+    match serial % 7 {
+        0 => {
+            let mut record = signed_record(&fields.sub_account_number, fields.to_json(), &bank.key_ref, &bank.signing_key);
+            record.value = String::from_utf8_lossy(&record.value).replace(&fields.amount, "9999999.00").into_bytes();
+            record
+        }
+        1 => BankRecord { key: fields.sub_account_number.clone(), value: fields.to_json(), headers: vec![] },
+        2 => signed_record(&fields.sub_account_number, b"{\"schema_version\":1,\"amount\":".to_vec(), &bank.key_ref, &bank.signing_key),
+        3 => {
+            fields.amount = "100.001".into();
+            signed_record(&fields.sub_account_number, fields.to_json(), &bank.key_ref, &bank.signing_key)
+        }
+        4 => {
+            fields.amount = "0.00".into();
+            signed_record(&fields.sub_account_number, fields.to_json(), &bank.key_ref, &bank.signing_key)
+        }
+        5 => {
+            fields.centre_id = "990100".into();
+            signed_record(&fields.sub_account_number, fields.to_json(), &bank.key_ref, &bank.signing_key)
+        }
+        _ => {
+            fields.payer_name = "长".repeat(6000);
+            signed_record(&fields.sub_account_number, fields.to_json(), &bank.key_ref, &bank.signing_key)
+        }
+    }
+}
+
+/// Waits until the ledger has applied every new notice the stream contained, then prints the
+/// per-centre summary. Returns false on timeout.
+pub async fn wait_and_summarise(settings: &DemoSettings, mix: &SentMix, timeout: Duration) -> anyhow::Result<bool> {
+    let grpc = LedgerServiceClient::connect(settings.ledger_url.clone()).await?;
+    let client = Client { grpc, tokens: settings.tokens.clone() };
+    let centres: Vec<String> = {
+        let mut centres: Vec<String> = settings.banks.iter().map(|b| b.centre.clone()).collect();
+        centres.sort();
+        centres.dedup();
+        centres
+    };
+    let started = std::time::Instant::now();
+    let summaries = loop {
+        let mut summaries = Vec::new();
+        for centre in &centres {
+            let request = client.request(Role::Supervisor, "520000", "demo-supervisor", pb::GetIngestSummaryRequest { centre_id: centre.clone() })?;
+            summaries.push((centre.clone(), client.grpc.clone().get_ingest_summary(request).await?.into_inner()));
+        }
+        let applied: i64 = summaries.iter().flat_map(|(_, s)| s.outcomes.iter()).map(|o| o.notices).sum();
+        let conflicts: i64 = summaries.iter().map(|(_, s)| s.conflicts).sum();
+        if applied >= mix.new_notices as i64 && conflicts >= mix.conflicts as i64 {
+            break summaries;
+        }
+        if started.elapsed() > timeout {
+            println!("timed out: the ledger applied {applied} of {} notices", mix.new_notices);
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!();
+    println!("what the simulated banks sent:");
+    for (case, count) in &mix.cases {
+        println!("  {case:<40} {count:>7}");
+    }
+    for (centre, summary) in summaries {
+        println!();
+        println!("ledger summary for centre {centre}:");
+        for outcome in &summary.outcomes {
+            let label = match outcome.outcome.as_str() {
+                "matched" | "short" | "over" => format!("deposit {}", outcome.outcome),
+                reason => format!("suspense: {reason}"),
+            };
+            println!("  {label:<40} {:>7} notices {:>18} yuan", outcome.notices, jinfu_ledger::Fen::from_fen(outcome.amount_fen));
+        }
+        println!("  {:<40} {:>7}", "conflicting serials (alerted, no money)", summary.conflicts);
+        println!("  {:<40} {:>7}", "collusion leads", summary.collusion_leads.len());
+        for lead in summary.collusion_leads.iter().take(3) {
+            println!("    section {} payer account {} funded {}", lead.section_id, lead.payer_account, lead.bidder_usccs.join(", "));
+        }
+    }
+    println!();
+    println!("bad input sent to bank.credit-notices.dlq: {}", mix.cases.get("bad input").copied().unwrap_or(0));
+    Ok(true)
+}

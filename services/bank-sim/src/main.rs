@@ -1,0 +1,102 @@
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use jinfu_bank_sim::demo::{self, DemoBank, DemoSettings};
+use jinfu_platform::auth::TokenKeys;
+use jinfu_platform::kafka::KafkaSettings;
+use jinfu_platform::signing::{Scheme, SigningKey};
+use secrecy::SecretString;
+
+/// A simulated bank for demos and tests.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a signing key pair; prints `<scheme> <private hex> <public hex>`.
+    Keygen {
+        #[arg(long, default_value = "sm2-sm3")]
+        scheme: String,
+    },
+    /// Set up the demo province over gRPC, stream signed notices, print the ledger's summary.
+    Demo {
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        ledger_url: String,
+        #[arg(long, env = "JINFU_KAFKA__BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        #[arg(long, env = "JINFU_KAFKA__TOPIC_PREFIX", default_value = "")]
+        topic_prefix: String,
+        /// The platform's token secret (the demo mints its own admin, operator and bidder tokens).
+        #[arg(long, env = "JINFU_AUTH__TOKEN_SECRET", hide_env_values = true)]
+        token_secret: String,
+        /// `<bank code>:<account number>:<centre>:<key ref>:<scheme>:<private key hex>`, repeated.
+        #[arg(long = "bank", required = true)]
+        banks: Vec<String>,
+        #[arg(long, default_value_t = 3000)]
+        count: usize,
+        #[arg(long, default_value_t = 1000)]
+        rate: usize,
+        #[arg(long, default_value_t = 20261122)]
+        seed: u64,
+        #[arg(long, default_value_t = 180)]
+        wait_seconds: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("bank-sim: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Keygen { scheme } => {
+            let scheme: Scheme = scheme.parse()?;
+            let key = SigningKey::generate(scheme);
+            println!("{} {} {}", scheme, key.private_key_hex(), key.public_key_hex());
+        }
+        Command::Demo { ledger_url, brokers, topic_prefix, token_secret, banks, count, rate, seed, wait_seconds } => {
+            let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
+            let settings = DemoSettings {
+                ledger_url,
+                tokens: TokenKeys::new(&SecretString::from(token_secret))?,
+                kafka: KafkaSettings { brokers, topic_prefix, partitions: 3 },
+                banks,
+                count,
+                rate,
+                seed,
+            };
+            let mix = demo::run(&settings).await?;
+            if !demo::wait_and_summarise(&settings, &mix, Duration::from_secs(wait_seconds)).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_bank(text: &str) -> anyhow::Result<DemoBank> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [code, account_number, centre, key_ref, scheme, private_key] = parts.as_slice() else {
+        anyhow::bail!("--bank must be <code>:<account>:<centre>:<key ref>:<scheme>:<private key hex>");
+    };
+    let scheme: Scheme = scheme.parse()?;
+    Ok(DemoBank {
+        code: (*code).into(),
+        account_number: (*account_number).into(),
+        key_ref: (*key_ref).into(),
+        signing_key: SigningKey::from_hex(scheme, private_key)?,
+        centre: (*centre).into(),
+    })
+}
