@@ -1,0 +1,340 @@
+//! Test helpers: a fresh database per test, topics isolated by a random prefix, the real ledger
+//! started in-process (or as a real process), and one method per operation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use jinfu_bank_sim::{produce_all, signed_record, BankRecord, NoticeFields};
+use jinfu_ledger::ids::{CentreCode, Uscc};
+use jinfu_ledger_service::app::Application;
+use jinfu_ledger_service::settings::{AuthSettings, BankKeySettings, FaultSettings, GrpcSettings, IngestSettings, Settings};
+use jinfu_platform::auth::{Role, TokenKeys};
+use jinfu_platform::db::DatabaseSettings;
+use jinfu_platform::kafka::KafkaSettings;
+use jinfu_platform::signing::{Scheme, SigningKey};
+use jinfu_proto::ledger::v1 as pb;
+use jinfu_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Message;
+use secrecy::SecretString;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+pub const TOKEN_SECRET: &str = "jinfu-test-token-secret-0123456789abcdef";
+pub const CENTRE: &str = "520100";
+pub const ICBC_ACCOUNT: &str = "2402001029200012345";
+pub const CCB_ACCOUNT: &str = "52050110360800000123";
+
+/// The administrative database URL: env `JINFU_TEST_DATABASE_URL`, default local trust auth.
+pub fn admin_database_url() -> String {
+    std::env::var("JINFU_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The broker: env `JINFU_TEST_BROKERS`, default the local tansu.
+pub fn brokers() -> String {
+    std::env::var("JINFU_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// Creates an empty database with a random name and returns its URL.
+pub async fn fresh_database() -> anyhow::Result<String> {
+    let admin = admin_database_url();
+    let name = format!("jinfu_test_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = PgConnection::connect(&admin).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await?;
+    let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
+    Ok(format!("{base}/{name}"))
+}
+
+/// The two banks of the test centre: ICBC signs with SM2/SM3, CCB with Ed25519.
+pub struct Banks {
+    pub icbc: SigningKey,
+    pub ccb: SigningKey,
+}
+
+impl Banks {
+    pub fn generate() -> Banks {
+        Banks { icbc: SigningKey::generate(Scheme::Sm2Sm3), ccb: SigningKey::generate(Scheme::Ed25519) }
+    }
+
+    pub fn key_settings(&self) -> BTreeMap<String, BankKeySettings> {
+        BTreeMap::from([
+            ("icbc_test".to_owned(), BankKeySettings { scheme: Scheme::Sm2Sm3, public_key: self.icbc.public_key_hex() }),
+            ("ccb_test".to_owned(), BankKeySettings { scheme: Scheme::Ed25519, public_key: self.ccb.public_key_hex() }),
+        ])
+    }
+}
+
+/// Settings for a ledger on a fresh database and freshly prefixed topics.
+pub async fn test_settings(banks: &Banks) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        database: DatabaseSettings { url: SecretString::from(fresh_database().await?), max_connections: 8, acquire_timeout_ms: 10_000 },
+        kafka: KafkaSettings {
+            brokers: brokers(),
+            topic_prefix: format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+            partitions: 3,
+        },
+        grpc: GrpcSettings { listen: "127.0.0.1:0".into() },
+        auth: AuthSettings { token_secret: SecretString::from(TOKEN_SECRET) },
+        telemetry: Default::default(),
+        banks: banks.key_settings(),
+        ingest: IngestSettings { group_id: format!("ledger-{}", uuid::Uuid::new_v4().simple()), batch_size_max: 500, batch_wait_ms: 20, outbox_batch_max: 500 },
+        fault: FaultSettings::default(),
+    })
+}
+
+/// A ledger running in-process.
+pub struct TestApp {
+    pub settings: Settings,
+    pub banks: Banks,
+    pub pool: PgPool,
+    pub client: LedgerClient,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> anyhow::Result<TestApp> {
+        let banks = Banks::generate();
+        let settings = test_settings(&banks).await?;
+        let application = Application::build(settings.clone()).await?;
+        let port = application.port();
+        let pool = application.pool();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(application.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        let client = LedgerClient::connect(&format!("http://127.0.0.1:{port}")).await?;
+        Ok(TestApp { settings, banks, pool, client, stop: Some(stop), handle: Some(handle) })
+    }
+
+    /// Stops the ledger gracefully and waits for it.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await??;
+        }
+        Ok(())
+    }
+
+    pub async fn send(&self, records: &[BankRecord]) -> anyhow::Result<()> {
+        send(&self.settings.kafka, records).await
+    }
+
+    /// Waits until `count` records have been dealt with (applied, conflicting or dead-lettered).
+    pub async fn wait_for_records(&self, count: i64) -> anyhow::Result<()> {
+        wait_for_records(&self.pool, count, Duration::from_secs(60)).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn send(kafka: &KafkaSettings, records: &[BankRecord]) -> anyhow::Result<()> {
+    let producer = kafka.producer()?;
+    produce_all(&producer, &kafka.topic("bank.credit-notices"), records).await
+}
+
+/// Records the ledger has finished with: consumed offsets summed over partitions.
+pub async fn records_done(pool: &PgPool) -> anyhow::Result<i64> {
+    let done: Option<i64> = sqlx::query_scalar(
+        "SELECT sum(next_offset)::int8 FROM ledger.consumer_offsets WHERE topic LIKE '%bank.credit-notices' AND next_offset > 0",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(done.unwrap_or(0))
+}
+
+pub async fn wait_for_records(pool: &PgPool, count: i64, timeout: Duration) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let done = records_done(pool).await.unwrap_or(0);
+        if done >= count {
+            return Ok(());
+        }
+        anyhow::ensure!(started.elapsed() < timeout, "only {done} of {count} records were consumed within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A gRPC client that mints its own tokens.
+#[derive(Clone)]
+pub struct LedgerClient {
+    pub grpc: LedgerServiceClient<Channel>,
+    pub tokens: TokenKeys,
+}
+
+impl LedgerClient {
+    pub async fn connect(url: &str) -> anyhow::Result<LedgerClient> {
+        let started = std::time::Instant::now();
+        loop {
+            match LedgerServiceClient::connect(url.to_owned()).await {
+                Ok(grpc) => {
+                    let tokens = TokenKeys::new(&SecretString::from(TOKEN_SECRET))?;
+                    return Ok(LedgerClient { grpc, tokens });
+                }
+                Err(error) if started.elapsed() > Duration::from_secs(60) => return Err(error.into()),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    pub fn as_role<T>(&self, role: Role, centre: &str, party: &str, message: T) -> tonic::Request<T> {
+        let token = self
+            .tokens
+            .issue(role, &CentreCode::parse(centre).expect("test centres are valid"), party, 600)
+            .expect("tokens issue");
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii token"));
+        request
+    }
+
+    pub fn admin<T>(&self, message: T) -> tonic::Request<T> {
+        self.as_role(Role::Admin, CENTRE, "admin", message)
+    }
+
+    pub fn operator<T>(&self, message: T) -> tonic::Request<T> {
+        self.as_role(Role::Operator, CENTRE, "operator-1", message)
+    }
+
+    /// Registers centre 520100 (under province 520000) with its ICBC (SM2) and CCB (Ed25519)
+    /// collection accounts.
+    pub async fn register_test_centre(&self) -> anyhow::Result<()> {
+        let mut grpc = self.grpc.clone();
+        for (code, name, parent) in [("520000", "贵州省公共资源交易中心", ""), (CENTRE, "贵阳市公共资源交易中心", "520000")] {
+            let request = pb::RegisterCentreRequest { centre_id: code.into(), name: name.into(), parent_centre_id: parent.into() };
+            grpc.register_centre(self.as_role(Role::Admin, code, "admin", request)).await?;
+        }
+        for (bank, account, key) in [("ICBC", ICBC_ACCOUNT, "icbc_test"), ("CCB", CCB_ACCOUNT, "ccb_test")] {
+            let request = pb::RegisterBankAccountRequest {
+                centre_id: CENTRE.into(),
+                bank: bank.into(),
+                account_number: account.into(),
+                signing_key_ref: key.into(),
+                demand_deposit_rate: "0.0010".into(),
+            };
+            grpc.register_bank_account(self.admin(request)).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates a section at ICBC requiring `required_fen`, with the given deadline and opening.
+    pub async fn create_section(&self, section: &str, required_fen: i64, deadline: DateTime<Utc>, opening: DateTime<Utc>, basic_account_required: bool) -> anyhow::Result<()> {
+        let request = pb::CreateSectionRequest {
+            centre_id: CENTRE.into(),
+            section_id: section.into(),
+            name: format!("测试标段 {section}"),
+            regime: pb::Regime::Procurement as i32,
+            required_deposit_fen: required_fen,
+            deposit_deadline: Some(prost_types::Timestamp { seconds: deadline.timestamp(), nanos: 0 }),
+            bid_opening_time: Some(prost_types::Timestamp { seconds: opening.timestamp(), nanos: 0 }),
+            bank: "ICBC".into(),
+            account_number: ICBC_ACCOUNT.into(),
+            basic_account_required,
+        };
+        self.grpc.clone().create_section(self.operator(request)).await?;
+        Ok(())
+    }
+
+    /// Opens a sub-account as the bidder itself.
+    pub async fn open_sub_account(&self, section: &str, bidder: &TestBidder) -> anyhow::Result<String> {
+        let request = pb::OpenSubAccountRequest {
+            centre_id: CENTRE.into(),
+            section_id: section.into(),
+            bidder_uscc: bidder.uscc.clone(),
+            bidder_name: bidder.name.clone(),
+            basic_account: bidder.basic_account.clone(),
+        };
+        let response = self.grpc.clone().open_sub_account(self.as_role(Role::Bidder, CENTRE, &bidder.uscc, request)).await?;
+        Ok(response.into_inner().sub_account_number)
+    }
+
+    pub async fn deposit_status(&self, section: &str, bidder: &TestBidder) -> anyhow::Result<pb::DepositStatus> {
+        let request = pb::GetDepositStatusRequest { centre_id: CENTRE.into(), section_id: section.into(), bidder_uscc: bidder.uscc.clone() };
+        Ok(self.grpc.clone().get_deposit_status(self.as_role(Role::Bidder, CENTRE, &bidder.uscc, request)).await?.into_inner())
+    }
+
+    pub async fn balances(&self, prefix: &str) -> anyhow::Result<HashMap<String, i64>> {
+        let request = pb::GetAccountBalancesRequest { centre_id: CENTRE.into(), key_prefix: prefix.into() };
+        let response = self.grpc.clone().get_account_balances(self.operator(request)).await?.into_inner();
+        Ok(response.balances.into_iter().map(|b| (b.account, b.balance_fen)).collect())
+    }
+
+    pub async fn summary(&self) -> anyhow::Result<pb::IngestSummary> {
+        let request = pb::GetIngestSummaryRequest { centre_id: CENTRE.into() };
+        Ok(self.grpc.clone().get_ingest_summary(self.operator(request)).await?.into_inner())
+    }
+}
+
+/// A bidder with a valid unified social credit code.
+#[derive(Debug, Clone)]
+pub struct TestBidder {
+    pub uscc: String,
+    pub name: String,
+    pub basic_account: String,
+}
+
+impl TestBidder {
+    pub fn new(number: u32) -> TestBidder {
+        let uscc = Uscc::with_check_character(&format!("91520100{number:09}")).expect("valid uscc body");
+        TestBidder {
+            uscc: uscc.to_string(),
+            name: format!("贵州测试{number}(集团)有限公司"),
+            basic_account: format!("6222{number:012}"),
+        }
+    }
+}
+
+/// A notice from ICBC to `sub_account`, paid by `bidder`, for `amount` yuan, signed.
+pub fn icbc_notice(banks: &Banks, serial: &str, sub_account: &str, bidder: &TestBidder, amount: &str) -> NoticeFields {
+    let _ = banks;
+    NoticeFields {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        centre_id: CENTRE.into(),
+        bank: "ICBC".into(),
+        bank_serial: serial.into(),
+        account_number: ICBC_ACCOUNT.into(),
+        sub_account_number: sub_account.into(),
+        amount: amount.into(),
+        payer_name: bidder.name.replace('(', "（").replace(')', "）"),
+        payer_account: bidder.basic_account.clone(),
+        value_time: Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")),
+    }
+}
+
+pub fn sign_icbc(banks: &Banks, fields: &NoticeFields) -> BankRecord {
+    signed_record(&fields.sub_account_number, fields.to_json(), "icbc_test", &banks.icbc)
+}
+
+/// Reads `count` records from a topic (from the beginning), with headers as text.
+pub async fn read_topic(kafka: &KafkaSettings, topic: &str, count: usize, timeout: Duration) -> anyhow::Result<Vec<(Vec<u8>, HashMap<String, String>)>> {
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[&kafka.topic(topic)])?;
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while records.len() < count {
+        let message = match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(message) => message?,
+            Err(_) => anyhow::bail!("read {} of {count} records from {topic} before the timeout", records.len()),
+        };
+        let headers = jinfu_platform::kafka::header_pairs(message.headers())
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        records.push((message.payload().unwrap_or_default().to_vec(), headers));
+    }
+    Ok(records)
+}
