@@ -949,7 +949,7 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
     let dead_letter_topic = kafka::dlq_topic(&topic);
     let events_topic = settings.kafka.topic("ledger.events");
     let keys = settings.bank_keys()?;
-    let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&settings.ingest.group_id, IngestContext)?;
+    let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&settings.ingest.group_id, settings.ingest.instance_id.as_deref(), IngestContext)?;
     consumer.subscribe(&[&topic])?;
     info!(topic = %topic, group = %settings.ingest.group_id, "credit-notice consumer started");
     let wait = Duration::from_millis(settings.ingest.batch_wait_ms);

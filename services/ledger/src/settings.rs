@@ -62,6 +62,9 @@ pub struct BankKeySettings {
 pub struct IngestSettings {
     #[serde(default = "default_group_id")]
     pub group_id: String,
+    /// Static group membership id; set it to the pod name in a StatefulSet.
+    #[serde(default)]
+    pub instance_id: Option<String>,
     /// Most records applied in one database transaction.
     #[serde(default = "default_batch_size_max")]
     pub batch_size_max: usize,
@@ -77,6 +80,7 @@ impl Default for IngestSettings {
     fn default() -> Self {
         IngestSettings {
             group_id: default_group_id(),
+            instance_id: None,
             batch_size_max: default_batch_size_max(),
             batch_wait_ms: default_batch_wait_ms(),
             outbox_batch_max: default_outbox_batch_max(),

@@ -77,9 +77,15 @@ impl KafkaSettings {
 
     /// A group consumer that never commits by itself: offsets are committed by the service,
     /// after (and as a copy of) the offsets stored in its database.
-    pub fn consumer<C: ConsumerContext + 'static>(&self, group_id: &str, context: C) -> anyhow::Result<StreamConsumer<C>> {
-        Ok(self
-            .base()
+    /// `instance_id` turns on static membership (KIP-345): a restarted replica with the same id
+    /// (a StatefulSet pod name) takes its partitions back at once instead of waiting for the
+    /// group to notice the old process died.
+    pub fn consumer<C: ConsumerContext + 'static>(&self, group_id: &str, instance_id: Option<&str>, context: C) -> anyhow::Result<StreamConsumer<C>> {
+        let mut config = self.base();
+        if let Some(instance_id) = instance_id {
+            config.set("group.instance.id", instance_id);
+        }
+        Ok(config
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
