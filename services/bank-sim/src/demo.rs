@@ -113,7 +113,7 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
     }
 
     // Enough bidders that most notices are a first, clean payment.
-    let bidders_per_section = 40;
+    let bidders_per_section = 60;
     let open_sections_per_bank = (settings.count * 3 / 4 / settings.banks.len().max(1) / bidders_per_section).max(1);
     let mut sections_by_bank: Vec<Vec<Section>> = Vec::new();
     let mut bidder_number: u64 = 0;

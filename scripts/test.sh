@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and property tests, integration tests against a real PostgreSQL
+# and a real Kafka-protocol broker (tansu), the crash test with real ledger processes, and the
+# demo as an end-to-end smoke test. Brings the stack up first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+./scripts/stack.sh up
+echo "[test] building"
+cargo build --workspace --bins --tests --locked
+export JINFU_LEDGER_BIN="$PWD/target/debug/ledger"
+
+echo "[test] end-to-end: the demo with a small stream"
+DEMO_COUNT=600 DEMO_RATE=600 DEMO_GRPC_PORT=50061 ./scripts/demo.sh >"$STACK_DIR/demo-test.log" 2>&1 || {
+  tail -40 "$STACK_DIR/demo-test.log"; echo "[test] the demo failed"; exit 1; }
+tail -n 1 "$STACK_DIR/demo-test.log" | grep -qx 'verify: ok' || { tail -40 "$STACK_DIR/demo-test.log"; exit 1; }
+echo "[test] demo ended with: verify: ok"
+
+echo "[test] unit, property, integration and crash tests"
+cargo test --workspace --locked --no-fail-fast
