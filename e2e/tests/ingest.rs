@@ -10,6 +10,30 @@ use jinfu_ledger_service::verify;
 use jinfu_platform::auth::Role;
 use jinfu_proto::ledger::v1 as pb;
 
+fn schema(file: &str) -> jsonschema::Validator {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas").join(file);
+    let text = std::fs::read_to_string(&path).expect("the schema file exists");
+    jsonschema::validator_for(&serde_json::from_str(&text).expect("the schema is JSON")).expect("the schema compiles")
+}
+
+#[test]
+fn the_published_notice_schema_refuses_what_the_ledger_refuses_structurally() {
+    let schema = schema("bank.credit-notice.v1.json");
+    let banks = Banks::generate();
+    let good = icbc_notice(&banks, "X1", "52010000000000010", &TestBidder::new(1), "100.00");
+    let valid: serde_json::Value = serde_json::from_slice(&good.to_json()).unwrap();
+    assert!(schema.is_valid(&valid));
+    let mut numeric_amount = valid.clone();
+    numeric_amount["amount"] = serde_json::json!(100.0);
+    assert!(!schema.is_valid(&numeric_amount), "amounts are strings, never JSON numbers");
+    let mut extra = valid.clone();
+    extra["surprise"] = serde_json::json!("x");
+    assert!(!schema.is_valid(&extra), "unknown fields are refused");
+    let mut wrong_version = valid;
+    wrong_version["schema_version"] = serde_json::json!(2);
+    assert!(!schema.is_valid(&wrong_version));
+}
+
 fn later(hours: i64) -> chrono::DateTime<Utc> {
     Utc::now() + chrono::Duration::hours(hours)
 }
@@ -280,10 +304,18 @@ async fn every_applied_notice_publishes_an_event_through_the_outbox() -> anyhow:
         .enumerate()
         .map(|(index, (bidder, account))| sign_icbc(&app.banks, &icbc_notice(&app.banks, &format!("E{index}"), account, bidder, "10000.00")))
         .collect();
+    let notice_schema = schema("bank.credit-notice.v1.json");
+    for record in &records {
+        let notice: serde_json::Value = serde_json::from_slice(&record.value)?;
+        assert!(notice_schema.is_valid(&notice), "the simulator's notice matches the published schema: {notice}");
+    }
     app.send(&records).await?;
+    let event_schema = schema("ledger.event.v1.json");
     let events = read_topic(&app.settings.kafka, "ledger.events", 2, Duration::from_secs(30)).await?;
     for (payload, _headers) in events {
         let event: serde_json::Value = serde_json::from_slice(&payload)?;
+        let errors: Vec<String> = event_schema.iter_errors(&event).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "event {event} breaks the published schema: {errors:?}");
         assert_eq!(event["type"], "deposit.received");
         assert_eq!(event["centre_id"], CENTRE);
         assert_eq!(event["data"]["satisfied"], true);
