@@ -61,6 +61,9 @@ start_tansu() {
   mkdir -p "$STACK_DIR"
   if tansu_running; then
     log "tansu is running (pid $(cat "$STACK_DIR/tansu.pid"))"
+  elif (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then
+    log "a broker is already listening on 127.0.0.1:$KAFKA_PORT; using it"
+    return
   else
     log "starting tansu on 127.0.0.1:$KAFKA_PORT (sqlite storage in $STACK_DIR)"
     # tansu reads the sqlite path relative to its working directory.

@@ -18,4 +18,9 @@ tail -n 1 "$STACK_DIR/demo-test.log" | grep -qx 'verify: ok' || { tail -40 "$STA
 echo "[test] demo ended with: verify: ok"
 
 echo "[test] unit, property, integration and crash tests"
-cargo test --workspace --locked --no-fail-fast
+status=0
+cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$STACK_DIR/cargo-test.log" || status=$?
+# One closing line over every test binary (cargo prints one `test result:` line per binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$STACK_DIR/cargo-test.log"
+exit "$status"
