@@ -314,8 +314,8 @@ pub fn sign_icbc(banks: &Banks, fields: &NoticeFields) -> BankRecord {
     signed_record(&fields.sub_account_number, fields.to_json(), "icbc_test", &banks.icbc)
 }
 
-/// Reads `count` records from a topic (from the beginning), with headers as text.
-pub async fn read_topic(kafka: &KafkaSettings, topic: &str, count: usize, timeout: Duration) -> anyhow::Result<Vec<(Vec<u8>, HashMap<String, String>)>> {
+/// Reads `count` records from a topic (from the beginning), with their headers' raw bytes.
+pub async fn read_topic(kafka: &KafkaSettings, topic: &str, count: usize, timeout: Duration) -> anyhow::Result<Vec<(Vec<u8>, HashMap<String, Vec<u8>>)>> {
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &kafka.brokers)
         .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
@@ -330,10 +330,7 @@ pub async fn read_topic(kafka: &KafkaSettings, topic: &str, count: usize, timeou
             Ok(message) => message?,
             Err(_) => anyhow::bail!("read {} of {count} records from {topic} before the timeout", records.len()),
         };
-        let headers = jinfu_platform::kafka::header_pairs(message.headers())
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect();
+        let headers = jinfu_platform::kafka::header_pairs(message.headers()).into_iter().collect();
         records.push((message.payload().unwrap_or_default().to_vec(), headers));
     }
     Ok(records)

@@ -68,8 +68,12 @@ async fn a_replayed_credit_notice_changes_no_balance() -> anyhow::Result<()> {
 
     let balances = app.client.balances("").await?;
     assert_eq!(balances[&format!("bank:ICBC:{ICBC_ACCOUNT}")], 5_000_000);
-    assert_eq!(balances[&format!("deposit:S-REPLAY:{}", bidder.uscc)], 5_000_000);
+    assert!(
+        !balances.contains_key(&format!("deposit:S-REPLAY:{}", bidder.uscc)),
+        "before bid opening the operator's balance list does not name the bidder"
+    );
     let status = app.client.deposit_status("S-REPLAY", bidder).await?;
+    assert_eq!(status.held_fen, 5_000_000);
     assert!(status.satisfied);
     assert_eq!(status.status, "matched");
     assert_verified(&app).await;
@@ -103,8 +107,11 @@ async fn the_same_serial_with_different_content_moves_no_money_and_raises_an_ale
 async fn every_matching_outcome_lands_in_its_account_with_its_reason() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
     app.client.register_test_centre().await?;
-    app.client.create_section("OPEN", 1_000_000, later(48), later(48), true).await?;
-    app.client.create_section("LATE", 1_000_000, Utc::now() - chrono::Duration::hours(1), later(1), false).await?;
+    // OPEN's bids are already opened (so the operator may see its deposits); the notices carry
+    // value times before its deadline, as a bank's notices processed after the fact do.
+    let deadline = Utc::now() - chrono::Duration::hours(2);
+    app.client.create_section("OPEN", 1_000_000, deadline, Utc::now() - chrono::Duration::hours(1), true).await?;
+    app.client.create_section("LATE", 1_000_000, Utc::now() - chrono::Duration::hours(1), Utc::now() - chrono::Duration::minutes(30), false).await?;
     app.client.create_section("CLOSED", 1_000_000, later(48), later(48), false).await?;
     let bidders: Vec<TestBidder> = (1..=7).map(TestBidder::new).collect();
     let mut accounts = Vec::new();
@@ -136,6 +143,11 @@ async fn every_matching_outcome_lands_in_its_account_with_its_reason() -> anyhow
     wrong_collection.bank = "CCB".into();
     wrong_collection.account_number = CCB_ACCOUNT.into();
     notices.extend([stranger, other_account]);
+    let before_deadline = (deadline - chrono::Duration::hours(1)).with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+    for notice in notices.iter_mut().filter(|n| n.bank_serial != "S7") {
+        notice.value_time = before_deadline;
+    }
+    wrong_collection.value_time = before_deadline;
     let mut records: Vec<BankRecord> = notices.iter().map(|fields| sign_icbc(banks, fields)).collect();
     records.push(signed_record(&wrong_collection.sub_account_number, wrong_collection.to_json(), "ccb_test", &banks.ccb));
     app.send(&records).await?;
@@ -173,16 +185,27 @@ async fn every_matching_outcome_lands_in_its_account_with_its_reason() -> anyhow
 async fn one_payer_account_funding_two_bidders_raises_a_collusion_lead() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
     app.client.register_test_centre().await?;
-    app.client.create_section("COLLUDE", 1_000_000, later(48), later(48), false).await?;
+    let deadline = Utc::now() - chrono::Duration::hours(2);
+    // Opening in ten seconds: the lead is raised at once but shown only once bids are opened.
+    let opening = Utc::now() + chrono::Duration::seconds(10);
+    app.client.create_section("COLLUDE", 1_000_000, deadline, opening, false).await?;
     let first = TestBidder::new(11);
     let second = TestBidder::new(12);
     let first_account = app.client.open_sub_account("COLLUDE", &first).await?;
     let second_account = app.client.open_sub_account("COLLUDE", &second).await?;
-    let own = icbc_notice(&app.banks, "C1", &first_account, &first, "10000.00");
+    let before_deadline = (deadline - chrono::Duration::hours(1)).with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+    let mut own = icbc_notice(&app.banks, "C1", &first_account, &first, "10000.00");
+    own.value_time = before_deadline;
     let mut for_other = icbc_notice(&app.banks, "C2", &second_account, &second, "10000.00");
     for_other.payer_account = first.basic_account.clone();
+    for_other.value_time = before_deadline;
     app.send(&[sign_icbc(&app.banks, &own), sign_icbc(&app.banks, &for_other)]).await?;
     app.wait_for_records(2).await?;
+    let raised: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.collusion_leads").fetch_one(&app.pool).await?;
+    assert_eq!(raised, 1);
+    assert!(app.client.summary().await?.collusion_leads.is_empty(), "hidden before bid opening");
+    let wait = opening - Utc::now();
+    tokio::time::sleep(wait.to_std().unwrap_or_default() + Duration::from_millis(200)).await;
 
     let leads = app.client.summary().await?.collusion_leads;
     assert_eq!(leads.len(), 1);
@@ -210,6 +233,17 @@ async fn each_bad_input_lands_in_the_dead_letter_topic_with_its_reason_and_moves
     let mut oversized = good("B8", "10000.00");
     oversized.payer_name = "长".repeat(6000);
     let wrong_key = signed_record(sub_account, good("B9", "10000.00").to_json(), "ccb_test", &banks.ccb);
+    let mut nul_in_name = good("B11", "10000.00");
+    nul_in_name.payer_name = "甲\u{0}公司".into();
+    let mut nul_field: serde_json::Value = serde_json::from_slice(&good("B12", "10000.00").to_json())?;
+    nul_field["\u{0}"] = serde_json::json!(1);
+    let nul_field = signed_record(sub_account, serde_json::to_vec(&nul_field)?, "icbc_test", &banks.icbc);
+    let mut version_two: serde_json::Value = serde_json::from_slice(&good("B13", "10000.00").to_json())?;
+    version_two["schema_version"] = serde_json::json!(2);
+    version_two["new_field"] = serde_json::json!("x");
+    let version_two = signed_record(sub_account, serde_json::to_vec(&version_two)?, "icbc_test", &banks.icbc);
+    let mut binary_header = sign_icbc(banks, &good("B14", "1.001"));
+    binary_header.headers.push(("x-bank-binary".into(), vec![0, 159, 146, 150]));
     let cases: Vec<(BankRecord, &str)> = vec![
         (tampered, "bad_signature"),
         (unsigned, "missing_signature"),
@@ -220,6 +254,11 @@ async fn each_bad_input_lands_in_the_dead_letter_topic_with_its_reason_and_moves
         (sign_icbc(banks, &good("B7", "100.001")), "too_many_decimals"),
         (sign_icbc(banks, &oversized), "oversized"),
         (wrong_key, "unknown_signing_key"),
+        (sign_icbc(banks, &nul_in_name), "bad_field"),
+        (nul_field, "malformed_json"),
+        (version_two, "unsupported_schema_version"),
+        (sign_icbc(banks, &good("B15", "+10.00")), "amount_not_a_number"),
+        (binary_header, "too_many_decimals"),
     ];
     let mut records: Vec<BankRecord> = cases.iter().map(|(record, _)| record.clone()).collect();
     // A good notice after the bad ones: the consumer keeps going.
@@ -230,7 +269,7 @@ async fn each_bad_input_lands_in_the_dead_letter_topic_with_its_reason_and_moves
     let dead = read_topic(&app.settings.kafka, "bank.credit-notices.dlq", cases.len(), Duration::from_secs(30)).await?;
     let mut reasons: Vec<String> = dead
         .iter()
-        .map(|(_, headers)| headers["jinfu-dlq-reason"].split(':').next().unwrap_or("").to_owned())
+        .map(|(_, headers)| String::from_utf8_lossy(&headers["jinfu-dlq-reason"]).split(':').next().unwrap_or("").to_owned())
         .collect();
     reasons.sort();
     let mut expected: Vec<String> = cases.iter().map(|(_, reason)| (*reason).to_owned()).collect();
@@ -240,6 +279,8 @@ async fn each_bad_input_lands_in_the_dead_letter_topic_with_its_reason_and_moves
         assert!(headers.contains_key("jinfu-dlq-original-offset"));
         assert!(!payload.is_empty());
     }
+    let forwarded = dead.iter().find_map(|(_, headers)| headers.get("x-bank-binary")).expect("original headers are kept");
+    assert_eq!(forwarded.as_slice(), &[0, 159, 146, 150], "binary header bytes survive");
     let balances = app.client.balances("bank:").await?;
     assert_eq!(balances[&format!("bank:ICBC:{ICBC_ACCOUNT}")], 1_000_000, "only the good notice moved money");
     assert_verified(&app).await;

@@ -6,9 +6,11 @@
 //! assertions. The ledger service owns every byte of I/O; this crate depends on none of it.
 
 pub mod account;
+pub mod calendar;
 pub mod chain;
 pub mod entry;
 pub mod ids;
+pub mod interest;
 pub mod matching;
 pub mod money;
 

@@ -45,19 +45,23 @@ impl Fen {
     }
 
     /// Parses a positive amount of yuan written as a decimal string ("50000", "50000.5",
-    /// "50000.50"). More than two decimals, zero, negatives, exponents and anything that is not a
-    /// plain decimal are refused: a bank amount is either exact in fen or it is wrong.
+    /// "50000.50"). More than two decimal digits (even "1.500"), zero, negatives, signs,
+    /// spaces, exponents and anything else that is not a plain decimal are refused: a bank
+    /// amount is either exact in fen or it is wrong.
     pub fn parse_positive_yuan(text: &str) -> Result<Fen, MoneyError> {
-        let plain = !text.is_empty()
-            && text.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == '+');
+        let unsigned = text.strip_prefix('-').unwrap_or(text);
+        let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        let plain = !whole.is_empty()
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && fraction.bytes().all(|b| b.is_ascii_digit())
+            && !(unsigned.contains('.') && fraction.is_empty());
         if !plain {
             return Err(MoneyError::NotANumber(text.to_owned()));
         }
-        let decimal = Decimal::from_str(text).map_err(|_| MoneyError::NotANumber(text.to_owned()))?;
-        let decimal = decimal.normalize();
-        if decimal.scale() > 2 {
+        if fraction.len() > 2 {
             return Err(MoneyError::TooManyDecimals(text.to_owned()));
         }
+        let decimal = Decimal::from_str(text).map_err(|_| MoneyError::NotANumber(text.to_owned()))?;
         if decimal <= Decimal::ZERO {
             return Err(MoneyError::NotPositive(text.to_owned()));
         }
@@ -115,12 +119,16 @@ mod tests {
         assert_eq!(Fen::parse_positive_yuan("0.01").unwrap().fen(), 1);
         assert_eq!(Fen::parse_positive_yuan("12.5").unwrap().fen(), 1250);
         assert_eq!(Fen::parse_positive_yuan("12.50").unwrap().fen(), 1250);
-        assert_eq!(Fen::parse_positive_yuan("12.500").unwrap().fen(), 1250);
     }
 
     #[test]
     fn three_decimals_zero_negative_and_exponent_are_refused() {
         assert!(matches!(Fen::parse_positive_yuan("1.001"), Err(MoneyError::TooManyDecimals(_))));
+        assert!(matches!(Fen::parse_positive_yuan("12.500"), Err(MoneyError::TooManyDecimals(_))));
+        assert!(matches!(Fen::parse_positive_yuan("+5"), Err(MoneyError::NotANumber(_))));
+        assert!(matches!(Fen::parse_positive_yuan(" 5"), Err(MoneyError::NotANumber(_))));
+        assert!(matches!(Fen::parse_positive_yuan("5."), Err(MoneyError::NotANumber(_))));
+        assert!(matches!(Fen::parse_positive_yuan(".5"), Err(MoneyError::NotANumber(_))));
         assert!(matches!(Fen::parse_positive_yuan("0"), Err(MoneyError::NotPositive(_))));
         assert!(matches!(Fen::parse_positive_yuan("-5.00"), Err(MoneyError::NotPositive(_))));
         assert!(matches!(Fen::parse_positive_yuan("1e5"), Err(MoneyError::NotANumber(_))));

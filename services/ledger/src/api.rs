@@ -323,7 +323,12 @@ impl LedgerService for LedgerApi {
         let body = request.into_inner();
         caller.authorize(STAFF, &body.centre_id)?;
         let rows = sqlx::query(
-            "SELECT account, kind, balance_fen FROM accounts WHERE centre_id = $1 AND starts_with(account, $2) ORDER BY account LIMIT 10000",
+            "SELECT a.account, a.kind, a.balance_fen FROM accounts a
+             WHERE a.centre_id = $1 AND starts_with(a.account, $2)
+               AND NOT EXISTS (SELECT 1 FROM sections s
+                               WHERE s.centre_id = a.centre_id AND s.bid_opening_time > now()
+                                 AND starts_with(a.account, 'deposit:' || s.section_id || ':'))
+             ORDER BY a.account LIMIT 10000",
         )
         .bind(&body.centre_id)
         .bind(&body.key_prefix)
@@ -345,7 +350,7 @@ impl LedgerService for LedgerApi {
             return Err(invalid(format!("unknown suspense reason {:?}", body.reason)));
         }
         let limit = if body.limit == 0 { 100 } else { body.limit.min(1000) };
-        let items = self.suspense_items(&body.centre_id, None, &body.reason, i64::from(limit)).await?;
+        let items = self.suspense_items(&body.centre_id, None, &body.reason, i64::from(limit), true).await?;
         Ok(Response::new(pb::ListSuspenseResponse { items }))
     }
 
@@ -367,7 +372,10 @@ impl LedgerService for LedgerApi {
         let leads = sqlx::query(
             "SELECT c.section_id, c.payer_account, array_agg(l.bidder_uscc ORDER BY l.bidder_uscc)
              FROM collusion_leads c JOIN payer_links l USING (centre_id, section_id, payer_account)
-             WHERE c.centre_id = $1 GROUP BY 1, 2 ORDER BY 1, 2",
+             WHERE c.centre_id = $1
+               AND NOT EXISTS (SELECT 1 FROM sections s WHERE s.centre_id = c.centre_id AND s.section_id = c.section_id
+                                                         AND s.bid_opening_time > now())
+             GROUP BY 1, 2 ORDER BY 1, 2",
         )
         .bind(&body.centre_id)
         .fetch_all(&self.pool)
@@ -387,13 +395,18 @@ impl LedgerService for LedgerApi {
 }
 
 impl LedgerApi {
-    async fn suspense_items(&self, centre_id: &str, sub_account: Option<&str>, reason: &str, limit: i64) -> Result<Vec<pb::SuspenseItem>, Status> {
+    /// Suspense items, newest first. `hide_sealed` leaves out items bound to a section whose bids
+    /// are not yet opened: they would name its bidders.
+    async fn suspense_items(&self, centre_id: &str, sub_account: Option<&str>, reason: &str, limit: i64, hide_sealed: bool) -> Result<Vec<pb::SuspenseItem>, Status> {
         let suspense_codes: Vec<&str> = jinfu_ledger::SuspenseReason::ALL.iter().map(|r| r.code()).collect();
         let rows = sqlx::query(
             "SELECT bank, bank_serial, sub_account_number, amount_fen, payer_name, payer_account, value_time, outcome
              FROM credit_notices
              WHERE centre_id = $1 AND outcome = ANY($2) AND ($3 = '' OR outcome = $3)
                AND ($4::text IS NULL OR sub_account_number = $4)
+               AND NOT ($6 AND EXISTS (SELECT 1 FROM sections s
+                                       WHERE s.centre_id = credit_notices.centre_id AND s.section_id = credit_notices.section_id
+                                         AND s.bid_opening_time > now()))
              ORDER BY posted_at DESC, bank, bank_serial LIMIT $5",
         )
         .bind(centre_id)
@@ -401,6 +414,7 @@ impl LedgerApi {
         .bind(reason)
         .bind(sub_account)
         .bind(limit)
+        .bind(hide_sealed)
         .fetch_all(&self.pool)
         .await
         .map_err(internal)?;
@@ -444,7 +458,7 @@ impl LedgerApi {
                 AccountKey::Deposit { section: section_id.into(), bidder: uscc.clone() }.to_string(),
                 format!("deposit:{section_id}:{uscc}")
             );
-            let suspended = self.suspense_items(centre_id, Some(&number), "", 100).await?;
+            let suspended = self.suspense_items(centre_id, Some(&number), "", 100, false).await?;
             let (status, explanation, excess) = if held == Fen::ZERO {
                 ("no_money_received", "尚未收到保证金。".to_owned(), Fen::ZERO)
             } else {

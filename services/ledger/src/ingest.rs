@@ -68,6 +68,10 @@ pub struct BatchContext<'a> {
     pub keys: &'a HashMap<String, VerifyingKey>,
     pub fault: &'a FaultSettings,
     pub batch_number: u64,
+    /// Partitions whose position has not been checked against the stored offset since they
+    /// were assigned. Only for these can a record beyond the stored offset mean "the consumer
+    /// started too far"; afterwards gaps are normal (compaction, transaction markers).
+    pub unchecked_partitions: &'a HashSet<i32>,
 }
 
 /// What one batch did, for logs and tests.
@@ -84,6 +88,8 @@ pub struct BatchReport {
     pub outcomes: BTreeMap<&'static str, usize>,
     /// Partitions whose first record lies beyond the stored offset: the consumer must seek back.
     pub rewinds: Vec<(i32, i64)>,
+    /// Partitions checked against the stored offset in this batch.
+    pub checked_partitions: Vec<i32>,
     /// Next offset per partition after this batch.
     pub next_offsets: BTreeMap<i32, i64>,
 }
@@ -134,10 +140,14 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[R
             report.already_applied += 1;
             continue;
         }
-        if first_seen.insert(record.partition) && next >= 0 && record.offset > next {
-            warn!(partition = record.partition, stored = next, received = record.offset, "records beyond the stored offset; seeking back");
-            report.rewinds.push((record.partition, next));
-            rewound.insert(record.partition);
+        let unchecked = context.unchecked_partitions.contains(&record.partition);
+        if unchecked && first_seen.insert(record.partition) {
+            report.checked_partitions.push(record.partition);
+            if next >= 0 && record.offset > next {
+                warn!(partition = record.partition, stored = next, received = record.offset, "first record after assignment is beyond the stored offset; seeking back once");
+                report.rewinds.push((record.partition, next));
+                rewound.insert(record.partition);
+            }
         }
         if rewound.contains(&record.partition) {
             continue;
@@ -182,10 +192,12 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[R
     }
     crash_if(context.fault, "after_validation", context.batch_number);
 
+    // Lock the centres' chain heads first, so the sections and balances read next cannot change
+    // under this batch (another batch of the same centre waits here until this one commits).
+    let mut heads = lock_chain_heads(&mut transaction, &classified).await?;
     let mut writer = BatchWriter::default();
     let targets = load_targets(&mut transaction, &classified).await?;
     let mut held = load_held(&mut transaction, &targets).await?;
-    let mut heads = lock_chain_heads(&mut transaction, &classified).await?;
 
     for (record, item) in fresh.iter().zip(&classified) {
         match item {
@@ -434,6 +446,9 @@ fn post_notice(
     notice: &CreditNotice,
     target: Option<&Target>,
 ) -> anyhow::Result<Outcome> {
+    // A sub-account of another centre is, for this notice, an unknown sub-account: it must not
+    // touch that centre's sections, links or events.
+    let target = target.filter(|target| target.centre_id == notice.centre_id);
     let credit = CreditFacts {
         centre_id: notice.centre_id.clone(),
         bank: notice.bank.clone(),
@@ -545,7 +560,8 @@ struct NoticeRows {
     produced_at: Vec<Option<DateTime<Utc>>>,
 }
 
-/// Outbox rows: topic, key, payload, headers (JSON array of `[name, value]`).
+/// Outbox rows: topic, key, payload, headers (JSON array of `[name, base64 value]`, so binary
+/// header values survive exactly).
 #[derive(Default)]
 pub(crate) struct OutboxRows {
     pub topic: Vec<String>,
@@ -556,7 +572,15 @@ pub(crate) struct OutboxRows {
 
 impl OutboxRows {
     pub fn push(&mut self, topic: &str, key: &str, payload: Vec<u8>, headers: &[(String, Vec<u8>)]) {
-        let pairs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v).into_owned())).collect();
+        use base64::Engine;
+        let pairs: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| {
+                // PostgreSQL's jsonb cannot hold NUL; a header name never legitimately has one.
+                let name: String = k.chars().map(|c| if c == '\0' { '\u{FFFD}' } else { c }).collect();
+                (name, base64::engine::general_purpose::STANDARD.encode(v))
+            })
+            .collect();
         self.topic.push(topic.to_owned());
         self.key.push(key.to_owned());
         self.payload.push(payload);
@@ -626,9 +650,8 @@ impl BatchWriter {
         rows.payer_name.push(notice.payer_name.clone());
         rows.payer_account.push(notice.payer_account.clone());
         rows.value_time.push(notice.value_time);
-        let bound = target.filter(|target| target.centre_id == notice.centre_id);
-        rows.section_id.push(bound.map(|t| t.section_id.clone()));
-        rows.bidder_uscc.push(bound.map(|t| t.bidder_uscc.clone()));
+        rows.section_id.push(target.map(|t| t.section_id.clone()));
+        rows.bidder_uscc.push(target.map(|t| t.bidder_uscc.clone()));
         rows.outcome.push(outcome.code().to_owned());
         rows.entry_sequence.push(sequence);
         rows.partition.push(record.partition);
@@ -932,14 +955,29 @@ async fn raise_collusion_leads(
     outbox.insert(transaction).await
 }
 
-/// Logs rebalances; offsets themselves are resolved against the database in each batch.
-pub struct IngestContext;
+/// Notes rebalances, so the consumer re-checks newly assigned partitions against the offsets
+/// stored in the database.
+#[derive(Default)]
+pub struct IngestContext {
+    assigned: std::sync::Mutex<Vec<i32>>,
+}
 
 impl ClientContext for IngestContext {}
 
 impl ConsumerContext for IngestContext {
     fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
         info!(?rebalance, "consumer group rebalanced");
+        if let rdkafka::consumer::Rebalance::Assign(partitions) = rebalance {
+            if let Ok(mut assigned) = self.assigned.lock() {
+                assigned.extend(partitions.elements().iter().map(|element| element.partition()));
+            }
+        }
+    }
+}
+
+impl IngestContext {
+    fn take_assigned(&self) -> Vec<i32> {
+        self.assigned.lock().map(|mut assigned| std::mem::take(&mut *assigned)).unwrap_or_default()
     }
 }
 
@@ -949,11 +987,12 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
     let dead_letter_topic = kafka::dlq_topic(&topic);
     let events_topic = settings.kafka.topic("ledger.events");
     let keys = settings.bank_keys()?;
-    let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&settings.ingest.group_id, settings.ingest.instance_id.as_deref(), IngestContext)?;
+    let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&settings.ingest.group_id, settings.ingest.instance_id.as_deref(), IngestContext::default())?;
     consumer.subscribe(&[&topic])?;
     info!(topic = %topic, group = %settings.ingest.group_id, "credit-notice consumer started");
     let wait = Duration::from_millis(settings.ingest.batch_wait_ms);
     let mut batch_number: u64 = 0;
+    let mut unchecked_partitions: HashSet<i32> = HashSet::new();
     loop {
         let first = tokio::select! {
             _ = shutdown.changed() => break,
@@ -976,6 +1015,7 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
             }
         }
         batch_number += 1;
+        unchecked_partitions.extend(consumer.context().take_assigned());
         let span = tracing::info_span!("apply_credit_notice_batch", batch = batch_number, records = records.len());
         if let Some(first) = records.first() {
             adopt_first_trace(&span, &first.headers);
@@ -988,8 +1028,12 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
             keys: &keys,
             fault: &settings.fault,
             batch_number,
+            unchecked_partitions: &unchecked_partitions,
         };
         let report = apply_batch_with_retry(&pool, &context, &records).instrument(span).await;
+        for partition in &report.checked_partitions {
+            unchecked_partitions.remove(partition);
+        }
         tracing::debug!(?report, "batch applied");
         for (partition, offset) in &report.rewinds {
             if let Err(error) = consumer.seek(&topic, *partition, Offset::Offset(*offset), Duration::from_secs(10)) {

@@ -145,7 +145,13 @@ pub fn validate(value: &[u8], signature: Option<&str>, signing_key: Option<&str>
     let (Some(signature), Some(signing_key)) = (signature, signing_key) else {
         return Err(Refusal::MissingSignature);
     };
-    let wire: CreditNoticeV1 = serde_json::from_slice(value).map_err(|error| Refusal::MalformedJson(error.to_string()))?;
+    let wire: CreditNoticeV1 = serde_json::from_slice(value).map_err(|error| {
+        // A later version may add fields v1 refuses: name the version, not the field.
+        match serde_json::from_slice::<VersionOnly>(value) {
+            Ok(VersionOnly { schema_version }) if schema_version != 1 => Refusal::UnsupportedSchemaVersion(schema_version),
+            _ => Refusal::MalformedJson(printable(&error.to_string())),
+        }
+    })?;
     if wire.schema_version != 1 {
         return Err(Refusal::UnsupportedSchemaVersion(wire.schema_version));
     }
@@ -160,12 +166,12 @@ pub fn validate(value: &[u8], signature: Option<&str>, signing_key: Option<&str>
         ("payer_account", &wire.payer_account),
     ];
     for (name, text) in text_fields {
-        if text.trim().is_empty() || text.chars().count() > FIELD_CHARS_MAX {
+        if text.trim().is_empty() || !acceptable_text(text) {
             return Err(Refusal::BadField(name));
         }
     }
-    for (name, text) in [("payer_bank", &wire.payer_bank), ("memo", &wire.memo)] {
-        if text.as_ref().is_some_and(|text| text.chars().count() > FIELD_CHARS_MAX) {
+    for (name, text) in [("payer_bank", &wire.payer_bank), ("memo", &wire.memo), ("amount", &Some(wire.amount.clone()))] {
+        if text.as_deref().is_some_and(|text| !acceptable_text(text)) {
             return Err(Refusal::BadField(name));
         }
     }
@@ -179,7 +185,7 @@ pub fn validate(value: &[u8], signature: Option<&str>, signing_key: Option<&str>
         .keys
         .get(&presented)
         .filter(|_| presented == account.signing_key_ref)
-        .ok_or_else(|| Refusal::UnknownSigningKey { presented: presented.clone(), registered: account.signing_key_ref.clone() })?;
+        .ok_or_else(|| Refusal::UnknownSigningKey { presented: printable(&presented), registered: account.signing_key_ref.clone() })?;
     key.verify(value, signature).map_err(|error| Refusal::BadSignature(error.to_string()))?;
     if !registry.centres.contains(&wire.centre_id) {
         return Err(Refusal::UnknownCentre(wire.centre_id));
@@ -187,13 +193,13 @@ pub fn validate(value: &[u8], signature: Option<&str>, signing_key: Option<&str>
     if account.centre_id != wire.centre_id {
         return Err(Refusal::CentreMismatch { notice_centre: wire.centre_id, account_centre: account.centre_id.clone() });
     }
-    let amount = Fen::parse_positive_yuan(wire.amount.trim()).map_err(|error| match error {
-        MoneyError::NotPositive(text) => Refusal::NonPositiveAmount(text),
-        MoneyError::TooManyDecimals(text) => Refusal::TooManyDecimals(text),
-        MoneyError::NotANumber(text) | MoneyError::TooLarge(text) => Refusal::AmountNotANumber(text),
+    let amount = Fen::parse_positive_yuan(&wire.amount).map_err(|error| match error {
+        MoneyError::NotPositive(text) => Refusal::NonPositiveAmount(printable(&text)),
+        MoneyError::TooManyDecimals(text) => Refusal::TooManyDecimals(printable(&text)),
+        MoneyError::NotANumber(text) | MoneyError::TooLarge(text) => Refusal::AmountNotANumber(printable(&text)),
     })?;
     if wire.currency != "CNY" {
-        return Err(Refusal::UnsupportedCurrency(wire.currency));
+        return Err(Refusal::UnsupportedCurrency(printable(&wire.currency)));
     }
     let _ = wire.occurred_at;
     let value_time = wire.value_time.with_timezone(&Utc);
@@ -211,6 +217,23 @@ pub fn validate(value: &[u8], signature: Option<&str>, signing_key: Option<&str>
         value_time,
         content_hash,
     })
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    schema_version: u32,
+}
+
+/// At most [`FIELD_CHARS_MAX`] characters and no control characters (which PostgreSQL text
+/// cannot hold, in the case of NUL, and no bank field needs).
+fn acceptable_text(text: &str) -> bool {
+    text.chars().count() <= FIELD_CHARS_MAX && !text.chars().any(char::is_control)
+}
+
+/// Text from outside, made safe to store and print in a reason: control characters replaced,
+/// length bounded.
+fn printable(text: &str) -> String {
+    text.chars().take(200).map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
 }
 
 fn content_hash(wire: &CreditNoticeV1, amount: Fen, value_time: DateTime<Utc>) -> [u8; 32] {

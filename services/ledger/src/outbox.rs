@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use base64::Engine;
 use futures::future::join_all;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
@@ -48,7 +49,10 @@ pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, batch_max: i64
     for row in &rows {
         ids.push(row.get::<i64, _>(0));
         let headers: Vec<(String, String)> = serde_json::from_str(row.get::<&str, _>(4))?;
-        let headers: Vec<(String, Vec<u8>)> = headers.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+        let headers: Vec<(String, Vec<u8>)> = headers
+            .into_iter()
+            .map(|(k, v)| base64::engine::general_purpose::STANDARD.decode(v).map(|v| (k, v)))
+            .collect::<Result<_, _>>()?;
         messages.push((row.get::<String, _>(1), row.get::<String, _>(2), row.get::<Vec<u8>, _>(3), headers));
     }
     let sends = messages.iter().map(|(topic, key, payload, headers)| {

@@ -23,8 +23,13 @@ impl Verification {
     }
 }
 
+/// Runs every check in one read-only REPEATABLE READ transaction, so it sees one consistent
+/// snapshot and may run while the ledger is ingesting.
 pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
     let mut result = Verification::default();
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *transaction).await?;
+    let snapshot = &mut *transaction;
 
     // Invariant 1: every entry balances, and has postings at all.
     let unbalanced = sqlx::query(
@@ -37,7 +42,7 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
               <> coalesce(sum(p.amount_fen) FILTER (WHERE p.side = 'credit'), 0)
              OR count(p.line) = 0",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *snapshot)
     .await?;
     for row in unbalanced {
         result.violations.push(format!(
@@ -60,7 +65,7 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
          FROM accounts a FULL OUTER JOIN recomputed r USING (centre_id, account)
          WHERE a.balance_fen IS DISTINCT FROM r.balance_fen AND NOT (a.balance_fen = 0 AND r.balance_fen IS NULL)",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *snapshot)
     .await?;
     for row in mismatched {
         result.violations.push(format!(
@@ -71,7 +76,7 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
             row.get::<Option<i64>, _>(3)
         ));
     }
-    result.accounts = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM accounts").fetch_one(pool).await?.try_into()?;
+    result.accounts = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM accounts").fetch_one(&mut *snapshot).await?.try_into()?;
 
     // Invariant 3: no deposit, suspense or bank account was ever negative, at any point in
     // the journal, not only now.
@@ -84,7 +89,7 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
              FROM postings WHERE account NOT LIKE 'interest-%') balances
          GROUP BY 1, 2 HAVING min(running) < 0",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *snapshot)
     .await?;
     for row in negative {
         result.violations.push(format!(
@@ -109,7 +114,7 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
                         THEN c.account = 'deposit:' || n.section_id || ':' || n.bidder_uscc
                         ELSE c.account = 'suspense:' || n.bank || ':' || n.account_number END)",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *snapshot)
     .await?;
     for row in misplaced {
         result.violations.push(format!(
@@ -122,21 +127,22 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
     let reused_entries: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT centre_id, entry_sequence FROM credit_notices GROUP BY 1, 2 HAVING count(*) > 1) twice",
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *snapshot)
     .await?;
     if reused_entries > 0 {
         result.violations.push(format!("invariant 4: {reused_entries} entries are claimed by more than one notice"));
     }
-    result.notices = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM credit_notices").fetch_one(pool).await?.try_into()?;
+    result.notices = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM credit_notices").fetch_one(&mut *snapshot).await?.try_into()?;
 
     // Invariant 6: the hash chain of every centre, recomputed from the first entry.
-    verify_chains(pool, &mut result).await?;
+    verify_chains(snapshot, &mut result).await?;
+    transaction.commit().await?;
     Ok(result)
 }
 
-async fn verify_chains(pool: &PgPool, result: &mut Verification) -> anyhow::Result<()> {
+async fn verify_chains(snapshot: &mut sqlx::PgConnection, result: &mut Verification) -> anyhow::Result<()> {
     let heads: HashMap<String, (i64, Vec<u8>)> = sqlx::query("SELECT centre_id, last_sequence, last_hash FROM chain_heads")
-        .fetch_all(pool)
+        .fetch_all(&mut *snapshot)
         .await?
         .iter()
         .map(|row| (row.get(0), (row.get(1), row.get(2))))
@@ -147,7 +153,7 @@ async fn verify_chains(pool: &PgPool, result: &mut Verification) -> anyhow::Resu
          FROM journal_entries e JOIN postings p USING (centre_id, sequence)
          GROUP BY e.centre_id, e.sequence ORDER BY e.centre_id, e.sequence",
     )
-    .fetch(pool);
+    .fetch(&mut *snapshot);
     let mut current: Option<(String, i64, [u8; 32])> = None;
     let mut finished: HashMap<String, (i64, [u8; 32])> = HashMap::new();
     while let Some(row) = stream.try_next().await? {
@@ -196,8 +202,12 @@ async fn verify_chains(pool: &PgPool, result: &mut Verification) -> anyhow::Resu
         result.entries += 1;
         current = Some((centre, sequence, hash));
     }
+    drop(stream);
     if let Some((centre, last, hash)) = current {
         finished.insert(centre, (last, hash));
+    }
+    for centre in finished.keys().filter(|centre| !heads.contains_key(*centre)) {
+        result.violations.push(format!("invariant 6: centre {centre} has journal entries but no chain head"));
     }
     for (centre, (last_sequence, last_hash)) in heads {
         let (chain_last, chain_hash) = finished.get(&centre).copied().unwrap_or((0, GENESIS_HASH));
