@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jinfu_ledger::chain::{entry_hash, ChainedEntry, ChainedPosting};
 use jinfu_ledger::matching::{self, classify_replay, is_collusion_lead, CreditFacts, Replay, Target};
 use jinfu_ledger::{AccountKey, EntryKind, Fen, JournalEntry, Outcome};
 use jinfu_platform::kafka::{self, dead_letter_headers};
@@ -28,6 +27,8 @@ use tracing::{info, warn, Instrument};
 use uuid::Uuid;
 
 use crate::notice::{self, CollectionAccount, CreditNotice, Refusal, Registry, SIGNATURE_HEADER, SIGNING_KEY_HEADER};
+use crate::journal::{lock_chain_heads, store_chain_heads, ChainHead, JournalWriter};
+use crate::outbox::{trace_headers, OutboxRows};
 use crate::settings::{FaultSettings, Settings};
 
 /// One consumed record, owned so that a batch outlives the consumer's buffers.
@@ -194,7 +195,14 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[R
 
     // Lock the centres' chain heads first, so the sections and balances read next cannot change
     // under this batch (another batch of the same centre waits here until this one commits).
-    let mut heads = lock_chain_heads(&mut transaction, &classified).await?;
+    let centres: BTreeSet<&str> = classified
+        .iter()
+        .filter_map(|item| match item {
+            Classified::New(notice) => Some(notice.centre_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut heads = lock_chain_heads(&mut transaction, &centres).await?;
     let mut writer = BatchWriter::default();
     let targets = load_targets(&mut transaction, &classified).await?;
     let mut held = load_held(&mut transaction, &targets).await?;
@@ -381,62 +389,6 @@ fn deposit_account(target: &Target) -> AccountKey {
     AccountKey::Deposit { section: target.section_id.clone(), bidder: target.bidder_uscc.clone() }
 }
 
-struct ChainHead {
-    sequence: i64,
-    hash: [u8; 32],
-}
-
-async fn lock_chain_heads(transaction: &mut Transaction<'_, Postgres>, classified: &[Classified]) -> anyhow::Result<HashMap<String, ChainHead>> {
-    let centres: Vec<&str> = classified
-        .iter()
-        .filter_map(|item| match item {
-            Classified::New(notice) => Some(notice.centre_id.as_str()),
-            _ => None,
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if centres.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = sqlx::query("SELECT centre_id, last_sequence, last_hash FROM chain_heads WHERE centre_id = ANY($1) ORDER BY centre_id FOR UPDATE")
-        .bind(&centres)
-        .fetch_all(&mut **transaction)
-        .await?;
-    let heads: HashMap<String, ChainHead> = rows
-        .iter()
-        .map(|row| {
-            let hash: Vec<u8> = row.get(2);
-            let hash: [u8; 32] = hash.try_into().expect("stored chain hashes are 32 bytes");
-            (row.get(0), ChainHead { sequence: row.get(1), hash })
-        })
-        .collect();
-    anyhow::ensure!(heads.len() == centres.len(), "a registered centre has no chain head");
-    Ok(heads)
-}
-
-async fn store_chain_heads(transaction: &mut Transaction<'_, Postgres>, heads: &HashMap<String, ChainHead>) -> anyhow::Result<()> {
-    let mut centres = Vec::new();
-    let mut sequences = Vec::new();
-    let mut hashes = Vec::new();
-    for (centre, head) in heads {
-        centres.push(centre.clone());
-        sequences.push(head.sequence);
-        hashes.push(head.hash.to_vec());
-    }
-    sqlx::query(
-        "UPDATE chain_heads h SET last_sequence = n.last_sequence, last_hash = n.last_hash
-         FROM UNNEST($1::text[], $2::int8[], $3::bytea[]) AS n(centre_id, last_sequence, last_hash)
-         WHERE h.centre_id = n.centre_id",
-    )
-    .bind(&centres)
-    .bind(&sequences)
-    .bind(&hashes)
-    .execute(&mut **transaction)
-    .await?;
-    Ok(())
-}
-
 fn post_notice(
     writer: &mut BatchWriter,
     heads: &mut HashMap<String, ChainHead>,
@@ -475,31 +427,9 @@ fn post_notice(
     };
     let entry = JournalEntry::transfer(kind, bank, credited, notice.amount)?;
     let head = heads.get_mut(&notice.centre_id).expect("chain heads are locked for every centre with new notices");
-    head.sequence += 1;
     let reference = format!("notice:{}/{}", notice.bank, notice.bank_serial);
-    let entry_id = Uuid::now_v7();
-    let entry_id_text = entry_id.to_string();
-    let account_names: Vec<String> = entry.postings().iter().map(|p| p.account.to_string()).collect();
-    let chained: Vec<ChainedPosting<'_>> = entry
-        .postings()
-        .iter()
-        .zip(&account_names)
-        .map(|(posting, account)| ChainedPosting { account, side: posting.side, amount_fen: posting.amount.fen() })
-        .collect();
-    let previous = head.hash;
-    head.hash = entry_hash(
-        &previous,
-        &ChainedEntry {
-            centre_id: &notice.centre_id,
-            sequence: head.sequence,
-            entry_id: &entry_id_text,
-            kind: kind.as_str(),
-            reference: &reference,
-            postings: &chained,
-        },
-    );
-    writer.entry(&notice.centre_id, head.sequence, entry_id, kind, &reference, &previous, &head.hash, &entry);
-    writer.notice(record, notice, target, outcome, head.sequence);
+    let sequence = writer.journal.append(head, &notice.centre_id, kind, &reference, &entry);
+    writer.notice(record, notice, target, outcome, sequence);
     if let Some(target) = target {
         writer.payer_links.insert((
             target.centre_id.clone(),
@@ -508,28 +438,14 @@ fn post_notice(
             target.bidder_uscc.clone(),
         ));
     }
-    writer.event(context, notice, target, outcome, head.sequence);
+    writer.event(context, notice, target, outcome, sequence);
     Ok(outcome)
 }
 
 /// Rows of one batch, written with one multi-row statement per table.
 #[derive(Default)]
 struct BatchWriter {
-    entry_centres: Vec<String>,
-    entry_sequences: Vec<i64>,
-    entry_ids: Vec<Uuid>,
-    entry_kinds: Vec<String>,
-    entry_references: Vec<String>,
-    entry_previous: Vec<Vec<u8>>,
-    entry_hashes: Vec<Vec<u8>>,
-    posting_centres: Vec<String>,
-    posting_sequences: Vec<i64>,
-    posting_lines: Vec<i16>,
-    posting_accounts: Vec<String>,
-    posting_sides: Vec<String>,
-    posting_amounts: Vec<i64>,
-    /// Net balance change per (centre, account), with the account's kind.
-    deltas: BTreeMap<(String, String), (&'static str, i64)>,
+    journal: JournalWriter,
     notices: NoticeRows,
     outbox: OutboxRows,
     dead_letters: Vec<(i32, i64, String, Vec<u8>)>,
@@ -560,83 +476,7 @@ struct NoticeRows {
     produced_at: Vec<Option<DateTime<Utc>>>,
 }
 
-/// Outbox rows: topic, key, payload, headers (JSON array of `[name, base64 value]`, so binary
-/// header values survive exactly).
-#[derive(Default)]
-pub(crate) struct OutboxRows {
-    pub topic: Vec<String>,
-    pub key: Vec<String>,
-    pub payload: Vec<Vec<u8>>,
-    pub headers: Vec<String>,
-}
-
-impl OutboxRows {
-    pub fn push(&mut self, topic: &str, key: &str, payload: Vec<u8>, headers: &[(String, Vec<u8>)]) {
-        use base64::Engine;
-        let pairs: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| {
-                // PostgreSQL's jsonb cannot hold NUL; a header name never legitimately has one.
-                let name: String = k.chars().map(|c| if c == '\0' { '\u{FFFD}' } else { c }).collect();
-                (name, base64::engine::general_purpose::STANDARD.encode(v))
-            })
-            .collect();
-        self.topic.push(topic.to_owned());
-        self.key.push(key.to_owned());
-        self.payload.push(payload);
-        self.headers.push(serde_json::to_string(&pairs).expect("header pairs serialise"));
-    }
-
-    pub async fn insert(&self, transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<()> {
-        if self.topic.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO outbox (topic, message_key, payload, headers)
-             SELECT topic, message_key, payload, headers::jsonb
-             FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY
-                  AS o(topic, message_key, payload, headers, position)
-             ORDER BY position",
-        )
-        .bind(&self.topic)
-        .bind(&self.key)
-        .bind(&self.payload)
-        .bind(&self.headers)
-        .execute(&mut **transaction)
-        .await?;
-        Ok(())
-    }
-}
-
-/// The current trace context as outbox headers.
-pub(crate) fn trace_headers() -> Vec<(String, Vec<u8>)> {
-    kafka::current_trace_headers().into_iter().map(|(k, v)| (k, v.into_bytes())).collect()
-}
-
 impl BatchWriter {
-    #[allow(clippy::too_many_arguments)]
-    fn entry(&mut self, centre: &str, sequence: i64, entry_id: Uuid, kind: EntryKind, reference: &str, previous: &[u8; 32], hash: &[u8; 32], entry: &JournalEntry) {
-        self.entry_centres.push(centre.to_owned());
-        self.entry_sequences.push(sequence);
-        self.entry_ids.push(entry_id);
-        self.entry_kinds.push(kind.as_str().to_owned());
-        self.entry_references.push(reference.to_owned());
-        self.entry_previous.push(previous.to_vec());
-        self.entry_hashes.push(hash.to_vec());
-        for (line, posting) in entry.postings().iter().enumerate() {
-            self.posting_centres.push(centre.to_owned());
-            self.posting_sequences.push(sequence);
-            self.posting_lines.push(i16::try_from(line).expect("an entry has few postings"));
-            self.posting_accounts.push(posting.account.to_string());
-            self.posting_sides.push(posting.side.as_str().to_owned());
-            self.posting_amounts.push(posting.amount.fen());
-        }
-        for (account, delta) in entry.balance_deltas() {
-            let slot = self.deltas.entry((centre.to_owned(), account.to_string())).or_insert((account.kind().as_str(), 0));
-            slot.1 += delta.fen();
-        }
-    }
-
     fn notice(&mut self, record: &Record, notice: &CreditNotice, target: Option<&Target>, outcome: Outcome, sequence: i64) {
         let rows = &mut self.notices;
         rows.bank.push(notice.bank.clone());
@@ -744,32 +584,8 @@ impl BatchWriter {
     }
 
     async fn flush(&mut self, transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<()> {
-        if !self.entry_sequences.is_empty() {
-            sqlx::query(
-                "INSERT INTO journal_entries (centre_id, sequence, entry_id, kind, reference, previous_hash, hash)
-                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])",
-            )
-            .bind(&self.entry_centres)
-            .bind(&self.entry_sequences)
-            .bind(&self.entry_ids)
-            .bind(&self.entry_kinds)
-            .bind(&self.entry_references)
-            .bind(&self.entry_previous)
-            .bind(&self.entry_hashes)
-            .execute(&mut **transaction)
-            .await?;
-            sqlx::query(
-                "INSERT INTO postings (centre_id, sequence, line, account, side, amount_fen)
-                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int2[], $4::text[], $5::text[], $6::int8[])",
-            )
-            .bind(&self.posting_centres)
-            .bind(&self.posting_sequences)
-            .bind(&self.posting_lines)
-            .bind(&self.posting_accounts)
-            .bind(&self.posting_sides)
-            .bind(&self.posting_amounts)
-            .execute(&mut **transaction)
-            .await?;
+        if !self.journal.is_empty() {
+            self.journal.flush(transaction).await?;
             let rows = &self.notices;
             sqlx::query(
                 "INSERT INTO credit_notices (bank, bank_serial, content_hash, event_id, centre_id, account_number,
@@ -799,7 +615,6 @@ impl BatchWriter {
             .bind(&rows.produced_at)
             .execute(&mut **transaction)
             .await?;
-            self.apply_deltas(transaction).await?;
         }
         if !self.dead_letters.is_empty() {
             let partitions: Vec<i32> = self.dead_letters.iter().map(|d| d.0).collect();
@@ -858,33 +673,6 @@ impl BatchWriter {
         Ok(())
     }
 
-    /// One upsert for every balance the batch changed, in key order so concurrent batches lock
-    /// rows in the same order. The table's CHECK constraint refuses a negative balance, which
-    /// aborts the whole batch (invariant 3 is never violated in storage).
-    async fn apply_deltas(&self, transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<()> {
-        let mut centres = Vec::new();
-        let mut accounts = Vec::new();
-        let mut kinds = Vec::new();
-        let mut deltas = Vec::new();
-        for ((centre, account), (kind, delta)) in &self.deltas {
-            centres.push(centre.as_str());
-            accounts.push(account.as_str());
-            kinds.push(*kind);
-            deltas.push(*delta);
-        }
-        sqlx::query(
-            "INSERT INTO accounts (centre_id, account, kind, balance_fen)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) ORDER BY 1, 2
-             ON CONFLICT (centre_id, account) DO UPDATE SET balance_fen = accounts.balance_fen + EXCLUDED.balance_fen",
-        )
-        .bind(&centres)
-        .bind(&accounts)
-        .bind(&kinds)
-        .bind(&deltas)
-        .execute(&mut **transaction)
-        .await?;
-        Ok(())
-    }
 }
 
 /// Records which payer funded which bidders and raises a lead the first time one payer account

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod ingest;
+pub mod journal;
 pub mod notice;
 pub mod outbox;
 pub mod settings;

@@ -11,7 +11,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use sqlx::{PgPool, Row};
 use tokio::sync::watch;
+use sqlx::{Postgres, Transaction};
 use tracing::warn;
+
+use jinfu_platform::kafka;
 
 /// Publishes until `shutdown` turns true, then drains what is already due.
 pub async fn run_relay(pool: PgPool, producer: FutureProducer, batch_max: i64, mut shutdown: watch::Receiver<bool>) {
@@ -74,3 +77,57 @@ pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, batch_max: i64
     transaction.commit().await?;
     Ok(ids.len())
 }
+
+/// Outbox rows: topic, key, payload, headers (JSON array of `[name, base64 value]`, so binary
+/// header values survive exactly).
+#[derive(Default)]
+pub struct OutboxRows {
+    pub topic: Vec<String>,
+    pub key: Vec<String>,
+    pub payload: Vec<Vec<u8>>,
+    pub headers: Vec<String>,
+}
+
+impl OutboxRows {
+    pub fn push(&mut self, topic: &str, key: &str, payload: Vec<u8>, headers: &[(String, Vec<u8>)]) {
+        use base64::Engine;
+        let pairs: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| {
+                // PostgreSQL's jsonb cannot hold NUL; a header name never legitimately has one.
+                let name: String = k.chars().map(|c| if c == '\0' { '\u{FFFD}' } else { c }).collect();
+                (name, base64::engine::general_purpose::STANDARD.encode(v))
+            })
+            .collect();
+        self.topic.push(topic.to_owned());
+        self.key.push(key.to_owned());
+        self.payload.push(payload);
+        self.headers.push(serde_json::to_string(&pairs).expect("header pairs serialise"));
+    }
+
+    pub async fn insert(&self, transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<()> {
+        if self.topic.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO outbox (topic, message_key, payload, headers)
+             SELECT topic, message_key, payload, headers::jsonb
+             FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[]) WITH ORDINALITY
+                  AS o(topic, message_key, payload, headers, position)
+             ORDER BY position",
+        )
+        .bind(&self.topic)
+        .bind(&self.key)
+        .bind(&self.payload)
+        .bind(&self.headers)
+        .execute(&mut **transaction)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The current trace context as outbox headers.
+pub fn trace_headers() -> Vec<(String, Vec<u8>)> {
+    kafka::current_trace_headers().into_iter().map(|(k, v)| (k, v.into_bytes())).collect()
+}
+
