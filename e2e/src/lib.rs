@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use jinfu_bank_sim::{produce_all, signed_record, BankRecord, NoticeFields};
 use jinfu_ledger::ids::{CentreCode, Uscc};
 use jinfu_ledger_service::app::Application;
-use jinfu_ledger_service::settings::{AuthSettings, BankKeySettings, FaultSettings, GrpcSettings, IngestSettings, Settings};
+use jinfu_ledger_service::settings::{AuthSettings, BankKeySettings, FaultSettings, GrpcSettings, IngestSettings, OrderSigningSettings, RefundSettings, Settings};
 use jinfu_platform::auth::{Role, TokenKeys};
 use jinfu_platform::db::DatabaseSettings;
 use jinfu_platform::kafka::KafkaSettings;
@@ -51,11 +51,13 @@ pub async fn fresh_database() -> anyhow::Result<String> {
 pub struct Banks {
     pub icbc: SigningKey,
     pub ccb: SigningKey,
+    /// The platform's payment-order signing key.
+    pub platform: SigningKey,
 }
 
 impl Banks {
     pub fn generate() -> Banks {
-        Banks { icbc: SigningKey::generate(Scheme::Sm2Sm3), ccb: SigningKey::generate(Scheme::Ed25519) }
+        Banks { icbc: SigningKey::generate(Scheme::Sm2Sm3), ccb: SigningKey::generate(Scheme::Ed25519), platform: SigningKey::generate(Scheme::Ed25519) }
     }
 
     pub fn key_settings(&self) -> BTreeMap<String, BankKeySettings> {
@@ -81,6 +83,14 @@ pub async fn test_settings(banks: &Banks) -> anyhow::Result<Settings> {
         banks: banks.key_settings(),
         ingest: IngestSettings { group_id: format!("ledger-{}", uuid::Uuid::new_v4().simple()), instance_id: None, batch_size_max: 500, batch_wait_ms: 20, outbox_batch_max: 500 },
         fault: FaultSettings::default(),
+        refunds: RefundSettings {
+            poll_ms: 100,
+            signing: Some(OrderSigningSettings {
+                scheme: Scheme::Ed25519,
+                private_key: SecretString::from(banks.platform.private_key_hex()),
+                key_ref: "jinfu_test".into(),
+            }),
+        },
     })
 }
 

@@ -39,6 +39,14 @@ pub enum EntryKind {
     DepositReceived,
     /// A bank credit notice that could not be bound, held in suspense.
     SuspenseReceived,
+    /// A refund ordered from the bank: deposit (and interest expense) to refund-in-transit.
+    RefundOrdered,
+    /// The bank paid the refund: refund-in-transit to the collection account.
+    RefundConfirmed,
+    /// The bank could not pay: the order entry reversed, money back to the deposit.
+    RefundFailed,
+    /// A deposit not refunded (不予退还), owed onward to the purchaser.
+    DepositForfeited,
 }
 
 impl EntryKind {
@@ -46,6 +54,10 @@ impl EntryKind {
         match self {
             EntryKind::DepositReceived => "deposit_received",
             EntryKind::SuspenseReceived => "suspense_received",
+            EntryKind::RefundOrdered => "refund_ordered",
+            EntryKind::RefundConfirmed => "refund_confirmed",
+            EntryKind::RefundFailed => "refund_failed",
+            EntryKind::DepositForfeited => "deposit_forfeited",
         }
     }
 
@@ -53,6 +65,10 @@ impl EntryKind {
         match text {
             "deposit_received" => Some(EntryKind::DepositReceived),
             "suspense_received" => Some(EntryKind::SuspenseReceived),
+            "refund_ordered" => Some(EntryKind::RefundOrdered),
+            "refund_confirmed" => Some(EntryKind::RefundConfirmed),
+            "refund_failed" => Some(EntryKind::RefundFailed),
+            "deposit_forfeited" => Some(EntryKind::DepositForfeited),
             _ => None,
         }
     }

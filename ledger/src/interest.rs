@@ -37,6 +37,42 @@ pub fn refund_interest(principal: Fen, annual_rate: Decimal, value_date: NaiveDa
     Ok(Fen::from_fen(fen))
 }
 
+/// Exact (unrounded) interest, in fen, on `principal` from `value_date` to `refund_date` under a
+/// rate history: `rates` are (effective from, annual rate) in date order, each applying until
+/// the next. Days before the first rate earn nothing. Sum several of these and round once with
+/// [`round_half_up`].
+pub fn interest_exact_fen(principal: Fen, rates: &[(NaiveDate, Decimal)], value_date: NaiveDate, refund_date: NaiveDate) -> Result<Decimal, InterestError> {
+    if refund_date < value_date {
+        return Err(InterestError::RefundBeforeValue { value: value_date, refund: refund_date });
+    }
+    let mut total = Decimal::ZERO;
+    for (index, (from, rate)) in rates.iter().enumerate() {
+        if *rate < Decimal::ZERO || *rate >= Decimal::ONE {
+            return Err(InterestError::BadRate(*rate));
+        }
+        let until = rates.get(index + 1).map(|(next, _)| *next).unwrap_or(NaiveDate::MAX);
+        let start = value_date.max(*from);
+        let end = refund_date.min(until);
+        if end <= start {
+            continue;
+        }
+        let days = Decimal::from((end - start).num_days());
+        let part = Decimal::from(principal.fen())
+            .checked_mul(*rate)
+            .and_then(|v| v.checked_mul(days))
+            .and_then(|v| v.checked_div(Decimal::from(360)))
+            .ok_or(InterestError::Overflow)?;
+        total = total.checked_add(part).ok_or(InterestError::Overflow)?;
+    }
+    Ok(total)
+}
+
+/// Rounds exact fen half up (away from zero) to whole fen.
+pub fn round_half_up(exact_fen: Decimal) -> Result<Fen, InterestError> {
+    let rounded = exact_fen.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+    i64::try_from(rounded).map(Fen::from_fen).map_err(|_| InterestError::Overflow)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +95,15 @@ mod tests {
         // and 3,600 fen × 0.0025 × 2 / 360 = 0.05 fen → 0; 18 fen × 0.1 × 100 / 360 = 0.5 → 1.
         assert_eq!(refund_interest(Fen::from_fen(36_000), Decimal::from_str("0.05").unwrap(), date("2026-01-01"), date("2026-01-02")).unwrap(), Fen::from_fen(5));
         assert_eq!(refund_interest(Fen::from_fen(18), Decimal::from_str("0.1").unwrap(), date("2026-01-01"), date("2026-04-11")).unwrap(), Fen::from_fen(1));
+    }
+
+    #[test]
+    fn a_rate_cut_mid_holding_splits_the_days() {
+        // 1,000,000 fen from 2026-01-01: 0.35 % for 90 days (to 04-01), then 0.20 % for 30 days.
+        // 1,000,000 × 0.0035 × 90 / 360 = 875; 1,000,000 × 0.0020 × 30 / 360 = 166.67 → 1041.67 → 1042.
+        let rates = [(date("2000-01-01"), Decimal::from_str("0.0035").unwrap()), (date("2026-04-01"), Decimal::from_str("0.0020").unwrap())];
+        let exact = interest_exact_fen(Fen::from_fen(1_000_000), &rates, date("2026-01-01"), date("2026-05-01")).unwrap();
+        assert_eq!(round_half_up(exact).unwrap(), Fen::from_fen(1042));
     }
 
     #[test]

@@ -138,7 +138,20 @@ impl LedgerService for LedgerApi {
         .fetch_optional(&self.pool)
         .await;
         match result {
-            Ok(Some(row)) => Ok(Response::new(pb::RegisterBankAccountResponse { created: row.get(0) })),
+            Ok(Some(row)) => {
+                sqlx::query(
+                    "INSERT INTO bank_account_rates (bank, account_number, effective_from, annual_rate)
+                     VALUES ($1, $2, DATE '2000-01-01', $3::numeric)
+                     ON CONFLICT (bank, account_number, effective_from) DO UPDATE SET annual_rate = EXCLUDED.annual_rate",
+                )
+                .bind(bank)
+                .bind(number)
+                .bind(rate.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(Response::new(pb::RegisterBankAccountResponse { created: row.get(0) }))
+            }
             Ok(None) => Err(Status::already_exists(format!("account {bank}/{number} belongs to another centre"))),
             Err(sqlx::Error::Database(error)) if error.is_foreign_key_violation() => {
                 Err(Status::failed_precondition(format!("centre {code} is not registered")))

@@ -14,7 +14,10 @@ use tracing::info;
 
 use crate::api::LedgerApi;
 use crate::settings::Settings;
-use crate::{ingest, outbox, MIGRATOR, SCHEMA};
+use crate::refunds::ResultsHandler;
+use crate::trading::TradingHandler;
+use crate::{consumer, ingest, outbox, refunds, MIGRATOR, SCHEMA};
+use jinfu_ledger::calendar::Calendar;
 
 pub struct Application {
     /// The bound gRPC listener (port 0 in tests resolves here).
@@ -34,7 +37,10 @@ impl Application {
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
         settings
             .kafka
-            .create_topics(&["bank.credit-notices", "ledger.events"], settings.kafka.partitions)
+            .create_topics(
+                &["bank.credit-notices", "ledger.events", "trading.events", "bank.payment-orders", "bank.payment-results"],
+                settings.kafka.partitions,
+            )
             .await?;
         let listener = TcpListener::bind(&settings.grpc.listen).await?;
         Ok(Application { listener, pool, settings })
@@ -60,6 +66,24 @@ impl Application {
         info!(address = %listener.local_addr()?, "ledger gRPC listening");
 
         let consumer = tokio::spawn(ingest::run_consumer(pool.clone(), settings.clone(), stopped.clone()));
+        let events_topic = settings.kafka.topic("ledger.events");
+        let trading = tokio::spawn(consumer::run(
+            pool.clone(),
+            settings.clone(),
+            settings.kafka.topic("trading.events"),
+            format!("{}-trading", settings.ingest.group_id),
+            TradingHandler { calendar: Calendar::china(), events_topic: events_topic.clone() },
+            stopped.clone(),
+        ));
+        let results = tokio::spawn(consumer::run(
+            pool.clone(),
+            settings.clone(),
+            settings.kafka.topic("bank.payment-results"),
+            format!("{}-payment-results", settings.ingest.group_id),
+            ResultsHandler { keys: settings.bank_keys()?, events_topic },
+            stopped.clone(),
+        ));
+        let refund_runner = tokio::spawn(refunds::run_refunds(pool.clone(), settings.clone(), stopped.clone()));
         let producer = settings.kafka.producer()?;
         let relay = tokio::spawn(outbox::run_relay(pool.clone(), producer, settings.ingest.outbox_batch_max, stopped.clone()));
         let mut grpc_stopped = stopped.clone();
@@ -91,6 +115,9 @@ impl Application {
         }
         let _ = stop.send(true);
         consumer.await??;
+        trading.await??;
+        results.await??;
+        refund_runner.await??;
         relay.await?;
         server.await??;
         Ok(())

@@ -125,10 +125,9 @@ impl JournalWriter {
         self.entry_sequences.is_empty()
     }
 
-    /// Writes the entries, their postings, and one upsert of every balance they changed, in
-    /// key order so concurrent transactions lock rows in the same order. The `accounts` CHECK
-    /// refuses a negative balance, which aborts the transaction (invariant 3 never breaks in
-    /// storage).
+    /// Writes the entries, their postings, and every balance they changed, aggregated. The
+    /// `accounts` CHECK refuses a negative balance, which aborts the transaction (invariant 3
+    /// never breaks in storage).
     pub async fn flush(&self, transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<()> {
         if self.is_empty() {
             return Ok(());
@@ -168,10 +167,20 @@ impl JournalWriter {
             kinds.push(*kind);
             deltas.push(*delta);
         }
+        // Update existing balances, insert new ones. (Not INSERT … ON CONFLICT: PostgreSQL checks
+        // the CHECK constraint on the proposed row before it sees the conflict, so a negative
+        // delta to an existing account would be refused.) Accounts of one centre are only
+        // written under its chain-head lock, so the two halves cannot race.
         sqlx::query(
-            "INSERT INTO accounts (centre_id, account, kind, balance_fen)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) ORDER BY 1, 2
-             ON CONFLICT (centre_id, account) DO UPDATE SET balance_fen = accounts.balance_fen + EXCLUDED.balance_fen",
+            "WITH delta AS (
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) AS d(centre_id, account, kind, delta_fen)),
+             updated AS (
+                 UPDATE accounts a SET balance_fen = a.balance_fen + delta.delta_fen
+                 FROM delta WHERE a.centre_id = delta.centre_id AND a.account = delta.account
+                 RETURNING a.centre_id, a.account)
+             INSERT INTO accounts (centre_id, account, kind, balance_fen)
+             SELECT centre_id, account, kind, delta_fen FROM delta
+             WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.centre_id = delta.centre_id AND u.account = delta.account)",
         )
         .bind(&centres)
         .bind(&accounts)

@@ -3,11 +3,14 @@
 
 pub mod api;
 pub mod app;
+pub mod consumer;
 pub mod ingest;
 pub mod journal;
 pub mod notice;
 pub mod outbox;
+pub mod refunds;
 pub mod settings;
+pub mod trading;
 pub mod verify;
 
 /// The ledger's migrations, applied into schema `ledger`.

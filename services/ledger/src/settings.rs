@@ -26,6 +26,38 @@ pub struct Settings {
     pub ingest: IngestSettings,
     #[serde(default)]
     pub fault: FaultSettings,
+    #[serde(default)]
+    pub refunds: RefundSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefundSettings {
+    /// How often the refund runner looks for refunds due to be ordered.
+    #[serde(default = "default_refund_poll_ms")]
+    pub poll_ms: u64,
+    /// The platform's key for signing payment orders. Without it no refund is ordered (and the
+    /// ledger says so at start).
+    #[serde(default)]
+    pub signing: Option<OrderSigningSettings>,
+}
+
+impl Default for RefundSettings {
+    fn default() -> Self {
+        RefundSettings { poll_ms: default_refund_poll_ms(), signing: None }
+    }
+}
+
+fn default_refund_poll_ms() -> u64 {
+    1000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderSigningSettings {
+    pub scheme: Scheme,
+    /// Hex private key (32 bytes): SM2 scalar or Ed25519 seed.
+    pub private_key: SecretString,
+    /// The reference banks know the platform's public key by; sent in `jinfu-signing-key`.
+    pub key_ref: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,194 @@
+//! The deposit lifecycle against a real PostgreSQL and broker: tender events trigger refunds,
+//! the ledger orders them with interest as signed payment orders, bank results settle them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{FixedOffset, Utc};
+use jinfu_bank_sim::{produce_all, signed_record, BankRecord};
+use jinfu_e2e::*;
+use jinfu_ledger_service::verify;
+use jinfu_platform::signing::{Scheme, VerifyingKey};
+use serde_json::json;
+
+fn china(time: chrono::DateTime<Utc>) -> String {
+    time.with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339()
+}
+
+async fn trading_event(app: &TestApp, section: &str, event_type: &str, data: serde_json::Value) -> anyhow::Result<String> {
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let value = serde_json::to_vec(&json!({
+        "schema_version": 1,
+        "event_id": event_id,
+        "centre_id": CENTRE,
+        "section_id": section,
+        "type": event_type,
+        "occurred_at": china(Utc::now()),
+        "data": data,
+    }))?;
+    let record = BankRecord { key: section.into(), value, headers: vec![] };
+    produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic("trading.events"), &[record]).await?;
+    Ok(event_id)
+}
+
+async fn bank_result(app: &TestApp, order_id: &str, serial: &str, status: &str) -> anyhow::Result<()> {
+    let value = serde_json::to_vec(&json!({
+        "schema_version": 1,
+        "order_id": order_id,
+        "bank": "ICBC",
+        "bank_serial": serial,
+        "status": status,
+        "failure_reason": if status == "failed" { Some("收款账户已销户") } else { None },
+        "settled_at": china(Utc::now()),
+    }))?;
+    let record = signed_record(order_id, value, "icbc_test", &app.banks.icbc);
+    produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic("bank.payment-results"), &[record]).await
+}
+
+async fn refund_statuses(app: &TestApp, section: &str) -> anyhow::Result<HashMap<String, String>> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT bidder_uscc, status FROM ledger.refunds WHERE section_id = $1")
+        .bind(section)
+        .fetch_all(&app.pool)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = std::time::Instant::now();
+    while !check().await? {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+async fn balance(app: &TestApp, account: &str) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT coalesce(max(balance_fen), 0) FROM ledger.accounts WHERE account = $1")
+        .bind(account)
+        .fetch_one(&app.pool)
+        .await?)
+}
+
+/// A section whose bids are opened, with `count` bidders who each paid 50,000.00 yuan thirty
+/// days ago, before the deadline.
+async fn paid_section(app: &TestApp, section: &str, count: u32, first_bidder: u32) -> anyhow::Result<Vec<TestBidder>> {
+    let now = Utc::now();
+    app.client.create_section(section, 5_000_000, now - chrono::Duration::days(20), now - chrono::Duration::days(19), true).await?;
+    let mut bidders = Vec::new();
+    let mut records = Vec::new();
+    for number in first_bidder..first_bidder + count {
+        let bidder = TestBidder::new(number);
+        let account = app.client.open_sub_account(section, &bidder).await?;
+        let mut notice = icbc_notice(&app.banks, &format!("{section}-{number}"), &account, &bidder, "50000.00");
+        notice.value_time = (now - chrono::Duration::days(30)).with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap());
+        records.push(sign_icbc(&app.banks, &notice));
+        bidders.push(bidder);
+    }
+    app.send(&records).await?;
+    wait_for_records(&app.pool, records_done(&app.pool).await? + i64::from(count), Duration::from_secs(60)).await?;
+    Ok(bidders)
+}
+
+#[tokio::test]
+async fn an_award_refunds_the_losers_fifty_thousand_yuan_held_thirty_days_at_0_10_percent_earns_4_17_yuan() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    sqlx::query("UPDATE ledger.centres SET refund_hold_working_days = 0").execute(&app.pool).await?;
+    let bidders = paid_section(&app, "AWARD", 3, 301).await?;
+    let (winner, paid_back, bounced) = (&bidders[0], &bidders[1], &bidders[2]);
+
+    trading_event(&app, "AWARD", "award.announced", json!({ "winner_uscc": winner.uscc })).await?;
+    let orders = read_topic(&app.settings.kafka, "bank.payment-orders", 2, Duration::from_secs(60)).await?;
+    let platform = VerifyingKey::from_hex(Scheme::Ed25519, &app.banks.platform.public_key_hex())?;
+    let mut order_ids: HashMap<String, String> = HashMap::new();
+    for (value, headers) in &orders {
+        let signature = String::from_utf8(headers["jinfu-signature"].clone())?;
+        platform.verify(value, &signature).map_err(|e| anyhow::anyhow!("payment order signature: {e}"))?;
+        let order: serde_json::Value = serde_json::from_slice(value)?;
+        // 5,000,000 fen × 0.0010 × 30 / 360 = 416.67 fen → 417 fen.
+        assert_eq!(order["principal"], "50000.00");
+        assert_eq!(order["interest"], "4.17");
+        assert_eq!(order["amount"], "50004.17");
+        assert_eq!(order["bank"], "ICBC");
+        let payee = order["payee_account"].as_str().unwrap_or_default().to_owned();
+        order_ids.insert(payee, order["order_id"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(!order_ids.contains_key(&winner.basic_account), "the winner is not refunded at the award");
+    assert_eq!(refund_statuses(&app, "AWARD").await?.get(&paid_back.uscc).map(String::as_str), Some("ordered"));
+    assert_eq!(balance(&app, "refund-in-transit").await?, 2 * 5_000_417);
+
+    // One order paid (and its result delivered twice), the other bounced.
+    bank_result(&app, &order_ids[&paid_back.basic_account], "R1", "succeeded").await?;
+    bank_result(&app, &order_ids[&paid_back.basic_account], "R1", "succeeded").await?;
+    bank_result(&app, &order_ids[&bounced.basic_account], "R2", "failed").await?;
+    wait_until("both results", || async {
+        let statuses = refund_statuses(&app, "AWARD").await?;
+        Ok(statuses.get(&paid_back.uscc).map(String::as_str) == Some("settled") && statuses.get(&bounced.uscc).map(String::as_str) == Some("failed"))
+    })
+    .await?;
+    wait_until("the duplicate result", || async {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.payment_results").fetch_one(&app.pool).await?;
+        Ok(count == 3)
+    })
+    .await?;
+
+    assert_eq!(balance(&app, &format!("deposit:AWARD:{}", paid_back.uscc)).await?, 0);
+    assert_eq!(balance(&app, &format!("deposit:AWARD:{}", bounced.uscc)).await?, 5_000_000, "a failed refund puts the money back");
+    assert_eq!(balance(&app, &format!("deposit:AWARD:{}", winner.uscc)).await?, 5_000_000);
+    assert_eq!(balance(&app, "refund-in-transit").await?, 0);
+    assert_eq!(balance(&app, "interest-expense").await?, 417, "only the paid refund's interest is spent");
+    assert_eq!(balance(&app, &format!("bank:ICBC:{ICBC_ACCOUNT}")).await?, 3 * 5_000_000 - 5_000_417, "the duplicate result moved nothing");
+
+    // The contract is signed: the winner is refunded too.
+    trading_event(&app, "AWARD", "contract.signed", json!({ "winner_uscc": winner.uscc })).await?;
+    wait_until("the winner's order", || async {
+        Ok(refund_statuses(&app, "AWARD").await?.get(&winner.uscc).map(String::as_str) == Some("ordered"))
+    })
+    .await?;
+    let result = verify::verify(&app.pool).await?;
+    assert!(result.ok(), "{:?}", result.violations);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deposit_marked_for_forfeiture_before_its_refund_is_ordered_is_forfeited() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    // The default hold of one working day gives the operator time to mark forfeiture.
+    let bidders = paid_section(&app, "FORFEIT", 2, 401).await?;
+    let (kept, forfeited) = (&bidders[0], &bidders[1]);
+    trading_event(&app, "FORFEIT", "bidder.withdrew", json!({ "bidder_uscc": forfeited.uscc })).await?;
+    trading_event(&app, "FORFEIT", "deposit.forfeiture_marked", json!({
+        "bidder_uscc": forfeited.uscc, "reason": "开标后撤销投标文件", "evidence_ref": "GZ-EVID-2026-001",
+    }))
+    .await?;
+    trading_event(&app, "FORFEIT", "tender.failed", json!({})).await?;
+    wait_until("two scheduled refunds", || async { Ok(refund_statuses(&app, "FORFEIT").await?.len() == 2) }).await?;
+    let due: Vec<(String, chrono::NaiveDate, String)> = sqlx::query_as("SELECT bidder_uscc, due_on, trigger FROM ledger.refunds WHERE section_id = 'FORFEIT'")
+        .fetch_all(&app.pool)
+        .await?;
+    for (_, due_on, trigger) in &due {
+        assert_eq!(trigger, "failed_tender", "a withdrawal after the deadline triggers nothing");
+        assert!(*due_on > Utc::now().date_naive());
+    }
+    // Let the hold pass.
+    sqlx::query("UPDATE ledger.refunds SET order_after = now() WHERE section_id = 'FORFEIT'").execute(&app.pool).await?;
+    wait_until("forfeiture and order", || async {
+        let statuses = refund_statuses(&app, "FORFEIT").await?;
+        Ok(statuses.get(&forfeited.uscc).map(String::as_str) == Some("forfeited") && statuses.get(&kept.uscc).map(String::as_str) == Some("ordered"))
+    })
+    .await?;
+    assert_eq!(balance(&app, "forfeited:FORFEIT").await?, 5_000_000);
+    assert_eq!(balance(&app, &format!("deposit:FORFEIT:{}", forfeited.uscc)).await?, 0);
+
+    let unknown = trading_event(&app, "NO-SUCH-SECTION", "award.announced", json!({ "winner_uscc": kept.uscc })).await?;
+    let dead = read_topic(&app.settings.kafka, "trading.events.dlq", 1, Duration::from_secs(30)).await?;
+    assert!(String::from_utf8_lossy(&dead[0].1["jinfu-dlq-reason"]).starts_with("unknown_section"), "{unknown}");
+    let result = verify::verify(&app.pool).await?;
+    assert!(result.ok(), "{:?}", result.violations);
+    Ok(())
+}
