@@ -43,7 +43,9 @@ pub async fn run(
     handler: impl RecordHandler,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&group_id, settings.ingest.instance_id.as_deref(), IngestContext::default())?;
+    // A static member id must be unique per consumer, not only per group: derive one per topic.
+    let instance_id = settings.ingest.instance_id.as_ref().map(|id| format!("{id}-{topic}"));
+    let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&group_id, instance_id.as_deref(), IngestContext::default())?;
     consumer.subscribe(&[&topic])?;
     info!(topic = %topic, group = %group_id, "consumer started");
     loop {
