@@ -2,7 +2,9 @@
 # The demo province: brings the stack up, starts the ledger, sets up Guizhou's province centre
 # and two city centres over gRPC, streams signed credit notices from three simulated banks
 # (SM2/SM3 and Ed25519 signers) with a realistic mix of clean and bad cases, prints what the
-# ledger made of them, and ends with the verification command (last line: `verify: ok`).
+# ledger made of them; then announces awards, lets the ledger order refunds with interest and the
+# simulated banks pay (a few fail), prints the refunds, and ends with the verification command
+# (last line: `verify: ok`).
 #
 #   ./scripts/demo.sh                      # 3,000 notices at 1,000/s
 #   DEMO_COUNT=20000 DEMO_RATE=5000 ./scripts/demo.sh
@@ -29,6 +31,13 @@ source "$DEMO_DIR/keys.env"
 export JINFU_BANKS__ICBC_GY__SCHEME=sm2-sm3 JINFU_BANKS__ICBC_GY__PUBLIC_KEY="$ICBC_PUBLIC"
 export JINFU_BANKS__CCB_ZY__SCHEME=ed25519 JINFU_BANKS__CCB_ZY__PUBLIC_KEY="$CCB_PUBLIC"
 export JINFU_BANKS__BOC_GZ__SCHEME=sm2-sm3 JINFU_BANKS__BOC_GZ__PUBLIC_KEY="$BOC_PUBLIC"
+# The platform's payment-order signing key (demo only; production keeps it in a Secret/HSM).
+if [ ! -f "$DEMO_DIR/platform.env" ]; then
+  read -r _ priv pub < <(target/debug/bank-sim keygen --scheme sm2-sm3); echo "PLATFORM_PRIVATE=$priv PLATFORM_PUBLIC=$pub" >"$DEMO_DIR/platform.env"
+fi
+source "$DEMO_DIR/platform.env"
+export JINFU_REFUNDS__SIGNING__SCHEME=sm2-sm3 JINFU_REFUNDS__SIGNING__PRIVATE_KEY="$PLATFORM_PRIVATE" JINFU_REFUNDS__SIGNING__KEY_REF=jinfu_demo
+export JINFU_REFUNDS__POLL_MS=200
 export JINFU_GRPC__LISTEN="127.0.0.1:${DEMO_GRPC_PORT:-50051}"
 export JINFU_INGEST__INSTANCE_ID="ledger-demo-0"
 

@@ -220,7 +220,7 @@ impl LedgerClient {
     pub async fn register_test_centre(&self) -> anyhow::Result<()> {
         let mut grpc = self.grpc.clone();
         for (code, name, parent) in [("520000", "贵州省公共资源交易中心", ""), (CENTRE, "贵阳市公共资源交易中心", "520000")] {
-            let request = pb::RegisterCentreRequest { centre_id: code.into(), name: name.into(), parent_centre_id: parent.into() };
+            let request = pb::RegisterCentreRequest { centre_id: code.into(), name: name.into(), parent_centre_id: parent.into(), ..Default::default() };
             grpc.register_centre(self.as_role(Role::Admin, code, "admin", request)).await?;
         }
         for (bank, account, key) in [("ICBC", ICBC_ACCOUNT, "icbc_test"), ("CCB", CCB_ACCOUNT, "ccb_test")] {

@@ -47,15 +47,19 @@ pub struct SentMix {
     /// Records the ledger should apply as new notices.
     pub new_notices: usize,
     pub conflicts: usize,
+    /// Open sections: (centre, section, bidders' codes), for the tender events that follow.
+    pub sections: Vec<(String, String, Vec<String>)>,
 }
 
 struct Bidder {
+    uscc: String,
     name: String,
     basic_account: String,
     sub_account: String,
 }
 
 struct Section {
+    id: String,
     required_fen: i64,
     bidders: Vec<Bidder>,
     kind: SectionKind,
@@ -98,7 +102,14 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
 
     let centres = [("520000", "贵州省公共资源交易中心", ""), ("520100", "贵阳市公共资源交易中心", "520000"), ("520300", "遵义市公共资源交易中心", "520000")];
     for (code, name, parent) in centres {
-        let request = pb::RegisterCentreRequest { centre_id: code.into(), name: name.into(), parent_centre_id: parent.into() };
+        // The demo orders refunds at once (no forfeiture hold) so the whole cycle shows.
+        let request = pb::RegisterCentreRequest {
+            centre_id: code.into(),
+            name: name.into(),
+            parent_centre_id: parent.into(),
+            refund_period_days: Some(5),
+            refund_hold_working_days: Some(0),
+        };
         client.grpc.register_centre(client.request(Role::Admin, code, "demo-admin", request)?).await?;
     }
     for bank in &settings.banks {
@@ -166,19 +177,30 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
                     .open_sub_account(client.request(Role::Bidder, &bank.centre, uscc.as_str(), request)?)
                     .await?
                     .into_inner();
-                bidders.push(Bidder { name, basic_account, sub_account: response.sub_account_number });
+                bidders.push(Bidder { uscc: uscc.to_string(), name, basic_account, sub_account: response.sub_account_number });
             }
             if kind == SectionKind::Closed {
                 let request = pb::CloseSectionRequest { centre_id: bank.centre.clone(), section_id: id.clone(), reason: "招标终止（演示）".into() };
                 client.grpc.close_section(client.request(Role::Operator, &bank.centre, "demo-operator", request)?).await?;
             }
-            sections.push(Section { required_fen, bidders, kind });
+            sections.push(Section { id, required_fen, bidders, kind });
         }
         sections_by_bank.push(sections);
     }
     println!("set up {} centres, {} collection accounts, {} sections, {} bidders", centres.len(), settings.banks.len(), sections_by_bank.iter().map(Vec::len).sum::<usize>(), bidder_number);
 
     let (records, mix) = generate(settings, &sections_by_bank, &run_id, &mut rng);
+    let plan: Vec<(String, String, Vec<String>)> = sections_by_bank
+        .iter()
+        .zip(&settings.banks)
+        .flat_map(|(sections, bank)| {
+            sections
+                .iter()
+                .filter(|section| section.kind == SectionKind::Open)
+                .map(|section| (bank.centre.clone(), section.id.clone(), section.bidders.iter().map(|b| b.uscc.clone()).collect()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let producer = settings.kafka.producer()?;
     let topic = settings.kafka.topic("bank.credit-notices");
     let chunk = (settings.rate / 10).max(1);
@@ -191,7 +213,7 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
         }
     }
     println!("sent {} notices in {:.1} s to {topic}", records.len(), started.elapsed().as_secs_f64());
-    Ok(mix)
+    Ok(SentMix { sections: plan, ..mix })
 }
 
 fn generate(settings: &DemoSettings, sections_by_bank: &[Vec<Section>], run_id: &str, rng: &mut StdRng) -> (Vec<BankRecord>, SentMix) {
@@ -227,7 +249,7 @@ fn generate(settings: &DemoSettings, sections_by_bank: &[Vec<Section>], run_id: 
             amount: jinfu_ledger::Fen::from_fen(section.required_fen).to_yuan_string(),
             payer_name: bidder.name.clone(),
             payer_account: bidder.basic_account.clone(),
-            value_time: Utc::now().with_timezone(&offset),
+            value_time: (Utc::now() - chrono::Duration::hours(rng.gen_range(0..720))).with_timezone(&offset),
         };
         let case: &'static str = match roll {
             0..=699 => "clean",
@@ -367,7 +389,7 @@ pub async fn wait_and_summarise(settings: &DemoSettings, mix: &SentMix, timeout:
             println!("  {label:<40} {:>7} notices {:>18} yuan", outcome.notices, jinfu_ledger::Fen::from_fen(outcome.amount_fen));
         }
         println!("  {:<40} {:>7}", "conflicting serials (alerted, no money)", summary.conflicts);
-        println!("  {:<40} {:>7}", "collusion leads", summary.collusion_leads.len());
+        println!("  {:<40} {:>7}", "collusion leads (shown after bid opening)", summary.collusion_leads.len());
         for lead in summary.collusion_leads.iter().take(3) {
             println!("    section {} payer account {} funded {}", lead.section_id, lead.payer_account, lead.bidder_usccs.join(", "));
         }
@@ -375,4 +397,106 @@ pub async fn wait_and_summarise(settings: &DemoSettings, mix: &SentMix, timeout:
     println!();
     println!("bad input sent to bank.credit-notices.dlq: {}", mix.cases.get("bad input").copied().unwrap_or(0));
     Ok(true)
+}
+
+/// The simulated banks' answer to payment orders: each order is paid, or (`failures_per_thousand`
+/// of them) refused as if the payee account were closed, after `delay`.
+pub async fn answer_payment_orders(settings: &DemoSettings, failures_per_thousand: u32, delay: Duration, stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<usize> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &settings.kafka.brokers)
+        .set("group.id", format!("bank-sim-{}", uuid::Uuid::new_v4().simple()))
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[&settings.kafka.topic("bank.payment-orders")])?;
+    let producer = settings.kafka.producer()?;
+    let results_topic = settings.kafka.topic("bank.payment-results");
+    let mut rng = StdRng::seed_from_u64(settings.seed ^ 0x5eed);
+    let mut answered = 0;
+    let mut stop = stop;
+    loop {
+        let message = tokio::select! {
+            _ = stop.changed() => break,
+            message = consumer.recv() => message?,
+        };
+        let order: serde_json::Value = serde_json::from_slice(message.payload().unwrap_or_default())?;
+        let Some(bank) = settings.banks.iter().find(|bank| order["bank"] == bank.code.as_str()) else { continue };
+        tokio::time::sleep(delay).await;
+        let failed = rng.gen_ratio(failures_per_thousand, 1000);
+        let order_id = order["order_id"].as_str().unwrap_or_default().to_owned();
+        let value = serde_json::to_vec(&serde_json::json!({
+            "schema_version": 1,
+            "order_id": order_id,
+            "bank": bank.code,
+            "bank_serial": format!("{}P{}", bank.code, uuid::Uuid::new_v4().simple()),
+            "status": if failed { "failed" } else { "succeeded" },
+            "failure_reason": if failed { Some("收款账户已销户") } else { None },
+            "settled_at": Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339(),
+        }))?;
+        produce_all(&producer, &results_topic, &[signed_record(&order_id, value, &bank.key_ref, &bank.signing_key)]).await?;
+        answered += 1;
+    }
+    Ok(answered)
+}
+
+/// Announces awards for every open section (the first bidder wins) and signs the contract of
+/// the first one, then waits until no refund is scheduled or ordered, and prints the refunds.
+pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Duration) -> anyhow::Result<bool> {
+    let producer = settings.kafka.producer()?;
+    let topic = settings.kafka.topic("trading.events");
+    let now = Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339();
+    let mut events = Vec::new();
+    for (index, (centre, section, bidders)) in mix.sections.iter().enumerate() {
+        let Some(winner) = bidders.first() else { continue };
+        let mut kinds = vec![("award.announced", serde_json::json!({ "winner_uscc": winner }))];
+        if index == 0 {
+            kinds.push(("contract.signed", serde_json::json!({ "winner_uscc": winner })));
+        }
+        for (kind, data) in kinds {
+            let value = serde_json::to_vec(&serde_json::json!({
+                "schema_version": 1, "event_id": uuid::Uuid::new_v4(), "centre_id": centre, "section_id": section,
+                "type": kind, "occurred_at": now, "data": data,
+            }))?;
+            events.push(BankRecord { key: section.clone(), value, headers: vec![] });
+        }
+    }
+    produce_all(&producer, &topic, &events).await?;
+    println!("announced awards for {} sections (and one signed contract) on {topic}", mix.sections.len());
+
+    let grpc = LedgerServiceClient::connect(settings.ledger_url.clone()).await?;
+    let client = Client { grpc, tokens: settings.tokens.clone() };
+    let mut centres: Vec<String> = settings.banks.iter().map(|b| b.centre.clone()).collect();
+    centres.sort();
+    centres.dedup();
+    let started = std::time::Instant::now();
+    loop {
+        let mut summaries = Vec::new();
+        for centre in &centres {
+            let request = client.request(Role::Supervisor, "520000", "demo-supervisor", pb::GetIngestSummaryRequest { centre_id: centre.clone() })?;
+            summaries.push((centre.clone(), client.grpc.clone().get_ingest_summary(request).await?.into_inner()));
+        }
+        let pending: i64 = summaries
+            .iter()
+            .flat_map(|(_, s)| s.refunds.iter())
+            .filter(|r| r.outcome == "scheduled" || r.outcome == "ordered")
+            .map(|r| r.notices)
+            .sum();
+        let any: i64 = summaries.iter().flat_map(|(_, s)| s.refunds.iter()).map(|r| r.notices).sum();
+        if any > 0 && pending == 0 {
+            println!();
+            println!("refunds (免申即退), by status: count, principal + interest paid or ordered");
+            for (centre, summary) in &summaries {
+                for refund in &summary.refunds {
+                    println!("  {centre} {:<14} {:>6} {:>18} yuan", refund.outcome, refund.notices, jinfu_ledger::Fen::from_fen(refund.amount_fen));
+                }
+            }
+            return Ok(true);
+        }
+        if started.elapsed() > timeout {
+            println!("timed out: {pending} refunds still scheduled or ordered");
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

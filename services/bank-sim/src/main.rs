@@ -45,6 +45,12 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = 180)]
         wait_seconds: u64,
+        /// Payment orders per thousand the simulated banks refuse (payee account closed).
+        #[arg(long, default_value_t = 50)]
+        refund_failures_per_thousand: u32,
+        /// How long a simulated bank takes to execute a payment order.
+        #[arg(long, default_value_t = 20)]
+        refund_delay_ms: u64,
     },
 }
 
@@ -66,7 +72,8 @@ async fn run() -> anyhow::Result<ExitCode> {
             let key = SigningKey::generate(scheme);
             println!("{} {} {}", scheme, key.private_key_hex(), key.public_key_hex());
         }
-        Command::Demo { ledger_url, brokers, topic_prefix, token_secret, banks, count, rate, seed, wait_seconds } => {
+        Command::Demo { ledger_url, brokers, topic_prefix, token_secret, banks, count, rate, seed, wait_seconds, refund_failures_per_thousand, refund_delay_ms } => {
+            let failures_per_thousand = refund_failures_per_thousand.min(1000);
             let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
             let settings = DemoSettings {
                 ledger_url,
@@ -79,6 +86,19 @@ async fn run() -> anyhow::Result<ExitCode> {
             };
             let mix = demo::run(&settings).await?;
             if !demo::wait_and_summarise(&settings, &mix, Duration::from_secs(wait_seconds)).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+            let settings = std::sync::Arc::new(settings);
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let answering = {
+                let settings = settings.clone();
+                tokio::spawn(async move { demo::answer_payment_orders(&settings, failures_per_thousand, Duration::from_millis(refund_delay_ms), stopped).await })
+            };
+            let finished = demo::refund_cycle(&settings, &mix, Duration::from_secs(wait_seconds)).await?;
+            let _ = stop.send(true);
+            let answered = answering.await??;
+            println!("the simulated banks answered {answered} payment orders");
+            if !finished {
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -64,6 +64,12 @@ impl LedgerService for LedgerApi {
         caller.authorize(&[Role::Admin], code.as_str())?;
         let name = required_text("name", &body.name)?;
         let parent = if body.parent_centre_id.is_empty() { None } else { Some(centre(&body.parent_centre_id)?) };
+        if body.refund_period_days.is_some_and(|days| !(1..=60).contains(&days)) {
+            return Err(invalid("refund_period_days must be 1–60"));
+        }
+        if body.refund_hold_working_days.is_some_and(|days| !(0..=10).contains(&days)) {
+            return Err(invalid("refund_hold_working_days must be 0–10"));
+        }
         let mut transaction = self.pool.begin().await.map_err(internal)?;
         let existing = sqlx::query("SELECT name, parent_centre_id FROM centres WHERE centre_id = $1")
             .bind(code.as_str())
@@ -73,6 +79,8 @@ impl LedgerService for LedgerApi {
         if let Some(row) = existing {
             let same = row.get::<String, _>(0) == name && row.get::<Option<String>, _>(1).as_deref() == parent.as_ref().map(CentreCode::as_str);
             return if same {
+                set_refund_rules(&mut transaction, code.as_str(), &body).await?;
+                transaction.commit().await.map_err(internal)?;
                 Ok(Response::new(pb::RegisterCentreResponse { created: false }))
             } else {
                 Err(Status::already_exists(format!("centre {code} is registered with another name or parent")))
@@ -101,6 +109,7 @@ impl LedgerService for LedgerApi {
             .execute(&mut *transaction)
             .await
             .map_err(internal)?;
+        set_refund_rules(&mut transaction, code.as_str(), &body).await?;
         transaction.commit().await.map_err(internal)?;
         Ok(Response::new(pb::RegisterCentreResponse { created: true }))
     }
@@ -403,8 +412,36 @@ impl LedgerService for LedgerApi {
             .fetch_one(&self.pool)
             .await
             .map_err(internal)?;
-        Ok(Response::new(pb::IngestSummary { outcomes, collusion_leads, conflicts }))
+        let refund_rows = sqlx::query(
+            "SELECT r.status, count(DISTINCT r.refund_id), coalesce(sum(o.principal_fen + o.interest_fen), 0)::int8
+             FROM refunds r LEFT JOIN payment_orders o ON o.refund_id = r.refund_id
+             WHERE r.centre_id = $1 GROUP BY 1 ORDER BY 1",
+        )
+        .bind(&body.centre_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        let refunds = refund_rows
+            .iter()
+            .map(|row| pb::OutcomeCount { outcome: row.get(0), notices: row.get(1), amount_fen: row.get(2) })
+            .collect();
+        Ok(Response::new(pb::IngestSummary { outcomes, collusion_leads, conflicts, refunds }))
     }
+}
+
+async fn set_refund_rules(transaction: &mut sqlx::Transaction<'_, sqlx::Postgres>, centre_id: &str, body: &pb::RegisterCentreRequest) -> Result<(), Status> {
+    sqlx::query(
+        "UPDATE centres SET refund_period_days = coalesce($2, refund_period_days),
+                            refund_hold_working_days = coalesce($3, refund_hold_working_days)
+         WHERE centre_id = $1",
+    )
+    .bind(centre_id)
+    .bind(body.refund_period_days)
+    .bind(body.refund_hold_working_days)
+    .execute(&mut **transaction)
+    .await
+    .map_err(internal)?;
+    Ok(())
 }
 
 impl LedgerApi {

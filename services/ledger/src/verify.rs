@@ -134,6 +134,39 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
     }
     result.notices = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM credit_notices").fetch_one(&mut *snapshot).await?.try_into()?;
 
+    // Refunds: money in transit is exactly what unsettled payment orders carry, and every
+    // order's entries are where its status says.
+    let transit = sqlx::query(
+        "WITH orders AS (
+             SELECT centre_id, sum(principal_fen + interest_fen)::int8 AS fen FROM payment_orders WHERE status = 'ordered' GROUP BY 1),
+         held AS (SELECT centre_id, balance_fen FROM accounts WHERE account = 'refund-in-transit')
+         SELECT coalesce(o.centre_id, h.centre_id), coalesce(o.fen, 0), coalesce(h.balance_fen, 0)
+         FROM orders o FULL OUTER JOIN held h USING (centre_id)
+         WHERE coalesce(o.fen, 0) <> coalesce(h.balance_fen, 0)",
+    )
+    .fetch_all(&mut *snapshot)
+    .await?;
+    for row in transit {
+        result.violations.push(format!(
+            "refunds: centre {} has {} fen in unsettled payment orders but refund-in-transit holds {}",
+            row.get::<String, _>(0),
+            row.get::<i64, _>(1),
+            row.get::<i64, _>(2)
+        ));
+    }
+    let unposted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM payment_orders o
+         WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.centre_id = o.centre_id AND e.sequence = o.order_sequence AND e.kind = 'refund_ordered')
+            OR (o.status <> 'ordered' AND NOT EXISTS (
+                SELECT 1 FROM journal_entries e WHERE e.centre_id = o.centre_id AND e.sequence = o.result_sequence
+                  AND e.kind = CASE o.status WHEN 'confirmed' THEN 'refund_confirmed' ELSE 'refund_failed' END))",
+    )
+    .fetch_one(&mut *snapshot)
+    .await?;
+    if unposted > 0 {
+        result.violations.push(format!("refunds: {unposted} payment orders lack the entry their status requires"));
+    }
+
     // Invariant 6: the hash chain of every centre, recomputed from the first entry.
     verify_chains(snapshot, &mut result).await?;
     transaction.commit().await?;
