@@ -119,6 +119,21 @@ impl TestApp {
         Ok(TestApp { settings, banks, pool, client, stop: Some(stop), handle: Some(handle) })
     }
 
+    /// Stops the ledger and starts a new one on the same database, topics and consumer groups,
+    /// as a redeployment would.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await?;
+        let application = Application::build(self.settings.clone()).await?;
+        let port = application.port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.handle = Some(tokio::spawn(application.run_until_stopped(async move {
+            let _ = stopped.await;
+        })));
+        self.stop = Some(stop);
+        self.client = LedgerClient::connect(&format!("http://127.0.0.1:{port}")).await?;
+        Ok(())
+    }
+
     /// Stops the ledger gracefully and waits for it.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {

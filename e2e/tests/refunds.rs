@@ -192,3 +192,109 @@ async fn a_deposit_marked_for_forfeiture_before_its_refund_is_ordered_is_forfeit
     assert!(result.ok(), "{:?}", result.violations);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_failed_refund_is_paid_again_to_the_corrected_account_after_verification_and_approval_across_a_restart() -> anyhow::Result<()> {
+    use jinfu_platform::auth::Role;
+    use jinfu_proto::ledger::v1 as pb;
+    let mut app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    sqlx::query("UPDATE ledger.centres SET refund_hold_working_days = 0").execute(&app.pool).await?;
+    let bidders = paid_section(&app, "SECOND", 2, 501).await?;
+    let (winner, loser) = (&bidders[0], &bidders[1]);
+    // The award arrives by gRPC this time.
+    let award = pb::SubmitTenderEventRequest {
+        event_id: "award-SECOND".into(),
+        centre_id: CENTRE.into(),
+        section_id: "SECOND".into(),
+        r#type: "award.announced".into(),
+        occurred_at: Some(prost_types::Timestamp { seconds: Utc::now().timestamp(), nanos: 0 }),
+        data_json: json!({ "winner_uscc": winner.uscc }).to_string(),
+    };
+    app.client.grpc.clone().submit_tender_event(app.client.operator(award.clone())).await?;
+    app.client.grpc.clone().submit_tender_event(app.client.operator(award)).await?;
+    let first = read_topic(&app.settings.kafka, "bank.payment-orders", 1, Duration::from_secs(60)).await?;
+    let first: serde_json::Value = serde_json::from_slice(&first[0].0)?;
+    assert_eq!(first["payee_account"], loser.basic_account.as_str());
+
+    // The ledger is redeployed between the order and the bank's answer.
+    app.restart().await?;
+    bank_result(&app, first["order_id"].as_str().unwrap_or_default(), "F1", "failed").await?;
+    wait_until("the failure", || async { Ok(refund_statuses(&app, "SECOND").await?.get(&loser.uscc).map(String::as_str) == Some("failed")) }).await?;
+    assert_eq!(balance(&app, &format!("deposit:SECOND:{}", loser.uscc)).await?, 5_000_000);
+
+    let correction = pb::SubmitRefundCorrectionRequest {
+        centre_id: CENTRE.into(),
+        section_id: "SECOND".into(),
+        bidder_uscc: loser.uscc.clone(),
+        payee_account: "6217000099998888".into(),
+        payee_name: loser.name.clone(),
+    };
+    let submitted = app.client.grpc.clone().submit_refund_correction(app.client.as_role(Role::Bidder, CENTRE, &loser.uscc, correction)).await?.into_inner();
+    let decision = pb::RefundCorrectionDecision { centre_id: CENTRE.into(), correction_id: submitted.correction_id.clone() };
+    let early = app.client.grpc.clone().approve_refund_correction(app.client.as_role(Role::Supervisor, CENTRE, "sup-1", decision.clone())).await.unwrap_err();
+    assert_eq!(early.code(), tonic::Code::FailedPrecondition, "approval needs verification first");
+    let verified = app.client.grpc.clone().verify_refund_correction(app.client.as_role(Role::Operator, CENTRE, "op-1", decision.clone())).await?.into_inner();
+    assert_eq!((verified.status.as_str(), verified.verified_by.as_str()), ("verified", "op-1"));
+    let same_person = app.client.grpc.clone().approve_refund_correction(app.client.as_role(Role::Supervisor, CENTRE, "op-1", decision.clone())).await.unwrap_err();
+    assert_eq!(same_person.code(), tonic::Code::PermissionDenied);
+    let approved = app.client.grpc.clone().approve_refund_correction(app.client.as_role(Role::Supervisor, CENTRE, "sup-1", decision)).await?.into_inner();
+    assert_eq!((approved.status.as_str(), approved.approved_by.as_str()), ("approved", "sup-1"));
+
+    let orders = read_topic(&app.settings.kafka, "bank.payment-orders", 2, Duration::from_secs(60)).await?;
+    let second: serde_json::Value = orders
+        .iter()
+        .map(|(value, _)| serde_json::from_slice::<serde_json::Value>(value))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .find(|order| order["order_id"] != first["order_id"])
+        .expect("a second order");
+    assert_eq!(second["payee_account"], "6217000099998888");
+    assert_eq!(second["principal"], "50000.00");
+    assert_ne!(second["order_id"], first["order_id"]);
+    bank_result(&app, second["order_id"].as_str().unwrap_or_default(), "S2", "succeeded").await?;
+    // A late answer to the first order changes nothing.
+    bank_result(&app, first["order_id"].as_str().unwrap_or_default(), "F1-late", "succeeded").await?;
+    wait_until("the second refund", || async { Ok(refund_statuses(&app, "SECOND").await?.get(&loser.uscc).map(String::as_str) == Some("settled")) }).await?;
+    wait_until("the late result", || async {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.payment_results").fetch_one(&app.pool).await?;
+        Ok(count == 3)
+    })
+    .await?;
+    assert_eq!(balance(&app, &format!("deposit:SECOND:{}", loser.uscc)).await?, 0);
+    assert_eq!(balance(&app, "refund-in-transit").await?, 0);
+    let result = verify::verify(&app.pool).await?;
+    assert!(result.ok(), "{:?}", result.violations);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deposit_held_past_its_due_date_is_listed_as_stale_and_announced_once() -> anyhow::Result<()> {
+    use jinfu_proto::ledger::v1 as pb;
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    let bidders = paid_section(&app, "STALE", 1, 601).await?;
+    trading_event(&app, "STALE", "tender.terminated", json!({})).await?;
+    wait_until("the scheduled refund", || async { Ok(!refund_statuses(&app, "STALE").await?.is_empty()) }).await?;
+    // Pretend the refund was due last week (the one-working-day hold keeps it unordered).
+    sqlx::query("UPDATE ledger.refunds SET due_on = current_date - 7, order_after = now() + interval '1 day' WHERE section_id = 'STALE'")
+        .execute(&app.pool)
+        .await?;
+    let request = pb::ListStaleDepositsRequest { centre_id: CENTRE.into() };
+    let stale = app.client.grpc.clone().list_stale_deposits(app.client.operator(request)).await?.into_inner().deposits;
+    assert_eq!(stale.len(), 1);
+    assert_eq!((stale[0].bidder_uscc.as_str(), stale[0].held_fen), (bidders[0].uscc.as_str(), 5_000_000));
+    wait_until("the stale event", || async {
+        let announced: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.outbox WHERE convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'deposit.stale'")
+            .fetch_one(&app.pool)
+            .await?;
+        Ok(announced == 1)
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let announced: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.outbox WHERE convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'deposit.stale'")
+        .fetch_one(&app.pool)
+        .await?;
+    assert_eq!(announced, 1, "announced once, not every round");
+    Ok(())
+}

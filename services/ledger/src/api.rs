@@ -17,6 +17,8 @@ use tonic::{Request, Response, Status};
 pub struct LedgerApi {
     /// The ledger's pool; its search path is the `ledger` schema.
     pub pool: PgPool,
+    /// Applies tender events submitted by call, exactly as the topic consumer does.
+    pub trading: std::sync::Arc<crate::trading::TradingHandler>,
     /// Configured bank key references, so an account cannot be registered with a key that
     /// would make every one of its notices fail verification.
     pub known_key_refs: Vec<String>,
@@ -427,7 +429,158 @@ impl LedgerService for LedgerApi {
             .collect();
         Ok(Response::new(pb::IngestSummary { outcomes, collusion_leads, conflicts, refunds }))
     }
+
+    async fn submit_tender_event(&self, request: Request<pb::SubmitTenderEventRequest>) -> Result<Response<pb::SubmitTenderEventResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Operator, Role::Admin], &body.centre_id)?;
+        let occurred_at = from_timestamp("occurred_at", body.occurred_at)?;
+        let data: serde_json::Value = if body.data_json.trim().is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_str(&body.data_json).map_err(|error| invalid(format!("data_json is not JSON: {error}")))?
+        };
+        let value = serde_json::to_vec(&serde_json::json!({
+            "schema_version": 1,
+            "event_id": body.event_id,
+            "centre_id": body.centre_id,
+            "section_id": body.section_id,
+            "type": body.r#type,
+            "occurred_at": occurred_at.to_rfc3339(),
+            "data": data,
+        }))
+        .map_err(|_| Status::internal("event does not serialise"))?;
+        let record = crate::ingest::Record { partition: -1, offset: -1, value, headers: Vec::new(), timestamp: None };
+        let mut transaction = self.pool.begin().await.map_err(internal)?;
+        match self.trading.apply(&mut transaction, &record).await {
+            Ok(crate::consumer::Handled::Applied) => {
+                transaction.commit().await.map_err(internal)?;
+                Ok(Response::new(pb::SubmitTenderEventResponse {}))
+            }
+            Ok(crate::consumer::Handled::Refused(crate::consumer::Refused(code, sentence))) => Err(invalid(format!("{code}: {sentence}"))),
+            Err(error) => {
+                tracing::error!(error = %error, "applying a tender event failed");
+                Err(Status::internal("applying the event failed"))
+            }
+        }
+    }
+
+    async fn set_demand_deposit_rate(&self, request: Request<pb::SetDemandDepositRateRequest>) -> Result<Response<pb::SetDemandDepositRateResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Admin], &body.centre_id)?;
+        let from = chrono::NaiveDate::parse_from_str(&body.effective_from, "%Y-%m-%d").map_err(|_| invalid("effective_from must be YYYY-MM-DD"))?;
+        let rate = Decimal::from_str(body.annual_rate.trim())
+            .ok()
+            .filter(|rate| *rate >= Decimal::ZERO && *rate < Decimal::ONE)
+            .ok_or_else(|| invalid("annual_rate must be a decimal fraction in [0, 1)"))?;
+        let updated = sqlx::query(
+            "INSERT INTO bank_account_rates (bank, account_number, effective_from, annual_rate)
+             SELECT bank, account_number, $4, $5::numeric FROM bank_accounts WHERE bank = $2 AND account_number = $3 AND centre_id = $1
+             ON CONFLICT (bank, account_number, effective_from) DO UPDATE SET annual_rate = EXCLUDED.annual_rate",
+        )
+        .bind(&body.centre_id)
+        .bind(&body.bank)
+        .bind(&body.account_number)
+        .bind(from)
+        .bind(rate.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(internal)?;
+        if updated.rows_affected() == 0 {
+            return Err(Status::not_found("no such collection account in this centre"));
+        }
+        Ok(Response::new(pb::SetDemandDepositRateResponse {}))
+    }
+
+    async fn submit_refund_correction(&self, request: Request<pb::SubmitRefundCorrectionRequest>) -> Result<Response<pb::RefundCorrection>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Bidder], &body.centre_id)?;
+        if caller.party != body.bidder_uscc {
+            return Err(Status::permission_denied("a bidder may correct only its own refund"));
+        }
+        let account = required_text("payee_account", &body.payee_account)?;
+        let name = required_text("payee_name", &body.payee_name)?;
+        let refund: Option<(uuid::Uuid, String)> = sqlx::query_as(
+            "SELECT refund_id, status FROM refunds WHERE centre_id = $1 AND section_id = $2 AND bidder_uscc = $3",
+        )
+        .bind(&body.centre_id)
+        .bind(&body.section_id)
+        .bind(&body.bidder_uscc)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(internal)?;
+        let refund_id = match refund {
+            Some((refund_id, status)) if status == "failed" => refund_id,
+            Some((_, status)) => return Err(Status::failed_precondition(format!("the refund is {status}, not failed"))),
+            None => return Err(Status::not_found("no refund for this bidder and section")),
+        };
+        let row = sqlx::query(&format!(
+            "WITH c AS (INSERT INTO refund_corrections (correction_id, refund_id, payee_account, payee_name, status, submitted_by)
+                        VALUES ($1, $2, $3, $4, 'submitted', $5) RETURNING *)
+             SELECT {CORRECTION_COLUMNS} FROM c JOIN refunds r USING (refund_id)"
+        ))
+        .bind(uuid::Uuid::now_v7())
+        .bind(refund_id)
+        .bind(account)
+        .bind(name)
+        .bind(&caller.party)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(internal)?;
+        Ok(Response::new(correction_reply(&row)))
+    }
+
+    async fn verify_refund_correction(&self, request: Request<pb::RefundCorrectionDecision>) -> Result<Response<pb::RefundCorrection>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Operator], &body.centre_id)?;
+        self.decide_correction(&body, "submitted", "verified", &caller.party).await
+    }
+
+    async fn approve_refund_correction(&self, request: Request<pb::RefundCorrectionDecision>) -> Result<Response<pb::RefundCorrection>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Supervisor], &body.centre_id)?;
+        self.decide_correction(&body, "verified", "approved", &caller.party).await
+    }
+
+    async fn list_stale_deposits(&self, request: Request<pb::ListStaleDepositsRequest>) -> Result<Response<pb::ListStaleDepositsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(STAFF, &body.centre_id)?;
+        let deposits = stale_deposits(&self.pool, &body.centre_id, crate::trading::china_date(Utc::now()))
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|(section_id, bidder_uscc, held_fen, due_on, refund_status)| pb::StaleDeposit {
+                section_id,
+                bidder_uscc,
+                held_fen,
+                due_on: due_on.to_string(),
+                refund_status,
+            })
+            .collect();
+        Ok(Response::new(pb::ListStaleDepositsResponse { deposits }))
+    }
 }
+
+fn correction_reply(row: &sqlx::postgres::PgRow) -> pb::RefundCorrection {
+    pb::RefundCorrection {
+        correction_id: row.get::<uuid::Uuid, _>("correction_id").to_string(),
+        section_id: row.get("section_id"),
+        bidder_uscc: row.get("bidder_uscc"),
+        payee_account: row.get("payee_account"),
+        payee_name: row.get("payee_name"),
+        status: row.get("status"),
+        submitted_by: row.get("submitted_by"),
+        verified_by: row.get::<Option<String>, _>("verified_by").unwrap_or_default(),
+        approved_by: row.get::<Option<String>, _>("approved_by").unwrap_or_default(),
+    }
+}
+
+const CORRECTION_COLUMNS: &str = "c.correction_id, r.section_id, r.bidder_uscc, c.payee_account, c.payee_name, c.status, c.submitted_by, c.verified_by, c.approved_by";
 
 async fn set_refund_rules(transaction: &mut sqlx::Transaction<'_, sqlx::Postgres>, centre_id: &str, body: &pb::RegisterCentreRequest) -> Result<(), Status> {
     sqlx::query(
@@ -444,7 +597,72 @@ async fn set_refund_rules(transaction: &mut sqlx::Transaction<'_, sqlx::Postgres
     Ok(())
 }
 
+/// Deposits still held after their refund due date: (section, bidder, held, due on, status).
+pub async fn stale_deposits(pool: &PgPool, centre_id: &str, today: chrono::NaiveDate) -> Result<Vec<(String, String, i64, chrono::NaiveDate, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.section_id, r.bidder_uscc, a.balance_fen, r.due_on, r.status FROM refunds r
+         JOIN accounts a ON a.centre_id = r.centre_id AND a.account = 'deposit:' || r.section_id || ':' || r.bidder_uscc
+         WHERE r.centre_id = $1 AND r.due_on < $2 AND r.status IN ('scheduled', 'ordered', 'failed') AND a.balance_fen > 0
+         ORDER BY r.due_on, r.section_id, r.bidder_uscc",
+    )
+    .bind(centre_id)
+    .bind(today)
+    .fetch_all(pool)
+    .await
+}
+
 impl LedgerApi {
+    /// Moves a correction from `from` to `to`, recording who; approval re-schedules the refund.
+    async fn decide_correction(&self, body: &pb::RefundCorrectionDecision, from: &str, to: &str, party: &str) -> Result<Response<pb::RefundCorrection>, Status> {
+        let id = uuid::Uuid::parse_str(&body.correction_id).map_err(|_| invalid("correction_id is not a UUID"))?;
+        let mut transaction = self.pool.begin().await.map_err(internal)?;
+        let current = sqlx::query(
+            "SELECT c.status, c.verified_by, c.refund_id, r.status AS refund_status FROM refund_corrections c JOIN refunds r USING (refund_id)
+             WHERE c.correction_id = $1 AND r.centre_id = $2 FOR UPDATE OF c, r",
+        )
+        .bind(id)
+        .bind(&body.centre_id)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Status::not_found("no such correction in this centre"))?;
+        let status: String = current.get(0);
+        if status != from {
+            return Err(Status::failed_precondition(format!("the correction is {status}; it must be {from} first")));
+        }
+        if to == "approved" && current.get::<Option<String>, _>(1).as_deref() == Some(party) {
+            return Err(Status::permission_denied("the approver must not be the verifier"));
+        }
+        let refund_id: uuid::Uuid = current.get(2);
+        let (by, at) = if to == "verified" { ("verified_by", "verified_at") } else { ("approved_by", "approved_at") };
+        sqlx::query(&format!("UPDATE refund_corrections SET status = $2, {by} = $3, {at} = now() WHERE correction_id = $1"))
+            .bind(id)
+            .bind(to)
+            .bind(party)
+            .execute(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        if to == "approved" {
+            if current.get::<String, _>(3) != "failed" {
+                return Err(Status::failed_precondition("the refund is no longer failed"));
+            }
+            sqlx::query("UPDATE refunds SET status = 'scheduled', order_after = now(), updated_at = now() WHERE refund_id = $1")
+                .bind(refund_id)
+                .execute(&mut *transaction)
+                .await
+                .map_err(internal)?;
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {CORRECTION_COLUMNS} FROM refund_corrections c JOIN refunds r USING (refund_id) WHERE c.correction_id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(internal)?;
+        transaction.commit().await.map_err(internal)?;
+        Ok(Response::new(correction_reply(&row)))
+    }
+
     /// Suspense items, newest first. `hide_sealed` leaves out items bound to a section whose bids
     /// are not yet opened: they would name its bidders.
     async fn suspense_items(&self, centre_id: &str, sub_account: Option<&str>, reason: &str, limit: i64, hide_sealed: bool) -> Result<Vec<pb::SuspenseItem>, Status> {

@@ -60,7 +60,8 @@ impl Application {
         let Application { listener, pool, settings } = self;
         let (stop, stopped) = watch::channel(false);
         let keys = Arc::new(TokenKeys::new(&settings.auth.token_secret)?);
-        let api = LedgerApi { pool: pool.clone(), known_key_refs: settings.banks.keys().map(|k| k.to_ascii_lowercase()).collect() };
+        let trading_handler = std::sync::Arc::new(TradingHandler { calendar: Calendar::china(), events_topic: settings.kafka.topic("ledger.events") });
+        let api = LedgerApi { pool: pool.clone(), trading: trading_handler, known_key_refs: settings.banks.keys().map(|k| k.to_ascii_lowercase()).collect() };
         let service = LedgerServiceServer::with_interceptor(api, auth::interceptor(keys));
         let routes = Routes::new(service);
         info!(address = %listener.local_addr()?, "ledger gRPC listening");

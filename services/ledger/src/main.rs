@@ -30,6 +30,11 @@ enum Command {
     CreateTopics,
     /// Recompute balances and check every ledger invariant; exit 1 on any violation.
     Verify,
+    /// List a centre's stale deposits (held after their refund due date), one per line.
+    Stale {
+        #[arg(long)]
+        centre: String,
+    },
     /// Issue a bearer token (for operators' tools and the demo).
     Token {
         #[arg(long)]
@@ -83,6 +88,16 @@ async fn run() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             println!("verify: ok");
+        }
+        Command::Stale { centre } => {
+            let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
+            let today = jinfu_ledger_service::trading::china_date(chrono::Utc::now());
+            let stale = jinfu_ledger_service::api::stale_deposits(&pool, &centre, today).await?;
+            println!("section\tbidder\theld_yuan\tdue_on\trefund_status");
+            for (section, bidder, held, due_on, status) in &stale {
+                println!("{section}\t{bidder}\t{}\t{due_on}\t{status}", jinfu_ledger::Fen::from_fen(*held));
+            }
+            println!("{} stale deposits in centre {centre} on {today}", stale.len());
         }
         Command::Token { role, centre, party, valid_seconds } => {
             let keys = TokenKeys::new(&settings.auth.token_secret)?;

@@ -60,6 +60,9 @@ pub async fn run_refunds(pool: PgPool, settings: Settings, mut shutdown: watch::
     let orders_topic = settings.kafka.topic("bank.payment-orders");
     let events_topic = settings.kafka.topic("ledger.events");
     loop {
+        if let Err(error) = report_stale(&pool, &events_topic, Utc::now()).await {
+            warn!(error = %error, "reporting stale deposits failed; retrying next round");
+        }
         match order_due_refunds(&pool, &signer, &orders_topic, &events_topic, Utc::now()).await {
             Ok(0) => {}
             Ok(count) => info!(count, "refunds handled"),
@@ -71,6 +74,32 @@ pub async fn run_refunds(pool: PgPool, settings: Settings, mut shutdown: watch::
         }
     }
     Ok(())
+}
+
+/// Publishes `deposit.stale` once for every refund past its due date whose money is still held
+/// (滞留保证金). Returns how many became stale.
+pub async fn report_stale(pool: &PgPool, events_topic: &str, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let mut transaction = pool.begin().await?;
+    let rows = sqlx::query(
+        "UPDATE refunds SET stale_reported_at = $2
+         WHERE stale_reported_at IS NULL AND due_on < $1 AND status IN ('scheduled', 'ordered', 'failed')
+         RETURNING centre_id, section_id, bidder_uscc, due_on, status",
+    )
+    .bind(china_date(now))
+    .bind(now)
+    .fetch_all(&mut *transaction)
+    .await?;
+    let mut outbox = OutboxRows::default();
+    for row in &rows {
+        let (centre_id, section_id, bidder_uscc): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        warn!(centre = %centre_id, section = %section_id, bidder = %bidder_uscc, "deposit is stale: held past its refund due date");
+        outbox.push(events_topic, &bidder_uscc, event("deposit.stale", &centre_id, json!({
+            "section_id": section_id, "bidder_uscc": bidder_uscc, "due_on": row.get::<NaiveDate, _>(3), "refund_status": row.get::<String, _>(4),
+        })), &trace_headers());
+    }
+    outbox.insert(&mut transaction).await?;
+    transaction.commit().await?;
+    Ok(rows.len())
 }
 
 struct DueRefund {
@@ -155,12 +184,34 @@ pub async fn order_due_refunds(pool: &PgPool, signer: &OrderSigner, orders_topic
         .bind(&refund.bidder_uscc)
         .fetch_all(&mut *transaction)
         .await?;
-        let paid: i64 = notices.iter().map(|row| row.get::<i64, _>(0)).sum();
-        if paid != held {
-            warn!(refund = %refund.refund_id, paid, held, "deposit balance differs from the transfers bound to it; refund left scheduled for an operator");
+        // Paying accounts already refunded by a confirmed order of this refund are done; a
+        // second attempt pays the rest.
+        let confirmed: BTreeSet<String> = sqlx::query_scalar(
+            "SELECT payee_account FROM payment_orders WHERE refund_id = $1 AND status = 'confirmed'",
+        )
+        .bind(refund.refund_id)
+        .fetch_all(&mut *transaction)
+        .await?
+        .into_iter()
+        .collect();
+        let remaining: Vec<&sqlx::postgres::PgRow> = notices.iter().filter(|row| !confirmed.contains(&row.get::<String, _>(1))).collect();
+        let paid: i64 = remaining.iter().map(|row| row.get::<i64, _>(0)).sum();
+        if paid != held || remaining.is_empty() {
+            warn!(refund = %refund.refund_id, paid, held, "deposit balance differs from the transfers still to refund; refund left scheduled for an operator");
             continue;
         }
-        let (bank, account_number): (String, String) = (notices[0].get(4), notices[0].get(5));
+        // An approved correction (second refund) redirects what remains to the corrected account.
+        let correction = sqlx::query(
+            "SELECT c.payee_account, c.payee_name FROM refund_corrections c
+             WHERE c.refund_id = $1 AND c.status = 'approved'
+               AND c.approved_at > coalesce((SELECT max(settled_at) FROM payment_orders WHERE refund_id = $1 AND status = 'failed'), '-infinity')
+             ORDER BY c.approved_at DESC LIMIT 1",
+        )
+        .bind(refund.refund_id)
+        .fetch_optional(&mut *transaction)
+        .await?
+        .map(|row| (row.get::<String, _>(0), row.get::<String, _>(1)));
+        let (bank, account_number): (String, String) = (remaining[0].get(4), remaining[0].get(5));
         let rates: Vec<(NaiveDate, Decimal)> = sqlx::query(
             "SELECT effective_from, annual_rate::text FROM bank_account_rates WHERE bank = $1 AND account_number = $2 ORDER BY effective_from",
         )
@@ -172,11 +223,12 @@ pub async fn order_due_refunds(pool: &PgPool, signer: &OrderSigner, orders_topic
         .map(|row| (row.get::<NaiveDate, _>(0), row.get::<String, _>(1).parse::<Decimal>().unwrap_or_default()))
         .collect();
         let mut shares: BTreeMap<String, Share> = BTreeMap::new();
-        for row in &notices {
+        for row in &remaining {
             let amount = Fen::from_fen(row.get(0));
             let value_date = china_date(row.get::<DateTime<Utc>, _>(3));
             let exact = interest_exact_fen(amount, &rates, value_date, refund_date.max(value_date))?;
-            let share = shares.entry(row.get(1)).or_insert_with(|| Share { payee_name: row.get(2), principal: Fen::ZERO, interest_exact: Decimal::ZERO });
+            let (payee_account, payee_name) = correction.clone().unwrap_or_else(|| (row.get(1), row.get(2)));
+            let share = shares.entry(payee_account).or_insert_with(|| Share { payee_name, principal: Fen::ZERO, interest_exact: Decimal::ZERO });
             share.principal = share.principal + amount;
             share.interest_exact += exact;
         }
@@ -390,11 +442,17 @@ impl ResultsHandler {
                     .bind(result.settled_at.with_timezone(&Utc))
                     .execute(&mut **transaction)
                     .await?;
+                // Settled when nothing is in flight and the deposit is empty (a failed sibling
+                // order keeps the refund failed until its second attempt is paid).
                 sqlx::query(
                     "UPDATE refunds SET status = 'settled', updated_at = now() WHERE refund_id = $1
-                       AND NOT EXISTS (SELECT 1 FROM payment_orders WHERE refund_id = $1 AND status <> 'confirmed')",
+                       AND NOT EXISTS (SELECT 1 FROM payment_orders WHERE refund_id = $1 AND status = 'ordered' AND order_id <> $2)
+                       AND NOT EXISTS (SELECT 1 FROM payment_orders WHERE refund_id = $1 AND status = 'failed'
+                                         AND NOT EXISTS (SELECT 1 FROM payment_orders later WHERE later.refund_id = $1
+                                                           AND later.status = 'confirmed' AND later.ordered_at > payment_orders.settled_at))",
                 )
                 .bind(refund_id)
+                .bind(result.order_id)
                 .execute(&mut **transaction)
                 .await?;
                 outbox.push(&self.events_topic, &bidder_uscc, event("refund.confirmed", &centre_id, json!({

@@ -58,7 +58,8 @@ fn text_field<'a>(data: &'a serde_json::Value, name: &str) -> Option<&'a str> {
 }
 
 impl TradingHandler {
-    async fn apply(&self, transaction: &mut Transaction<'static, Postgres>, record: &Record) -> anyhow::Result<Handled> {
+    /// Applies one event (from the topic, or from the gRPC call of the same name).
+    pub async fn apply(&self, transaction: &mut Transaction<'static, Postgres>, record: &Record) -> anyhow::Result<Handled> {
         if record.value.len() > EVENT_BYTES_MAX {
             return refused("oversized", format!("{} bytes, more than {EVENT_BYTES_MAX}", record.value.len()));
         }
