@@ -85,7 +85,13 @@ start_tansu() {
 create_topics() {
   log "creating topics (explicitly, through the admin API)"
   cargo build -q -p jinfu-ledger-service --bin ledger
-  target/debug/ledger create-topics
+  # A broker that has just started may time out its first admin requests: try a few times.
+  for attempt in 1 2 3 4 5; do
+    if target/debug/ledger create-topics; then return; fi
+    log "creating topics failed (attempt $attempt); retrying"
+    sleep 3
+  done
+  log "could not create the topics"; exit 1
 }
 
 case "${1:-up}" in

@@ -81,7 +81,7 @@ pub async fn test_settings(banks: &Banks) -> anyhow::Result<Settings> {
         auth: AuthSettings { token_secret: SecretString::from(TOKEN_SECRET) },
         telemetry: Default::default(),
         banks: banks.key_settings(),
-        ingest: IngestSettings { group_id: format!("ledger-{}", uuid::Uuid::new_v4().simple()), instance_id: None, batch_size_max: 500, batch_wait_ms: 20, outbox_batch_max: 500 },
+        ingest: IngestSettings { group_id: format!("ledger-{}", uuid::Uuid::new_v4().simple()), instance_id: None, assignment: Default::default(), batch_size_max: 500, batch_wait_ms: 20, outbox_batch_max: 500 },
         fault: FaultSettings::default(),
         refunds: RefundSettings {
             poll_ms: 100,

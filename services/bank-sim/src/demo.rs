@@ -49,6 +49,9 @@ pub struct SentMix {
     pub conflicts: usize,
     /// Open sections: (centre, section, bidders' codes), for the tender events that follow.
     pub sections: Vec<(String, String, Vec<String>)>,
+    /// Notices and conflicts the ledger had already applied before this run (a reused database).
+    pub applied_before: i64,
+    pub conflicts_before: i64,
 }
 
 struct Bidder {
@@ -201,6 +204,7 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
                 .collect::<Vec<_>>()
         })
         .collect();
+    let (applied_before, conflicts_before) = applied_so_far(&client, settings).await?;
     let producer = settings.kafka.producer()?;
     let topic = settings.kafka.topic("bank.credit-notices");
     let chunk = (settings.rate / 10).max(1);
@@ -213,7 +217,22 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
         }
     }
     println!("sent {} notices in {:.1} s to {topic}", records.len(), started.elapsed().as_secs_f64());
-    Ok(SentMix { sections: plan, ..mix })
+    Ok(SentMix { sections: plan, applied_before, conflicts_before, ..mix })
+}
+
+/// Notices and conflicts the ledger has applied so far, over the demo's centres.
+async fn applied_so_far(client: &Client, settings: &DemoSettings) -> anyhow::Result<(i64, i64)> {
+    let mut centres: Vec<String> = settings.banks.iter().map(|b| b.centre.clone()).collect();
+    centres.sort();
+    centres.dedup();
+    let (mut applied, mut conflicts) = (0, 0);
+    for centre in centres {
+        let request = client.request(Role::Supervisor, "520000", "demo-supervisor", pb::GetIngestSummaryRequest { centre_id: centre })?;
+        let summary = client.grpc.clone().get_ingest_summary(request).await?.into_inner();
+        applied += summary.outcomes.iter().map(|o| o.notices).sum::<i64>();
+        conflicts += summary.conflicts;
+    }
+    Ok((applied, conflicts))
 }
 
 fn generate(settings: &DemoSettings, sections_by_bank: &[Vec<Section>], run_id: &str, rng: &mut StdRng) -> (Vec<BankRecord>, SentMix) {
@@ -362,8 +381,8 @@ pub async fn wait_and_summarise(settings: &DemoSettings, mix: &SentMix, timeout:
             let request = client.request(Role::Supervisor, "520000", "demo-supervisor", pb::GetIngestSummaryRequest { centre_id: centre.clone() })?;
             summaries.push((centre.clone(), client.grpc.clone().get_ingest_summary(request).await?.into_inner()));
         }
-        let applied: i64 = summaries.iter().flat_map(|(_, s)| s.outcomes.iter()).map(|o| o.notices).sum();
-        let conflicts: i64 = summaries.iter().map(|(_, s)| s.conflicts).sum();
+        let applied: i64 = summaries.iter().flat_map(|(_, s)| s.outcomes.iter()).map(|o| o.notices).sum::<i64>() - mix.applied_before;
+        let conflicts: i64 = summaries.iter().map(|(_, s)| s.conflicts).sum::<i64>() - mix.conflicts_before;
         if applied >= mix.new_notices as i64 && conflicts >= mix.conflicts as i64 {
             break summaries;
         }
@@ -404,38 +423,61 @@ pub async fn wait_and_summarise(settings: &DemoSettings, mix: &SentMix, timeout:
 pub async fn answer_payment_orders(settings: &DemoSettings, failures_per_thousand: u32, delay: Duration, stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<usize> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::Message;
+    // No consumer group: the simulator reads every partition from the beginning (answering an
+    // order again is harmless: the ledger applies the first result per order), so a slow group
+    // coordinator or an earlier interrupted demo can never leave orders unanswered.
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &settings.kafka.brokers)
-        .set("group.id", format!("bank-sim-{}", uuid::Uuid::new_v4().simple()))
-        .set("auto.offset.reset", "earliest")
+        .set("group.id", "bank-sim-unused")
+        .set("enable.auto.commit", "false")
         .create()?;
-    consumer.subscribe(&[&settings.kafka.topic("bank.payment-orders")])?;
+    let orders_topic = settings.kafka.topic("bank.payment-orders");
+    let metadata = consumer.fetch_metadata(Some(&orders_topic), Duration::from_secs(10))?;
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for topic in metadata.topics() {
+        for partition in topic.partitions() {
+            assignment.add_partition_offset(&orders_topic, partition.id(), rdkafka::Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&assignment)?;
     let producer = settings.kafka.producer()?;
     let results_topic = settings.kafka.topic("bank.payment-results");
     let mut rng = StdRng::seed_from_u64(settings.seed ^ 0x5eed);
     let mut answered = 0;
     let mut stop = stop;
+    let mut pending: Vec<BankRecord> = Vec::new();
     loop {
-        let message = tokio::select! {
+        // Gather what has arrived (up to 500 orders, or 50 ms of quiet), then answer together.
+        let received = tokio::select! {
             _ = stop.changed() => break,
-            message = consumer.recv() => message?,
+            received = tokio::time::timeout(Duration::from_millis(50), consumer.recv()) => received,
         };
-        let order: serde_json::Value = serde_json::from_slice(message.payload().unwrap_or_default())?;
-        let Some(bank) = settings.banks.iter().find(|bank| order["bank"] == bank.code.as_str()) else { continue };
-        tokio::time::sleep(delay).await;
-        let failed = rng.gen_ratio(failures_per_thousand, 1000);
-        let order_id = order["order_id"].as_str().unwrap_or_default().to_owned();
-        let value = serde_json::to_vec(&serde_json::json!({
-            "schema_version": 1,
-            "order_id": order_id,
-            "bank": bank.code,
-            "bank_serial": format!("{}P{}", bank.code, uuid::Uuid::new_v4().simple()),
-            "status": if failed { "failed" } else { "succeeded" },
-            "failure_reason": if failed { Some("收款账户已销户") } else { None },
-            "settled_at": Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339(),
-        }))?;
-        produce_all(&producer, &results_topic, &[signed_record(&order_id, value, &bank.key_ref, &bank.signing_key)]).await?;
-        answered += 1;
+        if let Ok(message) = received {
+            let message = message?;
+            let order: serde_json::Value = serde_json::from_slice(message.payload().unwrap_or_default())?;
+            let Some(bank) = settings.banks.iter().find(|bank| order["bank"] == bank.code.as_str()) else { continue };
+            let failed = rng.gen_ratio(failures_per_thousand, 1000);
+            let order_id = order["order_id"].as_str().unwrap_or_default().to_owned();
+            let value = serde_json::to_vec(&serde_json::json!({
+                "schema_version": 1,
+                "order_id": order_id,
+                "bank": bank.code,
+                "bank_serial": format!("{}P{}", bank.code, uuid::Uuid::new_v4().simple()),
+                "status": if failed { "failed" } else { "succeeded" },
+                "failure_reason": if failed { Some("收款账户已销户") } else { None },
+                "settled_at": Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339(),
+            }))?;
+            pending.push(signed_record(&order_id, value, &bank.key_ref, &bank.signing_key));
+            if pending.len() < 500 {
+                continue;
+            }
+        }
+        if !pending.is_empty() {
+            tokio::time::sleep(delay).await;
+            produce_all(&producer, &results_topic, &pending).await?;
+            answered += pending.len();
+            pending.clear();
+        }
     }
     Ok(answered)
 }
@@ -470,6 +512,7 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
     centres.sort();
     centres.dedup();
     let started = std::time::Instant::now();
+    let mut corrected = false;
     loop {
         let mut summaries = Vec::new();
         for centre in &centres {
@@ -483,6 +526,13 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
             .map(|r| r.notices)
             .sum();
         let any: i64 = summaries.iter().flat_map(|(_, s)| s.refunds.iter()).map(|r| r.notices).sum();
+        let failed: i64 = summaries.iter().flat_map(|(_, s)| s.refunds.iter()).filter(|r| r.outcome == "failed").map(|r| r.notices).sum();
+        if any > 0 && pending == 0 && failed > 0 && !corrected {
+            corrected = true;
+            let count = second_refunds(&client, &centres).await?;
+            println!("{count} failed refunds went through the second-refund flow (bidder corrects, operator verifies, supervisor approves)");
+            continue;
+        }
         if any > 0 && pending == 0 {
             println!();
             println!("refunds (免申即退), by status: count, principal + interest paid or ordered");
@@ -490,6 +540,9 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
                 for refund in &summary.refunds {
                     println!("  {centre} {:<14} {:>6} {:>18} yuan", refund.outcome, refund.notices, jinfu_ledger::Fen::from_fen(refund.amount_fen));
                 }
+                let request = client.request(Role::Operator, centre, "demo-operator", pb::ListStaleDepositsRequest { centre_id: centre.clone() })?;
+                let stale = client.grpc.clone().list_stale_deposits(request).await?.into_inner().deposits;
+                println!("  {centre} {:<14} {:>6}", "stale", stale.len());
             }
             return Ok(true);
         }
@@ -499,4 +552,33 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Every failed refund: the bidder gives a corrected account, an operator verifies it, a
+/// supervisor approves it. Returns how many.
+async fn second_refunds(client: &Client, centres: &[String]) -> anyhow::Result<usize> {
+    let mut count = 0;
+    for centre in centres {
+        let request = client.request(Role::Operator, centre, "demo-operator", pb::ListRefundsRequest { centre_id: centre.clone(), status: "failed".into() })?;
+        for refund in client.grpc.clone().list_refunds(request).await?.into_inner().refunds {
+            let correction = pb::SubmitRefundCorrectionRequest {
+                centre_id: centre.clone(),
+                section_id: refund.section_id.clone(),
+                bidder_uscc: refund.bidder_uscc.clone(),
+                payee_account: format!("6217{}", &refund.bidder_uscc[6..18]),
+                payee_name: "更正后的账户名".into(),
+            };
+            let submitted = client
+                .grpc
+                .clone()
+                .submit_refund_correction(client.request(Role::Bidder, centre, &refund.bidder_uscc, correction)?)
+                .await?
+                .into_inner();
+            let decision = pb::RefundCorrectionDecision { centre_id: centre.clone(), correction_id: submitted.correction_id };
+            client.grpc.clone().verify_refund_correction(client.request(Role::Operator, centre, "demo-operator", decision.clone())?).await?;
+            client.grpc.clone().approve_refund_correction(client.request(Role::Supervisor, centre, "demo-supervisor", decision)?).await?;
+            count += 1;
+        }
+    }
+    Ok(count)
 }

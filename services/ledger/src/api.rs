@@ -546,6 +546,26 @@ impl LedgerService for LedgerApi {
         self.decide_correction(&body, "verified", "approved", &caller.party).await
     }
 
+    async fn list_refunds(&self, request: Request<pb::ListRefundsRequest>) -> Result<Response<pb::ListRefundsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(STAFF, &body.centre_id)?;
+        let rows: Vec<(String, String, String, chrono::NaiveDate, String)> = sqlx::query_as(
+            "SELECT section_id, bidder_uscc, trigger, due_on, status FROM refunds
+             WHERE centre_id = $1 AND ($2 = '' OR status = $2) ORDER BY due_on, section_id, bidder_uscc LIMIT 1000",
+        )
+        .bind(&body.centre_id)
+        .bind(&body.status)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        let refunds = rows
+            .into_iter()
+            .map(|(section_id, bidder_uscc, trigger, due_on, status)| pb::Refund { section_id, bidder_uscc, trigger, due_on: due_on.to_string(), status })
+            .collect();
+        Ok(Response::new(pb::ListRefundsResponse { refunds }))
+    }
+
     async fn list_stale_deposits(&self, request: Request<pb::ListStaleDepositsRequest>) -> Result<Response<pb::ListStaleDepositsResponse>, Status> {
         let caller = Caller::of(&request)?;
         let body = request.into_inner();

@@ -16,7 +16,44 @@ use tracing::{info, warn};
 
 use crate::ingest::{IngestContext, Record};
 use crate::outbox::OutboxRows;
-use crate::settings::Settings;
+use crate::settings::{Assignment, Settings};
+
+/// Joins the consumer group, or (assignment `manual`) assigns every partition of `topic` at the
+/// offsets stored in the database.
+pub async fn subscribe_or_assign<C: rdkafka::consumer::ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    pool: &PgPool,
+    settings: &Settings,
+    group_id: &str,
+    topic: &str,
+) -> anyhow::Result<()> {
+    if settings.ingest.assignment == Assignment::Group {
+        consumer.subscribe(&[topic])?;
+        return Ok(());
+    }
+    let stored: std::collections::HashMap<i32, i64> = sqlx::query_as::<_, (i32, i64)>(
+        "SELECT kafka_partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2",
+    )
+    .bind(group_id)
+    .bind(topic)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let offset = match stored.get(&partition.id()) {
+            Some(next) if *next >= 0 => Offset::Offset(*next),
+            _ => Offset::Beginning,
+        };
+        assignment.add_partition_offset(topic, partition.id(), offset)?;
+    }
+    anyhow::ensure!(assignment.count() > 0, "topic {topic} has no partitions");
+    consumer.assign(&assignment)?;
+    info!(topic, partitions = assignment.count(), "assigned every partition (manual assignment)");
+    Ok(())
+}
 
 /// Why a record was refused; `0` is the published reason code, `1` the sentence.
 #[derive(Debug)]
@@ -46,7 +83,7 @@ pub async fn run(
     // A static member id must be unique per consumer, not only per group: derive one per topic.
     let instance_id = settings.ingest.instance_id.as_ref().map(|id| format!("{id}-{topic}"));
     let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&group_id, instance_id.as_deref(), IngestContext::default())?;
-    consumer.subscribe(&[&topic])?;
+    subscribe_or_assign(&consumer, &pool, &settings, &group_id, &topic).await?;
     info!(topic = %topic, group = %group_id, "consumer started");
     loop {
         let message = tokio::select! {

@@ -776,7 +776,11 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
     let events_topic = settings.kafka.topic("ledger.events");
     let keys = settings.bank_keys()?;
     let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&settings.ingest.group_id, settings.ingest.instance_id.as_deref(), IngestContext::default())?;
-    consumer.subscribe(&[&topic])?;
+    crate::consumer::subscribe_or_assign(&consumer, &pool, &settings, &settings.ingest.group_id, &topic).await?;
+    if settings.ingest.assignment == crate::settings::Assignment::Manual {
+        // Positions come from the database; nothing to re-check.
+        consumer.context().take_assigned();
+    }
     info!(topic = %topic, group = %settings.ingest.group_id, "credit-notice consumer started");
     let wait = Duration::from_millis(settings.ingest.batch_wait_ms);
     let mut batch_number: u64 = 0;

@@ -97,6 +97,11 @@ pub struct IngestSettings {
     /// Static group membership id; set it to the pod name in a StatefulSet.
     #[serde(default)]
     pub instance_id: Option<String>,
+    /// `group` (default): partitions shared by the replicas of a consumer group. `manual`: this
+    /// one process reads every partition itself, resuming from the offsets stored in the
+    /// database, with no group coordinator involved (one replica only).
+    #[serde(default)]
+    pub assignment: Assignment,
     /// Most records applied in one database transaction.
     #[serde(default = "default_batch_size_max")]
     pub batch_size_max: usize,
@@ -113,11 +118,20 @@ impl Default for IngestSettings {
         IngestSettings {
             group_id: default_group_id(),
             instance_id: None,
+            assignment: Assignment::Group,
             batch_size_max: default_batch_size_max(),
             batch_wait_ms: default_batch_wait_ms(),
             outbox_batch_max: default_outbox_batch_max(),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Assignment {
+    #[default]
+    Group,
+    Manual,
 }
 
 fn default_group_id() -> String {
