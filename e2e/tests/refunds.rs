@@ -298,3 +298,45 @@ async fn a_deposit_held_past_its_due_date_is_listed_as_stale_and_announced_once(
     assert_eq!(announced, 1, "announced once, not every round");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_withdrawal_before_the_deadline_and_a_contract_seen_before_its_award_refund_the_right_bidders_with_due_dates_by_regime() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    // Bids still open: the deadline is tomorrow, so a withdrawal now is before it.
+    let now = Utc::now();
+    app.client.create_section("EARLY", 5_000_000, now + chrono::Duration::days(1), now + chrono::Duration::days(2), false).await?;
+    let withdrawing = TestBidder::new(701);
+    let account = app.client.open_sub_account("EARLY", &withdrawing).await?;
+    app.send(&[sign_icbc(&app.banks, &icbc_notice(&app.banks, "EARLY-1", &account, &withdrawing, "50000.00"))]).await?;
+    wait_for_records(&app.pool, 1, Duration::from_secs(60)).await?;
+    trading_event(&app, "EARLY", "bidder.withdrew", json!({ "bidder_uscc": withdrawing.uscc })).await?;
+    wait_until("the withdrawal refund", || async {
+        Ok(refund_statuses(&app, "EARLY").await?.get(&withdrawing.uscc).map(String::as_str) == Some("scheduled"))
+    })
+    .await?;
+
+    // A procurement section whose contract arrives before its award: everyone is refunded once.
+    let bidders = paid_section(&app, "LATEAWARD", 3, 711).await?;
+    trading_event(&app, "LATEAWARD", "contract.signed", json!({ "winner_uscc": bidders[0].uscc })).await?;
+    wait_until("three refunds", || async { Ok(refund_statuses(&app, "LATEAWARD").await?.len() == 3) }).await?;
+    trading_event(&app, "LATEAWARD", "award.announced", json!({ "winner_uscc": bidders[0].uscc })).await?;
+    wait_until("the award applied", || async {
+        let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.trading_events WHERE section_id = 'LATEAWARD'").fetch_one(&app.pool).await?;
+        Ok(applied == 2)
+    })
+    .await?;
+    let rows: Vec<(String, chrono::NaiveDate, chrono::NaiveDate)> = sqlx::query_as(
+        "SELECT trigger, due_on, (triggered_at AT TIME ZONE 'Asia/Shanghai')::date FROM ledger.refunds WHERE section_id = 'LATEAWARD'",
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    assert_eq!(rows.len(), 3, "the late award scheduled nothing twice");
+    let calendar = jinfu_ledger::calendar::Calendar::china();
+    for (trigger, due_on, day) in rows {
+        assert_eq!(trigger, "contract_signed");
+        // Procurement: five working days by the State Council calendar.
+        assert_eq!(due_on, calendar.add_working_days(day, 5)?);
+    }
+    Ok(())
+}
