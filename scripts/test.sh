@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 ./scripts/stack.sh up
+# Every integration test makes its own database; drop those of earlier runs.
+psql "$JINFU_TEST_DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'jinfu\_test\_%'" 2>/dev/null |
+  while read -r old; do psql "$JINFU_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$old\"" >/dev/null 2>&1 || true; done || true
 echo "[test] building"
 cargo build --workspace --bins --tests --locked
 export JINFU_LEDGER_BIN="$PWD/target/debug/ledger"
