@@ -31,8 +31,9 @@ ensure_postgres() {
   fi
   # The platform's role and database; created through the local superuser so that it works
   # with Debian's default peer/scram authentication as well as with trust.
-  local as_postgres=(psql -v ON_ERROR_STOP=1 -q -d postgres)
-  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then as_postgres=(runuser -u postgres -- "${as_postgres[@]}"); fi
+  AS_POSTGRES=(psql -v ON_ERROR_STOP=1 -q -d postgres)
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then AS_POSTGRES=(runuser -u postgres -- "${AS_POSTGRES[@]}"); fi
+  local as_postgres=("${AS_POSTGRES[@]}")
   "${as_postgres[@]}" <<SQL
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jinfu') THEN
@@ -65,6 +66,12 @@ start_tansu() {
     log "a broker is already listening on 127.0.0.1:$KAFKA_PORT; using it"
     return
   else
+    if [ ! -f "$STACK_DIR/tansu.db" ]; then
+      # A new, empty broker: the platform database's stored Kafka offsets and outbox refer to
+      # topics that no longer exist, so the local platform database starts afresh with it.
+      log "new broker storage: resetting the local database 'jinfu'"
+      "${AS_POSTGRES[@]}" -c "DROP DATABASE IF EXISTS jinfu WITH (FORCE)" -c "CREATE DATABASE jinfu OWNER jinfu"
+    fi
     log "starting tansu on 127.0.0.1:$KAFKA_PORT (sqlite storage in $STACK_DIR)"
     # tansu reads the sqlite path relative to its working directory.
     (cd "$STACK_DIR" && exec nohup tansu broker \
