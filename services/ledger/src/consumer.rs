@@ -59,6 +59,11 @@ pub async fn subscribe_or_assign<C: rdkafka::consumer::ConsumerContext + 'static
 #[derive(Debug)]
 pub struct Refused(pub &'static str, pub String);
 
+/// A handler's refusal of one record, with its published reason code.
+pub fn refused(code: &'static str, sentence: impl Into<String>) -> anyhow::Result<Handled> {
+    Ok(Handled::Refused(Refused(code, sentence.into())))
+}
+
 /// What a handler decided about one record.
 pub enum Handled {
     Applied,

@@ -24,11 +24,10 @@ use serde_json::json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio::sync::watch;
 use tracing::{info, warn, Instrument};
-use uuid::Uuid;
 
 use crate::notice::{self, CollectionAccount, CreditNotice, Refusal, Registry, SIGNATURE_HEADER, SIGNING_KEY_HEADER};
 use crate::journal::{lock_chain_heads, store_chain_heads, ChainHead, JournalWriter};
-use crate::outbox::{trace_headers, OutboxRows};
+use crate::outbox::OutboxRows;
 use crate::settings::{FaultSettings, Settings};
 
 /// One consumed record, owned so that a batch outlives the consumer's buffers.
@@ -521,14 +520,7 @@ impl BatchWriter {
                 }),
             ),
         };
-        let mut payload = json!({
-            "schema_version": 1,
-            "event_id": Uuid::now_v7(),
-            "type": event_type,
-            "centre_id": notice.centre_id,
-            "occurred_at": Utc::now(),
-            "data": data,
-        });
+        let mut data = data;
         let common = json!({
             "bank": notice.bank,
             "bank_serial": notice.bank_serial,
@@ -537,11 +529,10 @@ impl BatchWriter {
             "value_time": notice.value_time,
             "entry_sequence": sequence,
         });
-        if let (Some(data), Some(common)) = (payload["data"].as_object_mut(), common.as_object()) {
+        if let (Some(data), Some(common)) = (data.as_object_mut(), common.as_object()) {
             data.extend(common.clone());
         }
-        let bytes = serde_json::to_vec(&payload).expect("events serialise");
-        self.outbox.push(context.events_topic, &notice.sub_account_number, bytes, &trace_headers());
+        self.outbox.push_event(context.events_topic, &notice.sub_account_number, event_type, &notice.centre_id, data);
     }
 
     fn dead_letter(&mut self, context: &BatchContext<'_>, record: &Record, refusal: &Refusal) {
@@ -565,22 +556,14 @@ impl BatchWriter {
             record.partition,
             record.offset,
         ));
-        let payload = json!({
-            "schema_version": 1,
-            "event_id": Uuid::now_v7(),
-            "type": "alert.notice_conflict",
-            "centre_id": notice.centre_id,
-            "occurred_at": Utc::now(),
-            "data": {
-                "bank": notice.bank,
-                "bank_serial": notice.bank_serial,
-                "kafka_partition": record.partition,
-                "kafka_offset": record.offset,
-                "explanation": "the bank serial was already applied with different content; this notice moved no money",
-            },
+        let data = json!({
+            "bank": notice.bank,
+            "bank_serial": notice.bank_serial,
+            "kafka_partition": record.partition,
+            "kafka_offset": record.offset,
+            "explanation": "the bank serial was already applied with different content; this notice moved no money",
         });
-        let bytes = serde_json::to_vec(&payload).expect("events serialise");
-        self.outbox.push(context.events_topic, &notice.sub_account_number, bytes, &trace_headers());
+        self.outbox.push_event(context.events_topic, &notice.sub_account_number, "alert.notice_conflict", &notice.centre_id, data);
     }
 
     async fn flush(&mut self, transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<()> {
@@ -725,20 +708,13 @@ async fn raise_collusion_leads(
             continue;
         }
         warn!(centre = %centre, section = %section, payer = %payer, "collusion lead: one payer account funded several bidders");
-        let payload = json!({
-            "schema_version": 1,
-            "event_id": Uuid::now_v7(),
-            "type": "collusion.lead",
-            "centre_id": centre,
-            "occurred_at": Utc::now(),
-            "data": {
-                "section_id": section,
-                "payer_account": payer,
-                "bidder_usccs": bidders,
-                "rule": "招标投标法实施条例 art. 40(6): deposits of different bidders paid from one account",
-            },
+        let data = json!({
+            "section_id": section,
+            "payer_account": payer,
+            "bidder_usccs": bidders,
+            "rule": "招标投标法实施条例 art. 40(6): deposits of different bidders paid from one account",
         });
-        outbox.push(context.events_topic, &format!("{centre}:{section}"), serde_json::to_vec(&payload)?, &trace_headers());
+        outbox.push_event(context.events_topic, &format!("{centre}:{section}"), "collusion.lead", &centre, data);
     }
     outbox.insert(transaction).await
 }

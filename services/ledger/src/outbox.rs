@@ -88,7 +88,25 @@ pub struct OutboxRows {
     pub headers: Vec<String>,
 }
 
+/// The envelope of every `ledger.events` message (docs/schemas/ledger.event.v1.json).
+pub fn ledger_event(event_type: &str, centre_id: &str, data: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schema_version": 1,
+        "event_id": uuid::Uuid::now_v7(),
+        "type": event_type,
+        "centre_id": centre_id,
+        "occurred_at": chrono::Utc::now(),
+        "data": data,
+    }))
+    .expect("events serialise")
+}
+
 impl OutboxRows {
+    /// Queues a `ledger.events` message carrying the current trace context.
+    pub fn push_event(&mut self, topic: &str, key: &str, event_type: &str, centre_id: &str, data: serde_json::Value) {
+        self.push(topic, key, ledger_event(event_type, centre_id, data), &trace_headers());
+    }
+
     pub fn push(&mut self, topic: &str, key: &str, payload: Vec<u8>, headers: &[(String, Vec<u8>)]) {
         use base64::Engine;
         let pairs: Vec<(String, String)> = headers

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::consumer::{Handled, RecordHandler, Refused};
+use crate::consumer::{refused, Handled, RecordHandler};
 use crate::ingest::Record;
 use crate::journal::{lock_chain_heads, store_chain_heads, JournalWriter};
 use crate::notice::{SIGNATURE_HEADER, SIGNING_KEY_HEADER};
@@ -93,9 +93,9 @@ pub async fn report_stale(pool: &PgPool, events_topic: &str, now: DateTime<Utc>)
     for row in &rows {
         let (centre_id, section_id, bidder_uscc): (String, String, String) = (row.get(0), row.get(1), row.get(2));
         warn!(centre = %centre_id, section = %section_id, bidder = %bidder_uscc, "deposit is stale: held past its refund due date");
-        outbox.push(events_topic, &bidder_uscc, event("deposit.stale", &centre_id, json!({
+        outbox.push_event(events_topic, &bidder_uscc, "deposit.stale", &centre_id, json!({
             "section_id": section_id, "bidder_uscc": bidder_uscc, "due_on": row.get::<NaiveDate, _>(3), "refund_status": row.get::<String, _>(4),
-        })), &trace_headers());
+        }));
     }
     outbox.insert(&mut transaction).await?;
     transaction.commit().await?;
@@ -167,10 +167,10 @@ pub async fn order_due_refunds(pool: &PgPool, signer: &OrderSigner, orders_topic
             let entry = JournalEntry::transfer(EntryKind::DepositForfeited, deposit.clone(), forfeited, Fen::from_fen(held))?;
             let sequence = journal.append(head, &refund.centre_id, EntryKind::DepositForfeited, &format!("refund:{}", refund.refund_id), &entry);
             set_status(&mut transaction, refund.refund_id, "forfeited").await?;
-            let payload = event("deposit.forfeited", &refund.centre_id, json!({
+            let data = json!({
                 "section_id": refund.section_id, "bidder_uscc": refund.bidder_uscc, "amount_fen": held, "reason": reason, "entry_sequence": sequence,
-            }));
-            outbox.push(events_topic, &refund.bidder_uscc, payload, &trace_headers());
+            });
+            outbox.push_event(events_topic, &refund.bidder_uscc, "deposit.forfeited", &refund.centre_id, data);
             continue;
         }
 
@@ -310,11 +310,11 @@ pub async fn order_due_refunds(pool: &PgPool, signer: &OrderSigner, orders_topic
             headers.push((SIGNATURE_HEADER.into(), signer.key.sign(&order).into_bytes()));
             headers.push((SIGNING_KEY_HEADER.into(), signer.key_ref.clone().into_bytes()));
             outbox.push(orders_topic, &order_id.to_string(), order, &headers);
-            let payload = event("refund.ordered", &refund.centre_id, json!({
+            let data = json!({
                 "section_id": refund.section_id, "bidder_uscc": refund.bidder_uscc, "order_id": order_id,
                 "principal_fen": principal.fen(), "interest_fen": interest.fen(), "payee_account": payee_account, "entry_sequence": sequence,
-            }));
-            outbox.push(events_topic, &refund.bidder_uscc, payload, &trace_headers());
+            });
+            outbox.push_event(events_topic, &refund.bidder_uscc, "refund.ordered", &refund.centre_id, data);
         }
         set_status(&mut transaction, refund.refund_id, "ordered").await?;
     }
@@ -332,18 +332,6 @@ async fn set_status(transaction: &mut Transaction<'_, Postgres>, refund_id: Uuid
         .execute(&mut **transaction)
         .await?;
     Ok(())
-}
-
-fn event(event_type: &str, centre_id: &str, data: serde_json::Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "schema_version": 1,
-        "event_id": Uuid::now_v7(),
-        "type": event_type,
-        "centre_id": centre_id,
-        "occurred_at": Utc::now(),
-        "data": data,
-    }))
-    .expect("events serialise")
 }
 
 #[derive(Debug, Deserialize)]
@@ -369,10 +357,6 @@ impl RecordHandler for ResultsHandler {
     fn handle<'a>(&'a self, transaction: &'a mut Transaction<'static, Postgres>, record: &'a Record) -> BoxFuture<'a, anyhow::Result<Handled>> {
         Box::pin(self.apply(transaction, record))
     }
-}
-
-fn refused(code: &'static str, sentence: impl Into<String>) -> anyhow::Result<Handled> {
-    Ok(Handled::Refused(Refused(code, sentence.into())))
 }
 
 impl ResultsHandler {
@@ -455,10 +439,10 @@ impl ResultsHandler {
                 .bind(result.order_id)
                 .execute(&mut **transaction)
                 .await?;
-                outbox.push(&self.events_topic, &bidder_uscc, event("refund.confirmed", &centre_id, json!({
+                outbox.push_event(&self.events_topic, &bidder_uscc, "refund.confirmed", &centre_id, json!({
                     "section_id": section_id, "bidder_uscc": bidder_uscc, "order_id": result.order_id,
                     "principal_fen": principal, "interest_fen": interest, "bank_serial": result.bank_serial, "entry_sequence": sequence,
-                })), &trace_headers());
+                }));
             } else {
                 let deposit = AccountKey::Deposit { section: section_id.clone(), bidder: bidder_uscc.clone() };
                 let mut postings = vec![
@@ -483,10 +467,10 @@ impl ResultsHandler {
                     .bind(refund_id)
                     .execute(&mut **transaction)
                     .await?;
-                outbox.push(&self.events_topic, &bidder_uscc, event("refund.failed", &centre_id, json!({
+                outbox.push_event(&self.events_topic, &bidder_uscc, "refund.failed", &centre_id, json!({
                     "section_id": section_id, "bidder_uscc": bidder_uscc, "order_id": result.order_id,
                     "reason": reason, "entry_sequence": sequence,
-                })), &trace_headers());
+                }));
             }
             journal.flush(transaction).await?;
             store_chain_heads(transaction, &heads).await?;

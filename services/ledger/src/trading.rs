@@ -13,9 +13,9 @@ use serde_json::json;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::consumer::{Handled, RecordHandler, Refused};
+use crate::consumer::{refused, Handled, RecordHandler, Refused};
 use crate::ingest::Record;
-use crate::outbox::{trace_headers, OutboxRows};
+use crate::outbox::OutboxRows;
 
 const EVENT_BYTES_MAX: usize = 16 * 1024;
 
@@ -47,10 +47,6 @@ impl RecordHandler for TradingHandler {
     fn handle<'a>(&'a self, transaction: &'a mut Transaction<'static, Postgres>, record: &'a Record) -> BoxFuture<'a, anyhow::Result<Handled>> {
         Box::pin(self.apply(transaction, record))
     }
-}
-
-fn refused(code: &'static str, sentence: impl Into<String>) -> anyhow::Result<Handled> {
-    Ok(Handled::Refused(Refused(code, sentence.into())))
 }
 
 fn text_field<'a>(data: &'a serde_json::Value, name: &str) -> Option<&'a str> {
@@ -301,15 +297,8 @@ impl TradingHandler {
             .await?;
             if inserted.rows_affected() == 1 {
                 scheduled += 1;
-                let payload = json!({
-                    "schema_version": 1,
-                    "event_id": Uuid::now_v7(),
-                    "type": "refund.scheduled",
-                    "centre_id": event.centre_id,
-                    "occurred_at": Utc::now(),
-                    "data": { "section_id": event.section_id, "bidder_uscc": bidder, "trigger": name, "due_on": due, "order_after": order_after },
-                });
-                outbox.push(&self.events_topic, &format!("{}:{}", event.centre_id, event.section_id), serde_json::to_vec(&payload)?, &trace_headers());
+                let data = json!({ "section_id": event.section_id, "bidder_uscc": bidder, "trigger": name, "due_on": due, "order_after": order_after });
+                outbox.push_event(&self.events_topic, &format!("{}:{}", event.centre_id, event.section_id), "refund.scheduled", &event.centre_id, data);
             }
         }
         outbox.insert(transaction).await?;
