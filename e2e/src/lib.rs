@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use jinfu_bank_sim::{produce_all, signed_record, BankRecord, NoticeFields};
+use serde_json::json;
 use jinfu_ledger::ids::{CentreCode, Uscc};
 use jinfu_ledger_service::app::Application;
 use jinfu_ledger_service::settings::{AuthSettings, BankKeySettings, FaultSettings, GrpcSettings, IngestSettings, OrderSigningSettings, RefundSettings, Settings};
@@ -164,8 +165,13 @@ impl Drop for TestApp {
 }
 
 pub async fn send(kafka: &KafkaSettings, records: &[BankRecord]) -> anyhow::Result<()> {
+    send_to(kafka, "bank.credit-notices", records).await
+}
+
+/// Produces `records` in order to platform topic `topic` (the prefix is added).
+pub async fn send_to(kafka: &KafkaSettings, topic: &str, records: &[BankRecord]) -> anyhow::Result<()> {
     let producer = kafka.producer()?;
-    produce_all(&producer, &kafka.topic("bank.credit-notices"), records).await
+    produce_all(&producer, &kafka.topic(topic), records).await
 }
 
 /// Records the ledger has finished with: consumed offsets summed over partitions.
@@ -359,4 +365,113 @@ pub async fn read_topic(kafka: &KafkaSettings, topic: &str, count: usize, timeou
         records.push((message.payload().unwrap_or_default().to_vec(), headers));
     }
     Ok(records)
+}
+
+/// Polls `check` every 200 ms until it holds; fails after 60 s naming `what`.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = std::time::Instant::now();
+    while !check().await? {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// `time` as RFC 3339 in China time, as banks and the trading system write it.
+pub fn china(time: chrono::DateTime<Utc>) -> String {
+    time.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339()
+}
+
+/// A signed payment result from ICBC for `order_id`: `succeeded` or `failed`.
+pub async fn bank_result(app: &TestApp, order_id: &str, serial: &str, status: &str) -> anyhow::Result<()> {
+    let value = serde_json::to_vec(&json!({
+        "schema_version": 1,
+        "order_id": order_id,
+        "bank": "ICBC",
+        "bank_serial": serial,
+        "status": status,
+        "failure_reason": if status == "failed" { Some("收款账户已销户") } else { None },
+        "settled_at": china(Utc::now()),
+    }))?;
+    let record = signed_record(order_id, value, "icbc_test", &app.banks.icbc);
+    produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic("bank.payment-results"), &[record]).await
+}
+
+/// The balance of `account` (0 if it was never posted to).
+pub async fn balance(app: &TestApp, account: &str) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT coalesce(max(balance_fen), 0) FROM ledger.accounts WHERE account = $1")
+        .bind(account)
+        .fetch_one(&app.pool)
+        .await?)
+}
+
+/// A published JSON Schema from docs/schemas, compiled.
+pub fn schema(file: &str) -> jsonschema::Validator {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas").join(file);
+    let text = std::fs::read_to_string(&path).expect("the schema file exists");
+    jsonschema::validator_for(&serde_json::from_str(&text).expect("the schema is JSON")).expect("the schema compiles")
+}
+
+/// Every ledger event in the outbox so far, checked against docs/schemas/ledger.event.v1.json.
+pub async fn assert_events_match_schema(pool: &PgPool) -> anyhow::Result<usize> {
+    let validator = schema("ledger.event.v1.json");
+    let payloads: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM ledger.outbox WHERE topic LIKE '%ledger.events' ORDER BY id").fetch_all(pool).await?;
+    for payload in &payloads {
+        let event: serde_json::Value = serde_json::from_slice(payload)?;
+        let first_error = validator.iter_errors(&event).next().map(|error| error.to_string());
+        if let Some(error) = first_error {
+            anyhow::bail!("event does not match ledger.event.v1.json: {error}: {event}");
+        }
+    }
+    Ok(payloads.len())
+}
+
+/// The `ledger` binary: env `JINFU_LEDGER_BIN`, else next to the test binary's directory.
+pub fn ledger_binary() -> std::path::PathBuf {
+    if let Ok(path) = std::env::var("JINFU_LEDGER_BIN") {
+        return std::path::PathBuf::from(path);
+    }
+    // target/debug/deps/<test>-… → target/debug/ledger
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent().and_then(|deps| deps.parent()).expect("target directory").join("ledger")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Starts `ledger serve` as a real process on `settings`' database and topics, logging to
+/// `log`, with `extra` environment on top (assignment, instance id, faults…).
+pub fn start_ledger_process(settings: &Settings, banks: &Banks, port: u16, log: &str, extra: &[(&str, String)]) -> anyhow::Result<tokio::process::Child> {
+    use secrecy::ExposeSecret;
+    let binary = ledger_binary();
+    anyhow::ensure!(binary.exists(), "{} is missing: build it with `cargo build --bins`", binary.display());
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .env("JINFU_DATABASE__URL", settings.database.url.expose_secret())
+        .env("JINFU_KAFKA__BROKERS", &settings.kafka.brokers)
+        .env("JINFU_KAFKA__TOPIC_PREFIX", &settings.kafka.topic_prefix)
+        .env("JINFU_GRPC__LISTEN", format!("127.0.0.1:{port}"))
+        .env("JINFU_AUTH__TOKEN_SECRET", TOKEN_SECRET)
+        .env("JINFU_INGEST__GROUP_ID", &settings.ingest.group_id)
+        .env("JINFU_BANKS__ICBC_TEST__SCHEME", "sm2-sm3")
+        .env("JINFU_BANKS__ICBC_TEST__PUBLIC_KEY", banks.icbc.public_key_hex())
+        .env("JINFU_BANKS__CCB_TEST__SCHEME", "ed25519")
+        .env("JINFU_BANKS__CCB_TEST__PUBLIC_KEY", banks.ccb.public_key_hex())
+        .stdout(std::process::Stdio::from(log_file.try_clone()?))
+        .stderr(std::process::Stdio::from(log_file))
+        .kill_on_drop(true);
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    Ok(command.spawn()?)
 }

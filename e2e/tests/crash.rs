@@ -3,8 +3,6 @@
 //! random moments with SIGKILL, then restarted: nothing is applied twice and nothing is lost.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,55 +11,22 @@ use jinfu_e2e::*;
 use jinfu_ledger_service::settings::Settings;
 use jinfu_ledger_service::verify;
 use rand::{Rng, SeedableRng};
-use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use tokio::process::{Child, Command};
-
-fn ledger_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("JINFU_LEDGER_BIN") {
-        return PathBuf::from(path);
-    }
-    // target/debug/deps/crash-… → target/debug/ledger
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent().and_then(|deps| deps.parent()).expect("target directory").join("ledger")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
+use tokio::process::Child;
 
 fn start(settings: &Settings, banks: &Banks, port: u16, crash_point: Option<&str>, log: &str) -> anyhow::Result<Child> {
-    let binary = ledger_binary();
-    anyhow::ensure!(binary.exists(), "{} is missing: build it with `cargo build --bins`", binary.display());
-    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    let mut command = Command::new(binary);
-    command
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info")
-        .env("JINFU_DATABASE__URL", settings.database.url.expose_secret())
-        .env("JINFU_KAFKA__BROKERS", &settings.kafka.brokers)
-        .env("JINFU_KAFKA__TOPIC_PREFIX", &settings.kafka.topic_prefix)
-        .env("JINFU_GRPC__LISTEN", format!("127.0.0.1:{port}"))
-        .env("JINFU_AUTH__TOKEN_SECRET", TOKEN_SECRET)
-        .env("JINFU_INGEST__GROUP_ID", &settings.ingest.group_id)
-        .env("JINFU_INGEST__BATCH_SIZE_MAX", "5")
-        .env("JINFU_INGEST__INSTANCE_ID", "ledger-0")
-        // One replica at a time: it reads every partition from the offsets in PostgreSQL. (tansu
-        // 0.6.0's group coordinator sometimes leaves a restarted member unassigned; see the runbook.)
-        .env("JINFU_INGEST__ASSIGNMENT", "manual")
-        .env("JINFU_BANKS__ICBC_TEST__SCHEME", "sm2-sm3")
-        .env("JINFU_BANKS__ICBC_TEST__PUBLIC_KEY", banks.icbc.public_key_hex())
-        .env("JINFU_BANKS__CCB_TEST__SCHEME", "ed25519")
-        .env("JINFU_BANKS__CCB_TEST__PUBLIC_KEY", banks.ccb.public_key_hex())
-        .stdout(Stdio::from(log_file.try_clone()?))
-        .stderr(Stdio::from(log_file))
-        .kill_on_drop(true);
+    // One replica at a time: it reads every partition from the offsets in PostgreSQL. (tansu
+    // 0.6.0's group coordinator sometimes leaves a restarted member unassigned; see the runbook.)
+    let mut env = vec![
+        ("JINFU_INGEST__BATCH_SIZE_MAX", "5".to_owned()),
+        ("JINFU_INGEST__INSTANCE_ID", "ledger-0".to_owned()),
+        ("JINFU_INGEST__ASSIGNMENT", "manual".to_owned()),
+    ];
     if let Some(point) = crash_point {
-        command.env("JINFU_FAULT__CRASH_POINT", point).env("JINFU_FAULT__CRASH_ON_BATCH", "2");
+        env.push(("JINFU_FAULT__CRASH_POINT", point.to_owned()));
+        env.push(("JINFU_FAULT__CRASH_ON_BATCH", "2".to_owned()));
     }
-    Ok(command.spawn()?)
+    start_ledger_process(settings, banks, port, log, &env)
 }
 
 async fn count(pool: &PgPool, sql: &str) -> i64 {

@@ -10,12 +10,6 @@ use jinfu_ledger_service::verify;
 use jinfu_platform::auth::Role;
 use jinfu_proto::ledger::v1 as pb;
 
-fn schema(file: &str) -> jsonschema::Validator {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas").join(file);
-    let text = std::fs::read_to_string(&path).expect("the schema file exists");
-    jsonschema::validator_for(&serde_json::from_str(&text).expect("the schema is JSON")).expect("the schema compiles")
-}
-
 #[test]
 fn the_published_notice_schema_refuses_what_the_ledger_refuses_structurally() {
     let schema = schema("bank.credit-notice.v1.json");

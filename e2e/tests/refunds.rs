@@ -5,15 +5,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{FixedOffset, Utc};
-use jinfu_bank_sim::{produce_all, signed_record, BankRecord};
+use jinfu_bank_sim::{produce_all, BankRecord};
 use jinfu_e2e::*;
 use jinfu_ledger_service::verify;
 use jinfu_platform::signing::{Scheme, VerifyingKey};
 use serde_json::json;
-
-fn china(time: chrono::DateTime<Utc>) -> String {
-    time.with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339()
-}
 
 async fn trading_event(app: &TestApp, section: &str, event_type: &str, data: serde_json::Value) -> anyhow::Result<String> {
     let event_id = uuid::Uuid::new_v4().to_string();
@@ -31,46 +27,12 @@ async fn trading_event(app: &TestApp, section: &str, event_type: &str, data: ser
     Ok(event_id)
 }
 
-async fn bank_result(app: &TestApp, order_id: &str, serial: &str, status: &str) -> anyhow::Result<()> {
-    let value = serde_json::to_vec(&json!({
-        "schema_version": 1,
-        "order_id": order_id,
-        "bank": "ICBC",
-        "bank_serial": serial,
-        "status": status,
-        "failure_reason": if status == "failed" { Some("收款账户已销户") } else { None },
-        "settled_at": china(Utc::now()),
-    }))?;
-    let record = signed_record(order_id, value, "icbc_test", &app.banks.icbc);
-    produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic("bank.payment-results"), &[record]).await
-}
-
 async fn refund_statuses(app: &TestApp, section: &str) -> anyhow::Result<HashMap<String, String>> {
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT bidder_uscc, status FROM ledger.refunds WHERE section_id = $1")
         .bind(section)
         .fetch_all(&app.pool)
         .await?;
     Ok(rows.into_iter().collect())
-}
-
-async fn wait_until<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let started = std::time::Instant::now();
-    while !check().await? {
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
-async fn balance(app: &TestApp, account: &str) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT coalesce(max(balance_fen), 0) FROM ledger.accounts WHERE account = $1")
-        .bind(account)
-        .fetch_one(&app.pool)
-        .await?)
 }
 
 /// A section whose bids are opened, with `count` bidders who each paid 50,000.00 yuan thirty

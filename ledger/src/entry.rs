@@ -47,6 +47,12 @@ pub enum EntryKind {
     RefundFailed,
     /// A deposit not refunded (不予退还), owed onward to the purchaser.
     DepositForfeited,
+    /// An operator bound a suspense item to the sub-account it was meant for: suspense to deposit.
+    SuspenseBound,
+    /// An operator ordered a suspense item back to its payer: suspense to refund-in-transit.
+    SuspenseReturnOrdered,
+    /// The bank could not return a suspense item: refund-in-transit back to suspense.
+    SuspenseReturnFailed,
 }
 
 impl EntryKind {
@@ -58,6 +64,9 @@ impl EntryKind {
             EntryKind::RefundConfirmed => "refund_confirmed",
             EntryKind::RefundFailed => "refund_failed",
             EntryKind::DepositForfeited => "deposit_forfeited",
+            EntryKind::SuspenseBound => "suspense_bound",
+            EntryKind::SuspenseReturnOrdered => "suspense_return_ordered",
+            EntryKind::SuspenseReturnFailed => "suspense_return_failed",
         }
     }
 
@@ -69,6 +78,9 @@ impl EntryKind {
             "refund_confirmed" => Some(EntryKind::RefundConfirmed),
             "refund_failed" => Some(EntryKind::RefundFailed),
             "deposit_forfeited" => Some(EntryKind::DepositForfeited),
+            "suspense_bound" => Some(EntryKind::SuspenseBound),
+            "suspense_return_ordered" => Some(EntryKind::SuspenseReturnOrdered),
+            "suspense_return_failed" => Some(EntryKind::SuspenseReturnFailed),
             _ => None,
         }
     }

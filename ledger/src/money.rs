@@ -44,6 +44,14 @@ impl Fen {
         self.0 > 0
     }
 
+    /// Parses a balance: like [`Fen::parse_positive_yuan`], but zero ("0.00") is allowed.
+    pub fn parse_balance_yuan(text: &str) -> Result<Fen, MoneyError> {
+        match Fen::parse_positive_yuan(text) {
+            Err(MoneyError::NotPositive(_)) if !text.starts_with('-') => Ok(Fen(0)),
+            other => other,
+        }
+    }
+
     /// Parses a positive amount of yuan written as a decimal string ("50000", "50000.5",
     /// "50000.50"). More than two decimal digits (even "1.500"), zero, negatives, signs,
     /// spaces, exponents and anything else that is not a plain decimal are refused: a bank

@@ -75,13 +75,19 @@ enum SectionKind {
     Closed,
 }
 
-struct Client {
-    grpc: LedgerServiceClient<Channel>,
-    tokens: TokenKeys,
+/// A gRPC client of the ledger that mints its own tokens.
+pub struct Client {
+    pub grpc: LedgerServiceClient<Channel>,
+    pub tokens: TokenKeys,
 }
 
 impl Client {
-    fn request<T>(&self, role: Role, centre: &str, party: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+    pub async fn connect(url: &str, tokens: &TokenKeys) -> anyhow::Result<Client> {
+        Ok(Client { grpc: LedgerServiceClient::connect(url.to_owned()).await?, tokens: tokens.clone() })
+    }
+
+    /// A request carrying a token for `role` in `centre`, acting as `party`.
+    pub fn request<T>(&self, role: Role, centre: &str, party: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
         let token = self.tokens.issue(role, &CentreCode::parse(centre)?, party, 600)?;
         let mut request = tonic::Request::new(message);
         request.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
@@ -96,15 +102,13 @@ fn timestamp(time: chrono::DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: time.timestamp(), nanos: 0 }
 }
 
-/// Sets up the province and streams notices; returns what was sent.
-pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
-    let grpc = LedgerServiceClient::connect(settings.ledger_url.clone()).await?;
-    let mut client = Client { grpc, tokens: settings.tokens.clone() };
-    let mut rng = StdRng::seed_from_u64(settings.seed);
-    let run_id = Utc::now().format("%m%d%H%M%S").to_string();
+/// The demo province's centres (code, name, parent).
+pub const CENTRES: [(&str, &str, &str); 3] =
+    [("520000", "贵州省公共资源交易中心", ""), ("520100", "贵阳市公共资源交易中心", "520000"), ("520300", "遵义市公共资源交易中心", "520000")];
 
-    let centres = [("520000", "贵州省公共资源交易中心", ""), ("520100", "贵阳市公共资源交易中心", "520000"), ("520300", "遵义市公共资源交易中心", "520000")];
-    for (code, name, parent) in centres {
+/// Registers the province's centres and the banks' collection accounts (idempotent).
+pub async fn register_province(client: &mut Client, banks: &[DemoBank]) -> anyhow::Result<[(&'static str, &'static str, &'static str); 3]> {
+    for (code, name, parent) in CENTRES {
         // The demo orders refunds at once (no forfeiture hold) so the whole cycle shows.
         let request = pb::RegisterCentreRequest {
             centre_id: code.into(),
@@ -115,7 +119,7 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
         };
         client.grpc.register_centre(client.request(Role::Admin, code, "demo-admin", request)?).await?;
     }
-    for bank in &settings.banks {
+    for bank in banks {
         let request = pb::RegisterBankAccountRequest {
             centre_id: bank.centre.clone(),
             bank: bank.code.clone(),
@@ -125,6 +129,16 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
         };
         client.grpc.register_bank_account(client.request(Role::Admin, &bank.centre, "demo-admin", request)?).await?;
     }
+    Ok(CENTRES)
+}
+
+/// Sets up the province and streams notices; returns what was sent.
+pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
+    let mut client = Client::connect(&settings.ledger_url, &settings.tokens).await?;
+    let mut rng = StdRng::seed_from_u64(settings.seed);
+    let run_id = Utc::now().format("%m%d%H%M%S").to_string();
+
+    let centres = register_province(&mut client, &settings.banks).await?;
 
     // Enough bidders that most notices are a first, clean payment.
     let bidders_per_section = 60;
@@ -366,8 +380,7 @@ fn bad_input(fields: &NoticeFields, bank: &DemoBank, serial: u64) -> BankRecord 
 /// Waits until the ledger has applied every new notice the stream contained, then prints the
 /// per-centre summary. Returns false on timeout.
 pub async fn wait_and_summarise(settings: &DemoSettings, mix: &SentMix, timeout: Duration) -> anyhow::Result<bool> {
-    let grpc = LedgerServiceClient::connect(settings.ledger_url.clone()).await?;
-    let client = Client { grpc, tokens: settings.tokens.clone() };
+    let client = Client::connect(&settings.ledger_url, &settings.tokens).await?;
     let centres: Vec<String> = {
         let mut centres: Vec<String> = settings.banks.iter().map(|b| b.centre.clone()).collect();
         centres.sort();
@@ -506,8 +519,7 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
     produce_all(&producer, &topic, &events).await?;
     println!("announced awards for {} sections (and one signed contract) on {topic}", mix.sections.len());
 
-    let grpc = LedgerServiceClient::connect(settings.ledger_url.clone()).await?;
-    let client = Client { grpc, tokens: settings.tokens.clone() };
+    let client = Client::connect(&settings.ledger_url, &settings.tokens).await?;
     let mut centres: Vec<String> = settings.banks.iter().map(|b| b.centre.clone()).collect();
     centres.sort();
     centres.dedup();

@@ -2,6 +2,7 @@
 //! bank to: JSON v1 as the record value, keyed by virtual sub-account number, signed over the
 //! value bytes, with the signature and key reference in headers.
 
+pub mod bench;
 pub mod demo;
 
 use std::time::Duration;
@@ -69,6 +70,79 @@ pub fn signed_record(key: &str, value: Vec<u8>, key_ref: &str, signing_key: &Sig
             ("jinfu-signing-key".into(), key_ref.as_bytes().to_vec()),
         ],
     }
+}
+
+/// One line of an end-of-day statement (v1, docs/schemas/bank.statement.v1.json).
+#[derive(Debug, Clone)]
+pub struct StatementLine {
+    pub serial: String,
+    /// `credit` (money in) or `debit` (money out).
+    pub direction: &'static str,
+    pub amount: String,
+    pub counterparty_name: String,
+    pub counterparty_account: String,
+    /// For credits to a virtual sub-account.
+    pub sub_account_number: Option<String>,
+    pub value_time: DateTime<FixedOffset>,
+}
+
+/// The header every part of a statement repeats.
+#[derive(Debug, Clone)]
+pub struct StatementHeader {
+    pub statement_id: String,
+    pub bank: String,
+    pub account_number: String,
+    pub centre_id: String,
+    pub statement_date: chrono::NaiveDate,
+    pub period_start: DateTime<FixedOffset>,
+    pub cut_off: DateTime<FixedOffset>,
+    pub opening_balance: String,
+    pub closing_balance: String,
+}
+
+/// Most lines per statement part, as docs/bank-integration.md sets.
+pub const STATEMENT_LINES_PER_PART: usize = 2000;
+
+/// A statement as the records a bank sends: parts of at most 2,000 lines, each signed over its
+/// value bytes, keyed by the statement id (so its parts stay in order on one partition).
+pub fn statement_records(header: &StatementHeader, lines: &[StatementLine], key_ref: &str, signing_key: &SigningKey) -> Vec<BankRecord> {
+    let parts = lines.len().div_ceil(STATEMENT_LINES_PER_PART).max(1);
+    (0..parts)
+        .map(|index| {
+            let chunk = lines.iter().skip(index * STATEMENT_LINES_PER_PART).take(STATEMENT_LINES_PER_PART);
+            let value = serde_json::to_vec(&json!({
+                "schema_version": 1,
+                "statement_id": header.statement_id,
+                "bank": header.bank,
+                "account_number": header.account_number,
+                "centre_id": header.centre_id,
+                "statement_date": header.statement_date,
+                "period_start": header.period_start.to_rfc3339(),
+                "cut_off": header.cut_off.to_rfc3339(),
+                "opening_balance": header.opening_balance,
+                "closing_balance": header.closing_balance,
+                "part": index + 1,
+                "parts": parts,
+                "line_count": lines.len(),
+                "lines": chunk.map(|line| {
+                    let mut value = json!({
+                        "serial": line.serial,
+                        "direction": line.direction,
+                        "amount": line.amount,
+                        "counterparty_name": line.counterparty_name,
+                        "counterparty_account": line.counterparty_account,
+                        "value_time": line.value_time.to_rfc3339(),
+                    });
+                    if let (Some(number), Some(object)) = (&line.sub_account_number, value.as_object_mut()) {
+                        object.insert("sub_account_number".into(), json!(number));
+                    }
+                    value
+                }).collect::<Vec<_>>(),
+            }))
+            .expect("a statement part serialises");
+            signed_record(&header.statement_id, value, key_ref, signing_key)
+        })
+        .collect()
 }
 
 /// Produces records in order and waits until the broker has acknowledged every one.

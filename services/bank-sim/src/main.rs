@@ -2,6 +2,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use jinfu_bank_sim::bench;
 use jinfu_bank_sim::demo::{self, DemoBank, DemoSettings};
 use jinfu_platform::auth::TokenKeys;
 use jinfu_platform::kafka::KafkaSettings;
@@ -52,6 +53,72 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         refund_delay_ms: u64,
     },
+    /// Benchmark: set up the province with one sub-account per notice to come; write the plan.
+    BenchSetup {
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        ledger_url: String,
+        #[arg(long, env = "JINFU_AUTH__TOKEN_SECRET", hide_env_values = true)]
+        token_secret: String,
+        #[arg(long = "bank", required = true)]
+        banks: Vec<String>,
+        #[arg(long)]
+        sub_accounts: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long)]
+        plan: std::path::PathBuf,
+    },
+    /// Benchmark: produce `count` signed notices of the plan's stream (`--rate 0`: as fast as
+    /// the broker takes them).
+    BenchProduce {
+        #[arg(long, env = "JINFU_KAFKA__BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        #[arg(long, env = "JINFU_KAFKA__TOPIC_PREFIX", default_value = "")]
+        topic_prefix: String,
+        #[arg(long = "bank", required = true)]
+        banks: Vec<String>,
+        #[arg(long)]
+        plan: std::path::PathBuf,
+        #[arg(long)]
+        count: usize,
+        #[arg(long, default_value_t = 0)]
+        rate: usize,
+        /// First open bidder of the plan this stream pays for (streams must not overlap).
+        #[arg(long, default_value_t = 0)]
+        bidder_offset: usize,
+        /// Part of every bank serial, unique per stream.
+        #[arg(long)]
+        tag: String,
+        #[arg(long, default_value_t = 20261122)]
+        seed: u64,
+    },
+    /// Benchmark: rebuild each bank's end-of-day statement from the streams produced
+    /// (`--stream <tag>:<bidder offset>:<count>:<seed>`, repeated) and produce it to
+    /// bank.statements. Prints `statement=<id>` per statement.
+    BenchStatement {
+        #[arg(long, env = "JINFU_KAFKA__BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        #[arg(long, env = "JINFU_KAFKA__TOPIC_PREFIX", default_value = "")]
+        topic_prefix: String,
+        #[arg(long = "bank", required = true)]
+        banks: Vec<String>,
+        #[arg(long)]
+        plan: std::path::PathBuf,
+        #[arg(long = "stream", required = true)]
+        streams: Vec<String>,
+    },
+    /// Benchmark: microseconds per signature and verification, per scheme, on one core.
+    BenchSignatures {
+        #[arg(long, default_value_t = 2000)]
+        samples: u32,
+    },
+    /// Benchmark: the broker's own limit, reading every record of bank.credit-notices.
+    BenchConsume {
+        #[arg(long, env = "JINFU_KAFKA__BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        #[arg(long, env = "JINFU_KAFKA__TOPIC_PREFIX", default_value = "")]
+        topic_prefix: String,
+    },
 }
 
 #[tokio::main]
@@ -101,6 +168,54 @@ async fn run() -> anyhow::Result<ExitCode> {
             if !finished {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::BenchSetup { ledger_url, token_secret, banks, sub_accounts, concurrency, plan } => {
+            let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
+            let tokens = TokenKeys::new(&SecretString::from(token_secret))?;
+            let mut client = demo::Client::connect(&ledger_url, &tokens).await?;
+            let made = bench::setup(&mut client, &banks, sub_accounts, concurrency).await?;
+            std::fs::write(&plan, serde_json::to_vec(&made)?)?;
+        }
+        Command::BenchProduce { brokers, topic_prefix, banks, plan, count, rate, bidder_offset, tag, seed } => {
+            let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
+            let plan: bench::Plan = serde_json::from_slice(&std::fs::read(&plan)?)?;
+            let kafka = KafkaSettings { brokers, topic_prefix, partitions: 3 };
+            let mut generator = bench::Generator::new(&plan, &banks, &tag, bidder_offset, seed);
+            let produced = bench::produce(&kafka, &mut generator, count, rate).await?;
+            for (case, count) in &generator.cases {
+                println!("[bench]   {case:<32} {count:>9}");
+            }
+            println!("produced={produced}");
+        }
+        Command::BenchStatement { brokers, topic_prefix, banks, plan, streams } => {
+            let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
+            let plan: bench::Plan = serde_json::from_slice(&std::fs::read(&plan)?)?;
+            let streams = streams
+                .iter()
+                .map(|text| {
+                    let parts: Vec<&str> = text.split(':').collect();
+                    let [tag, offset, count, seed] = parts.as_slice() else {
+                        anyhow::bail!("--stream must be <tag>:<bidder offset>:<count>:<seed>");
+                    };
+                    Ok(((*tag).to_owned(), offset.parse()?, count.parse()?, seed.parse()?))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let statements = bench::statements(&plan, &banks, &streams)?;
+            let kafka = KafkaSettings { brokers, topic_prefix, partitions: 3 };
+            bench::produce_statements(&kafka, &statements).await?;
+            for (id, _) in &statements {
+                println!("statement={id}");
+            }
+        }
+        Command::BenchSignatures { samples } => {
+            for (scheme, sign_us, verify_us) in bench::signature_costs(samples.max(1))? {
+                println!("{scheme:<8} sign {sign_us:>8.1} µs  verify {verify_us:>8.1} µs  (one core)");
+            }
+        }
+        Command::BenchConsume { brokers, topic_prefix } => {
+            let kafka = KafkaSettings { brokers, topic_prefix, partitions: 3 };
+            let (records, seconds) = bench::consume(&kafka).await?;
+            println!("broker_records_per_second={:.0}", records as f64 / seconds.max(f64::EPSILON));
         }
     }
     Ok(ExitCode::SUCCESS)

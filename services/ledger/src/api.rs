@@ -22,6 +22,76 @@ pub struct LedgerApi {
     /// Configured bank key references, so an account cannot be registered with a key that
     /// would make every one of its notices fail verification.
     pub known_key_refs: Vec<String>,
+    /// Signs payment orders for suspense returns; `None` when no key is configured.
+    pub signer: Option<std::sync::Arc<crate::refunds::OrderSigner>>,
+    pub events_topic: String,
+    pub orders_topic: String,
+}
+
+fn resolve_error(error: crate::suspense::ResolveError) -> Status {
+    use crate::suspense::ResolveError;
+    match error {
+        ResolveError::NotFound(message) => Status::not_found(message),
+        ResolveError::FailedPrecondition(message) => Status::failed_precondition(message),
+        ResolveError::Internal(error) => {
+            tracing::error!(error = %error, "resolving a suspense item failed");
+            Status::internal("internal error")
+        }
+    }
+}
+
+fn resolution_message(resolution: crate::suspense::Resolution) -> pb::SuspenseResolution {
+    pb::SuspenseResolution {
+        resolution_id: resolution.resolution_id.to_string(),
+        bank: resolution.bank,
+        bank_serial: resolution.bank_serial,
+        action: resolution.action,
+        status: resolution.status,
+        amount_fen: resolution.amount_fen,
+        sub_account_number: resolution.sub_account_number.unwrap_or_default(),
+        section_id: resolution.section_id.unwrap_or_default(),
+        bidder_uscc: resolution.bidder_uscc.unwrap_or_default(),
+        order_id: resolution.order_id.map(|id| id.to_string()).unwrap_or_default(),
+        entry_sequence: resolution.entry_sequence,
+        decided_by: resolution.decided_by,
+        reason: resolution.reason,
+        decided_at: Some(timestamp(resolution.decided_at)),
+    }
+}
+
+fn report_message(report: crate::statements::Report, lines: Vec<crate::statements::ReportLine>) -> pb::ReconciliationReport {
+    pb::ReconciliationReport {
+        statement_id: report.statement_id,
+        bank: report.bank,
+        account_number: report.account_number,
+        centre_id: report.centre_id,
+        statement_date: report.statement_date.to_string(),
+        status: report.status,
+        line_count: report.line_count,
+        credits_fen: report.credits_fen,
+        debits_fen: report.debits_fen,
+        bank_opening_fen: report.bank_opening_fen,
+        bank_closing_fen: report.bank_closing_fen,
+        ledger_opening_fen: report.ledger_opening_fen,
+        ledger_closing_fen: report.ledger_closing_fen,
+        late_notified: report.late_notified,
+        discrepancy_count: report.discrepancies,
+        first_part_at: Some(timestamp(report.first_part_at)),
+        reconciled_at: Some(timestamp(report.reconciled_at)),
+        reconcile_ms: report.reconcile_ms,
+        discrepancies: lines
+            .into_iter()
+            .map(|(kind, serial, amount, detail)| pb::Discrepancy { kind, bank_serial: serial.unwrap_or_default(), amount_fen: amount.unwrap_or(0), detail })
+            .collect(),
+    }
+}
+
+fn decision_reason(text: &str) -> Result<&str, Status> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 1000 {
+        return Err(invalid("reason must be 1–1000 characters"));
+    }
+    Ok(trimmed)
 }
 
 fn internal(error: sqlx::Error) -> Status {
@@ -378,6 +448,65 @@ impl LedgerService for LedgerApi {
         Ok(Response::new(pb::ListSuspenseResponse { items }))
     }
 
+    async fn bind_suspense_item(&self, request: Request<pb::BindSuspenseItemRequest>) -> Result<Response<pb::SuspenseResolution>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Operator], &body.centre_id)?;
+        let reason = decision_reason(&body.reason)?;
+        let sub_account = required_text("sub_account_number", &body.sub_account_number)?;
+        let decision = crate::suspense::Decision::Bind { sub_account_number: sub_account };
+        let resolution = self.resolve_suspense(&body.centre_id, &body.bank, &body.bank_serial, decision, &caller.party, reason).await?;
+        Ok(Response::new(resolution_message(resolution)))
+    }
+
+    async fn return_suspense_item(&self, request: Request<pb::ReturnSuspenseItemRequest>) -> Result<Response<pb::SuspenseResolution>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Operator], &body.centre_id)?;
+        let reason = decision_reason(&body.reason)?;
+        let resolution = self.resolve_suspense(&body.centre_id, &body.bank, &body.bank_serial, crate::suspense::Decision::Return, &caller.party, reason).await?;
+        Ok(Response::new(resolution_message(resolution)))
+    }
+
+    async fn list_suspense_resolutions(&self, request: Request<pb::ListSuspenseResolutionsRequest>) -> Result<Response<pb::ListSuspenseResolutionsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(STAFF, &body.centre_id)?;
+        let limit = if body.limit == 0 { 100 } else { body.limit.min(1000) };
+        let resolutions = crate::suspense::list(&self.pool, &body.centre_id, i64::from(limit)).await.map_err(internal)?;
+        Ok(Response::new(pb::ListSuspenseResolutionsResponse { resolutions: resolutions.into_iter().map(resolution_message).collect() }))
+    }
+
+    async fn list_reconciliation_reports(&self, request: Request<pb::ListReconciliationReportsRequest>) -> Result<Response<pb::ListReconciliationReportsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(STAFF, &body.centre_id)?;
+        let today = crate::trading::china_date(Utc::now());
+        let date = |field: &str, text: &str, default: chrono::NaiveDate| {
+            if text.is_empty() {
+                Ok(default)
+            } else {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid(format!("{field} must be an ISO date (YYYY-MM-DD)")))
+            }
+        };
+        let to = date("to_date", &body.to_date, today)?;
+        let from = date("from_date", &body.from_date, to - chrono::Duration::days(31))?;
+        let reports = crate::statements::list_reports(&self.pool, &body.centre_id, from, to).await.map_err(internal)?;
+        Ok(Response::new(pb::ListReconciliationReportsResponse { reports: reports.into_iter().map(|report| report_message(report, Vec::new())).collect() }))
+    }
+
+    async fn get_reconciliation_report(&self, request: Request<pb::GetReconciliationReportRequest>) -> Result<Response<pb::ReconciliationReport>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(STAFF, &body.centre_id)?;
+        let limit = if body.limit == 0 { 1000 } else { body.limit.min(100_000) };
+        let found = crate::statements::get_report(&self.pool, &body.statement_id, i64::from(limit)).await.map_err(internal)?;
+        match found {
+            Some((report, lines)) if report.centre_id == body.centre_id => Ok(Response::new(report_message(report, lines))),
+            _ => Err(Status::not_found(format!("centre {} has no reconciliation report for statement {:?}", body.centre_id, body.statement_id))),
+        }
+    }
+
     async fn get_ingest_summary(&self, request: Request<pb::GetIngestSummaryRequest>) -> Result<Response<pb::IngestSummary>, Status> {
         let caller = Caller::of(&request)?;
         let body = request.into_inner();
@@ -683,12 +812,31 @@ impl LedgerApi {
         Ok(Response::new(correction_reply(&row)))
     }
 
+    async fn resolve_suspense(
+        &self,
+        centre_id: &str,
+        bank: &str,
+        bank_serial: &str,
+        decision: crate::suspense::Decision<'_>,
+        decided_by: &str,
+        reason: &str,
+    ) -> Result<crate::suspense::Resolution, Status> {
+        let bank = required_text("bank", bank)?;
+        let bank_serial = required_text("bank_serial", bank_serial)?;
+        let topics = crate::suspense::Topics { events: &self.events_topic, orders: &self.orders_topic };
+        crate::suspense::resolve(&self.pool, centre_id, bank, bank_serial, decision, decided_by, reason, self.signer.as_deref(), &topics)
+            .await
+            .map_err(resolve_error)
+    }
+
     /// Suspense items, newest first. `hide_sealed` leaves out items bound to a section whose bids
     /// are not yet opened: they would name its bidders.
     async fn suspense_items(&self, centre_id: &str, sub_account: Option<&str>, reason: &str, limit: i64, hide_sealed: bool) -> Result<Vec<pb::SuspenseItem>, Status> {
         let suspense_codes: Vec<&str> = jinfu_ledger::SuspenseReason::ALL.iter().map(|r| r.code()).collect();
         let rows = sqlx::query(
-            "SELECT bank, bank_serial, sub_account_number, amount_fen, payer_name, payer_account, value_time, outcome
+            "SELECT bank, bank_serial, sub_account_number, amount_fen, payer_name, payer_account, value_time, outcome,
+                    coalesce((SELECT r.status FROM suspense_resolutions r WHERE r.bank = credit_notices.bank
+                                AND r.bank_serial = credit_notices.bank_serial AND r.status <> 'return_failed'), '')
              FROM credit_notices
              WHERE centre_id = $1 AND outcome = ANY($2) AND ($3 = '' OR outcome = $3)
                AND ($4::text IS NULL OR sub_account_number = $4)
@@ -717,6 +865,7 @@ impl LedgerApi {
                 payer_account: row.get(5),
                 value_time: Some(timestamp(row.get(6))),
                 reason: row.get(7),
+                resolution_status: row.get(8),
             })
             .collect())
     }

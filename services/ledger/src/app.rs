@@ -15,6 +15,7 @@ use tracing::info;
 use crate::api::LedgerApi;
 use crate::settings::Settings;
 use crate::refunds::ResultsHandler;
+use crate::statements::StatementHandler;
 use crate::trading::TradingHandler;
 use crate::{consumer, ingest, outbox, refunds, MIGRATOR, SCHEMA};
 use jinfu_ledger::calendar::Calendar;
@@ -38,7 +39,7 @@ impl Application {
         settings
             .kafka
             .create_topics(
-                &["bank.credit-notices", "ledger.events", "trading.events", "bank.payment-orders", "bank.payment-results"],
+                &["bank.credit-notices", "bank.statements", "ledger.events", "trading.events", "bank.payment-orders", "bank.payment-results"],
                 settings.kafka.partitions,
             )
             .await?;
@@ -61,7 +62,18 @@ impl Application {
         let (stop, stopped) = watch::channel(false);
         let keys = Arc::new(TokenKeys::new(&settings.auth.token_secret)?);
         let trading_handler = std::sync::Arc::new(TradingHandler { calendar: Calendar::china(), events_topic: settings.kafka.topic("ledger.events") });
-        let api = LedgerApi { pool: pool.clone(), trading: trading_handler, known_key_refs: settings.banks.keys().map(|k| k.to_ascii_lowercase()).collect() };
+        let signer = match &settings.refunds.signing {
+            Some(signing) => Some(Arc::new(refunds::OrderSigner::from_settings(signing)?)),
+            None => None,
+        };
+        let api = LedgerApi {
+            pool: pool.clone(),
+            trading: trading_handler,
+            known_key_refs: settings.banks.keys().map(|k| k.to_ascii_lowercase()).collect(),
+            signer,
+            events_topic: settings.kafka.topic("ledger.events"),
+            orders_topic: settings.kafka.topic("bank.payment-orders"),
+        };
         let service = LedgerServiceServer::with_interceptor(api, auth::interceptor(keys));
         let routes = Routes::new(service);
         info!(address = %listener.local_addr()?, "ledger gRPC listening");
@@ -82,6 +94,16 @@ impl Application {
             settings.kafka.topic("bank.payment-results"),
             format!("{}-payment-results", settings.ingest.group_id),
             ResultsHandler { keys: settings.bank_keys()?, events_topic },
+            stopped.clone(),
+        ));
+        let statements_topic = settings.kafka.topic("bank.statements");
+        let statements_group = format!("{}-statements", settings.ingest.group_id);
+        let statements = tokio::spawn(consumer::run(
+            pool.clone(),
+            settings.clone(),
+            statements_topic.clone(),
+            statements_group.clone(),
+            StatementHandler { keys: settings.bank_keys()?, events_topic: settings.kafka.topic("ledger.events"), topic: statements_topic, group_id: statements_group },
             stopped.clone(),
         ));
         let refund_runner = tokio::spawn(refunds::run_refunds(pool.clone(), settings.clone(), stopped.clone()));
@@ -118,6 +140,7 @@ impl Application {
         consumer.await??;
         trading.await??;
         results.await??;
+        statements.await??;
         refund_runner.await??;
         relay.await?;
         server.await??;

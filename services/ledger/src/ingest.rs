@@ -161,10 +161,7 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[R
     let registry = Registry { accounts: &registry_accounts, centres: &centres, keys: context.keys };
 
     // Validate, then sort out replays against stored notices and earlier records of this batch.
-    let validated: Vec<Result<CreditNotice, Refusal>> = fresh
-        .iter()
-        .map(|record| notice::validate(&record.value, record.header(SIGNATURE_HEADER), record.header(SIGNING_KEY_HEADER), &registry))
-        .collect();
+    let validated = validate_all(&fresh, &registry);
     let stored_hashes = load_stored_hashes(&mut transaction, &validated).await?;
     let mut batch_hashes: HashMap<(String, String), [u8; 32]> = HashMap::new();
     let mut classified: Vec<Classified> = Vec::with_capacity(fresh.len());
@@ -192,20 +189,8 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[R
     }
     crash_if(context.fault, "after_validation", context.batch_number);
 
-    // Lock the centres' chain heads first, so the sections and balances read next cannot change
-    // under this batch (another batch of the same centre waits here until this one commits).
-    let centres: BTreeSet<&str> = classified
-        .iter()
-        .filter_map(|item| match item {
-            Classified::New(notice) => Some(notice.centre_id.as_str()),
-            _ => None,
-        })
-        .collect();
-    let mut heads = lock_chain_heads(&mut transaction, &centres).await?;
     let mut writer = BatchWriter::default();
-    let targets = load_targets(&mut transaction, &classified).await?;
-    let mut held = load_held(&mut transaction, &targets).await?;
-
+    let mut new_notices: Vec<(&Record, &CreditNotice)> = Vec::new();
     for (record, item) in fresh.iter().zip(&classified) {
         match item {
             Classified::Refused(refusal) => {
@@ -217,23 +202,63 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[R
                 report.conflicts += 1;
                 writer.conflict(context, record, notice, stored_hash);
             }
-            Classified::New(notice) => {
-                report.new_notices += 1;
-                let target = targets.get(&notice.sub_account_number);
-                let outcome = post_notice(&mut writer, &mut heads, &mut held, context, record, notice, target)?;
-                *report.outcomes.entry(outcome.code()).or_default() += 1;
-            }
+            Classified::New(notice) => new_notices.push((record, notice)),
         }
     }
-
-    writer.flush(&mut transaction).await?;
-    raise_collusion_leads(&mut transaction, context, &writer.payer_links).await?;
-    store_chain_heads(&mut transaction, &heads).await?;
+    report.new_notices = new_notices.len();
+    report.outcomes = post_notices(&mut transaction, context, writer, &new_notices, false).await?;
     report.next_offsets = store_offsets(&mut transaction, context, &fresh).await?;
     crash_if(context.fault, "before_commit", context.batch_number);
     transaction.commit().await?;
     crash_if(context.fault, "after_commit", context.batch_number);
     Ok(report)
+}
+
+/// Posts new notices (validated, known not to be replays) and writes everything `writer` holds:
+/// locks the centres' chain heads first, so the sections and balances read next cannot change
+/// under this transaction (another batch of the same centre waits until this one commits), then
+/// matches, appends entries, stores notice rows, events and collusion leads. Credit-notice
+/// batches and statement reconciliation (credits the bank never notified, `late_notified`) both
+/// post through here. Returns the count per outcome.
+pub(crate) async fn post_notices(
+    transaction: &mut Transaction<'_, Postgres>,
+    context: &BatchContext<'_>,
+    mut writer: BatchWriter,
+    notices: &[(&Record, &CreditNotice)],
+    late_notified: bool,
+) -> anyhow::Result<BTreeMap<&'static str, usize>> {
+    let centres: BTreeSet<&str> = notices.iter().map(|(_, notice)| notice.centre_id.as_str()).collect();
+    let mut heads = lock_chain_heads(transaction, &centres).await?;
+    let targets = load_targets(transaction, notices).await?;
+    let mut held = load_held(transaction, &targets).await?;
+    let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for (record, notice) in notices {
+        let target = targets.get(&notice.sub_account_number);
+        let outcome = post_notice(&mut writer, &mut heads, &mut held, context, record, notice, target, late_notified)?;
+        *outcomes.entry(outcome.code()).or_default() += 1;
+    }
+    writer.flush(transaction).await?;
+    raise_collusion_leads(transaction, context, &writer.payer_links).await?;
+    store_chain_heads(transaction, &heads).await?;
+    Ok(outcomes)
+}
+
+/// Validates records on every core: signature checks are most of a batch's CPU time. Order is
+/// kept, so results line up with `records`.
+fn validate_all(records: &[&Record], registry: &Registry<'_>) -> Vec<Result<CreditNotice, Refusal>> {
+    let validate = |record: &&Record| notice::validate(&record.value, record.header(SIGNATURE_HEADER), record.header(SIGNING_KEY_HEADER), registry);
+    let threads = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    if threads < 2 || records.len() < 64 {
+        return records.iter().map(validate).collect();
+    }
+    let validate = &validate;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = records
+            .chunks(records.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || part.iter().map(validate).collect::<Vec<_>>()))
+            .collect();
+        parts.into_iter().flat_map(|part| part.join().expect("validating a record does not panic")).collect()
+    })
 }
 
 async fn lock_offsets(transaction: &mut Transaction<'_, Postgres>, context: &BatchContext<'_>, records: &[Record]) -> anyhow::Result<HashMap<i32, i64>> {
@@ -323,14 +348,8 @@ async fn load_stored_hashes(
     Ok(rows.iter().map(|row| ((row.get(0), row.get(1)), row.get(2))).collect())
 }
 
-async fn load_targets(transaction: &mut Transaction<'_, Postgres>, classified: &[Classified]) -> anyhow::Result<HashMap<String, Target>> {
-    let numbers: Vec<&str> = classified
-        .iter()
-        .filter_map(|item| match item {
-            Classified::New(notice) => Some(notice.sub_account_number.as_str()),
-            _ => None,
-        })
-        .collect();
+async fn load_targets(transaction: &mut Transaction<'_, Postgres>, notices: &[(&Record, &CreditNotice)]) -> anyhow::Result<HashMap<String, Target>> {
+    let numbers: Vec<&str> = notices.iter().map(|(_, notice)| notice.sub_account_number.as_str()).collect();
     if numbers.is_empty() {
         return Ok(HashMap::new());
     }
@@ -396,6 +415,7 @@ fn post_notice(
     record: &Record,
     notice: &CreditNotice,
     target: Option<&Target>,
+    late_notified: bool,
 ) -> anyhow::Result<Outcome> {
     // A sub-account of another centre is, for this notice, an unknown sub-account: it must not
     // touch that centre's sections, links or events.
@@ -428,7 +448,7 @@ fn post_notice(
     let head = heads.get_mut(&notice.centre_id).expect("chain heads are locked for every centre with new notices");
     let reference = format!("notice:{}/{}", notice.bank, notice.bank_serial);
     let sequence = writer.journal.append(head, &notice.centre_id, kind, &reference, &entry);
-    writer.notice(record, notice, target, outcome, sequence);
+    writer.notice(record, notice, target, outcome, sequence, late_notified);
     if let Some(target) = target {
         writer.payer_links.insert((
             target.centre_id.clone(),
@@ -437,13 +457,13 @@ fn post_notice(
             target.bidder_uscc.clone(),
         ));
     }
-    writer.event(context, notice, target, outcome, sequence);
+    writer.event(context, notice, target, outcome, sequence, late_notified);
     Ok(outcome)
 }
 
 /// Rows of one batch, written with one multi-row statement per table.
 #[derive(Default)]
-struct BatchWriter {
+pub(crate) struct BatchWriter {
     journal: JournalWriter,
     notices: NoticeRows,
     outbox: OutboxRows,
@@ -473,10 +493,11 @@ struct NoticeRows {
     partition: Vec<i32>,
     offset: Vec<i64>,
     produced_at: Vec<Option<DateTime<Utc>>>,
+    late_notified: Vec<bool>,
 }
 
 impl BatchWriter {
-    fn notice(&mut self, record: &Record, notice: &CreditNotice, target: Option<&Target>, outcome: Outcome, sequence: i64) {
+    fn notice(&mut self, record: &Record, notice: &CreditNotice, target: Option<&Target>, outcome: Outcome, sequence: i64, late_notified: bool) {
         let rows = &mut self.notices;
         rows.bank.push(notice.bank.clone());
         rows.bank_serial.push(notice.bank_serial.clone());
@@ -496,9 +517,10 @@ impl BatchWriter {
         rows.partition.push(record.partition);
         rows.offset.push(record.offset);
         rows.produced_at.push(record.timestamp);
+        rows.late_notified.push(late_notified);
     }
 
-    fn event(&mut self, context: &BatchContext<'_>, notice: &CreditNotice, target: Option<&Target>, outcome: Outcome, sequence: i64) {
+    fn event(&mut self, context: &BatchContext<'_>, notice: &CreditNotice, target: Option<&Target>, outcome: Outcome, sequence: i64, late_notified: bool) {
         let (event_type, data) = match (outcome, target) {
             (Outcome::Deposit { progress, held_after }, Some(target)) => (
                 "deposit.received",
@@ -528,6 +550,7 @@ impl BatchWriter {
             "amount_fen": notice.amount.fen(),
             "value_time": notice.value_time,
             "entry_sequence": sequence,
+            "late_notified": late_notified,
         });
         if let (Some(data), Some(common)) = (data.as_object_mut(), common.as_object()) {
             data.extend(common.clone());
@@ -573,10 +596,10 @@ impl BatchWriter {
             sqlx::query(
                 "INSERT INTO credit_notices (bank, bank_serial, content_hash, event_id, centre_id, account_number,
                      sub_account_number, amount_fen, payer_name, payer_account, value_time, section_id, bidder_uscc,
-                     outcome, entry_sequence, kafka_partition, kafka_offset, produced_at)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     outcome, entry_sequence, kafka_partition, kafka_offset, produced_at, late_notified, posted_at)
+                 SELECT *, clock_timestamp() FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::int8[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[],
-                     $15::int8[], $16::int4[], $17::int8[], $18::timestamptz[])",
+                     $15::int8[], $16::int4[], $17::int8[], $18::timestamptz[], $19::bool[])",
             )
             .bind(&rows.bank)
             .bind(&rows.bank_serial)
@@ -596,6 +619,7 @@ impl BatchWriter {
             .bind(&rows.partition)
             .bind(&rows.offset)
             .bind(&rows.produced_at)
+            .bind(&rows.late_notified)
             .execute(&mut **transaction)
             .await?;
         }

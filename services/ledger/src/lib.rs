@@ -10,6 +10,8 @@ pub mod notice;
 pub mod outbox;
 pub mod refunds;
 pub mod settings;
+pub mod statements;
+pub mod suspense;
 pub mod trading;
 pub mod verify;
 

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use jinfu_ledger::ids::CentreCode;
 use jinfu_ledger_service::app::Application;
 use jinfu_ledger_service::settings::Settings;
-use jinfu_ledger_service::{verify, MIGRATOR, SCHEMA};
+use jinfu_ledger_service::{statements, verify, MIGRATOR, SCHEMA};
 use jinfu_platform::auth::{Role, TokenKeys};
 use jinfu_platform::{config, db, kafka, shutdown, telemetry};
 
@@ -34,6 +34,19 @@ enum Command {
     Stale {
         #[arg(long)]
         centre: String,
+    },
+    /// Print reconciliation reports: a centre's, by statement date (default: the last 31 days),
+    /// or with --statement one report and its discrepancies. Exit 1 if any listed report has
+    /// discrepancies.
+    Reconciliation {
+        #[arg(long)]
+        centre: String,
+        #[arg(long)]
+        statement: Option<String>,
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
     },
     /// Issue a bearer token (for operators' tools and the demo).
     Token {
@@ -98,6 +111,43 @@ async fn run() -> anyhow::Result<ExitCode> {
                 println!("{section}\t{bidder}\t{}\t{due_on}\t{status}", jinfu_ledger::Fen::from_fen(*held));
             }
             println!("{} stale deposits in centre {centre} on {today}", stale.len());
+        }
+        Command::Reconciliation { centre, statement, from, to } => {
+            let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
+            let reports = match &statement {
+                Some(id) => match statements::get_report(&pool, id, 100_000).await? {
+                    Some((report, lines)) if report.centre_id == centre => vec![(report, lines)],
+                    _ => anyhow::bail!("centre {centre} has no reconciliation report for statement {id:?}"),
+                },
+                None => {
+                    let to = to.unwrap_or_else(|| jinfu_ledger_service::trading::china_date(chrono::Utc::now()));
+                    let from = from.unwrap_or(to - chrono::Duration::days(31));
+                    statements::list_reports(&pool, &centre, from, to).await?.into_iter().map(|report| (report, Vec::new())).collect()
+                }
+            };
+            println!("statement_id\tdate\tbank\taccount\tstatus\tlines\tbank_closing_yuan\tledger_closing_yuan\tlate_notified\tdiscrepancies\treconcile_ms");
+            for (report, lines) in &reports {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    report.statement_id,
+                    report.statement_date,
+                    report.bank,
+                    report.account_number,
+                    report.status,
+                    report.line_count,
+                    jinfu_ledger::Fen::from_fen(report.bank_closing_fen),
+                    jinfu_ledger::Fen::from_fen(report.ledger_closing_fen),
+                    report.late_notified,
+                    report.discrepancies,
+                    report.reconcile_ms
+                );
+                for (kind, serial, amount, detail) in lines {
+                    println!("  {kind}\t{}\t{}\t{detail}", serial.as_deref().unwrap_or("-"), amount.map(|fen| jinfu_ledger::Fen::from_fen(fen).to_string()).unwrap_or_else(|| "-".into()));
+                }
+            }
+            if reports.iter().any(|(report, _)| report.status != "balanced") {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Token { role, centre, party, valid_seconds } => {
             let keys = TokenKeys::new(&settings.auth.token_secret)?;

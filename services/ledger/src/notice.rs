@@ -237,15 +237,42 @@ fn printable(text: &str) -> String {
 }
 
 fn content_hash(wire: &CreditNoticeV1, amount: Fen, value_time: DateTime<Utc>) -> [u8; 32] {
+    content_hash_of(
+        &wire.centre_id,
+        &wire.bank,
+        &wire.bank_serial,
+        &wire.account_number,
+        &wire.sub_account_number,
+        amount,
+        &wire.payer_name,
+        &wire.payer_account,
+        value_time,
+    )
+}
+
+/// SHA-256 over the money-relevant fields of a credit, whether a notice announced it or a
+/// statement line showed it, so the two compare equal for the same transfer.
+#[allow(clippy::too_many_arguments)]
+pub fn content_hash_of(
+    centre_id: &str,
+    bank: &str,
+    bank_serial: &str,
+    account_number: &str,
+    sub_account_number: &str,
+    amount: Fen,
+    payer_name: &str,
+    payer_account: &str,
+    value_time: DateTime<Utc>,
+) -> [u8; 32] {
     let canonical = serde_json::json!([
-        wire.centre_id,
-        wire.bank,
-        wire.bank_serial,
-        wire.account_number,
-        wire.sub_account_number,
+        centre_id,
+        bank,
+        bank_serial,
+        account_number,
+        sub_account_number,
         amount.fen(),
-        wire.payer_name,
-        wire.payer_account,
+        payer_name,
+        payer_account,
         value_time.timestamp_micros(),
     ]);
     sha256(canonical.to_string().as_bytes())

@@ -32,6 +32,7 @@ use crate::journal::{lock_chain_heads, store_chain_heads, JournalWriter};
 use crate::notice::{SIGNATURE_HEADER, SIGNING_KEY_HEADER};
 use crate::outbox::{trace_headers, OutboxRows};
 use crate::settings::{OrderSigningSettings, Settings};
+use crate::suspense::{self, ReturnOrder};
 use crate::trading::china_date;
 
 /// Refunds ordered per runner round, at most.
@@ -46,6 +47,16 @@ impl OrderSigner {
     pub fn from_settings(settings: &OrderSigningSettings) -> anyhow::Result<OrderSigner> {
         let key = SigningKey::from_hex(settings.scheme, settings.private_key.expose_secret())?;
         Ok(OrderSigner { key, key_ref: settings.key_ref.to_ascii_lowercase() })
+    }
+
+    /// The base64 signature over `order`'s bytes.
+    pub fn sign(&self, order: &[u8]) -> String {
+        self.key.sign(order)
+    }
+
+    /// The reference banks know the platform's key by (`jinfu-signing-key`).
+    pub fn key_ref(&self) -> &str {
+        &self.key_ref
     }
 }
 
@@ -175,9 +186,13 @@ pub async fn order_due_refunds(pool: &PgPool, signer: &OrderSigner, orders_topic
         }
 
         let notices = sqlx::query(
-            "SELECT amount_fen, payer_account, payer_name, value_time, bank, account_number FROM credit_notices
+            "SELECT amount_fen, payer_account, payer_name, value_time, bank, account_number, bank_serial FROM credit_notices
              WHERE centre_id = $1 AND section_id = $2 AND bidder_uscc = $3 AND outcome IN ('matched', 'short', 'over')
-             ORDER BY value_time, bank, bank_serial",
+             UNION ALL
+             SELECT n.amount_fen, n.payer_account, n.payer_name, n.value_time, n.bank, n.account_number, n.bank_serial
+             FROM suspense_resolutions r JOIN credit_notices n USING (bank, bank_serial)
+             WHERE r.centre_id = $1 AND r.section_id = $2 AND r.bidder_uscc = $3 AND r.status = 'bound'
+             ORDER BY 4, 5, 7",
         )
         .bind(&refund.centre_id)
         .bind(&refund.section_id)
@@ -377,8 +392,8 @@ impl ResultsHandler {
         }
         let order = sqlx::query(
             "SELECT o.refund_id, o.centre_id, o.bank, o.account_number, o.principal_fen, o.interest_fen, o.status,
-                    r.section_id, r.bidder_uscc, a.signing_key_ref
-             FROM payment_orders o JOIN refunds r USING (refund_id)
+                    coalesce(r.section_id, ''), coalesce(r.bidder_uscc, ''), a.signing_key_ref, o.purpose
+             FROM payment_orders o LEFT JOIN refunds r USING (refund_id)
              JOIN bank_accounts a ON a.bank = o.bank AND a.account_number = o.account_number
              WHERE o.order_id = $1 FOR UPDATE OF o",
         )
@@ -388,7 +403,8 @@ impl ResultsHandler {
         let Some(order) = order else {
             return refused("unknown_order", format!("no payment order {}", result.order_id));
         };
-        let (refund_id, centre_id, bank, account_number): (Uuid, String, String, String) = (order.get(0), order.get(1), order.get(2), order.get(3));
+        let (refund_id, centre_id, bank, account_number): (Option<Uuid>, String, String, String) = (order.get(0), order.get(1), order.get(2), order.get(3));
+        let purpose: String = order.get(10);
         let (principal, interest, status): (i64, i64, String) = (order.get(4), order.get(5), order.get(6));
         let (section_id, bidder_uscc, registered_key): (String, String, String) = (order.get(7), order.get(8), order.get(9));
         if result.bank != bank {
@@ -415,7 +431,26 @@ impl ResultsHandler {
             let total = Fen::from_fen(principal + interest);
             let reference = format!("result:{}/{}", bank, result.bank_serial);
             let mut outbox = OutboxRows::default();
-            if outcome == "succeeded" {
+            if purpose == "suspense_return" {
+                let return_order = ReturnOrder { order_id: result.order_id, centre_id: centre_id.clone(), bank: bank.clone(), account_number: account_number.clone(), amount_fen: principal };
+                let succeeded = outcome == "succeeded";
+                let (_, sequence) = suspense::settle_return(transaction, &mut journal, head, &return_order, succeeded, &reference).await?;
+                let reason = result.failure_reason.clone().filter(|_| !succeeded).map(|reason| reason.replace(char::is_control, "?"));
+                sqlx::query("UPDATE payment_orders SET status = $2, result_sequence = $3, result_serial = $4, settled_at = $5, failure_reason = $6 WHERE order_id = $1")
+                    .bind(result.order_id)
+                    .bind(if succeeded { "confirmed" } else { "failed" })
+                    .bind(sequence)
+                    .bind(&result.bank_serial)
+                    .bind(result.settled_at.with_timezone(&Utc))
+                    .bind(&reason)
+                    .execute(&mut **transaction)
+                    .await?;
+                let event_type = if succeeded { "suspense.returned" } else { "suspense.return_failed" };
+                outbox.push_event(&self.events_topic, &result.order_id.to_string(), event_type, &centre_id, json!({
+                    "order_id": result.order_id, "amount_fen": principal, "bank_serial": result.bank_serial,
+                    "failure_reason": reason, "entry_sequence": sequence,
+                }));
+            } else if outcome == "succeeded" {
                 let bank_account = AccountKey::Bank { bank: bank.clone(), account_number: account_number.clone() };
                 let entry = JournalEntry::transfer(EntryKind::RefundConfirmed, AccountKey::RefundInTransit, bank_account, total)?;
                 let sequence = journal.append(head, &centre_id, EntryKind::RefundConfirmed, &reference, &entry);

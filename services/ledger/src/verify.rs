@@ -156,15 +156,55 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
     }
     let unposted: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM payment_orders o
-         WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.centre_id = o.centre_id AND e.sequence = o.order_sequence AND e.kind = 'refund_ordered')
+         WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.centre_id = o.centre_id AND e.sequence = o.order_sequence
+                             AND e.kind = CASE o.purpose WHEN 'suspense_return' THEN 'suspense_return_ordered' ELSE 'refund_ordered' END)
             OR (o.status <> 'ordered' AND NOT EXISTS (
                 SELECT 1 FROM journal_entries e WHERE e.centre_id = o.centre_id AND e.sequence = o.result_sequence
-                  AND e.kind = CASE o.status WHEN 'confirmed' THEN 'refund_confirmed' ELSE 'refund_failed' END))",
+                  AND e.kind = CASE WHEN o.status = 'confirmed' THEN 'refund_confirmed'
+                                    WHEN o.purpose = 'suspense_return' THEN 'suspense_return_failed'
+                                    ELSE 'refund_failed' END))",
     )
     .fetch_one(&mut *snapshot)
     .await?;
     if unposted > 0 {
         result.violations.push(format!("refunds: {unposted} payment orders lack the entry their status requires"));
+    }
+
+    // Suspense: each collection account's suspense account holds exactly its suspended notices
+    // less the items bound or returned (or being returned), and every decision has its entry.
+    let rows = sqlx::query(
+        "WITH expected AS (
+             SELECT n.centre_id, 'suspense:' || n.bank || ':' || n.account_number AS account,
+                    sum(n.amount_fen) FILTER (WHERE r.resolution_id IS NULL)::int8 AS fen
+             FROM credit_notices n
+             LEFT JOIN suspense_resolutions r ON r.bank = n.bank AND r.bank_serial = n.bank_serial AND r.status <> 'return_failed'
+             WHERE n.outcome NOT IN ('matched', 'short', 'over')
+             GROUP BY 1, 2)
+         SELECT coalesce(e.centre_id, a.centre_id), coalesce(e.account, a.account), coalesce(e.fen, 0), coalesce(a.balance_fen, 0)
+         FROM expected e FULL JOIN (SELECT * FROM accounts WHERE account LIKE 'suspense:%') a
+           ON a.centre_id = e.centre_id AND a.account = e.account
+         WHERE coalesce(e.fen, 0) <> coalesce(a.balance_fen, 0)",
+    )
+    .fetch_all(&mut *snapshot)
+    .await?;
+    for row in rows {
+        result.violations.push(format!(
+            "suspense: centre {} account {} should hold {} fen of open items but holds {}",
+            row.get::<String, _>(0),
+            row.get::<String, _>(1),
+            row.get::<i64, _>(2),
+            row.get::<i64, _>(3)
+        ));
+    }
+    let undocumented: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM suspense_resolutions r WHERE NOT EXISTS (
+             SELECT 1 FROM journal_entries e WHERE e.centre_id = r.centre_id AND e.sequence = r.entry_sequence
+               AND e.kind = CASE r.action WHEN 'bind' THEN 'suspense_bound' ELSE 'suspense_return_ordered' END)",
+    )
+    .fetch_one(&mut *snapshot)
+    .await?;
+    if undocumented > 0 {
+        result.violations.push(format!("suspense: {undocumented} resolutions lack their journal entry"));
     }
 
     // Invariant 6: the hash chain of every centre, recomputed from the first entry.
