@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{FixedOffset, Utc};
-use futures::StreamExt;
 use jinfu_ledger::ids::{sub_account_number, CentreCode, Uscc};
 use jinfu_ledger::Fen;
 use jinfu_platform::auth::Role;
@@ -64,7 +63,7 @@ pub struct PlanBidder {
 
 /// Percent of notices that go to the first bank's collection account: a deadline hour at one
 /// city centre makes one collection account hot; the other banks share the rest evenly.
-pub const HOT_SHARE_PERCENT: usize = 92;
+pub const HOT_SHARE_PERCENT: usize = 95;
 
 /// How notice `index` maps to a bank and to that bank's own running count, in blocks of 100.
 pub struct Shares {
@@ -100,8 +99,8 @@ impl Shares {
 }
 
 /// Sets up the province with at least `sub_accounts` open sub-accounts per bank's share,
-/// `concurrency` gRPC calls at a time.
-pub async fn setup(client: &mut Client, banks: &[DemoBank], sub_accounts: usize, concurrency: usize) -> anyhow::Result<Plan> {
+/// sub-accounts opened in bulk, one call per section.
+pub async fn setup(client: &mut Client, banks: &[DemoBank], sub_accounts: usize) -> anyhow::Result<Plan> {
     register_province(client, banks).await?;
     let run_id = Utc::now().format("%m%d%H%M%S").to_string();
     let shares = Shares::new(banks.len());
@@ -114,14 +113,14 @@ pub async fn setup(client: &mut Client, banks: &[DemoBank], sub_accounts: usize,
         let mut open = Vec::new();
         for section_index in 0..sections {
             let id = format!("BENCH{run_id}-{bank_index}-{section_index:05}");
-            let bidders = BIDDERS_PER_SECTION.min(per_bank - section_index * BIDDERS_PER_SECTION);
-            open.push(create_section(client, bank, &id, false, bidders, &mut bidder_number, concurrency).await?);
+            // Every section full: notices are spread over sections round-robin.
+            open.push(create_section(client, bank, &id, false, BIDDERS_PER_SECTION, &mut bidder_number).await?);
             if section_index % 20 == 19 {
                 println!("[bench] bank {}: {} of {sections} sections set up ({:.0} s)", bank.code, section_index + 1, started.elapsed().as_secs_f64());
             }
         }
         let id = format!("BENCH{run_id}-{bank_index}-LATE");
-        let late = create_section(client, bank, &id, true, LATE_BIDDERS, &mut bidder_number, concurrency).await?;
+        let late = create_section(client, bank, &id, true, LATE_BIDDERS, &mut bidder_number).await?;
         plan.banks.push(PlanBank { code: bank.code.clone(), centre: bank.centre.clone(), open, late });
     }
     println!("[bench] set up {bidder_number} sub-accounts in {:.1} s", started.elapsed().as_secs_f64());
@@ -135,7 +134,6 @@ async fn create_section(
     past_deadline: bool,
     bidders: usize,
     bidder_number: &mut u64,
-    concurrency: usize,
 ) -> anyhow::Result<PlanSection> {
     let now = Utc::now();
     let (deadline, opening) = if past_deadline {
@@ -158,34 +156,32 @@ async fn create_section(
         basic_account_required: false,
     };
     client.grpc.create_section(client.request(Role::Operator, &bank.centre, "bench-operator", request)?).await?;
-    let mut requests = Vec::with_capacity(bidders);
+    // One bulk call per section (as a trading system registers its bidders).
+    let mut accounts = Vec::with_capacity(bidders);
+    let mut people = Vec::with_capacity(bidders);
     for _ in 0..bidders {
         *bidder_number += 1;
         let uscc = Uscc::with_check_character(&format!("91{}{:09}", bank.centre, *bidder_number))?;
         let name = format!("贵州压测{}建设工程有限公司", *bidder_number);
         let basic_account = format!("6228{:012}", *bidder_number);
-        let request = pb::OpenSubAccountRequest {
+        accounts.push(pb::OpenSubAccountRequest {
             centre_id: bank.centre.clone(),
             section_id: id.to_owned(),
             bidder_uscc: uscc.to_string(),
             bidder_name: name.clone(),
             basic_account: basic_account.clone(),
-        };
-        requests.push((client.request(Role::Bidder, &bank.centre, uscc.as_str(), request)?, name, basic_account));
+        });
+        people.push((name, basic_account));
     }
-    let grpc = client.grpc.clone();
-    let opened: Vec<anyhow::Result<PlanBidder>> = futures::stream::iter(requests)
-        .map(|(request, name, basic_account)| {
-            let mut grpc = grpc.clone();
-            async move {
-                let response = grpc.open_sub_account(request).await?.into_inner();
-                Ok(PlanBidder { sub_account: response.sub_account_number, name, basic_account })
-            }
-        })
-        .buffered(concurrency.max(1))
-        .collect()
-        .await;
-    Ok(PlanSection { id: id.to_owned(), required_fen, bidders: opened.into_iter().collect::<anyhow::Result<_>>()? })
+    let request = client.request(Role::Operator, &bank.centre, "bench-operator", pb::OpenSubAccountsRequest { accounts })?;
+    let opened = client.grpc.open_sub_accounts(request).await?.into_inner().accounts;
+    anyhow::ensure!(opened.len() == people.len(), "the ledger opened {} of {} sub-accounts", opened.len(), people.len());
+    let bidders = opened
+        .into_iter()
+        .zip(people)
+        .map(|(opened, (name, basic_account))| PlanBidder { sub_account: opened.sub_account_number, name, basic_account })
+        .collect();
+    Ok(PlanSection { id: id.to_owned(), required_fen, bidders })
 }
 
 /// The cases of the benchmark's mix, per thousand notices.
@@ -404,9 +400,14 @@ pub async fn consume(kafka: &KafkaSettings) -> anyhow::Result<(u64, f64)> {
     let started = Instant::now();
     let mut records: u64 = 0;
     let mut bytes: u64 = 0;
+    let mut last_report = Instant::now();
     while !remaining.is_empty() {
         let message = consumer.recv().await?;
         records += 1;
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            last_report = Instant::now();
+            println!("[bench]   broker limit: {records} records read in {:.0} s", started.elapsed().as_secs_f64());
+        }
         bytes += message.payload_len() as u64;
         let (partition, offset) = (message.partition(), message.offset());
         if remaining.get(&partition).is_some_and(|high| offset + 1 >= *high) {

@@ -63,8 +63,6 @@ enum Command {
         banks: Vec<String>,
         #[arg(long)]
         sub_accounts: usize,
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
         #[arg(long)]
         plan: std::path::PathBuf,
     },
@@ -169,11 +167,11 @@ async fn run() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::BenchSetup { ledger_url, token_secret, banks, sub_accounts, concurrency, plan } => {
+        Command::BenchSetup { ledger_url, token_secret, banks, sub_accounts, plan } => {
             let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
             let tokens = TokenKeys::new(&SecretString::from(token_secret))?;
             let mut client = demo::Client::connect(&ledger_url, &tokens).await?;
-            let made = bench::setup(&mut client, &banks, sub_accounts, concurrency).await?;
+            let made = bench::setup(&mut client, &banks, sub_accounts).await?;
             std::fs::write(&plan, serde_json::to_vec(&made)?)?;
         }
         Command::BenchProduce { brokers, topic_prefix, banks, plan, count, rate, bidder_offset, tag, seed } => {

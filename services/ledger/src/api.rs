@@ -375,6 +375,113 @@ impl LedgerService for LedgerApi {
         Ok(Response::new(pb::OpenSubAccountResponse { sub_account_number: number, created: true }))
     }
 
+    async fn open_sub_accounts(&self, request: Request<pb::OpenSubAccountsRequest>) -> Result<Response<pb::OpenSubAccountsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        if body.accounts.len() > 1000 {
+            return Err(invalid("at most 1000 sub-accounts per call"));
+        }
+        // Validate everything before touching the database.
+        let mut items: Vec<(CentreCode, String, Uscc, &str, &str)> = Vec::with_capacity(body.accounts.len());
+        for (index, item) in body.accounts.iter().enumerate() {
+            let at = |status: Status| Status::new(status.code(), format!("accounts[{index}]: {}", status.message()));
+            let code = centre(&item.centre_id).map_err(at)?;
+            caller.authorize(&[Role::Operator], code.as_str()).map_err(at)?;
+            let uscc = Uscc::parse(&item.bidder_uscc).map_err(|error| at(invalid(error.to_string())))?;
+            let name = required_text("bidder_name", &item.bidder_name).map_err(at)?;
+            let basic_account = required_text("basic_account", &item.basic_account).map_err(at)?;
+            items.push((code, item.section_id.clone(), uscc, name, basic_account));
+        }
+        let mut transaction = self.pool.begin().await.map_err(internal)?;
+        let keys: (Vec<&str>, Vec<&str>) = items.iter().map(|(code, section, ..)| (code.as_str(), section.as_str())).unzip();
+        let open: std::collections::HashMap<(String, String), bool> = sqlx::query_as::<_, (String, String, bool)>(
+            "SELECT s.centre_id, s.section_id, s.open FROM sections s JOIN UNNEST($1::text[], $2::text[]) AS k(centre_id, section_id)
+               ON s.centre_id = k.centre_id AND s.section_id = k.section_id",
+        )
+        .bind(&keys.0)
+        .bind(&keys.1)
+        .fetch_all(&mut *transaction)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|(centre_id, section_id, open)| ((centre_id, section_id), open))
+        .collect();
+        for (index, (code, section, ..)) in items.iter().enumerate() {
+            match open.get(&(code.as_str().to_owned(), section.clone())) {
+                None => return Err(Status::not_found(format!("accounts[{index}]: section {section} not found in centre {code}"))),
+                Some(false) => return Err(Status::failed_precondition(format!("accounts[{index}]: section {section} is closed"))),
+                Some(true) => {}
+            }
+        }
+        let usccs: Vec<&str> = items.iter().map(|(_, _, uscc, ..)| uscc.as_str()).collect();
+        let mut numbers: std::collections::HashMap<(String, String, String), (String, bool)> = sqlx::query_as::<_, (String, String, String, String)>(
+            "SELECT s.centre_id, s.section_id, s.bidder_uscc, s.sub_account_number FROM sub_accounts s
+             JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS k(centre_id, section_id, bidder_uscc)
+               ON s.centre_id = k.centre_id AND s.section_id = k.section_id AND s.bidder_uscc = k.bidder_uscc",
+        )
+        .bind(&keys.0)
+        .bind(&keys.1)
+        .bind(&usccs)
+        .fetch_all(&mut *transaction)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|(centre_id, section_id, uscc, number)| ((centre_id, section_id, uscc), (number, false)))
+        .collect();
+        let mut fresh: std::collections::HashSet<(String, String, String)> = std::collections::HashSet::new();
+        for (code, section, uscc, ..) in &items {
+            let key = (code.as_str().to_owned(), section.clone(), uscc.as_str().to_owned());
+            if !numbers.contains_key(&key) {
+                fresh.insert(key);
+            }
+        }
+        let mut sequences = sqlx::query_scalar::<_, i64>("SELECT nextval('sub_account_sequence') FROM generate_series(1, $1)")
+            .bind(i32::try_from(fresh.len()).unwrap_or(0))
+            .fetch_all(&mut *transaction)
+            .await
+            .map_err(internal)?
+            .into_iter();
+        let mut new_rows: [Vec<String>; 6] = Default::default();
+        for (code, section, uscc, name, basic_account) in &items {
+            let key = (code.as_str().to_owned(), section.clone(), uscc.as_str().to_owned());
+            if numbers.contains_key(&key) {
+                continue;
+            }
+            let sequence = sequences.next().ok_or_else(|| Status::internal("sequence values ran out"))?;
+            let number = sub_account_number(code, u64::try_from(sequence).map_err(|_| Status::internal("sequence out of range"))?);
+            for (column, value) in new_rows.iter_mut().zip([number.as_str(), code.as_str(), section, uscc.as_str(), name, basic_account]) {
+                column.push(value.to_owned());
+            }
+            numbers.insert(key, (number, true));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO sub_accounts (sub_account_number, centre_id, section_id, bidder_uscc, bidder_name, basic_account)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+             ON CONFLICT (centre_id, section_id, bidder_uscc) DO NOTHING",
+        )
+        .bind(&new_rows[0])
+        .bind(&new_rows[1])
+        .bind(&new_rows[2])
+        .bind(&new_rows[3])
+        .bind(&new_rows[4])
+        .bind(&new_rows[5])
+        .execute(&mut *transaction)
+        .await
+        .map_err(internal)?;
+        if inserted.rows_affected() != new_rows[0].len() as u64 {
+            return Err(Status::aborted("a concurrent request opened some of these sub-accounts; retry to read them"));
+        }
+        transaction.commit().await.map_err(internal)?;
+        let accounts = items
+            .iter()
+            .map(|(code, section, uscc, ..)| {
+                let (number, created) = numbers[&(code.as_str().to_owned(), section.clone(), uscc.as_str().to_owned())].clone();
+                pb::OpenSubAccountResponse { sub_account_number: number, created }
+            })
+            .collect();
+        Ok(Response::new(pb::OpenSubAccountsResponse { accounts }))
+    }
+
     async fn get_deposit_status(&self, request: Request<pb::GetDepositStatusRequest>) -> Result<Response<pb::DepositStatus>, Status> {
         let caller = Caller::of(&request)?;
         let body = request.into_inner();
