@@ -111,7 +111,12 @@ case "${1:-up}" in
     ;;
   down)
     if tansu_running; then
-      kill "$(cat "$STACK_DIR/tansu.pid")" && log "tansu stopped"
+      pid="$(cat "$STACK_DIR/tansu.pid")"
+      kill "$pid"
+      # Wait for it to let go of its port and storage (a busy broker takes a while); then force.
+      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -0 "$pid" 2>/dev/null && { log "tansu did not stop in 20 s; killing it"; kill -9 "$pid"; sleep 0.5; }
+      log "tansu stopped"
     else
       log "tansu is not running"
     fi
