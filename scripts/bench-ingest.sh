@@ -25,16 +25,30 @@ source scripts/env.sh
 COUNT=1000000
 STEADY_RATE=2000
 STEADY_SECONDS=60
+# sqlite: the durable broker configuration the tests use (default). memory: a second tansu on
+# port 9093 keeping everything in memory (not durable), to measure the ledger past what the
+# sqlite broker can serve (docs/performance.md).
+BROKER=sqlite
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) COUNT="$2"; shift 2 ;;
     --steady-rate) STEADY_RATE="$2"; shift 2 ;;
     --steady-seconds) STEADY_SECONDS="$2"; shift 2 ;;
+    --broker) BROKER="$2"; shift 2 ;;
     *) echo "unknown argument $1 (see the header of $0)"; exit 2 ;;
   esac
 done
 
 ./scripts/stack.sh up
+MEMORY_BROKER_PID=""
+if [ "$BROKER" = memory ]; then
+  echo "[bench] starting an in-memory tansu on 127.0.0.1:9093 for this run"
+  tansu broker --listener-url tcp://127.0.0.1:9093 --advertised-listener-url tcp://127.0.0.1:9093 \
+    --storage-engine memory://tansu/ >"$STACK_DIR/tansu-memory.log" 2>&1 &
+  MEMORY_BROKER_PID=$!
+  export JINFU_KAFKA__BROKERS=127.0.0.1:9093
+  for _ in $(seq 1 40); do (exec 3<>/dev/tcp/127.0.0.1/9093) 2>/dev/null && break; sleep 0.5; done
+fi
 echo "[bench] building release binaries"
 cargo build -q --release --bins --locked
 BIN="$PWD/target/release"
@@ -45,7 +59,7 @@ RUN="bench$(date +%s)"
 export JINFU_KAFKA__TOPIC_PREFIX="$RUN."
 ADMIN_URL="$JINFU_DATABASE__URL"
 export JINFU_DATABASE__URL="${ADMIN_URL%/*}/jinfu_bench"
-psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS jinfu_bench" >/dev/null
+psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS jinfu_bench WITH (FORCE)" >/dev/null
 psql "$ADMIN_URL" -qc "CREATE DATABASE jinfu_bench" >/dev/null
 SQL() { psql "$JINFU_DATABASE__URL" -tAc "SET search_path = ledger; $1" | tail -n 1; }
 
@@ -84,7 +98,8 @@ start_ledger() {
   echo "[bench] the ledger did not start"; exit 1
 }
 stop_ledger() { [ -n "$LEDGER_PID" ] && kill "$LEDGER_PID" 2>/dev/null && wait "$LEDGER_PID" 2>/dev/null || true; LEDGER_PID=""; }
-trap stop_ledger EXIT
+cleanup() { stop_ledger; [ -n "$MEMORY_BROKER_PID" ] && kill "$MEMORY_BROKER_PID" 2>/dev/null || true; }
+trap cleanup EXIT
 : >"$BENCH_DIR/ledger.log"
 
 TOPIC="${RUN}.bank.credit-notices"
@@ -163,7 +178,7 @@ stop_ledger
 
 cat <<EOF
 
-ingestion benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
+ingestion benchmark ($BROKER broker), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
   records pre-produced                 $PRODUCED
   broker limit (read, nothing else)    $BROKER_RATE records/s
   ledger drain                         $DRAIN_RATE records/s in $(printf '%.1f' "$DRAIN_SECONDS") s ($(echo "scale=2; $DRAIN_RATE / $BROKER_RATE" | bc -l) of the broker limit)

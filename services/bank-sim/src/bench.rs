@@ -359,10 +359,27 @@ pub async fn produce(kafka: &KafkaSettings, generator: &mut Generator<'_>, count
     let chunk = if rate == 0 { 20_000 } else { (rate / 100).max(1) };
     let mut produced = 0;
     let mut last_report = Instant::now();
+    // Paced: enqueue each tick's records and collect the acknowledgements as they come, so a
+    // slow acknowledgement never holds back the next tick (produce-to-posted latency then
+    // measures the ledger, not this loop).
+    let mut pending = futures::stream::FuturesUnordered::new();
     while produced < count {
         let end = (produced + chunk).min(count);
         let records = generator.chunk(produced..end)?;
-        produce_all(&producer, &topic, &records).await?;
+        if rate == 0 {
+            produce_all(&producer, &topic, &records).await?;
+        } else {
+            for record in &records {
+                let headers = jinfu_platform::kafka::with_trace_context(jinfu_platform::kafka::owned_headers(&record.headers));
+                let delivery = producer
+                    .send_result(rdkafka::producer::FutureRecord::to(&topic).key(&record.key).payload(&record.value).headers(headers))
+                    .map_err(|(error, _)| anyhow::anyhow!("enqueueing a notice failed: {error}"))?;
+                pending.push(delivery);
+            }
+            while let Some(Some(acknowledged)) = futures::FutureExt::now_or_never(futures::StreamExt::next(&mut pending)) {
+                acknowledged?.map_err(|(error, _)| anyhow::anyhow!("producing a notice failed: {error}"))?;
+            }
+        }
         produced = end;
         if rate > 0 {
             let due = Duration::from_secs_f64(produced as f64 / rate as f64);
@@ -375,6 +392,9 @@ pub async fn produce(kafka: &KafkaSettings, generator: &mut Generator<'_>, count
             let seconds = started.elapsed().as_secs_f64();
             println!("[bench] produced {produced} of {count} notices in {seconds:.1} s ({:.0}/s)", produced as f64 / seconds);
         }
+    }
+    while let Some(acknowledged) = futures::StreamExt::next(&mut pending).await {
+        acknowledged?.map_err(|(error, _)| anyhow::anyhow!("producing a notice failed: {error}"))?;
     }
     Ok(produced)
 }

@@ -265,6 +265,10 @@ impl StatementHandler {
         let started = Instant::now();
         let id = &statement.statement_id;
         let mut found = Discrepancies::default();
+        // The lines were inserted in this very transaction, so the planner's statistics still
+        // see an empty table and would pick nested loops (quadratic on a large statement).
+        // Hash joins are right at every size here.
+        sqlx::query("SET LOCAL enable_nestloop = off").execute(&mut **transaction).await?;
 
         // 1. Credits no notice announced: ingest them through matching, flagged late_notified.
         let unnotified = sqlx::query(
