@@ -700,12 +700,15 @@ async fn raise_collusion_leads(
         columns[1].push(triple.1);
         columns[2].push(triple.2);
     }
+    // One primary-key probe per (centre, section, payer) of this batch, not a join over the
+    // whole (growing) table: the lateral form keeps the plan to index lookups.
     let rows = sqlx::query(
-        "SELECT l.centre_id, l.section_id, l.payer_account, array_agg(l.bidder_uscc ORDER BY l.bidder_uscc)
-         FROM payer_links l
-         JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS k(centre_id, section_id, payer_account)
-           ON l.centre_id = k.centre_id AND l.section_id = k.section_id AND l.payer_account = k.payer_account
-         GROUP BY 1, 2, 3",
+        "SELECT k.centre_id, k.section_id, k.payer_account, b.bidders
+         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS k(centre_id, section_id, payer_account)
+         CROSS JOIN LATERAL (
+             SELECT array_agg(l.bidder_uscc ORDER BY l.bidder_uscc) AS bidders FROM payer_links l
+             WHERE l.centre_id = k.centre_id AND l.section_id = k.section_id AND l.payer_account = k.payer_account) b
+         WHERE cardinality(b.bidders) >= 2",
     )
     .bind(&columns[0])
     .bind(&columns[1])
