@@ -86,7 +86,7 @@ async fn statements_in_parts_reconcile_balanced_then_report_every_kind_of_discre
         lines.push(line(&serial, "credit", "1.00", &stranger, Some("52010099999999999"), notice.value_time));
     }
     app.send(&notices).await?;
-    app.wait_for_records(notices.len() as i64).await?;
+    wait_for_records(&app.pool, notices.len() as i64, Duration::from_secs(180)).await?;
     let mut parts = statement_records(&header("ICBC-D1", 20, "0.00", "52100.00"), &lines, "icbc_test", &app.banks.icbc);
     assert_eq!(parts.len(), 2, "2,101 lines travel in two parts");
     parts.reverse();
