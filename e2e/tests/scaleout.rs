@@ -29,6 +29,14 @@ fn batches_applied(log: &str) -> usize {
     std::fs::read_to_string(log).unwrap_or_default().lines().filter(|line| line.contains("batch applied") && !line.contains("considered: 0")).count()
 }
 
+/// Whether a member's log shows the group assigning it partitions of bank.credit-notices.
+fn assigned_notices(log: &str) -> bool {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .any(|line| line.contains("consumer group rebalanced") && line.contains("Assign") && line.contains("bank.credit-notices"))
+}
+
 /// SIGTERM, as Kubernetes stops a pod, and wait for the process to exit.
 async fn terminate(child: &mut Child) -> anyhow::Result<()> {
     if let Some(pid) = child.id() {
@@ -87,6 +95,8 @@ async fn two_instances_share_the_partitions_and_a_rebalance_mid_batch_applies_no
     send(&settings.kafka, &wave1).await?;
     wait_until("A to start applying", || async { Ok(records_done(&pool).await? > 30) }).await?;
     let mut b = start_member(&settings, &banks, port_b, &log_b)?;
+    // Wave 2 only once the group has given B some of the credit-notice partitions.
+    wait_until("B to be assigned credit-notice partitions", || async { Ok(assigned_notices(&log_b)) }).await?;
     let wave2 = transfers(&banks, &bidders, 300..600, &mut rng, &mut total);
     send(&settings.kafka, &wave2).await?;
     let sent = (wave1.len() + wave2.len()) as i64;
