@@ -362,6 +362,26 @@ struct PaymentResultV1 {
     settled_at: DateTime<FixedOffset>,
 }
 
+/// Stores a bank's result on its payment order: status, the result's entry, serial and time.
+async fn record_result(
+    transaction: &mut Transaction<'static, Postgres>,
+    result: &PaymentResultV1,
+    status: &str,
+    sequence: i64,
+    failure_reason: Option<&str>,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE payment_orders SET status = $2, result_sequence = $3, result_serial = $4, settled_at = $5, failure_reason = $6 WHERE order_id = $1")
+        .bind(result.order_id)
+        .bind(status)
+        .bind(sequence)
+        .bind(&result.bank_serial)
+        .bind(result.settled_at.with_timezone(&Utc))
+        .bind(failure_reason)
+        .execute(&mut **transaction)
+        .await?;
+    Ok(())
+}
+
 /// Settles payment orders from the banks' results.
 pub struct ResultsHandler {
     pub keys: HashMap<String, VerifyingKey>,
@@ -436,15 +456,7 @@ impl ResultsHandler {
                 let succeeded = outcome == "succeeded";
                 let (_, sequence) = suspense::settle_return(transaction, &mut journal, head, &return_order, succeeded, &reference).await?;
                 let reason = result.failure_reason.clone().filter(|_| !succeeded).map(|reason| reason.replace(char::is_control, "?"));
-                sqlx::query("UPDATE payment_orders SET status = $2, result_sequence = $3, result_serial = $4, settled_at = $5, failure_reason = $6 WHERE order_id = $1")
-                    .bind(result.order_id)
-                    .bind(if succeeded { "confirmed" } else { "failed" })
-                    .bind(sequence)
-                    .bind(&result.bank_serial)
-                    .bind(result.settled_at.with_timezone(&Utc))
-                    .bind(&reason)
-                    .execute(&mut **transaction)
-                    .await?;
+                record_result(transaction, &result, if succeeded { "confirmed" } else { "failed" }, sequence, reason.as_deref()).await?;
                 let event_type = if succeeded { "suspense.returned" } else { "suspense.return_failed" };
                 outbox.push_event(&self.events_topic, &result.order_id.to_string(), event_type, &centre_id, json!({
                     "order_id": result.order_id, "amount_fen": principal, "bank_serial": result.bank_serial,
@@ -454,13 +466,7 @@ impl ResultsHandler {
                 let bank_account = AccountKey::Bank { bank: bank.clone(), account_number: account_number.clone() };
                 let entry = JournalEntry::transfer(EntryKind::RefundConfirmed, AccountKey::RefundInTransit, bank_account, total)?;
                 let sequence = journal.append(head, &centre_id, EntryKind::RefundConfirmed, &reference, &entry);
-                sqlx::query("UPDATE payment_orders SET status = 'confirmed', result_sequence = $2, result_serial = $3, settled_at = $4 WHERE order_id = $1")
-                    .bind(result.order_id)
-                    .bind(sequence)
-                    .bind(&result.bank_serial)
-                    .bind(result.settled_at.with_timezone(&Utc))
-                    .execute(&mut **transaction)
-                    .await?;
+                record_result(transaction, &result, "confirmed", sequence, None).await?;
                 // Settled when nothing is in flight and the deposit is empty (a failed sibling
                 // order keeps the refund failed until its second attempt is paid).
                 sqlx::query(
@@ -490,14 +496,7 @@ impl ResultsHandler {
                 let entry = JournalEntry::new(EntryKind::RefundFailed, postings)?;
                 let sequence = journal.append(head, &centre_id, EntryKind::RefundFailed, &reference, &entry);
                 let reason = result.failure_reason.clone().unwrap_or_else(|| "not given".into()).replace(char::is_control, "?");
-                sqlx::query("UPDATE payment_orders SET status = 'failed', result_sequence = $2, result_serial = $3, settled_at = $4, failure_reason = $5 WHERE order_id = $1")
-                    .bind(result.order_id)
-                    .bind(sequence)
-                    .bind(&result.bank_serial)
-                    .bind(result.settled_at.with_timezone(&Utc))
-                    .bind(&reason)
-                    .execute(&mut **transaction)
-                    .await?;
+                record_result(transaction, &result, "failed", sequence, Some(&reason)).await?;
                 sqlx::query("UPDATE refunds SET status = 'failed', updated_at = now() WHERE refund_id = $1")
                     .bind(refund_id)
                     .execute(&mut **transaction)
