@@ -81,6 +81,7 @@ pub async fn test_settings(banks: &Banks) -> anyhow::Result<Settings> {
         grpc: GrpcSettings { listen: "127.0.0.1:0".into() },
         auth: AuthSettings { token_secret: SecretString::from(TOKEN_SECRET) },
         telemetry: Default::default(),
+        metrics: Default::default(),
         banks: banks.key_settings(),
         // One in-process ledger per test: it reads every partition from the offsets in
         // PostgreSQL (manual assignment), so a test never waits on the broker's group

@@ -602,6 +602,86 @@ impl LedgerService for LedgerApi {
         Ok(Response::new(pb::ListReconciliationReportsResponse { reports: reports.into_iter().map(|report| report_message(report, Vec::new())).collect() }))
     }
 
+    async fn set_calendar_overrides(&self, request: Request<pb::SetCalendarOverridesRequest>) -> Result<Response<pb::SetCalendarOverridesResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Admin], &body.centre_id)?;
+        let mut days = Vec::with_capacity(body.overrides.len());
+        let mut kinds = Vec::with_capacity(body.overrides.len());
+        for entry in &body.overrides {
+            let day = chrono::NaiveDate::parse_from_str(&entry.date, "%Y-%m-%d")
+                .map_err(|_| invalid(format!("override date {:?} must be an ISO date (YYYY-MM-DD)", entry.date)))?;
+            if !matches!(entry.kind.as_str(), "holiday" | "workday") {
+                return Err(invalid(format!("override kind {:?} must be \"holiday\" or \"workday\"", entry.kind)));
+            }
+            if days.contains(&day) {
+                return Err(invalid(format!("day {day} is overridden twice")));
+            }
+            days.push(day);
+            kinds.push(entry.kind.clone());
+        }
+        let mut transaction = self.pool.begin().await.map_err(internal)?;
+        let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM centres WHERE centre_id = $1 FOR UPDATE")
+            .bind(&body.centre_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        if known.is_none() {
+            return Err(Status::not_found(format!("centre {} is not registered", body.centre_id)));
+        }
+        sqlx::query("DELETE FROM calendar_overrides WHERE centre_id = $1")
+            .bind(&body.centre_id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        sqlx::query("INSERT INTO calendar_overrides (centre_id, day, kind) SELECT $1, day, kind FROM UNNEST($2::date[], $3::text[]) AS o(day, kind)")
+            .bind(&body.centre_id)
+            .bind(&days)
+            .bind(&kinds)
+            .execute(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        transaction.commit().await.map_err(internal)?;
+        let count = i32::try_from(days.len()).map_err(|_| invalid("too many overrides"))?;
+        Ok(Response::new(pb::SetCalendarOverridesResponse { count }))
+    }
+
+    async fn get_centre_holdings(&self, request: Request<pb::GetCentreHoldingsRequest>) -> Result<Response<pb::CentreHoldings>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(STAFF, &body.centre_id)?;
+        let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM centres WHERE centre_id = $1")
+            .bind(&body.centre_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(internal)?;
+        if known.is_none() {
+            return Err(Status::not_found(format!("centre {} is not registered", body.centre_id)));
+        }
+        let rows = sqlx::query(
+            "SELECT split_part(account, ':', 1) AS class, sum(balance_fen)::bigint FROM accounts
+             WHERE centre_id = $1 AND kind = 'liability' GROUP BY 1",
+        )
+        .bind(&body.centre_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        let mut holdings = pb::CentreHoldings::default();
+        for row in &rows {
+            let fen: i64 = row.get::<Option<i64>, _>(1).unwrap_or(0);
+            match row.get::<&str, _>(0) {
+                "deposit" => holdings.deposits_fen += fen,
+                "suspense" => holdings.suspense_fen += fen,
+                "refund-in-transit" => holdings.refund_in_transit_fen += fen,
+                "forfeited" => holdings.forfeited_fen += fen,
+                // Any liability class added later still counts towards what the centre holds.
+                _ => holdings.total_fen += fen,
+            }
+        }
+        holdings.total_fen += holdings.deposits_fen + holdings.suspense_fen + holdings.refund_in_transit_fen + holdings.forfeited_fen;
+        Ok(Response::new(holdings))
+    }
+
     async fn get_reconciliation_report(&self, request: Request<pb::GetReconciliationReportRequest>) -> Result<Response<pb::ReconciliationReport>, Status> {
         let caller = Caller::of(&request)?;
         let body = request.into_inner();

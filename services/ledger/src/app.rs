@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use jinfu_platform::auth::{self, TokenKeys};
-use jinfu_platform::{db, grpc};
+use jinfu_platform::{db, grpc, readiness};
 use jinfu_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -110,15 +110,14 @@ impl Application {
         let producer = settings.kafka.producer()?;
         let relay = tokio::spawn(outbox::run_relay(pool.clone(), producer, settings.ingest.outbox_batch_max, stopped.clone()));
         let mut grpc_stopped = stopped.clone();
-        let server = tokio::spawn(grpc::serve(
-            listener,
-            routes,
-            jinfu_proto::FILE_DESCRIPTOR_SET,
-            |reporter| Box::pin(async move { grpc::set_serving::<LedgerServiceServer<LedgerApi>>(&reporter).await }),
-            async move {
-                let _ = grpc_stopped.changed().await;
-            },
-        ));
+        let readiness = grpc::Readiness {
+            services: vec![<LedgerServiceServer<LedgerApi> as tonic::server::NamedService>::NAME],
+            check: readiness::postgres_and_kafka(pool.clone(), settings.kafka.clone()),
+            interval: std::time::Duration::from_secs(5),
+        };
+        let server = tokio::spawn(grpc::serve(listener, routes, jinfu_proto::FILE_DESCRIPTOR_SET, readiness, async move {
+            let _ = grpc_stopped.changed().await;
+        }));
 
         let mut consumer = consumer;
         tokio::select! {

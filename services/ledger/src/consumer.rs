@@ -2,6 +2,9 @@
 //! record per PostgreSQL transaction, its offset stored in the same transaction as its effect,
 //! a refused record sent to `<topic>.dlq` through the outbox. Exactly once, like the
 //! credit-notice path, without its batching.
+//!
+//! Each record is applied in a `consume_record` span, a child of the trace context in its
+//! headers, so what a handler writes to the outbox continues the producer's trace.
 
 use std::time::Duration;
 
@@ -12,7 +15,9 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use jinfu_platform::metrics::DLQ_MESSAGES;
+use jinfu_platform::telemetry::metrics;
+use tracing::{info, warn, Instrument};
 
 use crate::ingest::{IngestContext, Record};
 use crate::outbox::OutboxRows;
@@ -102,10 +107,25 @@ pub async fn run(
                 continue;
             }
         };
+        let span = tracing::info_span!(
+            parent: None,
+            "consume_record",
+            otel.kind = "consumer",
+            messaging.destination.name = %topic,
+            messaging.kafka.partition = record.partition,
+            messaging.kafka.offset = record.offset,
+        );
+        kafka::adopt_trace_context_from_pairs(&span, &record.headers);
         let mut attempt: u32 = 0;
         loop {
-            match apply_one(&pool, &topic, &group_id, &record, &handler).await {
-                Ok(()) => break,
+            match apply_one(&pool, &topic, &group_id, &record, &handler).instrument(span.clone()).await {
+                Ok(refusal) => {
+                    // Counted after the commit, so a retried record is counted once.
+                    if let Some(code) = refusal {
+                        metrics::counter!(DLQ_MESSAGES, "topic" => topic.clone(), "reason" => code).increment(1);
+                    }
+                    break;
+                }
                 Err(error) => {
                     attempt += 1;
                     warn!(error = %error, topic = %topic, offset = record.offset, attempt, "applying a record failed; retrying it");
@@ -123,7 +143,8 @@ pub async fn run(
     Ok(())
 }
 
-async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, handler: &impl RecordHandler) -> anyhow::Result<()> {
+/// Applies one record in its transaction; returns the refusal code if it was dead-lettered now.
+async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, handler: &impl RecordHandler) -> anyhow::Result<Option<&'static str>> {
     let mut transaction = pool.begin().await?;
     sqlx::query(
         "INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset) VALUES ($1, $2, $3, -1)
@@ -143,9 +164,11 @@ async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, 
     .fetch_one(&mut *transaction)
     .await?;
     if record.offset < next {
-        return Ok(());
+        return Ok(None);
     }
+    let mut refusal = None;
     if let Handled::Refused(Refused(code, sentence)) = handler.handle(&mut transaction, record).await? {
+        refusal = Some(code);
         let reason = format!("{code}: {sentence}");
         warn!(topic, offset = record.offset, reason = %reason, "record refused; sent to the dead-letter topic");
         let headers = dead_letter_headers(&record.headers, &reason, topic, record.partition, record.offset);
@@ -172,5 +195,5 @@ async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, 
         .execute(&mut *transaction)
         .await?;
     transaction.commit().await?;
-    Ok(())
+    Ok(refusal)
 }

@@ -8,9 +8,16 @@
 //! and stores the next offsets. A crash anywhere before the commit applies nothing; after it,
 //! the stored offsets make every redelivered record a no-op. Kafka's own committed offsets are
 //! only a copy, written after the database commit.
+//!
+//! Tracing: every record gets its own `receive_credit_notice` span, a child of the W3C trace
+//! context in the record's headers (the bank's span), and every new notice a
+//! `post_credit_notice` span under it, whose context its outbox events carry. So one notice is
+//! one trace, from the bank through posting to the relay and on to consumers of
+//! `ledger.events`. The batch span `apply_credit_notice_batch` is a trace of its own; each
+//! notice's receive span links to it (an OpenTelemetry span link, "follows from").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use jinfu_ledger::matching::{self, classify_replay, is_collusion_lead, CreditFacts, Replay, Target};
@@ -23,7 +30,8 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio::sync::watch;
-use tracing::{info, warn, Instrument};
+use tracing::field::Empty;
+use tracing::{info, warn, Instrument, Span};
 
 use crate::notice::{self, CollectionAccount, CreditNotice, Refusal, Registry, SIGNATURE_HEADER, SIGNING_KEY_HEADER};
 use crate::journal::{lock_chain_heads, store_chain_heads, ChainHead, JournalWriter};
@@ -86,6 +94,8 @@ pub struct BatchReport {
     pub conflicts: usize,
     pub dead_lettered: usize,
     pub outcomes: BTreeMap<&'static str, usize>,
+    /// Dead-lettered records by refusal code.
+    pub dead_letter_reasons: BTreeMap<&'static str, usize>,
     /// Partitions whose first record lies beyond the stored offset: the consumer must seek back.
     pub rewinds: Vec<(i32, i64)>,
     /// Partitions checked against the stored offset in this batch.
@@ -103,10 +113,11 @@ enum Classified {
 
 /// Applies one batch in one transaction, retrying transient database failures. The batch is
 /// never skipped: if the database stays unavailable, the consumer waits (and lag alerts fire).
-pub async fn apply_batch_with_retry(pool: &PgPool, context: &BatchContext<'_>, records: &[Record]) -> BatchReport {
+/// `spans` holds each record's span (see [`receive_span`]), in the order of `records`.
+pub async fn apply_batch_with_retry(pool: &PgPool, context: &BatchContext<'_>, records: &[Record], spans: &[Span]) -> BatchReport {
     let mut attempt: u32 = 0;
     loop {
-        match apply_batch(pool, context, records).await {
+        match apply_batch(pool, context, records, spans).await {
             Ok(report) => return report,
             Err(error) => {
                 attempt += 1;
@@ -125,19 +136,22 @@ fn crash_if(fault: &FaultSettings, point: &str, batch_number: u64) {
     }
 }
 
-/// Applies one batch; see the module documentation.
-pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[Record]) -> anyhow::Result<BatchReport> {
+/// Applies one batch; see the module documentation. `spans` lines up with `records`.
+pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[Record], spans: &[Span]) -> anyhow::Result<BatchReport> {
+    assert_eq!(records.len(), spans.len(), "one span per record");
     let mut report = BatchReport::default();
     let mut transaction = pool.begin().await?;
 
     let stored = lock_offsets(&mut transaction, context, records).await?;
     let mut fresh: Vec<&Record> = Vec::with_capacity(records.len());
+    let mut fresh_spans: Vec<&Span> = Vec::with_capacity(records.len());
     let mut first_seen: HashSet<i32> = HashSet::new();
     let mut rewound: HashSet<i32> = HashSet::new();
-    for record in records {
+    for (record, span) in records.iter().zip(spans) {
         let next = stored.get(&record.partition).copied().unwrap_or(-1);
         if record.offset < next {
             report.already_applied += 1;
+            span.record("outcome", "already_applied");
             continue;
         }
         let unchecked = context.unchecked_partitions.contains(&record.partition);
@@ -150,9 +164,11 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[R
             }
         }
         if rewound.contains(&record.partition) {
+            span.record("outcome", "rewound");
             continue;
         }
         fresh.push(record);
+        fresh_spans.push(span);
     }
     report.considered = fresh.len();
 
@@ -190,19 +206,26 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[R
     crash_if(context.fault, "after_validation", context.batch_number);
 
     let mut writer = BatchWriter::default();
-    let mut new_notices: Vec<(&Record, &CreditNotice)> = Vec::new();
-    for (record, item) in fresh.iter().zip(&classified) {
+    let mut new_notices: Vec<(&Record, &CreditNotice, &Span)> = Vec::new();
+    for ((record, span), item) in fresh.iter().zip(&fresh_spans).zip(&classified) {
         match item {
             Classified::Refused(refusal) => {
                 report.dead_lettered += 1;
-                writer.dead_letter(context, record, refusal);
+                *report.dead_letter_reasons.entry(refusal.code()).or_default() += 1;
+                span.record("outcome", "dead_letter");
+                span.in_scope(|| writer.dead_letter(context, record, refusal));
             }
-            Classified::Duplicate => report.duplicates += 1,
+            Classified::Duplicate => {
+                report.duplicates += 1;
+                span.record("outcome", "duplicate");
+            }
             Classified::Conflict(notice, stored_hash) => {
                 report.conflicts += 1;
-                writer.conflict(context, record, notice, stored_hash);
+                span.record("outcome", "conflict");
+                // The alert event carries this notice's trace.
+                span.in_scope(|| writer.conflict(context, record, notice, stored_hash));
             }
-            Classified::New(notice) => new_notices.push((record, notice)),
+            Classified::New(notice) => new_notices.push((record, notice, span)),
         }
     }
     report.new_notices = new_notices.len();
@@ -219,22 +242,38 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[R
 /// under this transaction (another batch of the same centre waits until this one commits), then
 /// matches, appends entries, stores notice rows, events and collusion leads. Credit-notice
 /// batches and statement reconciliation (credits the bank never notified, `late_notified`) both
-/// post through here. Returns the count per outcome.
+/// post through here. Each notice is posted in a `post_credit_notice` span, a child of the span
+/// given beside it (the record's receive span), so its events carry the notice's trace. Returns
+/// the count per outcome.
 pub(crate) async fn post_notices(
     transaction: &mut Transaction<'_, Postgres>,
     context: &BatchContext<'_>,
     mut writer: BatchWriter,
-    notices: &[(&Record, &CreditNotice)],
+    notices: &[(&Record, &CreditNotice, &Span)],
     late_notified: bool,
 ) -> anyhow::Result<BTreeMap<&'static str, usize>> {
-    let centres: BTreeSet<&str> = notices.iter().map(|(_, notice)| notice.centre_id.as_str()).collect();
+    let centres: BTreeSet<&str> = notices.iter().map(|(_, notice, _)| notice.centre_id.as_str()).collect();
     let mut heads = lock_chain_heads(transaction, &centres).await?;
     let targets = load_targets(transaction, notices).await?;
     let mut held = load_held(transaction, &targets).await?;
     let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for (record, notice) in notices {
+    for (record, notice, parent) in notices {
         let target = targets.get(&notice.sub_account_number);
-        let outcome = post_notice(&mut writer, &mut heads, &mut held, context, record, notice, target, late_notified)?;
+        let span = tracing::info_span!(
+            parent: *parent,
+            "post_credit_notice",
+            centre = %notice.centre_id,
+            sub_account = %notice.sub_account_number,
+            bank = %notice.bank,
+            bank_serial = %notice.bank_serial,
+            late_notified,
+            outcome = Empty,
+            entry_sequence = Empty,
+        );
+        let (outcome, sequence) = span.in_scope(|| post_notice(&mut writer, &mut heads, &mut held, context, record, notice, target, late_notified))?;
+        span.record("outcome", outcome.code());
+        span.record("entry_sequence", sequence);
+        parent.record("outcome", outcome.code());
         *outcomes.entry(outcome.code()).or_default() += 1;
     }
     writer.flush(transaction).await?;
@@ -348,8 +387,8 @@ async fn load_stored_hashes(
     Ok(rows.iter().map(|row| ((row.get(0), row.get(1)), row.get(2))).collect())
 }
 
-async fn load_targets(transaction: &mut Transaction<'_, Postgres>, notices: &[(&Record, &CreditNotice)]) -> anyhow::Result<HashMap<String, Target>> {
-    let numbers: Vec<&str> = notices.iter().map(|(_, notice)| notice.sub_account_number.as_str()).collect();
+async fn load_targets(transaction: &mut Transaction<'_, Postgres>, notices: &[(&Record, &CreditNotice, &Span)]) -> anyhow::Result<HashMap<String, Target>> {
+    let numbers: Vec<&str> = notices.iter().map(|(_, notice, _)| notice.sub_account_number.as_str()).collect();
     if numbers.is_empty() {
         return Ok(HashMap::new());
     }
@@ -416,7 +455,7 @@ fn post_notice(
     notice: &CreditNotice,
     target: Option<&Target>,
     late_notified: bool,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<(Outcome, i64)> {
     // A sub-account of another centre is, for this notice, an unknown sub-account: it must not
     // touch that centre's sections, links or events.
     let target = target.filter(|target| target.centre_id == notice.centre_id);
@@ -458,7 +497,7 @@ fn post_notice(
         ));
     }
     writer.event(context, notice, target, outcome, sequence, late_notified);
-    Ok(outcome)
+    Ok((outcome, sequence))
 }
 
 /// Rows of one batch, written with one multi-row statement per table.
@@ -793,6 +832,7 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
             _ = shutdown.changed() => break,
             received = consumer.recv() => received,
         };
+        let started = Instant::now();
         let mut records = Vec::with_capacity(settings.ingest.batch_size_max);
         match first {
             Ok(message) => records.push(Record::from_message(&message)),
@@ -811,10 +851,9 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
         }
         batch_number += 1;
         unchecked_partitions.extend(consumer.context().take_assigned());
-        let span = tracing::info_span!("apply_credit_notice_batch", batch = batch_number, records = records.len());
-        if let Some(first) = records.first() {
-            adopt_first_trace(&span, &first.headers);
-        }
+        // The batch is a trace of its own: its records come from many banks' traces.
+        let span = tracing::info_span!(parent: None, "apply_credit_notice_batch", batch = batch_number, records = records.len());
+        let spans: Vec<Span> = records.iter().map(|record| receive_span(&topic, record, &span)).collect();
         let context = BatchContext {
             group_id: &settings.ingest.group_id,
             topic: &topic,
@@ -825,7 +864,9 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
             batch_number,
             unchecked_partitions: &unchecked_partitions,
         };
-        let report = apply_batch_with_retry(&pool, &context, &records).instrument(span).await;
+        let report = apply_batch_with_retry(&pool, &context, &records, &spans).instrument(span).await;
+        drop(spans);
+        crate::observe::record_batch(&topic, records.len(), started.elapsed(), &report);
         for partition in &report.checked_partitions {
             unchecked_partitions.remove(partition);
         }
@@ -849,9 +890,22 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
     Ok(())
 }
 
-/// Makes the batch span a child of the first record's trace, so a single notice can be followed
-/// from the bank through posting and the outbox.
-fn adopt_first_trace(span: &tracing::Span, headers: &[(String, Vec<u8>)]) {
-    let owned = kafka::owned_headers(headers);
-    kafka::adopt_trace_context(span, Some(owned.as_borrowed()));
+/// The span of one consumed credit notice: a child of the trace context in the record's
+/// headers (the bank's span), linked to the batch it was applied in. A record without trace
+/// context stays a child of the batch span. The `outcome` field is filled in when the batch
+/// decides.
+pub fn receive_span(topic: &str, record: &Record, batch: &Span) -> Span {
+    let span = tracing::info_span!(
+        parent: batch,
+        "receive_credit_notice",
+        otel.kind = "consumer",
+        messaging.destination.name = topic,
+        messaging.kafka.partition = record.partition,
+        messaging.kafka.offset = record.offset,
+        outcome = Empty,
+    );
+    if kafka::adopt_trace_context_from_pairs(&span, &record.headers) {
+        span.follows_from(batch);
+    }
+    span
 }

@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod ingest;
 pub mod journal;
 pub mod notice;
+pub mod observe;
 pub mod outbox;
 pub mod refunds;
 pub mod settings;

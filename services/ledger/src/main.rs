@@ -7,7 +7,7 @@ use jinfu_ledger_service::app::Application;
 use jinfu_ledger_service::settings::Settings;
 use jinfu_ledger_service::{statements, verify, MIGRATOR, SCHEMA};
 use jinfu_platform::auth::{Role, TokenKeys};
-use jinfu_platform::{config, db, kafka, shutdown, telemetry};
+use jinfu_platform::{config, db, grpc, kafka, metrics, shutdown, telemetry};
 
 /// The Jinfu deposit ledger.
 #[derive(Parser)]
@@ -48,6 +48,15 @@ enum Command {
         #[arg(long)]
         to: Option<chrono::NaiveDate>,
     },
+    /// Ask a running service's gRPC health service; exit 0 if it is SERVING (probes, `helm test`).
+    Health {
+        /// e.g. `http://jinfu-ledger:50051`.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        endpoint: String,
+        /// `""` (overall readiness, the default) or `liveness`.
+        #[arg(long, default_value = "")]
+        service: String,
+    },
     /// Issue a bearer token (for operators' tools and the demo).
     Token {
         #[arg(long)]
@@ -74,10 +83,17 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    if let Command::Health { endpoint, service } = &cli.command {
+        // Needs no configuration: it runs in probe and test pods with nothing but the address.
+        let serving = grpc::probe(endpoint, service, std::time::Duration::from_secs(5)).await?;
+        println!("{endpoint} {:?}: {}", service, if serving { "SERVING" } else { "NOT_SERVING" });
+        return Ok(if serving { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     let settings: Settings = config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
             let _telemetry = telemetry::init("ledger", &settings.telemetry)?;
+            metrics::install(&settings.metrics)?;
             let application = Application::build(settings).await?;
             application.run_until_stopped(shutdown::signal()).await?;
         }
@@ -149,6 +165,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Health { .. } => unreachable!("handled before the configuration is loaded"),
         Command::Token { role, centre, party, valid_seconds } => {
             let keys = TokenKeys::new(&settings.auth.token_secret)?;
             let centre = CentreCode::parse(&centre)?;

@@ -2,6 +2,13 @@
 //! published. Delivery is at-least-once (a crash between the send and the mark re-sends); every
 //! event carries an `event_id` for consumers to deduplicate on. `FOR UPDATE SKIP LOCKED` lets
 //! several ledger replicas relay side by side without sending a row twice in the normal case.
+//!
+//! Tracing: a row stores the trace context of the span that wrote it (for a posted notice, its
+//! `post_credit_notice` span). The relay sends each row in an `outbox.publish` span, a child of
+//! that context, and puts the publish span's `traceparent` in the record's headers, so a
+//! consumer that adopts the header continues the writer's trace. A forwarded record (a dead
+//! letter) keeps its original headers, trace context included, as docs/bank-integration.md
+//! promises; its publish span still joins the original trace.
 
 use std::time::Duration;
 
@@ -12,7 +19,8 @@ use rdkafka::util::Timeout;
 use sqlx::{PgPool, Row};
 use tokio::sync::watch;
 use sqlx::{Postgres, Transaction};
-use tracing::warn;
+use tracing::field::Empty;
+use tracing::{warn, Instrument};
 
 use jinfu_platform::kafka;
 
@@ -50,24 +58,32 @@ pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, batch_max: i64
     let mut ids = Vec::with_capacity(rows.len());
     let mut messages = Vec::with_capacity(rows.len());
     for row in &rows {
-        ids.push(row.get::<i64, _>(0));
+        let id = row.get::<i64, _>(0);
+        ids.push(id);
         let headers: Vec<(String, String)> = serde_json::from_str(row.get::<&str, _>(4))?;
-        let headers: Vec<(String, Vec<u8>)> = headers
+        let mut headers: Vec<(String, Vec<u8>)> = headers
             .into_iter()
             .map(|(k, v)| base64::engine::general_purpose::STANDARD.decode(v).map(|v| (k, v)))
             .collect::<Result<_, _>>()?;
-        messages.push((row.get::<String, _>(1), row.get::<String, _>(2), row.get::<Vec<u8>, _>(3), headers));
+        let topic = row.get::<String, _>(1);
+        let span = publish_span(&topic, id, &headers);
+        if !headers.iter().any(|(name, _)| name == kafka::DLQ_REASON_HEADER) {
+            span.in_scope(|| kafka::replace_trace_context(&mut headers));
+        }
+        messages.push((topic, row.get::<String, _>(2), row.get::<Vec<u8>, _>(3), headers, span));
     }
-    let sends = messages.iter().map(|(topic, key, payload, headers)| {
+    let sends = messages.iter().map(|(topic, key, payload, headers, span)| {
         let record = FutureRecord::to(topic)
             .key(key)
             .payload(payload)
             .headers(jinfu_platform::kafka::owned_headers(headers));
-        producer.send(record, Timeout::After(Duration::from_secs(30)))
+        producer.send(record, Timeout::After(Duration::from_secs(30))).instrument(span.clone())
     });
-    for result in join_all(sends).await {
+    let results = join_all(sends).await;
+    for (result, (topic, .., span)) in results.into_iter().zip(&messages) {
         if let Err((error, _)) = result {
-            anyhow::bail!("publishing an outbox row failed: {error}");
+            span.record("otel.status_code", "ERROR");
+            anyhow::bail!("publishing an outbox row to {topic} failed: {error}");
         }
     }
     sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
@@ -76,6 +92,21 @@ pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, batch_max: i64
         .await?;
     transaction.commit().await?;
     Ok(ids.len())
+}
+
+/// The span of sending one outbox row: a child of the trace context stored with the row, or a
+/// new trace when the row was written outside any traced span.
+fn publish_span(topic: &str, id: i64, headers: &[(String, Vec<u8>)]) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "outbox.publish",
+        otel.kind = "producer",
+        otel.status_code = Empty,
+        messaging.destination.name = topic,
+        outbox_id = id,
+    );
+    kafka::adopt_trace_context_from_pairs(&span, headers);
+    span
 }
 
 /// Outbox rows: topic, key, payload, headers (JSON array of `[name, base64 value]`, so binary

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use jinfu_platform::db::DatabaseSettings;
 use jinfu_platform::kafka::KafkaSettings;
 use jinfu_platform::signing::{Scheme, VerifyingKey};
+use jinfu_platform::metrics::MetricsSettings;
 use jinfu_platform::telemetry::TelemetrySettings;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -19,6 +20,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// Bank notice-signing public keys, by key reference (lower-case).
     #[serde(default)]
     pub banks: BTreeMap<String, BankKeySettings>,

@@ -323,7 +323,9 @@ impl StatementHandler {
         let late_notified = notices.len();
         if !notices.is_empty() {
             let source = Record { partition: record.partition, offset: record.offset, value: Vec::new(), headers: Vec::new(), timestamp: None };
-            let pairs: Vec<(&Record, &CreditNotice)> = notices.iter().map(|notice| (&source, notice)).collect();
+            // Each late credit is posted in a span under this statement part's span.
+            let parent = tracing::Span::current();
+            let pairs: Vec<(&Record, &CreditNotice, &tracing::Span)> = notices.iter().map(|notice| (&source, notice, &parent)).collect();
             let dead_letter_topic = jinfu_platform::kafka::dlq_topic(&self.topic);
             let fault = FaultSettings::default();
             let keys = HashMap::new();
@@ -466,6 +468,10 @@ impl StatementHandler {
         .execute(&mut **transaction)
         .await?;
         found.insert(transaction, id).await?;
+        // Counted when the report is written, inside the record's transaction: a transaction
+        // that fails after this point and is retried counts its discrepancies again (rare, and
+        // an overcount only).
+        crate::observe::record_discrepancies(&statement.centre_id, found.items.iter().map(|item| item.kind));
         let mut outbox = OutboxRows::default();
         for item in found.items.iter().take(DISCREPANCY_EVENTS_MAX) {
             outbox.push_event(&self.events_topic, id, "reconciliation.discrepancy", &statement.centre_id, json!({

@@ -1,37 +1,150 @@
-//! The gRPC server bootstrap: `grpc.health.v1`, server reflection over every Jinfu API, and
-//! graceful shutdown (in-flight calls finish; new ones are refused).
+//! The gRPC server bootstrap: `grpc.health.v1`, server reflection over every Jinfu API, request
+//! metrics, and graceful shutdown (in-flight calls finish; new ones are refused).
+//!
+//! Health, as Kubernetes probes it:
+//! - service `liveness` is SERVING while the process serves at all (liveness and startup probes);
+//! - the overall service `""` and every API the process serves are SERVING only while the
+//!   process's dependencies answer (readiness): PostgreSQL and Kafka for the ledger. Traffic then
+//!   goes only to replicas that can do their work.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::server::NamedService;
 use tonic::service::Routes;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+use tracing::{info, warn};
+
+use crate::metrics::{GRPC_REQUESTS, GRPC_REQUEST_DURATION};
+
+/// The health service name that reports the process alive.
+pub const LIVENESS: &str = "liveness";
+
+/// A readiness check: `Ok` while the process can do its work, `Err(why)` otherwise.
+pub type ReadinessCheck = Box<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// What the health service reports ready, and how to tell.
+pub struct Readiness {
+    /// Fully qualified gRPC service names reported with the overall service `""`.
+    pub services: Vec<&'static str>,
+    /// Run every `interval`; its result sets the readiness of `services` and `""`.
+    pub check: ReadinessCheck,
+    pub interval: Duration,
+}
 
 /// Serves `routes` plus health and reflection on `listener` until `shutdown` resolves.
-/// `serving` names the services reported SERVING by the health service.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     file_descriptor_set: &'static [u8],
-    health_reporter_setup: impl FnOnce(tonic_health::server::HealthReporter) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter_setup(reporter).await;
+    reporter.set_service_status(LIVENESS, ServingStatus::Serving).await;
+    // Not ready until the first check passes.
+    reporter.set_service_status("", ServingStatus::NotServing).await;
+    for service in &readiness.services {
+        reporter.set_service_status(*service, ServingStatus::NotServing).await;
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(file_descriptor_set)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let routes = routes.add_service(health_service).add_service(reflection);
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
+        .layer(tower::layer::layer_fn(|inner| Metered { inner }))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    tokio::select! {
+        result = server => result?,
+        () = track_readiness(reporter, readiness) => {},
+    }
     Ok(())
 }
 
-/// Marks a service SERVING in the health reporter.
-pub async fn set_serving<S: NamedService>(reporter: &tonic_health::server::HealthReporter) {
-    reporter.set_serving::<S>().await;
+/// Runs the readiness check forever, logging each change.
+async fn track_readiness(reporter: HealthReporter, readiness: Readiness) {
+    let mut ready: Option<bool> = None;
+    loop {
+        let result = (readiness.check)().await;
+        let now = result.is_ok();
+        if ready != Some(now) {
+            match &result {
+                Ok(()) => info!("ready: dependencies reachable"),
+                Err(why) => warn!(reason = %why, "not ready"),
+            }
+            let status = if now { ServingStatus::Serving } else { ServingStatus::NotServing };
+            reporter.set_service_status("", status).await;
+            for service in &readiness.services {
+                reporter.set_service_status(*service, status).await;
+            }
+            ready = Some(now);
+        }
+        tokio::time::sleep(readiness.interval).await;
+    }
+}
+
+/// Asks the health service at `endpoint` (e.g. `http://ledger:50051`) about `service` (`""`:
+/// overall readiness; `liveness`). Used by every binary's `health` subcommand and `helm test`.
+pub async fn probe(endpoint: &str, service: &str, timeout: Duration) -> anyhow::Result<bool> {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{health_check_response::ServingStatus as Status, HealthCheckRequest};
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())?.connect_timeout(timeout).timeout(timeout).connect().await?;
+    let response = HealthClient::new(channel).check(HealthCheckRequest { service: service.to_owned() }).await?;
+    Ok(response.into_inner().status == Status::Serving as i32)
+}
+
+/// Counts and times every call: `jinfu_grpc_requests_total{service,method,code}` and
+/// `jinfu_grpc_request_duration_seconds{service,method}`. The code is read from the response
+/// headers (tonic sends an error as a trailers-only response); a unary success carries its
+/// status in the trailers and is counted as `OK`.
+#[derive(Clone)]
+struct Metered<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for Metered<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path().trim_start_matches('/');
+        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        let (service, method) = (service.to_owned(), method.to_owned());
+        let started = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let result = future.await;
+            if service != "grpc.health.v1.Health" {
+                let code = match &result {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.parse::<i32>().ok())
+                        .map(|code| format!("{:?}", tonic::Code::from_i32(code)))
+                        .unwrap_or_else(|| "Ok".into()),
+                    Err(_) => "Unavailable".into(),
+                };
+                metrics::counter!(GRPC_REQUESTS, "service" => service.clone(), "method" => method.clone(), "code" => code).increment(1);
+                metrics::histogram!(GRPC_REQUEST_DURATION, "service" => service, "method" => method).record(started.elapsed().as_secs_f64());
+            }
+            result
+        })
+    }
 }

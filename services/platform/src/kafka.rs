@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TraceContextExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedHeaders, Header, Headers, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
@@ -29,6 +30,9 @@ pub const TOPICS: [&str; 10] = [
     "contract.events",
     "credit.events",
 ];
+
+/// The W3C trace-context headers (what the global propagator injects and extracts).
+pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
 /// Headers Jinfu sets on dead-lettered records, beside the original headers.
 pub const DLQ_REASON_HEADER: &str = "jinfu-dlq-reason";
@@ -93,6 +97,11 @@ impl KafkaSettings {
             .set("session.timeout.ms", "10000")
             .set("fetch.wait.max.ms", "50")
             .create_with_context(context)?)
+    }
+
+    /// A consumer outside any consumer group, for metadata and watermark queries only.
+    pub fn metadata_consumer(&self) -> anyhow::Result<BaseConsumer> {
+        Ok(self.base().set("enable.auto.commit", "false").create()?)
     }
 
     /// Creates each topic and its `.dlq` twin (prefixed), tolerating topics that already exist.
@@ -168,6 +177,48 @@ pub fn adopt_trace_context(span: &tracing::Span, headers: Option<&BorrowedHeader
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
         let _ = span.set_parent(parent);
     }
+}
+
+struct PairExtractor<'a>(&'a [(String, Vec<u8>)]);
+
+impl Extractor for PairExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == key)
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| name.as_str()).collect()
+    }
+}
+
+/// Makes `span` a child of the trace context carried by owned header pairs (a consumed record
+/// kept for a batch, or a stored outbox row). Returns whether the pairs carried a valid context;
+/// if not, `span` keeps its own parent. Call it before the span is entered or its context read:
+/// afterwards the OpenTelemetry span has started and its parent can no longer change.
+pub fn adopt_trace_context_from_pairs(span: &tracing::Span, pairs: &[(String, Vec<u8>)]) -> bool {
+    if !pairs.iter().any(|(name, _)| name == TRACE_HEADERS[0]) {
+        return false;
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&PairExtractor(pairs)));
+    if !parent.span().span_context().is_valid() {
+        return false;
+    }
+    span.set_parent(parent).is_ok()
+}
+
+/// Replaces the trace-context headers of `pairs` with the current span's, so the record names
+/// the span that sends it. Without an exporting tracer the current span has no context; then
+/// the pairs are left as they are.
+pub fn replace_trace_context(pairs: &mut Vec<(String, Vec<u8>)>) {
+    let current = current_trace_headers();
+    if current.is_empty() {
+        return;
+    }
+    pairs.retain(|(name, _)| !TRACE_HEADERS.contains(&name.as_str()));
+    pairs.extend(current.into_iter().map(|(name, value)| (name, value.into_bytes())));
 }
 
 /// Reads one header as UTF-8.

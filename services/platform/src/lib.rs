@@ -9,6 +9,8 @@ pub mod config;
 pub mod db;
 pub mod grpc;
 pub mod kafka;
+pub mod metrics;
+pub mod readiness;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;

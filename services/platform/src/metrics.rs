@@ -1,0 +1,71 @@
+//! Prometheus metrics: every service serves `/metrics` over HTTP on its own port (default
+//! `127.0.0.1:9090`; `0.0.0.0:9090` in Kubernetes). The names below are the platform's metric
+//! vocabulary; alerts (charts/jinfu, PrometheusRule) and the runbook refer to them, so a name is
+//! changed only together with both.
+
+use std::net::SocketAddr;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use serde::Deserialize;
+
+/// Records behind the newest record of a partition, per consumer group (gauge; labels `group`,
+/// `topic`, `partition`). For the ledger, measured against the offsets stored in PostgreSQL.
+pub const CONSUMER_LAG: &str = "jinfu_kafka_consumer_lag";
+/// Records sent to a dead-letter topic (counter; labels `topic` — the original topic —, `reason`).
+pub const DLQ_MESSAGES: &str = "jinfu_dlq_messages_total";
+/// Bank credit notices handled, by outcome (counter; label `outcome`: the matching outcome code
+/// a notice was posted with — see docs/ledger.md —, or `duplicate`, `conflict`, `dead_letter`).
+pub const NOTICES: &str = "jinfu_notices_total";
+/// Records per applied credit-notice batch (histogram).
+pub const INGEST_BATCH_SIZE: &str = "jinfu_ingest_batch_size";
+/// Wall time of one credit-notice batch, from the first record to its commit (histogram, seconds).
+pub const INGEST_BATCH_DURATION: &str = "jinfu_ingest_batch_duration_seconds";
+/// Open suspense items (gauge; label `centre`).
+pub const SUSPENSE_OPEN_ITEMS: &str = "jinfu_suspense_open_items";
+/// Refunds whose due date has passed and that are not confirmed (gauge; label `centre`).
+pub const REFUNDS_PAST_DUE: &str = "jinfu_refunds_past_due";
+/// Discrepancies found by daily statement reconciliation (counter; labels `centre`, `kind`).
+pub const STATEMENT_DISCREPANCIES: &str = "jinfu_statement_discrepancies_total";
+/// gRPC calls served (counter; labels `service`, `method`, `code` — the gRPC status name).
+pub const GRPC_REQUESTS: &str = "jinfu_grpc_requests_total";
+/// gRPC call latency (histogram, seconds; labels `service`, `method`).
+pub const GRPC_REQUEST_DURATION: &str = "jinfu_grpc_request_duration_seconds";
+/// TradingCentre reconciliations by the operator (counter; label `result`: `ok` or an error kind).
+pub const OPERATOR_RECONCILIATIONS: &str = "jinfu_operator_reconciliations_total";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// `host:port` of the `/metrics` HTTP listener; empty disables it.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings { listen: default_listen() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9090".into()
+}
+
+/// Installs the global recorder and starts the `/metrics` listener. Call once per process, from
+/// inside the Tokio runtime; tests that build services in-process do not call it (recording then
+/// goes nowhere, at no cost).
+pub fn install(settings: &MetricsSettings) -> anyhow::Result<()> {
+    if settings.listen.trim().is_empty() {
+        return Ok(());
+    }
+    let address: SocketAddr = settings
+        .listen
+        .parse()
+        .map_err(|error| anyhow::anyhow!("metrics.listen {:?} is not host:port: {error}", settings.listen))?;
+    PrometheusBuilder::new()
+        .with_http_listener(address)
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])?
+        .set_buckets_for_metric(Matcher::Full(INGEST_BATCH_SIZE.into()), &[1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0, 5000.0])?
+        .install()
+        .map_err(|error| anyhow::anyhow!("cannot serve metrics on {address}: {error}"))?;
+    Ok(())
+}
