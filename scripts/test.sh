@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and property tests, integration tests against a real PostgreSQL
-# and a real Kafka-protocol broker (tansu), the crash test with real ledger processes, and the
-# demo as an end-to-end smoke test. Brings the stack up first.
+# and a real Kafka-protocol broker (tansu), the crash test with real ledger processes, the
+# operator against kube's mocked API, the Helm chart and manifests validated offline
+# (scripts/check-chart.sh), and the demo as an end-to-end smoke test. Brings the stack up first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -10,6 +11,9 @@ source scripts/env.sh
 # Every integration test makes its own database; drop those of earlier runs.
 psql "$JINFU_TEST_DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'jinfu\_test\_%'" 2>/dev/null |
   while read -r old; do psql "$JINFU_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$old\"" >/dev/null 2>&1 || true; done || true
+echo "[test] Helm chart and Kubernetes manifests: lint, render, validate offline"
+./scripts/check-chart.sh
+
 echo "[test] building"
 cargo build --workspace --bins --tests --locked
 export JINFU_LEDGER_BIN="$PWD/target/debug/ledger"

@@ -114,6 +114,8 @@ pub struct TestApp {
     pub banks: Banks,
     pub pool: PgPool,
     pub client: LedgerClient,
+    /// The in-process ledger's gRPC address, `127.0.0.1:<port>`.
+    pub address: String,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -130,7 +132,7 @@ impl TestApp {
             let _ = stopped.await;
         }));
         let client = LedgerClient::connect(&format!("http://127.0.0.1:{port}")).await?;
-        Ok(TestApp { settings, banks, pool, client, stop: Some(stop), handle: Some(handle) })
+        Ok(TestApp { settings, banks, pool, client, address: format!("127.0.0.1:{port}"), stop: Some(stop), handle: Some(handle) })
     }
 
     /// Stops the ledger and starts a new one on the same database, topics and consumer groups,
@@ -144,6 +146,7 @@ impl TestApp {
             let _ = stopped.await;
         })));
         self.stop = Some(stop);
+        self.address = format!("127.0.0.1:{port}");
         self.client = LedgerClient::connect(&format!("http://127.0.0.1:{port}")).await?;
         Ok(())
     }
