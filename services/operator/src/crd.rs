@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 /// deposit collection accounts, its refund rules and its own calendar days. The operator
 /// registers it with the ledger and keeps it in step; deleting it is refused while the centre
 /// still holds money.
+// kube-derive's printcolumn(…) repeats `type_ = …` per column, which clippy reads as one
+// attribute given twice.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "jinfu.io",

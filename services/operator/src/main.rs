@@ -46,6 +46,8 @@ struct Settings {
     operator: OperatorSettings,
     auth: AuthSettings,
     #[serde(default)]
+    grpc: GrpcSettings,
+    #[serde(default)]
     telemetry: TelemetrySettings,
     #[serde(default)]
     metrics: MetricsSettings,
@@ -61,9 +63,19 @@ struct OperatorSettings {
     /// This replica's name in the events it publishes (the pod name).
     #[serde(default)]
     instance: Option<String>,
-    /// `host:port` of the health endpoint (gRPC); default `127.0.0.1:50051`.
+}
+
+#[derive(Debug, Deserialize)]
+struct GrpcSettings {
+    /// `host:port` of the gRPC health endpoint (`JINFU_GRPC__LISTEN`, as for every service).
     #[serde(default = "default_listen")]
     listen: String,
+}
+
+impl Default for GrpcSettings {
+    fn default() -> Self {
+        GrpcSettings { listen: default_listen() }
+    }
 }
 
 fn default_listen() -> String {
@@ -105,7 +117,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             let reporter = Reporter { controller: "jinfu-operator".into(), instance: settings.operator.instance.clone() };
             let recorder = Recorder::new(client.clone(), reporter);
             let context = Arc::new(Context { client, platform, recorder });
-            let listener = TcpListener::bind(&settings.operator.listen).await?;
+            let listener = TcpListener::bind(&settings.grpc.listen).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let mut grpc_stopped = stopped.clone();
             // The operator serves only health: the controller itself needs no inbound traffic.

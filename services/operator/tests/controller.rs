@@ -122,8 +122,8 @@ fn echo(centre: &TradingCentre) -> Value {
     serde_json::to_value(centre).expect("json")
 }
 
-fn no_more_requests(server: JoinHandle<()>) -> impl std::future::Future<Output = ()> {
-    async move { tokio::time::timeout(Duration::from_secs(5), server).await.expect("API script finished").expect("API script passed") }
+async fn no_more_requests(server: JoinHandle<()>) {
+    tokio::time::timeout(Duration::from_secs(5), server).await.expect("API script finished").expect("API script passed")
 }
 
 #[tokio::test]
