@@ -206,6 +206,13 @@ async fn one_bank_notice_is_one_trace_from_the_bank_to_a_ledger_events_consumer_
     assert_eq!(lag, Some(0.0), "every produced notice was consumed");
     assert_eq!(suspense, Some(0.0), "the notice matched; nothing in suspense");
 
+    // A notice without trace context (`traceparent` is optional for banks) starts a trace of
+    // its own at the ledger, rather than joining its batch's.
+    let untraced_serial = "ICBC-TRACE-0002";
+    let untraced = sign_icbc(&app.banks, &icbc_notice(&app.banks, untraced_serial, &sub_account, &bidder, "1.00"));
+    app.send(&[untraced]).await?;
+    app.wait_for_records(2).await?;
+
     // Stopping the ledger closes its remaining spans; then everything is exported.
     app.stop().await?;
     provider.force_flush()?;
@@ -217,12 +224,20 @@ async fn one_bank_notice_is_one_trace_from_the_bank_to_a_ledger_events_consumer_
     let post = one(&spans, "post_credit_notice", Some(receive.span_context.span_id()));
     let publish = one(&spans, "outbox.publish", Some(post.span_context.span_id()));
     let consume = one(&spans, "ledger_events.consume", Some(publish.span_context.span_id()));
-    let batch = one(&spans, "apply_credit_notice_batch", None);
+    let batch = spans
+        .iter()
+        .find(|span| span.name == "apply_credit_notice_batch" && receive.links.iter().any(|link| link.span_context.span_id() == span.span_context.span_id()))
+        .expect("the receive span links to its batch span");
+    let untraced_receive = one(&spans, "receive_credit_notice", Some(SpanId::INVALID));
+    let untraced_post = one(&spans, "post_credit_notice", Some(untraced_receive.span_context.span_id()));
+    let untraced_publish = one(&spans, "outbox.publish", Some(untraced_post.span_context.span_id()));
 
     println!("event {event_type} for notice {serial}, posted with outcome {stored_outcome}");
     print_trace(&spans, trace_id);
     println!("batch span (a trace of its own):");
     print_trace(&spans, batch.span_context.trace_id());
+    println!("notice {untraced_serial}, sent without trace context:");
+    print_trace(&spans, untraced_receive.span_context.trace_id());
 
     for (hop, span) in [("ledger consumer", receive), ("posting", post), ("outbox relay", publish), ("ledger.events consumer", consume)] {
         assert_eq!(span.span_context.trace_id(), trace_id, "the {hop} span ({}) continues the bank's trace", span.name);
@@ -235,9 +250,13 @@ async fn one_bank_notice_is_one_trace_from_the_bank_to_a_ledger_events_consumer_
     assert!(attribute(post, "entry_sequence").is_some(), "the posting span names its journal entry");
     assert_eq!(attribute(receive, "outcome").as_deref(), Some(stored_outcome.as_str()));
     assert_ne!(batch.span_context.trace_id(), trace_id, "the batch is a trace of its own");
+    assert_eq!(attribute(untraced_post, "bank_serial").as_deref(), Some(untraced_serial));
+    assert_ne!(untraced_receive.span_context.trace_id(), batch.span_context.trace_id(), "a notice without context is not part of its batch's trace");
+    assert_ne!(untraced_receive.span_context.trace_id(), trace_id);
+    assert_eq!(untraced_publish.span_context.trace_id(), untraced_receive.span_context.trace_id(), "its event continues its own trace");
     assert!(
-        receive.links.iter().any(|link| link.span_context.span_id() == batch.span_context.span_id()),
-        "the receive span links to its batch"
+        untraced_receive.links.iter().any(|link| link.span_context.span_id() != batch.span_context.span_id() && spans.iter().any(|span| span.name == "apply_credit_notice_batch" && span.span_context.span_id() == link.span_context.span_id())),
+        "it links to its own batch"
     );
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::settings::Settings;
 use crate::refunds::ResultsHandler;
 use crate::statements::StatementHandler;
 use crate::trading::TradingHandler;
-use crate::{consumer, ingest, outbox, refunds, MIGRATOR, SCHEMA};
+use crate::{consumer, ingest, observe, outbox, refunds, MIGRATOR, SCHEMA};
 use jinfu_ledger::calendar::Calendar;
 
 pub struct Application {
@@ -109,6 +109,7 @@ impl Application {
         let refund_runner = tokio::spawn(refunds::run_refunds(pool.clone(), settings.clone(), stopped.clone()));
         let producer = settings.kafka.producer()?;
         let relay = tokio::spawn(outbox::run_relay(pool.clone(), producer, settings.ingest.outbox_batch_max, stopped.clone()));
+        let gauges = tokio::spawn(observe::run_gauges(pool.clone(), settings.kafka.clone(), stopped.clone()));
         let mut grpc_stopped = stopped.clone();
         let readiness = grpc::Readiness {
             services: vec![<LedgerServiceServer<LedgerApi> as tonic::server::NamedService>::NAME],
@@ -142,6 +143,7 @@ impl Application {
         statements.await??;
         refund_runner.await??;
         relay.await?;
+        gauges.await?;
         server.await??;
         Ok(())
     }

@@ -16,7 +16,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::watch;
 use jinfu_platform::metrics::DLQ_MESSAGES;
-use jinfu_platform::telemetry::metrics;
 use tracing::{info, warn, Instrument};
 
 use crate::ingest::{IngestContext, Record};

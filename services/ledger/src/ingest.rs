@@ -891,9 +891,9 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
 }
 
 /// The span of one consumed credit notice: a child of the trace context in the record's
-/// headers (the bank's span), linked to the batch it was applied in. A record without trace
-/// context stays a child of the batch span. The `outcome` field is filled in when the batch
-/// decides.
+/// headers (the bank's span), or, for a record without one (`traceparent` is optional for
+/// banks), the root of a new trace; either way linked to the batch it was applied in. In log
+/// lines it sits under the batch span. The `outcome` field is filled in when the batch decides.
 pub fn receive_span(topic: &str, record: &Record, batch: &Span) -> Span {
     let span = tracing::info_span!(
         parent: batch,
@@ -904,8 +904,9 @@ pub fn receive_span(topic: &str, record: &Record, batch: &Span) -> Span {
         messaging.kafka.offset = record.offset,
         outcome = Empty,
     );
-    if kafka::adopt_trace_context_from_pairs(&span, &record.headers) {
-        span.follows_from(batch);
+    if !kafka::adopt_trace_context_from_pairs(&span, &record.headers) {
+        kafka::start_new_trace(&span);
     }
+    span.follows_from(batch);
     span
 }

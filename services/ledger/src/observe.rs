@@ -15,7 +15,6 @@ use jinfu_platform::metrics::{
     CONSUMER_LAG, DLQ_MESSAGES, INGEST_BATCH_DURATION, INGEST_BATCH_SIZE, NOTICES, REFUNDS_PAST_DUE, STATEMENT_DISCREPANCIES,
     SUSPENSE_OPEN_ITEMS,
 };
-use jinfu_platform::telemetry::metrics;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::PgPool;
 use tokio::sync::watch;

@@ -35,7 +35,8 @@ pub struct TradingCentreSpec {
     #[schemars(regex(pattern = r"^[1-9][0-9]{5}$"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("centreId is immutable"))]
     pub centre_id: String,
-    /// The centre's official name, e.g. "贵阳市公共资源交易中心".
+    /// The centre's official name, e.g. "贵阳市公共资源交易中心". The ledger keeps the name and
+    /// parent it was first registered with: a later change is refused (Ready=False, Refused).
     #[schemars(length(min = 1, max = 200))]
     pub name: String,
     /// The province centre's code for a city centre; absent for a province centre. The parent's
@@ -84,7 +85,9 @@ pub struct BankAccount {
     /// (`JINFU_BANKS__<REF>__PUBLIC_KEY`); notices for this account must carry that key.
     #[schemars(regex(pattern = r"^[a-z0-9_]{1,64}$"))]
     pub signing_key_ref: String,
-    /// Demand-deposit (活期) annual rate as a decimal fraction, e.g. "0.0035" for 0.35 %.
+    /// Demand-deposit (活期) annual rate as a decimal fraction, e.g. "0.0035" for 0.35 %. This is
+    /// the account's base rate, applying from the start: changing it changes interest for past
+    /// days too. A new rate from a date on belongs in `rateChanges`.
     #[schemars(regex(pattern = r"^0(\.[0-9]{1,8})?$"))]
     pub demand_deposit_rate: String,
     /// Later rate changes: from each date on, interest for days from that date uses that rate.

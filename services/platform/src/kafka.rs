@@ -209,6 +209,13 @@ pub fn adopt_trace_context_from_pairs(span: &tracing::Span, pairs: &[(String, Ve
     span.set_parent(parent).is_ok()
 }
 
+/// Makes `span` the root of a new trace, whatever its `tracing` parent (which log lines keep
+/// showing). For a record that arrived without trace context but must still be a trace of its
+/// own rather than part of its batch's. Call it before the span is entered or its context read.
+pub fn start_new_trace(span: &tracing::Span) {
+    let _ = span.set_parent(opentelemetry::Context::new());
+}
+
 /// Replaces the trace-context headers of `pairs` with the current span's, so the record names
 /// the span that sends it. Without an exporting tracer the current span has no context; then
 /// the pairs are left as they are.

@@ -2,9 +2,6 @@
 //! OpenTelemetry collector. The W3C trace-context propagator is installed globally so Kafka
 //! headers and gRPC metadata carry `traceparent`.
 
-/// The `metrics` facade, so a service can record the metrics named in [`crate::metrics`] with
-/// `metrics::counter!` and friends through the platform alone.
-pub use ::metrics;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
