@@ -39,11 +39,12 @@ source "$DEMO_DIR/platform.env"
 export JINFU_REFUNDS__SIGNING__SCHEME=sm2-sm3 JINFU_REFUNDS__SIGNING__PRIVATE_KEY="$PLATFORM_PRIVATE" JINFU_REFUNDS__SIGNING__KEY_REF=jinfu_demo
 export JINFU_REFUNDS__POLL_MS=200
 export JINFU_GRPC__LISTEN="127.0.0.1:${DEMO_GRPC_PORT:-50051}"
+export JINFU_METRICS__LISTEN="127.0.0.1:${DEMO_METRICS_PORT:-9090}"
 export JINFU_INGEST__INSTANCE_ID="ledger-demo-0"
 # One ledger process: it reads every partition itself, resuming from the offsets in PostgreSQL.
 export JINFU_INGEST__ASSIGNMENT=manual
 
-echo "[demo] starting the ledger on $JINFU_GRPC__LISTEN (log: $DEMO_DIR/ledger.log)"
+echo "[demo] starting the ledger on $JINFU_GRPC__LISTEN, metrics on http://$JINFU_METRICS__LISTEN/metrics (log: $DEMO_DIR/ledger.log)"
 target/debug/ledger serve >"$DEMO_DIR/ledger.log" 2>&1 &
 LEDGER_PID=$!
 stop_ledger() { kill "$LEDGER_PID" 2>/dev/null && wait "$LEDGER_PID" 2>/dev/null || true; }

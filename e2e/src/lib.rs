@@ -477,6 +477,8 @@ pub fn start_ledger_process(settings: &Settings, banks: &Banks, port: u16, log: 
         .env("JINFU_KAFKA__BROKERS", &settings.kafka.brokers)
         .env("JINFU_KAFKA__TOPIC_PREFIX", &settings.kafka.topic_prefix)
         .env("JINFU_GRPC__LISTEN", format!("127.0.0.1:{port}"))
+        // Each process its own metrics port: several ledgers run side by side here.
+        .env("JINFU_METRICS__LISTEN", format!("127.0.0.1:{}", free_port()))
         .env("JINFU_AUTH__TOKEN_SECRET", TOKEN_SECRET)
         .env("JINFU_INGEST__GROUP_ID", &settings.ingest.group_id)
         .env("JINFU_BANKS__ICBC_TEST__SCHEME", "sm2-sm3")

@@ -7,5 +7,11 @@ pub mod ledger {
     }
 }
 
+pub mod guarantee {
+    pub mod v1 {
+        tonic::include_proto!("jinfu.guarantee.v1");
+    }
+}
+
 /// The encoded file descriptor set of every Jinfu API, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("jinfu_descriptor");

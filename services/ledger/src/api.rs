@@ -682,6 +682,36 @@ impl LedgerService for LedgerApi {
         Ok(Response::new(holdings))
     }
 
+    async fn get_section(&self, request: Request<pb::GetSectionRequest>) -> Result<Response<pb::Section>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        if !caller.may_access(&body.centre_id) {
+            return Err(Status::permission_denied(format!("caller of centre {} may not read centre {}", caller.centre, body.centre_id)));
+        }
+        let row = sqlx::query(
+            "SELECT name, regime, required_deposit_fen, deposit_deadline, bid_opening_time, open, bids_opened_at
+             FROM sections WHERE centre_id = $1 AND section_id = $2",
+        )
+        .bind(&body.centre_id)
+        .bind(&body.section_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Status::not_found(format!("centre {} has no section {}", body.centre_id, body.section_id)))?;
+        let time = timestamp;
+        Ok(Response::new(pb::Section {
+            centre_id: body.centre_id,
+            section_id: body.section_id,
+            name: row.get(0),
+            regime: row.get(1),
+            required_deposit_fen: row.get(2),
+            deposit_deadline: Some(time(row.get(3))),
+            bid_opening_time: Some(time(row.get(4))),
+            open: row.get(5),
+            bids_opened_at: row.get::<Option<DateTime<Utc>>, _>(6).map(time),
+        }))
+    }
+
     async fn get_reconciliation_report(&self, request: Request<pb::GetReconciliationReportRequest>) -> Result<Response<pb::ReconciliationReport>, Status> {
         let caller = Caller::of(&request)?;
         let body = request.into_inner();
@@ -1058,13 +1088,25 @@ impl LedgerApi {
     }
 
     async fn deposit_statuses(&self, centre_id: &str, section_id: &str, bidder: Option<&str>) -> Result<Vec<pb::DepositStatus>, Status> {
+        // Bidders with a sub-account, and bidders who secured the section by guarantee alone.
         let rows = sqlx::query(
-            "SELECT s.bidder_uscc, s.sub_account_number, sec.required_deposit_fen, coalesce(a.balance_fen, 0)
-             FROM sub_accounts s
-             JOIN sections sec USING (centre_id, section_id)
-             LEFT JOIN accounts a ON a.centre_id = s.centre_id AND a.account = 'deposit:' || s.section_id || ':' || s.bidder_uscc
-             WHERE s.centre_id = $1 AND s.section_id = $2 AND ($3::text IS NULL OR s.bidder_uscc = $3)
-             ORDER BY s.bidder_uscc",
+            "WITH bidders AS (
+                 SELECT bidder_uscc, sub_account_number FROM sub_accounts
+                 WHERE centre_id = $1 AND section_id = $2 AND ($3::text IS NULL OR bidder_uscc = $3)
+                 UNION
+                 SELECT g.bidder_uscc, '' FROM guarantee_covers g
+                 WHERE g.centre_id = $1 AND g.section_id = $2 AND ($3::text IS NULL OR g.bidder_uscc = $3)
+                   AND NOT EXISTS (SELECT 1 FROM sub_accounts s WHERE s.centre_id = g.centre_id AND s.section_id = g.section_id AND s.bidder_uscc = g.bidder_uscc))
+             SELECT b.bidder_uscc, b.sub_account_number, sec.required_deposit_fen, coalesce(a.balance_fen, 0), cover.guarantee_no, coalesce(cover.amount_fen, 0)
+             FROM bidders b
+             JOIN sections sec ON sec.centre_id = $1 AND sec.section_id = $2
+             LEFT JOIN accounts a ON a.centre_id = $1 AND a.account = 'deposit:' || $2 || ':' || b.bidder_uscc
+             LEFT JOIN LATERAL (
+                 SELECT g.guarantee_no, g.amount_fen FROM guarantee_covers g
+                 WHERE g.centre_id = $1 AND g.section_id = $2 AND g.bidder_uscc = b.bidder_uscc
+                   AND g.valid_to >= (now() AT TIME ZONE 'Asia/Shanghai')::date
+                 ORDER BY g.amount_fen DESC, g.guarantee_no LIMIT 1) cover ON true
+             ORDER BY b.bidder_uscc",
         )
         .bind(centre_id)
         .bind(section_id)
@@ -1082,8 +1124,14 @@ impl LedgerApi {
                 AccountKey::Deposit { section: section_id.into(), bidder: uscc.clone() }.to_string(),
                 format!("deposit:{section_id}:{uscc}")
             );
-            let suspended = self.suspense_items(centre_id, Some(&number), "", 100, false).await?;
-            let (status, explanation, excess) = if held == Fen::ZERO {
+            let guarantee_no: Option<String> = row.get(4);
+            let guaranteed = Fen::from_fen(row.get(5));
+            let suspended = if number.is_empty() { Vec::new() } else { self.suspense_items(centre_id, Some(&number), "", 100, false).await? };
+            let (status, explanation, excess) = if guarantee_no.is_some() && guaranteed >= required {
+                let no = guarantee_no.as_deref().unwrap_or_default();
+                let cash = if held > Fen::ZERO { format!("已缴现金 {held} 元为超额部分，将退还。") } else { String::new() };
+                ("satisfied_by_guarantee", format!("已由电子保函 {no}（担保金额 {guaranteed} 元）足额担保。{cash}"), held)
+            } else if held == Fen::ZERO {
                 ("no_money_received", "尚未收到保证金。".to_owned(), Fen::ZERO)
             } else {
                 match DepositProgress::of(held, required) {
@@ -1104,11 +1152,13 @@ impl LedgerApi {
                 received: held > Fen::ZERO,
                 held_fen: held.fen(),
                 required_fen: required.fen(),
-                satisfied: held >= required,
+                satisfied: held >= required || status == "satisfied_by_guarantee",
                 excess_fen: excess.fen(),
                 status: status.to_owned(),
                 explanation,
                 suspended,
+                guarantee_no: guarantee_no.clone().unwrap_or_default(),
+                guarantee_amount_fen: if guarantee_no.is_some() { guaranteed.fen() } else { 0 },
             });
         }
         Ok(statuses)

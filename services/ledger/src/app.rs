@@ -14,6 +14,7 @@ use tracing::info;
 
 use crate::api::LedgerApi;
 use crate::settings::Settings;
+use crate::guarantees::GuaranteeHandler;
 use crate::refunds::ResultsHandler;
 use crate::statements::StatementHandler;
 use crate::trading::TradingHandler;
@@ -39,7 +40,7 @@ impl Application {
         settings
             .kafka
             .create_topics(
-                &["bank.credit-notices", "bank.statements", "ledger.events", "trading.events", "bank.payment-orders", "bank.payment-results"],
+                &["bank.credit-notices", "bank.statements", "ledger.events", "trading.events", "bank.payment-orders", "bank.payment-results", "guarantee.events"],
                 settings.kafka.partitions,
             )
             .await?;
@@ -96,6 +97,14 @@ impl Application {
             ResultsHandler { keys: settings.bank_keys()?, events_topic },
             stopped.clone(),
         ));
+        let guarantees = tokio::spawn(consumer::run(
+            pool.clone(),
+            settings.clone(),
+            settings.kafka.topic("guarantee.events"),
+            format!("{}-guarantees", settings.ingest.group_id),
+            GuaranteeHandler,
+            stopped.clone(),
+        ));
         let statements_topic = settings.kafka.topic("bank.statements");
         let statements_group = format!("{}-statements", settings.ingest.group_id);
         let statements = tokio::spawn(consumer::run(
@@ -141,6 +150,7 @@ impl Application {
         trading.await??;
         results.await??;
         statements.await??;
+        guarantees.await??;
         refund_runner.await??;
         relay.await?;
         gauges.await?;

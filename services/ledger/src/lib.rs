@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod consumer;
+pub mod guarantees;
 pub mod ingest;
 pub mod journal;
 pub mod notice;

@@ -10,6 +10,7 @@ pub mod db;
 pub mod grpc;
 pub mod kafka;
 pub mod metrics;
+pub mod outbox;
 pub mod readiness;
 pub mod shutdown;
 pub mod signing;

@@ -1,0 +1,70 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use jinfu_guarantee_service::app::Application;
+use jinfu_guarantee_service::settings::Settings;
+use jinfu_guarantee_service::{MIGRATOR, SCHEMA};
+use jinfu_platform::{config, db, grpc, metrics, shutdown, telemetry};
+
+/// The Jinfu e-guarantee service.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// TOML configuration file; `JINFU_…` environment variables override it.
+    #[arg(long, global = true, env = "JINFU_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC API and the outbox relay.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Ask a running service's gRPC health service; exit 0 if it is SERVING.
+    Health {
+        #[arg(long, default_value = "http://127.0.0.1:50052")]
+        endpoint: String,
+        /// `""` (overall readiness, the default) or `liveness`.
+        #[arg(long, default_value = "")]
+        service: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("guarantee: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    if let Command::Health { endpoint, service } = &cli.command {
+        let serving = grpc::probe(endpoint, service, Duration::from_secs(5)).await?;
+        println!("{endpoint} {service:?}: {}", if serving { "SERVING" } else { "NOT_SERVING" });
+        return Ok(if serving { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    let settings: Settings = config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => {
+            let _telemetry = telemetry::init("guarantee", &settings.telemetry)?;
+            metrics::install(&settings.metrics)?;
+            Application::build(settings).await?.run_until_stopped(shutdown::signal()).await?;
+        }
+        Command::Migrate => {
+            db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
+            println!("migrations applied");
+        }
+        Command::Health { .. } => unreachable!("handled before the configuration is loaded"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

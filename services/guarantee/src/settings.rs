@@ -1,0 +1,67 @@
+//! The guarantee service's configuration: defaults → `--config FILE` (TOML) → `JINFU_…`
+//! environment variables (`JINFU_SEALING__KEY`, `JINFU_LEDGER__ENDPOINT`, …).
+
+use jinfu_platform::db::DatabaseSettings;
+use jinfu_platform::kafka::KafkaSettings;
+use jinfu_platform::metrics::MetricsSettings;
+use jinfu_platform::telemetry::TelemetrySettings;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub kafka: KafkaSettings,
+    #[serde(default)]
+    pub grpc: GrpcSettings,
+    pub auth: AuthSettings,
+    pub sealing: SealingSettings,
+    pub ledger: LedgerSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    #[serde(default = "default_outbox_batch_max")]
+    pub outbox_batch_max: i64,
+}
+
+fn default_outbox_batch_max() -> i64 {
+    500
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GrpcSettings {
+    /// `host:port`; port 0 picks a free port (tests).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for GrpcSettings {
+    fn default() -> Self {
+        GrpcSettings { listen: default_listen() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:50052".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// The platform's HS256 token secret (≥ 32 bytes): verifies callers' tokens and mints the
+    /// service's own for the ledger.
+    pub token_secret: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SealingSettings {
+    /// 64 hex digits (AES-256 key) that seal bidders' guarantee data until bid opening. Losing it
+    /// loses the sealed data; rotating it needs a re-encryption (not offered yet).
+    pub key: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LedgerSettings {
+    /// The ledger's gRPC endpoint, e.g. `http://jinfu-ledger:50051` (sections and their state).
+    pub endpoint: String,
+}

@@ -1,0 +1,91 @@
+//! Bid guarantees that replace deposits: the ledger consumes `guarantee.events` (published by
+//! the e-guarantee service, docs/schemas/guarantee.event.v1.json) and records each issued bid
+//! guarantee against the bidder's deposit for the section. A record that is not a valid event
+//! goes to `guarantee.events.dlq` with its reason; events of other types are skipped.
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use sqlx::{Postgres, Transaction};
+
+use crate::consumer::{refused, Handled, RecordHandler};
+use crate::ingest::Record;
+
+const EVENT_BYTES_MAX: usize = 16 * 1024;
+
+pub struct GuaranteeHandler;
+
+#[derive(Deserialize)]
+struct Envelope {
+    schema_version: i32,
+    event_id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    centre_id: String,
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Issued {
+    guarantee_no: String,
+    section_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    bidder_uscc: String,
+    amount_fen: i64,
+    valid_to: chrono::NaiveDate,
+}
+
+impl RecordHandler for GuaranteeHandler {
+    fn handle<'a>(&'a self, transaction: &'a mut Transaction<'static, Postgres>, record: &'a Record) -> BoxFuture<'a, anyhow::Result<Handled>> {
+        Box::pin(apply(transaction, record))
+    }
+}
+
+async fn apply(transaction: &mut Transaction<'static, Postgres>, record: &Record) -> anyhow::Result<Handled> {
+    if record.value.len() > EVENT_BYTES_MAX {
+        return refused("oversized", format!("{} bytes, more than {EVENT_BYTES_MAX}", record.value.len()));
+    }
+    let envelope: Envelope = match serde_json::from_slice(&record.value) {
+        Ok(envelope) => envelope,
+        Err(error) => return refused("malformed_json", error.to_string().replace(char::is_control, "?")),
+    };
+    if envelope.schema_version != 1 {
+        return refused("unsupported_schema_version", format!("schema_version {} (expected 1)", envelope.schema_version));
+    }
+    if envelope.event_type != "guarantee.issued" {
+        return Ok(Handled::Applied);
+    }
+    let issued: Issued = match serde_json::from_value(envelope.data) {
+        Ok(issued) => issued,
+        Err(error) => return refused("bad_field", format!("guarantee.issued data: {error}")),
+    };
+    if issued.kind != "bid" {
+        return Ok(Handled::Applied);
+    }
+    if issued.amount_fen <= 0 || [&issued.guarantee_no, &issued.section_id, &issued.bidder_uscc].iter().any(|text| text.is_empty()) {
+        return refused("bad_field", "guarantee_no, section_id and bidder_uscc must be set and amount_fen positive");
+    }
+    let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM sections WHERE centre_id = $1 AND section_id = $2")
+        .bind(&envelope.centre_id)
+        .bind(&issued.section_id)
+        .fetch_optional(&mut **transaction)
+        .await?;
+    if known.is_none() {
+        return refused("unknown_section", format!("section {} of centre {} is not registered", issued.section_id, envelope.centre_id));
+    }
+    sqlx::query(
+        "INSERT INTO guarantee_covers (centre_id, section_id, bidder_uscc, guarantee_no, amount_fen, valid_to, event_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(&envelope.centre_id)
+    .bind(&issued.section_id)
+    .bind(&issued.bidder_uscc)
+    .bind(&issued.guarantee_no)
+    .bind(issued.amount_fen)
+    .bind(issued.valid_to)
+    .bind(&envelope.event_id)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(Handled::Applied)
+}
