@@ -493,3 +493,20 @@ pub fn start_ledger_process(settings: &Settings, banks: &Banks, port: u16, log: 
     }
     Ok(command.spawn()?)
 }
+
+/// Produces one tender event (trading.events v1) for `section` of the test centre; returns its id.
+pub async fn trading_event(app: &TestApp, section: &str, event_type: &str, data: serde_json::Value) -> anyhow::Result<String> {
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let value = serde_json::to_vec(&serde_json::json!({
+        "schema_version": 1,
+        "event_id": event_id,
+        "centre_id": CENTRE,
+        "section_id": section,
+        "type": event_type,
+        "occurred_at": china(Utc::now()),
+        "data": data,
+    }))?;
+    let record = BankRecord { key: section.into(), value, headers: vec![] };
+    jinfu_bank_sim::produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic("trading.events"), &[record]).await?;
+    Ok(event_id)
+}

@@ -5,27 +5,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{FixedOffset, Utc};
-use jinfu_bank_sim::{produce_all, BankRecord};
+
 use jinfu_e2e::*;
 use jinfu_ledger_service::verify;
 use jinfu_platform::signing::{Scheme, VerifyingKey};
 use serde_json::json;
-
-async fn trading_event(app: &TestApp, section: &str, event_type: &str, data: serde_json::Value) -> anyhow::Result<String> {
-    let event_id = uuid::Uuid::new_v4().to_string();
-    let value = serde_json::to_vec(&json!({
-        "schema_version": 1,
-        "event_id": event_id,
-        "centre_id": CENTRE,
-        "section_id": section,
-        "type": event_type,
-        "occurred_at": china(Utc::now()),
-        "data": data,
-    }))?;
-    let record = BankRecord { key: section.into(), value, headers: vec![] };
-    produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic("trading.events"), &[record]).await?;
-    Ok(event_id)
-}
 
 async fn refund_statuses(app: &TestApp, section: &str) -> anyhow::Result<HashMap<String, String>> {
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT bidder_uscc, status FROM ledger.refunds WHERE section_id = $1")

@@ -1,0 +1,306 @@
+//! E-guarantees against a real PostgreSQL and broker, with the ledger and the guarantee service
+//! in-process: issuers and products, a bidder's application, forged and genuine issuance,
+//! sealing until the `bids.opened` event, verification, the ledger reporting the deposit
+//! satisfied by the guarantee, and issuer suspension, exit and paused onboarding.
+
+
+use jinfu_e2e::*;
+use jinfu_guarantee_service::app::Application;
+use jinfu_guarantee_service::domain::{GuaranteeTerms, GuaranteeType};
+use jinfu_guarantee_service::settings::{AuthSettings, GrpcSettings, LedgerSettings, SealingSettings, Settings};
+use jinfu_platform::auth::Role;
+use jinfu_platform::signing::{Scheme, SigningKey};
+use jinfu_proto::guarantee::v1 as g;
+use jinfu_proto::guarantee::v1::guarantee_service_client::GuaranteeServiceClient;
+use jinfu_proto::ledger::v1 as pb;
+use secrecy::SecretString;
+use tonic::transport::Channel;
+use tonic::Code;
+
+const PROVINCE: &str = "520000";
+const SECTION: &str = "GUAR-1";
+const REQUIRED_FEN: i64 = 5_000_000;
+
+struct Guarantees {
+    grpc: GuaranteeServiceClient<Channel>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Guarantees {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The guarantee service on the ledger's test database (its own schema) and topics.
+async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<Guarantees> {
+    let settings = Settings {
+        database: app.settings.database.clone(),
+        kafka: app.settings.kafka.clone(),
+        grpc: GrpcSettings { listen: "127.0.0.1:0".into() },
+        auth: AuthSettings { token_secret: SecretString::from(TOKEN_SECRET) },
+        sealing: SealingSettings { key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())) },
+        ledger: LedgerSettings { endpoint: format!("http://{}", app.address) },
+        telemetry: Default::default(),
+        metrics: Default::default(),
+        outbox_batch_max: 100,
+    };
+    let application = Application::build(settings).await?;
+    let port = application.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(application.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let grpc = GuaranteeServiceClient::connect(format!("http://127.0.0.1:{port}")).await?;
+    Ok(Guarantees { grpc, stop: Some(stop) })
+}
+
+fn call<T>(app: &TestApp, role: Role, centre: &str, party: &str, message: T) -> tonic::Request<T> {
+    app.client.as_role(role, centre, party, message)
+}
+
+fn issuer_request(code: &str, kind: g::IssuerKind, key: &SigningKey) -> g::RegisterIssuerRequest {
+    g::RegisterIssuerRequest {
+        centre_id: PROVINCE.into(),
+        issuer_code: code.into(),
+        name: format!("{code} 保函"),
+        kind: kind as i32,
+        scheme: if key.scheme() == Scheme::Sm2Sm3 { g::SignatureScheme::Sm2Sm3 } else { g::SignatureScheme::Ed25519 } as i32,
+        public_key: key.public_key_hex(),
+    }
+}
+
+fn product(issuer: &str, id: &str, rate: &str, minimum_premium_fen: i64) -> g::Product {
+    g::Product {
+        centre_id: PROVINCE.into(),
+        issuer_code: issuer.into(),
+        product_id: id.into(),
+        name: format!("{issuer} 投标保函"),
+        r#type: g::GuaranteeType::Bid as i32,
+        premium_rate: rate.into(),
+        minimum_premium_fen,
+        minimum_amount_fen: 100,
+        maximum_amount_fen: 1_000_000_000,
+        centres: vec![],
+        regimes: vec![],
+    }
+}
+
+fn apply(issuer: &str, product_id: &str, amount_fen: i64) -> g::ApplyRequest {
+    g::ApplyRequest {
+        centre_id: CENTRE.into(),
+        section_id: SECTION.into(),
+        issuer_code: issuer.into(),
+        product_id: product_id.into(),
+        beneficiary: "贵阳市某采购人".into(),
+        valid_to: (chrono::Utc::now() + chrono::Duration::days(90)).format("%Y-%m-%d").to_string(),
+        amount_fen,
+    }
+}
+
+/// An issuance request for `application`, signed with `key` over the canonical text.
+fn issuance(application: &g::Application, number: &str, key: &SigningKey) -> g::IssueGuaranteeRequest {
+    let valid_from = chrono::Utc::now().date_naive();
+    let valid_to = chrono::NaiveDate::parse_from_str(&application.valid_to, "%Y-%m-%d").expect("date") + chrono::Duration::days(30);
+    let digest = "5d".repeat(32);
+    let terms = GuaranteeTerms {
+        guarantee_no: number.into(),
+        application_id: application.application_id.clone(),
+        centre_id: application.centre_id.clone(),
+        section_id: application.section_id.clone(),
+        kind: GuaranteeType::Bid,
+        principal_uscc: application.bidder_uscc.clone(),
+        beneficiary: application.beneficiary.clone(),
+        amount_fen: application.amount_fen,
+        valid_from,
+        valid_to,
+        document_sha256: digest.clone(),
+    };
+    g::IssueGuaranteeRequest {
+        centre_id: application.centre_id.clone(),
+        application_id: application.application_id.clone(),
+        guarantee_no: number.into(),
+        valid_from: valid_from.to_string(),
+        valid_to: valid_to.to_string(),
+        document_sha256: digest,
+        signature: key.sign(terms.canonical_text().as_bytes()),
+    }
+}
+
+fn code_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> Code {
+    match result {
+        Ok(value) => panic!("expected a refusal, got {value:?}"),
+        Err(status) => status.code(),
+    }
+}
+
+#[tokio::test]
+async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_deposit() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    let now = chrono::Utc::now();
+    app.client.create_section(SECTION, REQUIRED_FEN, now + chrono::Duration::days(2), now + chrono::Duration::days(3), false).await?;
+    let service = spawn_guarantees(&app).await?;
+    let mut grpc = service.grpc.clone();
+
+    let picc = SigningKey::generate(Scheme::Ed25519);
+    let icbc = SigningKey::generate(Scheme::Sm2Sm3);
+    grpc.register_issuer(call(&app, Role::Admin, PROVINCE, "admin", issuer_request("PICC", g::IssuerKind::Insurer, &picc))).await?;
+    grpc.register_issuer(call(&app, Role::Admin, PROVINCE, "admin", issuer_request("ICBCG", g::IssuerKind::Bank, &icbc))).await?;
+    // A city admin may not onboard issuers; an issuer registers only its own products.
+    assert_eq!(code_of(grpc.register_issuer(call(&app, Role::Admin, CENTRE, "admin", issuer_request("X", g::IssuerKind::Bank, &picc))).await), Code::PermissionDenied);
+    grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", product("PICC", "BID-1", "0.0010", 0))).await?;
+    grpc.register_product(call(&app, Role::Issuer, PROVINCE, "ICBCG", product("ICBCG", "BID-A", "0.0015", 20_000))).await?;
+    assert_eq!(code_of(grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", product("ICBCG", "BID-X", "0.001", 0))).await), Code::PermissionDenied);
+    assert_eq!(code_of(grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", product("PICC", "BID-2", "0.2", 0))).await), Code::InvalidArgument);
+
+    // The bidder sees every eligible product with its premium, cheapest first; none is chosen for it.
+    let bidder = TestBidder::new(601);
+    let other = TestBidder::new(602);
+    let listed = grpc
+        .list_eligible_products(call(&app, Role::Bidder, CENTRE, &bidder.uscc, g::ListEligibleProductsRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), r#type: g::GuaranteeType::Bid as i32 }))
+        .await?
+        .into_inner();
+    let offers: Vec<(String, i64)> = listed.products.iter().map(|p| (p.product.as_ref().expect("product").issuer_code.clone(), p.premium_fen)).collect();
+    // 50,000.00 × 0.10 % = 50.00; 50,000.00 × 0.15 % = 75.00, below ICBCG's minimum of 200.00.
+    assert_eq!(offers, vec![("PICC".to_owned(), 5_000), ("ICBCG".to_owned(), 20_000)]);
+
+    // Apply: the amount is the requirement; more is refused, and one live application at a time.
+    assert_eq!(code_of(grpc.apply(call(&app, Role::Bidder, CENTRE, &bidder.uscc, apply("PICC", "BID-1", REQUIRED_FEN + 1))).await), Code::InvalidArgument);
+    let application = grpc.apply(call(&app, Role::Bidder, CENTRE, &bidder.uscc, apply("PICC", "BID-1", 0))).await?.into_inner();
+    assert_eq!((application.amount_fen, application.premium_fen, application.status.as_str()), (REQUIRED_FEN, 5_000, "pending"));
+    assert_eq!(code_of(grpc.apply(call(&app, Role::Bidder, CENTRE, &bidder.uscc, apply("ICBCG", "BID-A", 0))).await), Code::AlreadyExists);
+
+    // The issuer sees its own applications; another issuer neither sees nor decides them.
+    let pending = grpc.list_applications(call(&app, Role::Issuer, PROVINCE, "PICC", g::ListApplicationsRequest { centre_id: PROVINCE.into(), status: "pending".into() })).await?.into_inner();
+    assert_eq!(pending.applications.iter().map(|a| a.bidder_uscc.as_str()).collect::<Vec<_>>(), vec![bidder.uscc.as_str()]);
+    let others = grpc.list_applications(call(&app, Role::Issuer, PROVINCE, "ICBCG", g::ListApplicationsRequest { centre_id: PROVINCE.into(), status: String::new() })).await?.into_inner();
+    assert!(others.applications.is_empty());
+    assert_eq!(code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "ICBCG", issuance(&application, "ICBCG-0001", &icbc))).await), Code::NotFound);
+
+    // A forged issuance (signed with another key) is refused and stores nothing.
+    let forged = issuance(&application, "PICC-2026-0001", &SigningKey::generate(Scheme::Ed25519));
+    let refused = grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", forged)).await.expect_err("forged");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("does not verify"), "{}", refused.message());
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM guarantee.guarantees").fetch_one(&app.pool).await?;
+    assert_eq!(stored, 0);
+    // A signature over other terms (a different amount) is refused the same way.
+    let mut altered = issuance(&application, "PICC-2026-0001", &picc);
+    altered.document_sha256 = "00".repeat(32);
+    assert_eq!(code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", altered)).await), Code::InvalidArgument);
+
+    let issued = grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&application, "PICC-2026-0001", &picc))).await?.into_inner();
+    assert_eq!((issued.status.as_str(), issued.bidder_uscc.as_str()), ("issued", bidder.uscc.as_str()));
+    assert_eq!(code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&application, "PICC-2026-0002", &picc))).await), Code::FailedPrecondition);
+
+    // Sealed: nothing in the database names the bidder; staff and other bidders learn nothing.
+    let plain: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM guarantee.applications WHERE position(convert_to($1, 'UTF8') in sealed) > 0)
+              + (SELECT count(*) FROM guarantee.guarantees WHERE position(convert_to($1, 'UTF8') in sealed) > 0)",
+    )
+    .bind(&bidder.uscc)
+    .fetch_one(&app.pool)
+    .await?;
+    assert_eq!(plain, 0, "the bidder's code is stored only sealed");
+    let by_section = g::ListSectionGuaranteesRequest { centre_id: CENTRE.into(), section_id: SECTION.into() };
+    for role in [Role::Operator, Role::Supervisor] {
+        let sealed = grpc.list_section_guarantees(call(&app, role, CENTRE, "staff", by_section.clone())).await.expect_err("sealed");
+        assert_eq!(sealed.code(), Code::FailedPrecondition);
+        assert!(sealed.message().contains("sealed until bid opening"), "{}", sealed.message());
+    }
+    let by_bidder = g::VerifyGuaranteeRequest { centre_id: CENTRE.into(), guarantee_no: String::new(), bidder_uscc: bidder.uscc.clone(), section_id: SECTION.into() };
+    assert_eq!(code_of(grpc.verify_guarantee(call(&app, Role::Operator, CENTRE, "staff", by_bidder.clone())).await), Code::NotFound);
+    assert_eq!(code_of(grpc.verify_guarantee(call(&app, Role::Bidder, CENTRE, &other.uscc, by_bidder.clone())).await), Code::NotFound);
+    let application_ref = g::ApplicationRef { centre_id: CENTRE.into(), application_id: application.application_id.clone() };
+    assert_eq!(code_of(grpc.get_application(call(&app, Role::Operator, CENTRE, "staff", application_ref.clone())).await), Code::NotFound);
+    let own = grpc.verify_guarantee(call(&app, Role::Bidder, CENTRE, &bidder.uscc, by_bidder.clone())).await?.into_inner();
+    assert!(own.authentic);
+    assert_eq!((own.status.as_str(), own.bidder_uscc.as_str()), ("issued", bidder.uscc.as_str()));
+    // By number anyone of the centre learns authenticity and status, not the bidder.
+    let by_number = g::VerifyGuaranteeRequest { centre_id: CENTRE.into(), guarantee_no: "PICC-2026-0001".into(), ..Default::default() };
+    let checked = grpc.verify_guarantee(call(&app, Role::Operator, CENTRE, "staff", by_number.clone())).await?.into_inner();
+    assert!(checked.authentic);
+    assert_eq!((checked.status.as_str(), checked.bidder_uscc.as_str(), checked.section_id.as_str(), checked.amount_fen), ("issued", "", "", REQUIRED_FEN));
+    let unknown = g::VerifyGuaranteeRequest { centre_id: CENTRE.into(), guarantee_no: "PICC-2026-9999".into(), ..Default::default() };
+    assert!(!grpc.verify_guarantee(call(&app, Role::Operator, CENTRE, "staff", unknown)).await?.into_inner().authentic);
+
+    // The ledger learns of the guarantee from guarantee.events: the deposit is satisfied by it.
+    let status_request = pb::GetDepositStatusRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), bidder_uscc: bidder.uscc.clone() };
+    wait_until("the ledger to see the guarantee", || {
+        let mut ledger = app.client.grpc.clone();
+        let request = app.client.as_role(Role::Bidder, CENTRE, &bidder.uscc, status_request.clone());
+        async move { Ok(ledger.get_deposit_status(request).await.map(|status| status.into_inner().status == "satisfied_by_guarantee").unwrap_or(false)) }
+    })
+    .await?;
+    let status = app.client.grpc.clone().get_deposit_status(app.client.as_role(Role::Bidder, CENTRE, &bidder.uscc, status_request)).await?.into_inner();
+    assert!(status.satisfied);
+    assert_eq!((status.guarantee_no.as_str(), status.guarantee_amount_fen, status.held_fen), ("PICC-2026-0001", REQUIRED_FEN, 0));
+
+    // Another bidder applies and cancels before issue.
+    let second = grpc.apply(call(&app, Role::Bidder, CENTRE, &other.uscc, apply("ICBCG", "BID-A", 0))).await?.into_inner();
+    let cancel = g::ApplicationRef { centre_id: CENTRE.into(), application_id: second.application_id.clone() };
+    assert_eq!(code_of(grpc.cancel_application(call(&app, Role::Bidder, CENTRE, &bidder.uscc, cancel.clone())).await), Code::NotFound);
+    assert_eq!(grpc.cancel_application(call(&app, Role::Bidder, CENTRE, &other.uscc, cancel.clone())).await?.into_inner().status, "cancelled");
+    assert_eq!(code_of(grpc.cancel_application(call(&app, Role::Bidder, CENTRE, &other.uscc, cancel)).await), Code::FailedPrecondition);
+
+    // Bids are opened (trading.events): the section's guarantees are unsealed.
+    trading_event(&app, SECTION, "bids.opened", serde_json::json!({})).await?;
+    wait_until("the section to be unsealed", || {
+        let mut grpc = grpc.clone();
+        let request = call(&app, Role::Operator, CENTRE, "staff", by_section.clone());
+        async move { Ok(grpc.list_section_guarantees(request).await.is_ok()) }
+    })
+    .await?;
+    let opened = grpc.list_section_guarantees(call(&app, Role::Operator, CENTRE, "staff", by_section)).await?.into_inner();
+    assert_eq!(opened.guarantees.len(), 1);
+    let unsealed = &opened.guarantees[0];
+    assert_eq!((unsealed.guarantee_no.as_str(), unsealed.bidder_uscc.as_str(), unsealed.status.as_str()), ("PICC-2026-0001", bidder.uscc.as_str(), "unsealed"));
+    let checked = grpc.verify_guarantee(call(&app, Role::Operator, CENTRE, "staff", by_bidder)).await?.into_inner();
+    assert_eq!((checked.authentic, checked.bidder_uscc.as_str(), checked.status.as_str()), (true, bidder.uscc.as_str(), "unsealed"));
+    assert_eq!(grpc.get_application(call(&app, Role::Operator, CENTRE, "staff", application_ref)).await?.into_inner().guarantee_no, "PICC-2026-0001");
+    Ok(())
+}
+
+#[tokio::test]
+async fn suspended_and_exited_issuers_take_no_applications_and_onboarding_can_be_paused() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    let now = chrono::Utc::now();
+    app.client.create_section(SECTION, REQUIRED_FEN, now + chrono::Duration::days(2), now + chrono::Duration::days(3), false).await?;
+    let service = spawn_guarantees(&app).await?;
+    let mut grpc = service.grpc.clone();
+    let admin = |message| call(&app, Role::Admin, PROVINCE, "admin", message);
+    let key = SigningKey::generate(Scheme::Ed25519);
+    grpc.register_issuer(admin(issuer_request("CCBG", g::IssuerKind::Bank, &key))).await?;
+    grpc.register_product(call(&app, Role::Admin, PROVINCE, "admin", product("CCBG", "BID-1", "0.0012", 0))).await?;
+    let bidder = TestBidder::new(611);
+    let state = |state: g::IssuerState| g::SetIssuerStateRequest { centre_id: PROVINCE.into(), issuer_code: "CCBG".into(), state: state as i32, reason: "监管通报".into() };
+    let eligible = g::ListEligibleProductsRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), r#type: g::GuaranteeType::Bid as i32 };
+
+    grpc.set_issuer_state(call(&app, Role::Admin, PROVINCE, "admin", state(g::IssuerState::Suspended))).await?;
+    assert!(grpc.list_eligible_products(call(&app, Role::Bidder, CENTRE, &bidder.uscc, eligible.clone())).await?.into_inner().products.is_empty());
+    assert_eq!(code_of(grpc.apply(call(&app, Role::Bidder, CENTRE, &bidder.uscc, apply("CCBG", "BID-1", 0))).await), Code::FailedPrecondition);
+    grpc.set_issuer_state(call(&app, Role::Admin, PROVINCE, "admin", state(g::IssuerState::Active))).await?;
+    let application = grpc.apply(call(&app, Role::Bidder, CENTRE, &bidder.uscc, apply("CCBG", "BID-1", 0))).await?.into_inner();
+
+    // An issuer that exits issues nothing more, and cannot come back.
+    grpc.set_issuer_state(call(&app, Role::Admin, PROVINCE, "admin", state(g::IssuerState::Exited))).await?;
+    assert_eq!(code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "CCBG", issuance(&application, "CCBG-000001", &key))).await), Code::FailedPrecondition);
+    assert_eq!(code_of(grpc.set_issuer_state(call(&app, Role::Admin, PROVINCE, "admin", state(g::IssuerState::Active))).await), Code::FailedPrecondition);
+    assert_eq!(code_of(grpc.register_issuer(admin(issuer_request("CCBG", g::IssuerKind::Bank, &key))).await), Code::FailedPrecondition);
+
+    // Onboarding paused: no new issuer; resumed: onboarding works again.
+    grpc.set_onboarding_paused(call(&app, Role::Admin, PROVINCE, "admin", g::SetOnboardingPausedRequest { centre_id: PROVINCE.into(), paused: true })).await?;
+    assert_eq!(code_of(grpc.register_issuer(admin(issuer_request("NEWG", g::IssuerKind::Guarantor, &key))).await), Code::FailedPrecondition);
+    let listed = grpc.list_issuers(call(&app, Role::Bidder, CENTRE, &bidder.uscc, g::ListIssuersRequest { centre_id: PROVINCE.into() })).await?.into_inner();
+    assert!(listed.onboarding_paused);
+    assert_eq!(listed.issuers.iter().map(|i| (i.issuer_code.as_str(), i.state)).collect::<Vec<_>>(), vec![("CCBG", g::IssuerState::Exited as i32)]);
+    grpc.set_onboarding_paused(call(&app, Role::Admin, PROVINCE, "admin", g::SetOnboardingPausedRequest { centre_id: PROVINCE.into(), paused: false })).await?;
+    grpc.register_issuer(admin(issuer_request("NEWG", g::IssuerKind::Guarantor, &key))).await?;
+    let changes: i64 = sqlx::query_scalar("SELECT count(*) FROM guarantee.issuer_state_changes WHERE issuer_code = 'CCBG'").fetch_one(&app.pool).await?;
+    assert_eq!(changes, 4, "onboarding, suspension, reactivation and exit are each kept");
+    Ok(())
+}
