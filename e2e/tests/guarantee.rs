@@ -4,10 +4,13 @@
 //! satisfied by the guarantee, and issuer suspension, exit and paused onboarding.
 
 
+use std::time::Duration;
+
 use jinfu_e2e::*;
 use jinfu_guarantee_service::app::Application;
 use jinfu_guarantee_service::domain::{GuaranteeTerms, GuaranteeType};
-use jinfu_guarantee_service::settings::{AuthSettings, GrpcSettings, LedgerSettings, SealingSettings, Settings};
+use jinfu_guarantee_service::settings::{AuthSettings, ConsumerConfig, GrpcSettings, LedgerSettings, SealingSettings, Settings};
+use jinfu_platform::consumer::Assignment;
 use jinfu_platform::auth::Role;
 use jinfu_platform::signing::{Scheme, SigningKey};
 use jinfu_proto::guarantee::v1 as g;
@@ -46,6 +49,10 @@ async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<Guarantees> {
         telemetry: Default::default(),
         metrics: Default::default(),
         outbox_batch_max: 100,
+        fraud: Default::default(),
+        // One in-process service per test: it reads trading.events itself (no group coordinator).
+        consumer: ConsumerConfig { assignment: Assignment::Manual, instance_id: None, group_id: Some(format!("guarantee-{}", uuid::Uuid::new_v4().simple())) },
+        expiry_interval_seconds: 3600,
     };
     let application = Application::build(settings).await?;
     let port = application.port();
@@ -97,6 +104,7 @@ fn apply(issuer: &str, product_id: &str, amount_fen: i64) -> g::ApplyRequest {
         beneficiary: "贵阳市某采购人".into(),
         valid_to: (chrono::Utc::now() + chrono::Duration::days(90)).format("%Y-%m-%d").to_string(),
         amount_fen,
+        ..Default::default()
     }
 }
 
@@ -160,7 +168,7 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
     let bidder = TestBidder::new(601);
     let other = TestBidder::new(602);
     let listed = grpc
-        .list_eligible_products(call(&app, Role::Bidder, CENTRE, &bidder.uscc, g::ListEligibleProductsRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), r#type: g::GuaranteeType::Bid as i32 }))
+        .list_eligible_products(call(&app, Role::Bidder, CENTRE, &bidder.uscc, g::ListEligibleProductsRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), r#type: g::GuaranteeType::Bid as i32, amount_fen: 0 }))
         .await?
         .into_inner();
     let offers: Vec<(String, i64)> = listed.products.iter().map(|p| (p.product.as_ref().expect("product").issuer_code.clone(), p.premium_fen)).collect();
@@ -187,7 +195,7 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
     assert!(refused.message().contains("does not verify"), "{}", refused.message());
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM guarantee.guarantees").fetch_one(&app.pool).await?;
     assert_eq!(stored, 0);
-    // A signature over other terms (a different amount) is refused the same way.
+    // A signature over other terms (another document digest) is refused the same way.
     let mut altered = issuance(&application, "PICC-2026-0001", &picc);
     altered.document_sha256 = "00".repeat(32);
     assert_eq!(code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", altered)).await), Code::InvalidArgument);
@@ -278,7 +286,7 @@ async fn suspended_and_exited_issuers_take_no_applications_and_onboarding_can_be
     grpc.register_product(call(&app, Role::Admin, PROVINCE, "admin", product("CCBG", "BID-1", "0.0012", 0))).await?;
     let bidder = TestBidder::new(611);
     let state = |state: g::IssuerState| g::SetIssuerStateRequest { centre_id: PROVINCE.into(), issuer_code: "CCBG".into(), state: state as i32, reason: "监管通报".into() };
-    let eligible = g::ListEligibleProductsRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), r#type: g::GuaranteeType::Bid as i32 };
+    let eligible = g::ListEligibleProductsRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), r#type: g::GuaranteeType::Bid as i32, amount_fen: 0 };
 
     grpc.set_issuer_state(call(&app, Role::Admin, PROVINCE, "admin", state(g::IssuerState::Suspended))).await?;
     assert!(grpc.list_eligible_products(call(&app, Role::Bidder, CENTRE, &bidder.uscc, eligible.clone())).await?.into_inner().products.is_empty());
@@ -302,5 +310,182 @@ async fn suspended_and_exited_issuers_take_no_applications_and_onboarding_can_be
     grpc.register_issuer(admin(issuer_request("NEWG", g::IssuerKind::Guarantor, &key))).await?;
     let changes: i64 = sqlx::query_scalar("SELECT count(*) FROM guarantee.issuer_state_changes WHERE issuer_code = 'CCBG'").fetch_one(&app.pool).await?;
     assert_eq!(changes, 4, "onboarding, suspension, reactivation and exit are each kept");
+    Ok(())
+}
+
+fn performance_product() -> g::Product {
+    g::Product { product_id: "PERF-1".into(), name: "PICC 履约保函".into(), r#type: g::GuaranteeType::Performance as i32, ..product("PICC", "PERF-1", "0.0020", 0) }
+}
+
+async fn issue_for(app: &TestApp, grpc: &mut GuaranteeServiceClient<Channel>, bidder: &TestBidder, key: &SigningKey, number: &str) -> anyhow::Result<g::Guarantee> {
+    let application = grpc.apply(call(app, Role::Bidder, CENTRE, &bidder.uscc, apply("PICC", "BID-1", 0))).await?.into_inner();
+    Ok(grpc.issue_guarantee(call(app, Role::Issuer, PROVINCE, "PICC", issuance(&application, number, key))).await?.into_inner())
+}
+
+async fn status_of(app: &TestApp, grpc: &mut GuaranteeServiceClient<Channel>, number: &str) -> anyhow::Result<String> {
+    let request = g::VerifyGuaranteeRequest { centre_id: CENTRE.into(), guarantee_no: number.into(), ..Default::default() };
+    Ok(grpc.verify_guarantee(call(app, Role::Operator, CENTRE, "staff", request)).await?.into_inner().status)
+}
+
+async fn wait_for_status(app: &TestApp, grpc: &GuaranteeServiceClient<Channel>, number: &str, wanted: &str) -> anyhow::Result<()> {
+    wait_until(&format!("{number} to be {wanted}"), || {
+        let mut grpc = grpc.clone();
+        async move { Ok(status_of(app, &mut grpc, number).await? == wanted) }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_and_figures() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    let now = chrono::Utc::now();
+    app.client.create_section(SECTION, REQUIRED_FEN, now + chrono::Duration::days(2), now + chrono::Duration::days(3), false).await?;
+    let service = spawn_guarantees(&app).await?;
+    let mut grpc = service.grpc.clone();
+    let key = SigningKey::generate(Scheme::Ed25519);
+    grpc.register_issuer(call(&app, Role::Admin, PROVINCE, "admin", issuer_request("PICC", g::IssuerKind::Insurer, &key))).await?;
+    grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", product("PICC", "BID-1", "0.0010", 0))).await?;
+    grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", performance_product())).await?;
+    let bidders: Vec<TestBidder> = (621..625).map(TestBidder::new).collect();
+    let mut numbers = Vec::new();
+    for (index, bidder) in bidders.iter().enumerate() {
+        numbers.push(issue_for(&app, &mut grpc, bidder, &key, &format!("PICC-CLM-{index:04}")).await?.guarantee_no);
+    }
+
+    // Four firms bought from one issuer for one section within the hour, all from one address.
+    let warnings = grpc.list_fraud_warnings(call(&app, Role::Supervisor, CENTRE, "s1", g::ListFraudWarningsRequest { centre_id: CENTRE.into() })).await?.into_inner();
+    let rules: Vec<(&str, &str)> = warnings.warnings.iter().map(|w| (w.rule.as_str(), w.subject.as_str())).collect();
+    assert!(rules.contains(&("firms_per_issuer_section", "PICC/GUAR-1")), "{rules:?}");
+    assert!(rules.contains(&("firms_per_ip", "127.0.0.1")), "{rules:?}");
+    assert_eq!(code_of(grpc.list_fraud_warnings(call(&app, Role::Operator, CENTRE, "o1", g::ListFraudWarningsRequest { centre_id: CENTRE.into() })).await), Code::PermissionDenied);
+
+    // Another bidder applies and cancels six times in the hour.
+    let restless = TestBidder::new(629);
+    for _ in 0..6 {
+        let application = grpc.apply(call(&app, Role::Bidder, CENTRE, &restless.uscc, apply("PICC", "BID-1", 0))).await?.into_inner();
+        grpc.cancel_application(call(&app, Role::Bidder, CENTRE, &restless.uscc, g::ApplicationRef { centre_id: CENTRE.into(), application_id: application.application_id })).await?;
+    }
+    // A premium rate raised by 30 %.
+    grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", product("PICC", "BID-1", "0.0013", 0))).await?;
+    let city = grpc.list_fraud_warnings(call(&app, Role::Supervisor, CENTRE, "s1", g::ListFraudWarningsRequest { centre_id: CENTRE.into() })).await?.into_inner();
+    assert!(city.warnings.iter().any(|w| w.rule == "failed_applications" && w.subject == restless.uscc), "{:?}", city.warnings);
+    let province = grpc.list_fraud_warnings(call(&app, Role::Admin, PROVINCE, "a1", g::ListFraudWarningsRequest { centre_id: PROVINCE.into() })).await?.into_inner();
+    assert!(province.warnings.iter().any(|w| w.rule == "premium_swing" && w.subject == "PICC/BID-1" && w.detail.contains("0.001 to 0.0013")), "{:?}", province.warnings);
+
+    // The fourth bidder withdraws before the deadline: its guarantee is surrendered (退保).
+    trading_event(&app, SECTION, "bidder.withdrew", serde_json::json!({ "bidder_uscc": bidders[3].uscc })).await?;
+    wait_for_status(&app, &grpc, &numbers[3], "surrendered").await?;
+
+    // Claims wait for bid opening.
+    let claim = |number: &str, reason: &str, amount_fen: i64| g::SubmitClaimRequest {
+        centre_id: CENTRE.into(),
+        guarantee_no: number.into(),
+        reason: reason.into(),
+        evidence_ref: "筑公资〔2026〕18号".into(),
+        amount_fen,
+    };
+    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[0], "refused_to_sign", REQUIRED_FEN))).await), Code::FailedPrecondition);
+    trading_event(&app, SECTION, "bids.opened", serde_json::json!({})).await?;
+    wait_for_status(&app, &grpc, &numbers[0], "unsealed").await?;
+    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[1], "failed_to_perform", 100))).await), Code::InvalidArgument);
+    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[1], "refused_to_sign", REQUIRED_FEN + 1))).await), Code::InvalidArgument);
+    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[3], "refused_to_sign", 100))).await), Code::FailedPrecondition);
+
+    // Claimed, rejected (back in force), claimed again, accepted, paid.
+    let first = grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[0], "refused_to_sign", REQUIRED_FEN))).await?.into_inner();
+    assert_eq!(status_of(&app, &mut grpc, &numbers[0]).await?, "claimed");
+    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[0], "refused_to_sign", 100))).await), Code::FailedPrecondition);
+    let decide = |claim_id: &str, accept: bool| g::DecideClaimRequest { centre_id: CENTRE.into(), claim_id: claim_id.into(), accept, reason: "审核".into() };
+    assert_eq!(code_of(grpc.decide_claim(call(&app, Role::Issuer, PROVINCE, "OTHER", decide(&first.claim_id, false))).await), Code::NotFound);
+    assert_eq!(grpc.decide_claim(call(&app, Role::Issuer, PROVINCE, "PICC", decide(&first.claim_id, false))).await?.into_inner().status, "rejected");
+    assert_eq!(status_of(&app, &mut grpc, &numbers[0]).await?, "unsealed");
+    let second = grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[0], "refused_to_sign", 3_000_000))).await?.into_inner();
+    let payment = |claim_id: &str, paid_fen: i64| g::RecordClaimPaymentRequest { centre_id: CENTRE.into(), claim_id: claim_id.into(), paid_fen, payment_serial: "PAY-20261123-1".into() };
+    assert_eq!(code_of(grpc.record_claim_payment(call(&app, Role::Issuer, PROVINCE, "PICC", payment(&second.claim_id, 3_000_000))).await), Code::FailedPrecondition);
+    grpc.decide_claim(call(&app, Role::Issuer, PROVINCE, "PICC", decide(&second.claim_id, true))).await?;
+    assert_eq!(code_of(grpc.record_claim_payment(call(&app, Role::Issuer, PROVINCE, "PICC", payment(&second.claim_id, 3_000_001))).await), Code::InvalidArgument);
+    let paid = grpc.record_claim_payment(call(&app, Role::Issuer, PROVINCE, "PICC", payment(&second.claim_id, 3_000_000))).await?.into_inner();
+    assert_eq!((paid.status.as_str(), paid.paid_fen), ("paid", 3_000_000));
+    assert_eq!(status_of(&app, &mut grpc, &numbers[0]).await?, "paid");
+    let claims = grpc.list_claims(call(&app, Role::Issuer, PROVINCE, "PICC", g::ListClaimsRequest { centre_id: CENTRE.into(), guarantee_no: String::new() })).await?.into_inner();
+    assert_eq!(claims.claims.iter().map(|c| c.status.as_str()).collect::<Vec<_>>(), vec!["paid", "rejected"]);
+
+    // The award: only the winner may take a performance guarantee, up to 10 % of the contract.
+    trading_event(&app, SECTION, "award.announced", serde_json::json!({ "winner_uscc": bidders[1].uscc })).await?;
+    let performance = |amount_fen: i64| g::ApplyRequest {
+        r#type: g::GuaranteeType::Performance as i32,
+        contract_amount_fen: 40_000_000,
+        amount_fen,
+        product_id: "PERF-1".into(),
+        ..apply("PICC", "PERF-1", 0)
+    };
+    wait_until("the award to reach the ledger", || {
+        let mut grpc = grpc.clone();
+        let request = call(&app, Role::Bidder, CENTRE, &bidders[1].uscc, performance(4_000_001));
+        async move { Ok(grpc.apply(request).await.err().map(|status| status.code()) == Some(Code::InvalidArgument)) }
+    })
+    .await?;
+    assert_eq!(code_of(grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[2].uscc, performance(4_000_000))).await), Code::FailedPrecondition);
+    let application = grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[1].uscc, performance(4_000_000))).await?.into_inner();
+    assert_eq!((application.r#type, application.premium_fen), (g::GuaranteeType::Performance as i32, 8_000));
+    let mut request = issuance(&application, "PICC-PERF-0001", &key);
+    // Re-sign as a performance guarantee (the canonical text names the type).
+    let terms = GuaranteeTerms {
+        guarantee_no: request.guarantee_no.clone(),
+        application_id: application.application_id.clone(),
+        centre_id: CENTRE.into(),
+        section_id: SECTION.into(),
+        kind: GuaranteeType::Performance,
+        principal_uscc: bidders[1].uscc.clone(),
+        beneficiary: application.beneficiary.clone(),
+        amount_fen: 4_000_000,
+        valid_from: chrono::NaiveDate::parse_from_str(&request.valid_from, "%Y-%m-%d")?,
+        valid_to: chrono::NaiveDate::parse_from_str(&request.valid_to, "%Y-%m-%d")?,
+        document_sha256: request.document_sha256.clone(),
+    };
+    request.signature = key.sign(terms.canonical_text().as_bytes());
+    grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", request)).await?;
+
+    // The contract is signed: bid guarantees still in force are released; the paid and the
+    // surrendered ones keep their state, and the performance guarantee stays in force.
+    trading_event(&app, SECTION, "contract.signed", serde_json::json!({ "winner_uscc": bidders[1].uscc })).await?;
+    wait_for_status(&app, &grpc, &numbers[1], "released").await?;
+    assert_eq!(status_of(&app, &mut grpc, &numbers[2]).await?, "released");
+    assert_eq!(status_of(&app, &mut grpc, &numbers[0]).await?, "paid");
+    assert_eq!(status_of(&app, &mut grpc, &numbers[3]).await?, "surrendered");
+    assert_eq!(status_of(&app, &mut grpc, "PICC-PERF-0001").await?, "unsealed");
+
+    // Validity ends: the sweeper expires what is still in force.
+    sqlx::query("UPDATE guarantee.guarantees SET valid_to = current_date - 2 WHERE guarantee_no = 'PICC-PERF-0001'").execute(&app.pool).await?;
+    let guarantee_pool = jinfu_platform::db::connect_and_migrate(&app.settings.database, jinfu_guarantee_service::SCHEMA, &jinfu_guarantee_service::MIGRATOR).await?;
+    assert_eq!(jinfu_guarantee_service::lifecycle::expire_once(&guarantee_pool, &app.settings.kafka.topic("guarantee.events")).await?, 1);
+    assert_eq!(status_of(&app, &mut grpc, "PICC-PERF-0001").await?, "expired");
+
+    // Figures: four firms, five guarantees, four deposits of 50,000.00 not paid in cash.
+    let figures = grpc.get_figures(call(&app, Role::Bidder, CENTRE, &bidders[0].uscc, g::GetFiguresRequest { centre_id: CENTRE.into() })).await?.into_inner();
+    let total = figures.total.expect("total");
+    assert_eq!((total.firms_served, total.guarantees_issued, total.cash_released_fen, total.premiums_fen), (4, 5, 4 * REQUIRED_FEN, 4 * 5_000 + 8_000));
+    let province = grpc.get_figures(call(&app, Role::Admin, PROVINCE, "a1", g::GetFiguresRequest { centre_id: PROVINCE.into() })).await?.into_inner();
+    assert_eq!(province.centres.iter().map(|c| c.centre_id.as_str()).collect::<Vec<_>>(), vec![CENTRE]);
+    assert_eq!(province.total.expect("total").cash_released_fen, 4 * REQUIRED_FEN);
+
+    // Every step was an event on guarantee.events, in the documented schema.
+    wait_until("the outbox to be published", || async {
+        Ok(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM guarantee.outbox WHERE published_at IS NULL").fetch_one(&app.pool).await? == 0)
+    })
+    .await?;
+    let published: i64 = sqlx::query_scalar("SELECT count(*) FROM guarantee.outbox WHERE topic = $1").bind(app.settings.kafka.topic("guarantee.events")).fetch_one(&app.pool).await?;
+    let validator = schema("guarantee.event.v1.json");
+    let mut kinds = std::collections::BTreeSet::new();
+    for (payload, _) in read_topic(&app.settings.kafka, "guarantee.events", usize::try_from(published)?, Duration::from_secs(30)).await? {
+        let event: serde_json::Value = serde_json::from_slice(&payload)?;
+        let errors: Vec<String> = validator.iter_errors(&event).map(|error| error.to_string()).collect();
+        assert!(errors.is_empty(), "{event}: {errors:?}");
+        kinds.insert(event["type"].as_str().unwrap_or_default().to_owned());
+    }
+    for kind in ["guarantee.issued", "guarantee.surrendered", "guarantee.claimed", "guarantee.claim_rejected", "guarantee.claim_accepted", "guarantee.claim_paid", "guarantee.released", "guarantee.expired", "guarantee.fraud_warning", "guarantee.application_cancelled"] {
+        assert!(kinds.contains(kind), "no {kind} among {kinds:?}");
+    }
     Ok(())
 }

@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::domain::{self, GuaranteeTerms, GuaranteeType};
+use crate::fraud::{self, FraudSettings};
 use crate::seal::Sealer;
 use crate::sections::{Section, Sections};
 
@@ -31,6 +32,8 @@ pub struct GuaranteeApi {
     pub sections: Sections,
     /// `guarantee.events` (with the deployment's topic prefix).
     pub events_topic: String,
+    /// Fraud-warning thresholds.
+    pub fraud: FraudSettings,
 }
 
 /// The sealed part of an application.
@@ -51,6 +54,10 @@ struct SealedGuarantee {
     terms: GuaranteeTerms,
     signature: String,
     premium_fen: i64,
+    /// The issuer's key that verified the signature at issue (`scheme`, hex public key): a
+    /// guarantee stays verifiable after the issuer registers a new key.
+    #[serde(default)]
+    issuer_key: Option<(String, String)>,
 }
 
 fn internal(error: impl std::fmt::Display) -> Status {
@@ -161,13 +168,34 @@ fn china_date(time: DateTime<Utc>) -> NaiveDate {
     (time + chrono::Duration::hours(8)).date_naive()
 }
 
-/// A bid guarantee may be offered only for bids; performance and quality guarantees follow the
-/// award and the contract (not offered yet: they need the contract amount).
-fn bid_only(kind: GuaranteeType) -> Result<(), Status> {
-    if kind != GuaranteeType::Bid {
-        return Err(Status::unimplemented("performance and quality guarantees are not offered yet; only bid guarantees"));
+/// The most a performance (10 %) or quality (3 %) guarantee may cover of a contract amount.
+fn contract_share_limit(kind: GuaranteeType, contract_amount_fen: i64) -> i64 {
+    match kind {
+        GuaranteeType::Bid => i64::MAX,
+        GuaranteeType::Performance => contract_amount_fen / 10,
+        GuaranteeType::Quality => contract_amount_fen.saturating_mul(3) / 100,
     }
-    Ok(())
+}
+
+/// The client's address: the first `x-forwarded-for` entry (set by the ingress), else the peer.
+fn client_ip<T>(request: &Request<T>) -> Option<String> {
+    let forwarded = request
+        .metadata()
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty() && value.len() <= 64);
+    forwarded.or_else(|| request.remote_addr().map(|address| address.ip().to_string()))
+}
+
+/// Claim reasons that fit each guarantee type.
+fn claim_fits(kind: GuaranteeType, reason: &str) -> bool {
+    match kind {
+        GuaranteeType::Bid => matches!(reason, "withdrew_after_deadline" | "refused_to_sign"),
+        GuaranteeType::Performance => reason == "failed_to_perform",
+        GuaranteeType::Quality => reason == "quality_defect",
+    }
 }
 
 impl GuaranteeApi {
@@ -253,27 +281,32 @@ impl GuaranteeApi {
         }
     }
 
-    /// A guarantee's status now: `expired` after its validity, `unsealed` once the bids are
-    /// opened, `issued` before.
-    fn guarantee_status(sealed: &SealedGuarantee, section: &Section) -> &'static str {
-        if sealed.terms.valid_to < china_date(Utc::now()) {
-            "expired"
+    /// A guarantee's status now: its lifecycle state; one in force is `expired` after its
+    /// validity (before the sweeper records it), `unsealed` once the bids are opened, `issued`
+    /// before.
+    fn guarantee_status(state: &str, sealed: &SealedGuarantee, section: &Section) -> String {
+        if state != "issued" {
+            state.to_owned()
+        } else if sealed.terms.valid_to < china_date(Utc::now()) {
+            "expired".to_owned()
         } else if section.bids_opened {
-            "unsealed"
+            "unsealed".to_owned()
         } else {
-            "issued"
+            "issued".to_owned()
         }
     }
 
-    /// Whether the issuer's registered key verifies the guarantee's signature now.
+    /// Whether the guarantee's signature verifies with the issuer's key it was issued under
+    /// (the issuer must still be registered).
     async fn authentic(&self, province: &str, issuer_code: &str, sealed: &SealedGuarantee) -> Result<bool, Status> {
-        let key: Option<(String, String)> = sqlx::query_as("SELECT scheme, public_key FROM issuers WHERE centre_id = $1 AND issuer_code = $2")
+        let current: Option<(String, String)> = sqlx::query_as("SELECT scheme, public_key FROM issuers WHERE centre_id = $1 AND issuer_code = $2")
             .bind(province)
             .bind(issuer_code)
             .fetch_optional(&self.pool)
             .await
             .map_err(internal)?;
-        let Some((scheme, public_key)) = key else { return Ok(false) };
+        let Some(current) = current else { return Ok(false) };
+        let (scheme, public_key) = sealed.issuer_key.clone().unwrap_or(current);
         let scheme = if scheme == "sm2-sm3" { Scheme::Sm2Sm3 } else { Scheme::Ed25519 };
         let Ok(key) = VerifyingKey::from_hex(scheme, &public_key) else { return Ok(false) };
         Ok(key.verify(sealed.terms.canonical_text().as_bytes(), &sealed.signature).is_ok())
@@ -453,13 +486,35 @@ impl GuaranteeService for GuaranteeApi {
         if issuer.state == pb::IssuerState::Exited as i32 {
             return Err(Status::failed_precondition(format!("issuer {} has exited", issuer.issuer_code)));
         }
+        let previous: Option<String> = sqlx::query_scalar("SELECT premium_rate::text FROM products WHERE centre_id = $1 AND issuer_code = $2 AND product_id = $3 FOR UPDATE")
+            .bind(province.as_str())
+            .bind(&issuer.issuer_code)
+            .bind(product_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        let mut outbox = OutboxRows::default();
+        if let Some(previous) = previous.and_then(|text| text.parse::<Decimal>().ok()) {
+            if fraud::premium_swing(previous, rate, self.fraud.premium_swing_percent) {
+                let detail = format!(
+                    "premium rate of {}/{product_id} changed from {} to {} (more than {} %)",
+                    issuer.issuer_code,
+                    previous.normalize(),
+                    rate.normalize(),
+                    self.fraud.premium_swing_percent
+                );
+                let subject = format!("{}/{product_id}", issuer.issuer_code);
+                fraud::warn(&mut transaction, &mut outbox, &self.events_topic, province.as_str(), "premium_swing", &subject, detail).await.map_err(internal)?;
+            }
+        }
         sqlx::query(
             "INSERT INTO products (centre_id, issuer_code, product_id, name, kind, premium_rate, minimum_premium_fen, minimum_amount_fen, maximum_amount_fen, centres, regimes)
              VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $10, $11)
              ON CONFLICT (centre_id, issuer_code, product_id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
                 premium_rate = EXCLUDED.premium_rate, minimum_premium_fen = EXCLUDED.minimum_premium_fen,
                 minimum_amount_fen = EXCLUDED.minimum_amount_fen, maximum_amount_fen = EXCLUDED.maximum_amount_fen,
-                centres = EXCLUDED.centres, regimes = EXCLUDED.regimes",
+                centres = EXCLUDED.centres, regimes = EXCLUDED.regimes,
+                rate_changed_at = CASE WHEN products.premium_rate = EXCLUDED.premium_rate THEN products.rate_changed_at ELSE now() END",
         )
         .bind(province.as_str())
         .bind(&issuer.issuer_code)
@@ -475,6 +530,7 @@ impl GuaranteeService for GuaranteeApi {
         .execute(&mut *transaction)
         .await
         .map_err(internal)?;
+        outbox.insert(&mut transaction).await.map_err(internal)?;
         transaction.commit().await.map_err(internal)?;
         Ok(Response::new(pb::Product { premium_rate: rate.to_string(), product_id: product_id.to_owned(), name: name.to_owned(), ..body }))
     }
@@ -485,8 +541,11 @@ impl GuaranteeService for GuaranteeApi {
         let code = centre(&body.centre_id)?;
         caller.authorize(&[Role::Bidder, Role::Operator], code.as_str())?;
         let kind = type_of(body.r#type)?;
-        bid_only(kind)?;
         let section = self.sections.require(code.as_str(), &body.section_id).await?;
+        let amount = if kind == GuaranteeType::Bid { section.required_fen } else { body.amount_fen };
+        if amount <= 0 {
+            return Err(invalid("amount_fen is required for performance and quality guarantees"));
+        }
         let rows = sqlx::query(
             "SELECT p.*, p.premium_rate::text AS rate, i.name AS issuer_name, i.kind AS issuer_kind
              FROM products p JOIN issuers i USING (centre_id, issuer_code)
@@ -499,14 +558,14 @@ impl GuaranteeService for GuaranteeApi {
         .bind(kind.code())
         .bind(code.as_str())
         .bind(&section.regime)
-        .bind(section.required_fen)
+        .bind(amount)
         .fetch_all(&self.pool)
         .await
         .map_err(internal)?;
         let mut products = Vec::with_capacity(rows.len());
         for row in &rows {
             let rate: Decimal = row.get::<String, _>("rate").parse().map_err(internal)?;
-            let premium = domain::premium(Fen::from_fen(section.required_fen), rate, Fen::from_fen(row.get("minimum_premium_fen")))
+            let premium = domain::premium(Fen::from_fen(amount), rate, Fen::from_fen(row.get("minimum_premium_fen")))
                 .ok_or_else(|| internal("premium overflow"))?;
             products.push(pb::EligibleProduct {
                 product: Some(pb::Product {
@@ -524,7 +583,7 @@ impl GuaranteeService for GuaranteeApi {
                 }),
                 issuer_name: row.get("issuer_name"),
                 issuer_kind: kind_enum(row.get("issuer_kind")),
-                amount_fen: section.required_fen,
+                amount_fen: amount,
                 premium_fen: premium.fen(),
             });
         }
@@ -537,6 +596,7 @@ impl GuaranteeService for GuaranteeApi {
 
     async fn apply(&self, request: Request<pb::ApplyRequest>) -> Result<Response<pb::Application>, Status> {
         let caller = Caller::of(&request)?;
+        let ip = client_ip(&request);
         let body = request.into_inner();
         let code = centre(&body.centre_id)?;
         caller.authorize(&[Role::Bidder], code.as_str())?;
@@ -544,16 +604,35 @@ impl GuaranteeService for GuaranteeApi {
         let beneficiary = required("beneficiary", &body.beneficiary)?;
         let valid_to = domain::parse_date(&body.valid_to).ok_or_else(|| invalid("valid_to must be an ISO date (YYYY-MM-DD)"))?;
         let section = self.sections.require(code.as_str(), &body.section_id).await?;
+        let requested = if body.r#type == pb::GuaranteeType::Unspecified as i32 { GuaranteeType::Bid } else { type_of(body.r#type)? };
         if !section.open {
             return Err(Status::failed_precondition(format!("section {} is closed", section.section_id)));
-        }
-        if Utc::now() >= section.deposit_deadline {
-            return Err(Status::failed_precondition(format!("the deposit deadline of section {} ({}) has passed", section.section_id, section.deposit_deadline.to_rfc3339())));
         }
         if valid_to <= china_date(section.bid_opening_time) {
             return Err(invalid(format!("valid_to {valid_to} must be after bid opening ({})", china_date(section.bid_opening_time))));
         }
-        let amount = match body.amount_fen {
+        let amount = if requested != GuaranteeType::Bid {
+            if section.winner_uscc.as_deref() != Some(bidder.as_str()) {
+                return Err(Status::failed_precondition(format!("only the announced winner of section {} may apply for a {} guarantee", section.section_id, requested.code())));
+            }
+            let limit = contract_share_limit(requested, body.contract_amount_fen);
+            if body.contract_amount_fen <= 0 || body.amount_fen <= 0 {
+                return Err(invalid("contract_amount_fen and amount_fen are required for performance and quality guarantees"));
+            }
+            if body.amount_fen > limit {
+                return Err(invalid(format!(
+                    "a {} guarantee may cover at most {} of the contract amount {}: {} is more",
+                    requested.code(),
+                    if requested == GuaranteeType::Performance { "10 %" } else { "3 %" },
+                    Fen::from_fen(body.contract_amount_fen),
+                    Fen::from_fen(body.amount_fen)
+                )));
+            }
+            body.amount_fen
+        } else if Utc::now() >= section.deposit_deadline {
+            return Err(Status::failed_precondition(format!("the deposit deadline of section {} ({}) has passed", section.section_id, section.deposit_deadline.to_rfc3339())));
+        } else {
+            match body.amount_fen {
             0 => section.required_fen,
             amount if amount > section.required_fen => {
                 return Err(invalid(format!("amount {} exceeds the section's requirement {}", Fen::from_fen(amount), Fen::from_fen(section.required_fen))))
@@ -562,6 +641,7 @@ impl GuaranteeService for GuaranteeApi {
                 return Err(invalid(format!("amount {} does not cover the section's requirement {}", Fen::from_fen(amount), Fen::from_fen(section.required_fen))))
             }
             amount => amount,
+            }
         };
         let mut transaction = self.pool.begin().await.map_err(internal)?;
         let province = code.province();
@@ -578,7 +658,9 @@ impl GuaranteeService for GuaranteeApi {
             .map_err(internal)?
             .ok_or_else(|| Status::not_found(format!("issuer {} has no product {:?}", issuer.issuer_code, body.product_id)))?;
         let kind = GuaranteeType::parse(product.get("kind")).ok_or_else(|| internal("stored product kind"))?;
-        bid_only(kind)?;
+        if kind != requested {
+            return Err(invalid(format!("product {} is a {} guarantee, not {}", body.product_id, kind.code(), requested.code())));
+        }
         let centres: Vec<String> = product.get("centres");
         let regimes: Vec<String> = product.get("regimes");
         if !centres.is_empty() && !centres.iter().any(|served| served == code.as_str()) {
@@ -603,8 +685,8 @@ impl GuaranteeService for GuaranteeApi {
         };
         let tag = self.sealer.bidder_tag(code.as_str(), bidder.as_str());
         let inserted = sqlx::query(
-            "INSERT INTO applications (application_id, centre_id, province_id, section_id, bidder_tag, issuer_code, product_id, kind, status, sealed)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9)
+            "INSERT INTO applications (application_id, centre_id, province_id, section_id, bidder_tag, issuer_code, product_id, kind, status, sealed, client_ip)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)
              ON CONFLICT DO NOTHING RETURNING *",
         )
         .bind(id)
@@ -616,6 +698,7 @@ impl GuaranteeService for GuaranteeApi {
         .bind(&body.product_id)
         .bind(kind.code())
         .bind(self.sealer.seal(&id.to_string(), &sealed).map_err(internal)?)
+        .bind(&ip)
         .fetch_optional(&mut *transaction)
         .await
         .map_err(internal)?;
@@ -633,6 +716,11 @@ impl GuaranteeService for GuaranteeApi {
             let (existing, status) = existing.ok_or_else(|| Status::aborted("a concurrent application changed the section; retry"))?;
             return Err(Status::already_exists(format!("the bidder already has a {status} application {existing} for section {}", section.section_id)));
         };
+        let mut outbox = OutboxRows::default();
+        fraud::after_application(&mut transaction, &mut outbox, &self.events_topic, &self.fraud, code.as_str(), &section.section_id, &issuer.issuer_code, ip.as_deref())
+            .await
+            .map_err(internal)?;
+        outbox.insert(&mut transaction).await.map_err(internal)?;
         transaction.commit().await.map_err(internal)?;
         Ok(Response::new(self.application_message(&row, &sealed, None)))
     }
@@ -668,6 +756,9 @@ impl GuaranteeService for GuaranteeApi {
         self.event(&mut outbox, row.get("section_id"), "guarantee.application_cancelled", &body.centre_id, serde_json::json!({
             "application_id": id, "section_id": row.get::<String, _>("section_id"), "issuer_code": row.get::<String, _>("issuer_code"),
         }));
+        fraud::after_failed_application(&mut transaction, &mut outbox, &self.events_topic, &self.fraud, &body.centre_id, row.get("bidder_tag"), &sealed.bidder_uscc)
+            .await
+            .map_err(internal)?;
         outbox.insert(&mut transaction).await.map_err(internal)?;
         transaction.commit().await.map_err(internal)?;
         Ok(Response::new(self.application_message(&row, &sealed, None)))
@@ -738,6 +829,9 @@ impl GuaranteeService for GuaranteeApi {
         self.event(&mut outbox, row.get("section_id"), "guarantee.application_rejected", &body.centre_id, serde_json::json!({
             "application_id": id, "section_id": row.get::<String, _>("section_id"), "issuer_code": caller.party,
         }));
+        fraud::after_failed_application(&mut transaction, &mut outbox, &self.events_topic, &self.fraud, &body.centre_id, row.get("bidder_tag"), &sealed.bidder_uscc)
+            .await
+            .map_err(internal)?;
         outbox.insert(&mut transaction).await.map_err(internal)?;
         transaction.commit().await.map_err(internal)?;
         Ok(Response::new(self.application_message(&row, &sealed, None)))
@@ -768,6 +862,14 @@ impl GuaranteeService for GuaranteeApi {
             return Err(invalid(format!("validity {valid_from}..{valid_to} does not cover the requested period to {}", sealed.valid_to)));
         }
         let kind = GuaranteeType::parse(row.get("kind")).ok_or_else(|| internal("stored application kind"))?;
+        if kind == GuaranteeType::Bid {
+            // A bid guarantee must be in force when the bids are opened.
+            let section = self.sections.require(&body.centre_id, row.get("section_id")).await?;
+            let opening = china_date(section.bid_opening_time);
+            if valid_from > opening {
+                return Err(invalid(format!("a bid guarantee must be in force at bid opening ({opening}); valid_from {valid_from} is later")));
+            }
+        }
         let terms = GuaranteeTerms {
             guarantee_no: guarantee_no.to_owned(),
             application_id: id.to_string(),
@@ -785,10 +887,15 @@ impl GuaranteeService for GuaranteeApi {
         let key = VerifyingKey::from_hex(scheme, &issuer.public_key).map_err(internal)?;
         key.verify(terms.canonical_text().as_bytes(), body.signature.trim())
             .map_err(|error| invalid(format!("the signature does not verify with issuer {}'s registered key: {error}", issuer.issuer_code)))?;
-        let guarantee = SealedGuarantee { terms: terms.clone(), signature: body.signature.trim().to_owned(), premium_fen: sealed.premium_fen };
+        let guarantee = SealedGuarantee {
+            terms: terms.clone(),
+            signature: body.signature.trim().to_owned(),
+            premium_fen: sealed.premium_fen,
+            issuer_key: Some((scheme.as_str().to_owned(), issuer.public_key.clone())),
+        };
         let inserted = sqlx::query(
-            "INSERT INTO guarantees (guarantee_no, application_id, centre_id, section_id, issuer_code, kind, sealed)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (guarantee_no) DO NOTHING RETURNING issued_at",
+            "INSERT INTO guarantees (guarantee_no, application_id, centre_id, section_id, issuer_code, kind, sealed, amount_fen, valid_to)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (guarantee_no) DO NOTHING RETURNING issued_at",
         )
         .bind(guarantee_no)
         .bind(id)
@@ -797,6 +904,8 @@ impl GuaranteeService for GuaranteeApi {
         .bind(&issuer.issuer_code)
         .bind(kind.code())
         .bind(self.sealer.seal(guarantee_no, &guarantee).map_err(internal)?)
+        .bind(terms.amount_fen)
+        .bind(valid_to)
         .fetch_optional(&mut *transaction)
         .await
         .map_err(internal)?;
@@ -872,7 +981,7 @@ impl GuaranteeService for GuaranteeApi {
         }
         Ok(Response::new(pb::Verification {
             authentic,
-            status: Self::guarantee_status(&sealed, &section).to_owned(),
+            status: Self::guarantee_status(row.get("state"), &sealed, &section),
             guarantee_no: number,
             issuer_code,
             amount_fen: sealed.terms.amount_fen,
@@ -904,13 +1013,275 @@ impl GuaranteeService for GuaranteeApi {
         for row in &rows {
             let number: String = row.get("guarantee_no");
             let sealed: SealedGuarantee = self.sealer.open(&number, row.get::<&[u8], _>("sealed")).map_err(internal)?;
-            guarantees.push(Self::guarantee_message(&sealed, row.get("issuer_code"), Self::guarantee_status(&sealed, &section), row.get("issued_at")));
+            guarantees.push(Self::guarantee_message(&sealed, row.get("issuer_code"), &Self::guarantee_status(row.get("state"), &sealed, &section), row.get("issued_at")));
         }
         Ok(Response::new(pb::ListSectionGuaranteesResponse { guarantees }))
+    }
+
+    async fn submit_claim(&self, request: Request<pb::SubmitClaimRequest>) -> Result<Response<pb::Claim>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Operator, Role::Supervisor], &body.centre_id)?;
+        let evidence = required("evidence_ref", &body.evidence_ref)?;
+        let mut transaction = self.pool.begin().await.map_err(internal)?;
+        let row = sqlx::query("SELECT * FROM guarantees WHERE guarantee_no = $1 AND centre_id = $2 FOR UPDATE")
+            .bind(body.guarantee_no.trim())
+            .bind(&body.centre_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Status::not_found(format!("centre {} has no guarantee {:?}", body.centre_id, body.guarantee_no)))?;
+        let number: String = row.get("guarantee_no");
+        let sealed: SealedGuarantee = self.sealer.open(&number, row.get::<&[u8], _>("sealed")).map_err(internal)?;
+        let section = self.sections.require(&body.centre_id, &sealed.terms.section_id).await?;
+        let kind = sealed.terms.kind;
+        if kind == GuaranteeType::Bid && !section.bids_opened {
+            return Err(Status::failed_precondition("a bid guarantee can be claimed on only after bid opening"));
+        }
+        let status = Self::guarantee_status(row.get("state"), &sealed, &section);
+        if !matches!(status.as_str(), "issued" | "unsealed") {
+            return Err(Status::failed_precondition(format!("guarantee {number} is {status}, not in force")));
+        }
+        if !claim_fits(kind, &body.reason) {
+            return Err(invalid(format!("reason {:?} does not fit a {} guarantee", body.reason, kind.code())));
+        }
+        if body.amount_fen <= 0 || body.amount_fen > sealed.terms.amount_fen {
+            return Err(invalid(format!("amount must be positive and at most the guarantee's {}", Fen::from_fen(sealed.terms.amount_fen))));
+        }
+        let id = Uuid::now_v7();
+        let claim = sqlx::query(
+            "INSERT INTO claims (claim_id, guarantee_no, centre_id, reason, evidence_ref, amount_fen, status, submitted_by)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) RETURNING *",
+        )
+        .bind(id)
+        .bind(&number)
+        .bind(&body.centre_id)
+        .bind(&body.reason)
+        .bind(evidence)
+        .bind(body.amount_fen)
+        .bind(format!("{}:{}", caller.role, caller.party))
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(internal)?;
+        self.set_state(&mut transaction, &number, "claimed", &body.reason).await?;
+        let mut outbox = OutboxRows::default();
+        self.event(&mut outbox, &sealed.terms.section_id, "guarantee.claimed", &body.centre_id, serde_json::json!({
+            "claim_id": id, "guarantee_no": number, "section_id": sealed.terms.section_id, "reason": body.reason,
+            "evidence_ref": evidence, "amount_fen": body.amount_fen, "issuer_code": row.get::<String, _>("issuer_code"),
+        }));
+        outbox.insert(&mut transaction).await.map_err(internal)?;
+        transaction.commit().await.map_err(internal)?;
+        Ok(Response::new(claim_message(&claim)))
+    }
+
+    async fn decide_claim(&self, request: Request<pb::DecideClaimRequest>) -> Result<Response<pb::Claim>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        let reason = required("reason", &body.reason)?;
+        let mut transaction = self.pool.begin().await.map_err(internal)?;
+        let (claim, section_id) = self.issuer_claim(&mut transaction, &caller, &body.centre_id, &body.claim_id, "pending").await?;
+        let number: String = claim.get("guarantee_no");
+        let status = if body.accept { "accepted" } else { "rejected" };
+        let claim = sqlx::query("UPDATE claims SET status = $2, decision_reason = $3, decided_at = now() WHERE claim_id = $1 RETURNING *")
+            .bind(claim.get::<Uuid, _>("claim_id"))
+            .bind(status)
+            .bind(reason)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        if !body.accept {
+            // The guarantee is back in force.
+            self.set_state(&mut transaction, &number, "issued", "claim rejected").await?;
+        }
+        let mut outbox = OutboxRows::default();
+        self.event(&mut outbox, &section_id, &format!("guarantee.claim_{status}"), &body.centre_id, serde_json::json!({
+            "claim_id": claim.get::<Uuid, _>("claim_id"), "guarantee_no": number, "section_id": section_id, "reason": reason,
+        }));
+        outbox.insert(&mut transaction).await.map_err(internal)?;
+        transaction.commit().await.map_err(internal)?;
+        Ok(Response::new(claim_message(&claim)))
+    }
+
+    async fn record_claim_payment(&self, request: Request<pb::RecordClaimPaymentRequest>) -> Result<Response<pb::Claim>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        let serial = required("payment_serial", &body.payment_serial)?;
+        let mut transaction = self.pool.begin().await.map_err(internal)?;
+        let (claim, section_id) = self.issuer_claim(&mut transaction, &caller, &body.centre_id, &body.claim_id, "accepted").await?;
+        let claimed: i64 = claim.get("amount_fen");
+        if body.paid_fen <= 0 || body.paid_fen > claimed {
+            return Err(invalid(format!("paid_fen must be positive and at most the claim's {}", Fen::from_fen(claimed))));
+        }
+        let number: String = claim.get("guarantee_no");
+        let claim = sqlx::query("UPDATE claims SET status = 'paid', paid_fen = $2, payment_serial = $3, paid_at = now() WHERE claim_id = $1 RETURNING *")
+            .bind(claim.get::<Uuid, _>("claim_id"))
+            .bind(body.paid_fen)
+            .bind(serial)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        self.set_state(&mut transaction, &number, "paid", "claim paid").await?;
+        let mut outbox = OutboxRows::default();
+        self.event(&mut outbox, &section_id, "guarantee.claim_paid", &body.centre_id, serde_json::json!({
+            "claim_id": claim.get::<Uuid, _>("claim_id"), "guarantee_no": number, "section_id": section_id,
+            "paid_fen": body.paid_fen, "payment_serial": serial,
+        }));
+        outbox.insert(&mut transaction).await.map_err(internal)?;
+        transaction.commit().await.map_err(internal)?;
+        Ok(Response::new(claim_message(&claim)))
+    }
+
+    async fn list_claims(&self, request: Request<pb::ListClaimsRequest>) -> Result<Response<pb::ListClaimsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        let issuer = match caller.role {
+            Role::Issuer if caller.centre.province() == centre(&body.centre_id)?.province() => Some(caller.party.clone()),
+            _ => {
+                caller.authorize(STAFF, &body.centre_id)?;
+                None
+            }
+        };
+        let rows = sqlx::query(
+            "SELECT c.* FROM claims c JOIN guarantees g USING (guarantee_no)
+             WHERE c.centre_id = $1 AND ($2 = '' OR c.guarantee_no = $2) AND ($3::text IS NULL OR g.issuer_code = $3)
+             ORDER BY c.submitted_at DESC LIMIT 1000",
+        )
+        .bind(&body.centre_id)
+        .bind(body.guarantee_no.trim())
+        .bind(issuer)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        Ok(Response::new(pb::ListClaimsResponse { claims: rows.iter().map(claim_message).collect() }))
+    }
+
+    async fn list_fraud_warnings(&self, request: Request<pb::ListFraudWarningsRequest>) -> Result<Response<pb::ListFraudWarningsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        caller.authorize(&[Role::Supervisor, Role::Admin], &body.centre_id)?;
+        let rows = sqlx::query("SELECT * FROM fraud_warnings WHERE centre_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1000")
+            .bind(&body.centre_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(internal)?;
+        let warnings = rows
+            .iter()
+            .map(|row| pb::FraudWarning {
+                centre_id: row.get("centre_id"),
+                rule: row.get("rule"),
+                subject: row.get("subject"),
+                detail: row.get("detail"),
+                created_at: Some(timestamp(row.get("created_at"))),
+            })
+            .collect();
+        Ok(Response::new(pb::ListFraudWarningsResponse { warnings }))
+    }
+
+    async fn get_figures(&self, request: Request<pb::GetFiguresRequest>) -> Result<Response<pb::Figures>, Status> {
+        let caller = Caller::of(&request)?;
+        let body = request.into_inner();
+        let code = centre(&body.centre_id)?;
+        if !caller.may_access(code.as_str()) && caller.centre.province() != code.province() {
+            return Err(Status::permission_denied(format!("caller of centre {} may not read centre {code}", caller.centre)));
+        }
+        // A province centre's figures cover every centre of the province.
+        let prefix = if code.is_province() { code.as_str()[..2].to_owned() } else { code.as_str().to_owned() };
+        let rows = sqlx::query(
+            "SELECT g.centre_id, count(DISTINCT a.bidder_tag), count(*),
+                    coalesce(sum(g.amount_fen) FILTER (WHERE g.kind = 'bid'), 0)::bigint
+             FROM guarantees g JOIN applications a USING (application_id)
+             WHERE starts_with(g.centre_id, $1) GROUP BY g.centre_id ORDER BY g.centre_id",
+        )
+        .bind(&prefix)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(internal)?;
+        let mut centres = Vec::with_capacity(rows.len());
+        let mut total = pb::CentreFigures { centre_id: code.as_str().to_owned(), ..Default::default() };
+        for row in &rows {
+            let centre_id: String = row.get(0);
+            // Premiums are sealed with each guarantee; summed here, never listed per bidder.
+            let sealed_rows = sqlx::query("SELECT guarantee_no, sealed FROM guarantees WHERE centre_id = $1")
+                .bind(&centre_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+            let mut premiums = 0_i64;
+            for sealed_row in &sealed_rows {
+                let sealed: SealedGuarantee = self.sealer.open(sealed_row.get::<&str, _>(0), sealed_row.get::<&[u8], _>(1)).map_err(internal)?;
+                premiums += sealed.premium_fen;
+            }
+            let figures = pb::CentreFigures {
+                centre_id,
+                firms_served: row.get(1),
+                guarantees_issued: row.get(2),
+                cash_released_fen: row.get(3),
+                premiums_fen: premiums,
+            };
+            total.firms_served += figures.firms_served;
+            total.guarantees_issued += figures.guarantees_issued;
+            total.cash_released_fen += figures.cash_released_fen;
+            total.premiums_fen += figures.premiums_fen;
+            centres.push(figures);
+        }
+        Ok(Response::new(pb::Figures { centres, total: Some(total) }))
+    }
+}
+
+fn claim_message(row: &sqlx::postgres::PgRow) -> pb::Claim {
+    pb::Claim {
+        claim_id: row.get::<Uuid, _>("claim_id").to_string(),
+        centre_id: row.get("centre_id"),
+        guarantee_no: row.get("guarantee_no"),
+        reason: row.get("reason"),
+        evidence_ref: row.get("evidence_ref"),
+        amount_fen: row.get("amount_fen"),
+        status: row.get("status"),
+        decision_reason: row.get::<Option<String>, _>("decision_reason").unwrap_or_default(),
+        paid_fen: row.get::<Option<i64>, _>("paid_fen").unwrap_or_default(),
+        payment_serial: row.get::<Option<String>, _>("payment_serial").unwrap_or_default(),
+        submitted_at: Some(timestamp(row.get("submitted_at"))),
     }
 }
 
 impl GuaranteeApi {
+    async fn set_state(&self, transaction: &mut Transaction<'static, Postgres>, guarantee_no: &str, state: &str, reason: &str) -> Result<(), Status> {
+        sqlx::query("UPDATE guarantees SET state = $2, state_reason = $3, state_changed_at = now() WHERE guarantee_no = $1")
+            .bind(guarantee_no)
+            .bind(state)
+            .bind(reason)
+            .execute(&mut **transaction)
+            .await
+            .map_err(internal)?;
+        Ok(())
+    }
+
+    /// A claim on one of the calling issuer's guarantees, locked, in `status`; with the
+    /// guarantee's section. NOT_FOUND for another issuer's.
+    async fn issuer_claim(&self, transaction: &mut Transaction<'static, Postgres>, caller: &Caller, centre_id: &str, claim_id: &str, status: &str) -> Result<(sqlx::postgres::PgRow, String), Status> {
+        if caller.role != Role::Issuer {
+            return Err(Status::permission_denied("only the guarantee's issuer decides and pays claims"));
+        }
+        let id = Uuid::parse_str(claim_id).map_err(|_| invalid("claim_id is not a UUID"))?;
+        let row = sqlx::query(
+            "SELECT c.*, g.issuer_code, g.section_id FROM claims c JOIN guarantees g USING (guarantee_no)
+             WHERE c.claim_id = $1 AND c.centre_id = $2 FOR UPDATE OF c",
+        )
+        .bind(id)
+        .bind(centre_id)
+        .fetch_optional(&mut **transaction)
+        .await
+        .map_err(internal)?
+        .filter(|row| row.get::<String, _>("issuer_code") == caller.party)
+        .ok_or_else(|| Status::not_found(format!("issuer {} has no claim {id}", caller.party)))?;
+        let current: String = row.get("status");
+        if current != status {
+            return Err(Status::failed_precondition(format!("claim {id} is {current}, not {status}")));
+        }
+        let section_id: String = row.get("section_id");
+        Ok((row, section_id))
+    }
+
     /// The pending application `id` of the calling issuer, locked; NOT_FOUND for another
     /// issuer's (it must not learn of it), FAILED_PRECONDITION when no longer pending.
     async fn issuer_application(&self, transaction: &mut Transaction<'static, Postgres>, caller: &Caller, centre_id: &str, id: Uuid) -> Result<sqlx::postgres::PgRow, Status> {

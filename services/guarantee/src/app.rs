@@ -1,10 +1,12 @@
-//! The running guarantee service: gRPC API and outbox relay, stopped together.
+//! The running guarantee service: gRPC API, trading.events consumer, expiry sweeper and outbox
+//! relay, stopped together.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jinfu_platform::auth::{self, TokenKeys};
+use jinfu_platform::consumer::{self, ConsumerSettings};
 use jinfu_platform::{db, grpc, outbox, readiness};
 use jinfu_proto::guarantee::v1::guarantee_service_server::GuaranteeServiceServer;
 use sqlx::PgPool;
@@ -14,6 +16,7 @@ use tonic::service::Routes;
 use tracing::info;
 
 use crate::api::GuaranteeApi;
+use crate::lifecycle::{self, TradingHandler};
 use crate::seal::Sealer;
 use crate::sections::Sections;
 use crate::settings::Settings;
@@ -34,7 +37,7 @@ impl Application {
         Sealer::from_hex(&settings.sealing.key)?;
         TokenKeys::new(&settings.auth.token_secret)?;
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-        settings.kafka.create_topics(&["guarantee.events"], settings.kafka.partitions).await?;
+        settings.kafka.create_topics(&["guarantee.events", "trading.events"], settings.kafka.partitions).await?;
         let listener = TcpListener::bind(&settings.grpc.listen).await?;
         Ok(Application { listener, pool, settings })
     }
@@ -56,11 +59,27 @@ impl Application {
             sealer: Sealer::from_hex(&settings.sealing.key)?,
             sections: Sections::new(&settings.ledger.endpoint, keys.clone())?,
             events_topic: settings.kafka.topic("guarantee.events"),
+            fraud: settings.fraud.clone(),
         };
         let service = GuaranteeServiceServer::with_interceptor(api, auth::interceptor(Arc::new(keys)));
         info!(address = %listener.local_addr()?, "guarantee gRPC listening");
         let (stop, stopped) = watch::channel(false);
         let relay = tokio::spawn(outbox::run_relay(pool.clone(), settings.kafka.producer()?, settings.outbox_batch_max, stopped.clone()));
+        let events_topic = settings.kafka.topic("guarantee.events");
+        let consumer_settings = ConsumerSettings {
+            kafka: settings.kafka.clone(),
+            assignment: settings.consumer.assignment,
+            instance_id: settings.consumer.instance_id.clone(),
+        };
+        let trading = tokio::spawn(consumer::run(
+            pool.clone(),
+            consumer_settings,
+            settings.kafka.topic("trading.events"),
+            settings.consumer.group_id.clone().unwrap_or_else(|| "guarantee".into()),
+            TradingHandler { sealer: Sealer::from_hex(&settings.sealing.key)?, events_topic: events_topic.clone() },
+            stopped.clone(),
+        ));
+        let expiry = tokio::spawn(lifecycle::run_expiry(pool.clone(), events_topic, Duration::from_secs(settings.expiry_interval_seconds), stopped.clone()));
         let readiness = grpc::Readiness {
             services: vec![<GuaranteeServiceServer<GuaranteeApi> as tonic::server::NamedService>::NAME],
             check: readiness::postgres_and_kafka(pool.clone(), settings.kafka.clone()),
@@ -73,6 +92,8 @@ impl Application {
         shutdown.await;
         info!("stopping the guarantee service");
         let _ = stop.send(true);
+        trading.await??;
+        expiry.await?;
         relay.await?;
         server.await??;
         Ok(())

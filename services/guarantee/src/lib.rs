@@ -6,6 +6,8 @@
 pub mod api;
 pub mod app;
 pub mod domain;
+pub mod fraud;
+pub mod lifecycle;
 pub mod seal;
 pub mod sections;
 pub mod settings;

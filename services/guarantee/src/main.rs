@@ -35,6 +35,11 @@ enum Command {
     },
 }
 
+#[derive(serde::Deserialize)]
+struct MigrateSettings {
+    database: jinfu_platform::db::DatabaseSettings,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match run().await {
@@ -53,6 +58,13 @@ async fn run() -> anyhow::Result<ExitCode> {
         println!("{endpoint} {service:?}: {}", if serving { "SERVING" } else { "NOT_SERVING" });
         return Ok(if serving { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
+    if let Command::Migrate = cli.command {
+        // Needs only the database: the migration Job gets no sealing key.
+        let settings: MigrateSettings = config::load(cli.config.as_deref())?;
+        db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
+        println!("migrations applied");
+        return Ok(ExitCode::SUCCESS);
+    }
     let settings: Settings = config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
@@ -60,11 +72,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             metrics::install(&settings.metrics)?;
             Application::build(settings).await?.run_until_stopped(shutdown::signal()).await?;
         }
-        Command::Migrate => {
-            db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-            println!("migrations applied");
-        }
-        Command::Health { .. } => unreachable!("handled before the configuration is loaded"),
+        Command::Migrate | Command::Health { .. } => unreachable!("handled before the full configuration is loaded"),
     }
     Ok(ExitCode::SUCCESS)
 }

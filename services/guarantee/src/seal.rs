@@ -3,8 +3,8 @@
 //! AES-256-GCM ciphertext; rows are found by a keyed tag (HMAC-SHA-256) of the bidder instead
 //! of its code, so the database alone tells nobody which bidders secured which section.
 //!
-//! The associated data binds each ciphertext to its row (application id), so a ciphertext copied
-//! onto another row does not decrypt.
+//! The associated data binds each ciphertext to its row (an application's id, a guarantee's
+//! number), so a ciphertext copied onto another row does not decrypt.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};

@@ -26,6 +26,8 @@ pub struct Section {
     pub open: bool,
     /// Set once the ledger has applied the section's `bids.opened` event.
     pub bids_opened: bool,
+    /// The winner, once the award is announced.
+    pub winner_uscc: Option<String>,
 }
 
 /// The ledger's section API.
@@ -73,6 +75,7 @@ impl Sections {
                     bid_opening_time: time(section.bid_opening_time)?,
                     open: section.open,
                     bids_opened: section.bids_opened_at.is_some(),
+                    winner_uscc: Some(section.winner_uscc).filter(|winner| !winner.is_empty()),
                 }))
             }
             Err(status) if status.code() == Code::NotFound => Ok(None),

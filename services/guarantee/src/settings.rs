@@ -23,6 +23,31 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default = "default_outbox_batch_max")]
     pub outbox_batch_max: i64,
+    #[serde(default)]
+    pub fraud: crate::fraud::FraudSettings,
+    #[serde(default)]
+    pub consumer: ConsumerConfig,
+    /// Seconds between expiry rounds.
+    #[serde(default = "default_expiry_interval_seconds")]
+    pub expiry_interval_seconds: u64,
+}
+
+fn default_expiry_interval_seconds() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConsumerConfig {
+    /// `group` (default) or `manual` (one replica reads every partition of trading.events from
+    /// the offsets in PostgreSQL).
+    #[serde(default)]
+    pub assignment: jinfu_platform::consumer::Assignment,
+    /// Static group membership id (the pod name).
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// Consumer group of the trading.events consumer; default `guarantee`.
+    #[serde(default)]
+    pub group_id: Option<String>,
 }
 
 fn default_outbox_batch_max() -> i64 {

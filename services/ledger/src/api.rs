@@ -689,7 +689,7 @@ impl LedgerService for LedgerApi {
             return Err(Status::permission_denied(format!("caller of centre {} may not read centre {}", caller.centre, body.centre_id)));
         }
         let row = sqlx::query(
-            "SELECT name, regime, required_deposit_fen, deposit_deadline, bid_opening_time, open, bids_opened_at
+            "SELECT name, regime, required_deposit_fen, deposit_deadline, bid_opening_time, open, bids_opened_at, winner_uscc, contract_signed_at
              FROM sections WHERE centre_id = $1 AND section_id = $2",
         )
         .bind(&body.centre_id)
@@ -709,6 +709,8 @@ impl LedgerService for LedgerApi {
             bid_opening_time: Some(time(row.get(4))),
             open: row.get(5),
             bids_opened_at: row.get::<Option<DateTime<Utc>>, _>(6).map(time),
+            winner_uscc: row.get::<Option<String>, _>(7).unwrap_or_default(),
+            contract_signed_at: row.get::<Option<DateTime<Utc>>, _>(8).map(time),
         }))
     }
 

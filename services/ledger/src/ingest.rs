@@ -24,9 +24,8 @@ use jinfu_ledger::matching::{self, classify_replay, is_collusion_lead, CreditFac
 use jinfu_ledger::{AccountKey, EntryKind, Fen, JournalEntry, Outcome};
 use jinfu_platform::kafka::{self, dead_letter_headers};
 use jinfu_platform::signing::VerifyingKey;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio::sync::watch;
@@ -37,35 +36,7 @@ use crate::notice::{self, CollectionAccount, CreditNotice, Refusal, Registry, SI
 use crate::journal::{lock_chain_heads, store_chain_heads, ChainHead, JournalWriter};
 use crate::outbox::OutboxRows;
 use crate::settings::{FaultSettings, Settings};
-
-/// One consumed record, owned so that a batch outlives the consumer's buffers.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub partition: i32,
-    pub offset: i64,
-    pub value: Vec<u8>,
-    pub headers: Vec<(String, Vec<u8>)>,
-    pub timestamp: Option<DateTime<Utc>>,
-}
-
-impl Record {
-    pub fn from_message(message: &BorrowedMessage<'_>) -> Record {
-        Record {
-            partition: message.partition(),
-            offset: message.offset(),
-            value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            headers: kafka::header_pairs(message.headers()),
-            timestamp: message.timestamp().to_millis().and_then(DateTime::from_timestamp_millis),
-        }
-    }
-
-    fn header(&self, key: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(name, _)| name == key)
-            .and_then(|(_, value)| std::str::from_utf8(value).ok())
-    }
-}
+pub use jinfu_platform::consumer::{IngestContext, Record};
 
 /// Topic names and settings a batch needs.
 pub struct BatchContext<'a> {
@@ -785,32 +756,6 @@ async fn raise_collusion_leads(
     outbox.insert(transaction).await
 }
 
-/// Notes rebalances, so the consumer re-checks newly assigned partitions against the offsets
-/// stored in the database.
-#[derive(Default)]
-pub struct IngestContext {
-    assigned: std::sync::Mutex<Vec<i32>>,
-}
-
-impl ClientContext for IngestContext {}
-
-impl ConsumerContext for IngestContext {
-    fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
-        info!(?rebalance, "consumer group rebalanced");
-        if let rdkafka::consumer::Rebalance::Assign(partitions) = rebalance {
-            if let Ok(mut assigned) = self.assigned.lock() {
-                assigned.extend(partitions.elements().iter().map(|element| element.partition()));
-            }
-        }
-    }
-}
-
-impl IngestContext {
-    fn take_assigned(&self) -> Vec<i32> {
-        self.assigned.lock().map(|mut assigned| std::mem::take(&mut *assigned)).unwrap_or_default()
-    }
-}
-
 /// Consumes `bank.credit-notices` until `shutdown` turns true, finishing the batch in hand.
 pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let topic = settings.kafka.topic("bank.credit-notices");
@@ -818,8 +763,8 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
     let events_topic = settings.kafka.topic("ledger.events");
     let keys = settings.bank_keys()?;
     let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&settings.ingest.group_id, settings.ingest.instance_id.as_deref(), IngestContext::default())?;
-    crate::consumer::subscribe_or_assign(&consumer, &pool, &settings, &settings.ingest.group_id, &topic).await?;
-    if settings.ingest.assignment == crate::settings::Assignment::Manual {
+    jinfu_platform::consumer::subscribe_or_assign(&consumer, &pool, settings.ingest.assignment, &settings.ingest.group_id, &topic).await?;
+    if settings.ingest.assignment == jinfu_platform::consumer::Assignment::Manual {
         // Positions come from the database; nothing to re-check.
         consumer.context().take_assigned();
     }

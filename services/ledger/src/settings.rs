@@ -129,13 +129,7 @@ impl Default for IngestSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Assignment {
-    #[default]
-    Group,
-    Manual,
-}
+pub use jinfu_platform::consumer::Assignment;
 
 fn default_group_id() -> String {
     "ledger".into()

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod consumer;
 pub mod db;
 pub mod grpc;
 pub mod kafka;

@@ -1,0 +1,279 @@
+//! Consuming Kafka exactly once into PostgreSQL, for every service: each record is applied in
+//! one transaction together with its partition's next offset (table `consumer_offsets` in the
+//! service's schema), so a redelivered record is a no-op; a refused record goes to
+//! `<topic>.dlq` through the outbox (with the reason in its headers) and is kept in
+//! `dead_letters`. Kafka's committed offsets are only a copy. One record per transaction: for
+//! low-volume topics (tender events, payment results, statements, guarantee events). The
+//! ledger's credit-notice path batches with the same [`Record`] and [`IngestContext`].
+//!
+//! Each record is applied in a `consume_record` span, a child of the trace context in its
+//! headers, so what a handler writes to the outbox continues the producer's trace.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use serde::Deserialize;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::watch;
+use tracing::{info, warn, Instrument};
+
+use crate::kafka::{self, dead_letter_headers, KafkaSettings};
+use crate::metrics::DLQ_MESSAGES;
+use crate::outbox::OutboxRows;
+
+/// How a service's consumers get their partitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Assignment {
+    /// Partitions shared by the replicas of a consumer group.
+    #[default]
+    Group,
+    /// This one process reads every partition itself, resuming from the offsets stored in the
+    /// database, with no group coordinator involved (one replica only).
+    Manual,
+}
+
+/// What a consumer needs besides its topic, group and handler.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub kafka: KafkaSettings,
+    pub assignment: Assignment,
+    /// Static group membership id (the pod name); each consumer appends its topic.
+    pub instance_id: Option<String>,
+}
+
+/// One consumed record, owned so that a batch outlives the consumer's buffers.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+impl Record {
+    pub fn from_message(message: &BorrowedMessage<'_>) -> Record {
+        Record {
+            partition: message.partition(),
+            offset: message.offset(),
+            value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers: kafka::header_pairs(message.headers()),
+            timestamp: message.timestamp().to_millis().and_then(DateTime::from_timestamp_millis),
+        }
+    }
+
+    /// A header's value as UTF-8 text, if present and valid.
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name == key)
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
+}
+
+/// Notes rebalances, so the consumer re-checks newly assigned partitions against the offsets
+/// stored in the database.
+#[derive(Default)]
+pub struct IngestContext {
+    assigned: std::sync::Mutex<Vec<i32>>,
+}
+
+impl ClientContext for IngestContext {}
+
+impl ConsumerContext for IngestContext {
+    fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
+        info!(?rebalance, "consumer group rebalanced");
+        if let rdkafka::consumer::Rebalance::Assign(partitions) = rebalance {
+            if let Ok(mut assigned) = self.assigned.lock() {
+                assigned.extend(partitions.elements().iter().map(|element| element.partition()));
+            }
+        }
+    }
+}
+
+impl IngestContext {
+    /// Partitions assigned since the last call.
+    pub fn take_assigned(&self) -> Vec<i32> {
+        self.assigned.lock().map(|mut assigned| std::mem::take(&mut *assigned)).unwrap_or_default()
+    }
+}
+
+/// Joins the consumer group, or (assignment `manual`) assigns every partition of `topic` at the
+/// offsets stored in the database.
+pub async fn subscribe_or_assign<C: rdkafka::consumer::ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    pool: &PgPool,
+    assignment: Assignment,
+    group_id: &str,
+    topic: &str,
+) -> anyhow::Result<()> {
+    if assignment == Assignment::Group {
+        consumer.subscribe(&[topic])?;
+        return Ok(());
+    }
+    let stored: std::collections::HashMap<i32, i64> = sqlx::query_as::<_, (i32, i64)>(
+        "SELECT kafka_partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2",
+    )
+    .bind(group_id)
+    .bind(topic)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let offset = match stored.get(&partition.id()) {
+            Some(next) if *next >= 0 => Offset::Offset(*next),
+            _ => Offset::Beginning,
+        };
+        assignment.add_partition_offset(topic, partition.id(), offset)?;
+    }
+    anyhow::ensure!(assignment.count() > 0, "topic {topic} has no partitions");
+    consumer.assign(&assignment)?;
+    info!(topic, partitions = assignment.count(), "assigned every partition (manual assignment)");
+    Ok(())
+}
+
+/// Why a record was refused; `0` is the published reason code, `1` the sentence.
+#[derive(Debug)]
+pub struct Refused(pub &'static str, pub String);
+
+/// A handler's refusal of one record, with its published reason code.
+pub fn refused(code: &'static str, sentence: impl Into<String>) -> anyhow::Result<Handled> {
+    Ok(Handled::Refused(Refused(code, sentence.into())))
+}
+
+/// What a handler decided about one record.
+pub enum Handled {
+    Applied,
+    Refused(Refused),
+}
+
+/// Applies one record inside its transaction.
+pub trait RecordHandler: Send + Sync {
+    fn handle<'a>(&'a self, transaction: &'a mut Transaction<'static, Postgres>, record: &'a Record) -> BoxFuture<'a, anyhow::Result<Handled>>;
+}
+
+/// Consumes `topic` with `group_id`, calling `handler` for every record inside the record's
+/// transaction. A database error retries the same record; nothing is skipped.
+pub async fn run(
+    pool: PgPool,
+    settings: ConsumerSettings,
+    topic: String,
+    group_id: String,
+    handler: impl RecordHandler,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    // A static member id must be unique per consumer, not only per group: derive one per topic.
+    let instance_id = settings.instance_id.as_ref().map(|id| format!("{id}-{topic}"));
+    let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&group_id, instance_id.as_deref(), IngestContext::default())?;
+    subscribe_or_assign(&consumer, &pool, settings.assignment, &group_id, &topic).await?;
+    info!(topic = %topic, group = %group_id, "consumer started");
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.changed() => break,
+            received = consumer.recv() => received,
+        };
+        let record = match message {
+            Ok(message) => Record::from_message(&message),
+            Err(error) => {
+                warn!(error = %error, topic = %topic, "consumer error");
+                continue;
+            }
+        };
+        let span = tracing::info_span!(
+            parent: None,
+            "consume_record",
+            otel.kind = "consumer",
+            messaging.destination.name = %topic,
+            messaging.kafka.partition = record.partition,
+            messaging.kafka.offset = record.offset,
+        );
+        kafka::adopt_trace_context_from_pairs(&span, &record.headers);
+        let mut attempt: u32 = 0;
+        loop {
+            match apply_one(&pool, &topic, &group_id, &record, &handler).instrument(span.clone()).await {
+                Ok(refusal) => {
+                    // Counted after the commit, so a retried record is counted once.
+                    if let Some(code) = refusal {
+                        metrics::counter!(DLQ_MESSAGES, "topic" => topic.clone(), "reason" => code).increment(1);
+                    }
+                    break;
+                }
+                Err(error) => {
+                    attempt += 1;
+                    warn!(error = %error, topic = %topic, offset = record.offset, attempt, "applying a record failed; retrying it");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(50)))).await;
+                }
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        offsets.add_partition_offset(&topic, record.partition, Offset::Offset(record.offset + 1))?;
+        if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
+            warn!(error = %error, "committing the offset copy to Kafka failed; the database holds the truth");
+        }
+    }
+    info!(topic = %topic, "consumer stopped");
+    Ok(())
+}
+
+/// Applies one record in its transaction; returns the refusal code if it was dead-lettered now.
+async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, handler: &impl RecordHandler) -> anyhow::Result<Option<&'static str>> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset) VALUES ($1, $2, $3, -1)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(group_id)
+    .bind(topic)
+    .bind(record.partition)
+    .execute(&mut *transaction)
+    .await?;
+    let next: i64 = sqlx::query_scalar(
+        "SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3 FOR UPDATE",
+    )
+    .bind(group_id)
+    .bind(topic)
+    .bind(record.partition)
+    .fetch_one(&mut *transaction)
+    .await?;
+    if record.offset < next {
+        return Ok(None);
+    }
+    let mut refusal = None;
+    if let Handled::Refused(Refused(code, sentence)) = handler.handle(&mut transaction, record).await? {
+        refusal = Some(code);
+        let reason = format!("{code}: {sentence}");
+        warn!(topic, offset = record.offset, reason = %reason, "record refused; sent to the dead-letter topic");
+        let headers = dead_letter_headers(&record.headers, &reason, topic, record.partition, record.offset);
+        let mut outbox = OutboxRows::default();
+        outbox.push(&kafka::dlq_topic(topic), &format!("{}:{}", record.partition, record.offset), record.value.clone(), &headers);
+        outbox.insert(&mut transaction).await?;
+        sqlx::query(
+            "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, payload) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
+        )
+        .bind(topic)
+        .bind(record.partition)
+        .bind(record.offset)
+        .bind(&reason)
+        .bind(&record.value)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    sqlx::query("UPDATE consumer_offsets SET next_offset = $4 WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3")
+        .bind(group_id)
+        .bind(topic)
+        .bind(record.partition)
+        .bind(record.offset + 1)
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    Ok(refusal)
+}
