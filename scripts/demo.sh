@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# The demo province: brings the stack up, starts the ledger, sets up Guizhou's province centre
-# and two city centres over gRPC, streams signed credit notices from three simulated banks
-# (SM2/SM3 and Ed25519 signers) with a realistic mix of clean and bad cases, prints what the
-# ledger made of them; then announces awards, lets the ledger order refunds with interest and the
-# simulated banks pay (a few fail), prints the refunds, and ends with the verification command
-# (last line: `verify: ok`).
+# The demo province: brings the stack up, starts the ledger and the e-guarantee service, sets up
+# Guizhou's province centre and two city centres over gRPC, onboards three guarantee issuers (a
+# bank, an insurer, a guarantee company) with one bid product each; about 30 % of the bidders buy
+# a bid guarantee (电子保函) instead of paying cash, the issuers issue them signed (a forged
+# issuance is refused), and the rest pay: signed credit notices from three simulated banks
+# (SM2/SM3 and Ed25519 signers) with a realistic mix of clean and bad cases. Prints what the
+# ledger made of them; shows the guarantees sealed until bid opening, opens the bids, and prints
+# deposits and guarantees side by side per centre; then announces awards, lets the ledger order
+# refunds with interest and the simulated banks pay (a few fail), prints the refunds, and ends
+# with the verification command (last line: `verify: ok`).
 #
 #   ./scripts/demo.sh                      # 3,000 notices at 1,000/s
 #   DEMO_COUNT=20000 DEMO_RATE=5000 ./scripts/demo.sh
+#
+# Ports (override them to run a second demo beside another): DEMO_GRPC_PORT (ledger, 50051),
+# DEMO_METRICS_PORT (ledger metrics, 9090), DEMO_GUARANTEE_PORT (guarantee service, 50052),
+# DEMO_GUARANTEE_METRICS_PORT (guarantee metrics, 9190; not 9092, the broker's port).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -36,6 +44,23 @@ if [ ! -f "$DEMO_DIR/platform.env" ]; then
   read -r _ priv pub < <(target/debug/bank-sim keygen --scheme sm2-sm3); echo "PLATFORM_PRIVATE=$priv PLATFORM_PUBLIC=$pub" >"$DEMO_DIR/platform.env"
 fi
 source "$DEMO_DIR/platform.env"
+# The guarantee issuers' signing keys (demo only; real issuers keep theirs and register the
+# public half), kept like the banks' so guarantees of earlier runs still verify.
+if [ ! -f "$DEMO_DIR/issuers.env" ]; then
+  {
+    read -r _ priv _ < <(target/debug/bank-sim keygen --scheme sm2-sm3); echo "CCBG_PRIVATE=$priv"
+    read -r _ priv _ < <(target/debug/bank-sim keygen --scheme ed25519); echo "PICC_PRIVATE=$priv"
+    read -r _ priv _ < <(target/debug/bank-sim keygen --scheme sm2-sm3); echo "GZDB_PRIVATE=$priv"
+  } >"$DEMO_DIR/issuers.env"
+fi
+source "$DEMO_DIR/issuers.env"
+# The key that seals bidders' guarantee data until bid opening: 64 hex digits (AES-256). A fixed
+# key kept with the demo's data (a new one would make earlier runs' sealed rows unreadable).
+if [ ! -f "$DEMO_DIR/sealing.env" ]; then
+  if command -v openssl >/dev/null; then key=$(openssl rand -hex 32); else key=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n'); fi
+  echo "SEALING_KEY=$key" >"$DEMO_DIR/sealing.env"
+fi
+source "$DEMO_DIR/sealing.env"
 export JINFU_REFUNDS__SIGNING__SCHEME=sm2-sm3 JINFU_REFUNDS__SIGNING__PRIVATE_KEY="$PLATFORM_PRIVATE" JINFU_REFUNDS__SIGNING__KEY_REF=jinfu_demo
 export JINFU_REFUNDS__POLL_MS=200
 export JINFU_GRPC__LISTEN="127.0.0.1:${DEMO_GRPC_PORT:-50051}"
@@ -47,23 +72,46 @@ export JINFU_INGEST__ASSIGNMENT=manual
 echo "[demo] starting the ledger on $JINFU_GRPC__LISTEN, metrics on http://$JINFU_METRICS__LISTEN/metrics (log: $DEMO_DIR/ledger.log)"
 target/debug/ledger serve >"$DEMO_DIR/ledger.log" 2>&1 &
 LEDGER_PID=$!
+GUARANTEE_PID=
 stop_ledger() { kill "$LEDGER_PID" 2>/dev/null && wait "$LEDGER_PID" 2>/dev/null || true; }
-trap stop_ledger EXIT
+stop_guarantee() { [ -z "$GUARANTEE_PID" ] || { kill "$GUARANTEE_PID" 2>/dev/null && wait "$GUARANTEE_PID" 2>/dev/null || true; }; }
+trap 'stop_guarantee; stop_ledger' EXIT
 for _ in $(seq 1 120); do
   (exec 3<>"/dev/tcp/127.0.0.1/${DEMO_GRPC_PORT:-50051}") 2>/dev/null && break
   kill -0 "$LEDGER_PID" 2>/dev/null || { echo "[demo] the ledger exited:"; tail -20 "$DEMO_DIR/ledger.log"; exit 1; }
   sleep 0.5
 done
 
+# The e-guarantee service beside the ledger: same database (its own schema) and broker; it asks
+# the ledger about sections. Its own ports; one replica reading trading.events itself.
+LEDGER_LISTEN="$JINFU_GRPC__LISTEN"
+GUARANTEE_LISTEN="127.0.0.1:${DEMO_GUARANTEE_PORT:-50052}"
+GUARANTEE_METRICS="127.0.0.1:${DEMO_GUARANTEE_METRICS_PORT:-9190}"
+echo "[demo] starting the guarantee service on $GUARANTEE_LISTEN, metrics on http://$GUARANTEE_METRICS/metrics (log: $DEMO_DIR/guarantee.log)"
+JINFU_GRPC__LISTEN="$GUARANTEE_LISTEN" JINFU_METRICS__LISTEN="$GUARANTEE_METRICS" \
+  JINFU_LEDGER__ENDPOINT="http://$LEDGER_LISTEN" JINFU_SEALING__KEY="$SEALING_KEY" \
+  JINFU_CONSUMER__ASSIGNMENT=manual JINFU_CONSUMER__INSTANCE_ID="guarantee-demo-0" \
+  target/debug/guarantee serve >"$DEMO_DIR/guarantee.log" 2>&1 &
+GUARANTEE_PID=$!
+for attempt in $(seq 1 120); do
+  target/debug/guarantee health --endpoint "http://$GUARANTEE_LISTEN" >/dev/null 2>&1 && break
+  kill -0 "$GUARANTEE_PID" 2>/dev/null || { echo "[demo] the guarantee service exited:"; tail -20 "$DEMO_DIR/guarantee.log"; exit 1; }
+  [ "$attempt" -lt 120 ] || { echo "[demo] the guarantee service did not become ready:"; tail -20 "$DEMO_DIR/guarantee.log"; exit 1; }
+  sleep 0.5
+done
+
 target/debug/bank-sim demo \
   --ledger-url "http://$JINFU_GRPC__LISTEN" \
+  --guarantee-url "http://$GUARANTEE_LISTEN" \
+  --issuer "CCBG:sm2-sm3:$CCBG_PRIVATE" --issuer "PICC:ed25519:$PICC_PRIVATE" --issuer "GZDB:sm2-sm3:$GZDB_PRIVATE" \
   --bank "ICBC:2402001029200012345:520100:icbc_gy:sm2-sm3:$ICBC_PRIVATE" \
   --bank "CCB:52050110360800000123:520300:ccb_zy:ed25519:$CCB_PRIVATE" \
   --bank "BOC:133600000000012345:520000:boc_gz:sm2-sm3:$BOC_PRIVATE" \
   --count "${DEMO_COUNT:-3000}" --rate "${DEMO_RATE:-1000}"
 
 echo
-echo "[demo] stopping the ledger gracefully, then verifying every invariant"
+echo "[demo] stopping the guarantee service and the ledger gracefully, then verifying every invariant"
+stop_guarantee
 stop_ledger
 trap - EXIT
 target/debug/ledger verify

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 use jinfu_bank_sim::{produce_all, signed_record, BankRecord, NoticeFields};
 use serde_json::json;
-use jinfu_ledger::ids::{CentreCode, Uscc};
+use jinfu_ledger::ids::Uscc;
 use jinfu_ledger_service::app::Application;
 use jinfu_ledger_service::settings::{AuthSettings, BankKeySettings, FaultSettings, GrpcSettings, IngestSettings, OrderSigningSettings, RefundSettings, Settings};
 use jinfu_platform::auth::{Role, TokenKeys};
@@ -235,13 +235,7 @@ impl LedgerClient {
     }
 
     pub fn as_role<T>(&self, role: Role, centre: &str, party: &str, message: T) -> tonic::Request<T> {
-        let token = self
-            .tokens
-            .issue(role, &CentreCode::parse(centre).expect("test centres are valid"), party, 600)
-            .expect("tokens issue");
-        let mut request = tonic::Request::new(message);
-        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii token"));
-        request
+        self.tokens.request(role, centre, party, 600, message).expect("test centres are valid")
     }
 
     pub fn admin<T>(&self, message: T) -> tonic::Request<T> {

@@ -17,6 +17,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tonic::transport::Channel;
 
+use crate::guarantees::{Candidate, GuaranteeDemo, Issued};
 use crate::{produce_all, signed_record, BankRecord, NoticeFields};
 
 /// One simulated bank's collection account and signing key.
@@ -38,6 +39,8 @@ pub struct DemoSettings {
     /// Notices per second.
     pub rate: usize,
     pub seed: u64,
+    /// The e-guarantee part of the demo (`--guarantee-url`); none: every bidder pays cash.
+    pub guarantees: Option<GuaranteeDemo>,
 }
 
 /// What the stream contained, by the case the simulator meant to create.
@@ -52,6 +55,8 @@ pub struct SentMix {
     /// Notices and conflicts the ledger had already applied before this run (a reused database).
     pub applied_before: i64,
     pub conflicts_before: i64,
+    /// Bid guarantees bought instead of cash deposits.
+    pub guarantees: Issued,
 }
 
 struct Bidder {
@@ -65,6 +70,8 @@ struct Section {
     id: String,
     required_fen: i64,
     bidders: Vec<Bidder>,
+    /// Indexes of the bidders that pay cash (the others bought a bid guarantee).
+    cash: Vec<usize>,
     kind: SectionKind,
 }
 
@@ -200,11 +207,38 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
                 let request = pb::CloseSectionRequest { centre_id: bank.centre.clone(), section_id: id.clone(), reason: "招标终止（演示）".into() };
                 client.grpc.close_section(client.request(Role::Operator, &bank.centre, "demo-operator", request)?).await?;
             }
-            sections.push(Section { id, required_fen, bidders, kind });
+            // A share of an open section's bidders buy a bid guarantee instead of paying cash.
+            let mut cash: Vec<usize> = (0..bidders.len())
+                .filter(|_| kind != SectionKind::Open || !settings.guarantees.as_ref().is_some_and(|demo| demo.chooses_guarantee(&mut rng)))
+                .collect();
+            if cash.is_empty() {
+                cash = (0..bidders.len()).collect();
+            }
+            sections.push(Section { id, required_fen, bidders, cash, kind });
         }
         sections_by_bank.push(sections);
     }
     println!("set up {} centres, {} collection accounts, {} sections, {} bidders", centres.len(), settings.banks.len(), sections_by_bank.iter().map(Vec::len).sum::<usize>(), bidder_number);
+
+    let mut issued = Issued::default();
+    if let Some(demo) = &settings.guarantees {
+        let candidates: Vec<Candidate> = sections_by_bank
+            .iter()
+            .zip(&settings.banks)
+            .flat_map(|(sections, bank)| {
+                sections.iter().flat_map(move |section| {
+                    (0..section.bidders.len()).filter(|index| !section.cash.contains(index)).map(move |index| Candidate {
+                        centre: bank.centre.clone(),
+                        section_id: section.id.clone(),
+                        bidder_uscc: section.bidders[index].uscc.clone(),
+                    })
+                })
+            })
+            .collect();
+        // Bid validity (投标有效期): 90 days after the opening.
+        let bid_validity_to = (Utc::now() + chrono::Duration::days(92)).with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).date_naive();
+        issued = crate::guarantees::apply_and_issue(demo, &settings.tokens, &run_id, &candidates, bid_validity_to, &mut rng).await?;
+    }
 
     let (records, mix) = generate(settings, &sections_by_bank, &run_id, &mut rng);
     let plan: Vec<(String, String, Vec<String>)> = sections_by_bank
@@ -231,7 +265,7 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
         }
     }
     println!("sent {} notices in {:.1} s to {topic}", records.len(), started.elapsed().as_secs_f64());
-    Ok(SentMix { sections: plan, applied_before, conflicts_before, ..mix })
+    Ok(SentMix { sections: plan, applied_before, conflicts_before, guarantees: issued, ..mix })
 }
 
 /// Notices and conflicts the ledger has applied so far, over the demo's centres.
@@ -270,7 +304,9 @@ fn generate(settings: &DemoSettings, sections_by_bank: &[Vec<Section>], run_id: 
         };
         let section = &sections[section_index];
         let cursor = &mut next_bidder[bank_index][section_index];
-        let bidder = &section.bidders[*cursor % section.bidders.len()];
+        // Only the bidders that pay cash pay (a bidder with a bid guarantee pays no deposit).
+        let payers = &section.cash;
+        let bidder = &section.bidders[payers[*cursor % payers.len()]];
         *cursor += 1;
         let mut fields = NoticeFields {
             event_id: uuid::Uuid::new_v4().to_string(),
@@ -306,7 +342,7 @@ fn generate(settings: &DemoSettings, sections_by_bank: &[Vec<Section>], run_id: 
             }
             830..=849 => {
                 // Collusion: the previous bidder's account also pays this bidder's deposit.
-                let other = &section.bidders[(*cursor + 1) % section.bidders.len()];
+                let other = &section.bidders[payers[(*cursor + 1) % payers.len()]];
                 fields.payer_name = other.name.clone();
                 fields.payer_account = other.basic_account.clone();
                 "collusion (one account, two bidders)"
@@ -493,6 +529,34 @@ pub async fn answer_payment_orders(settings: &DemoSettings, failures_per_thousan
         }
     }
     Ok(answered)
+}
+
+/// Bid opening of every open section: the demo's clock jumps to it, so the e-trading system
+/// moves each section's deposit deadline and bid-opening time to now (`section.changed`; in
+/// China the deadline for bids is the opening) and opens the bids (`bids.opened`), on
+/// trading.events keyed by section so the two stay in order. Returns the (centre, section)
+/// pairs opened.
+pub async fn open_bids(settings: &DemoSettings, mix: &SentMix) -> anyhow::Result<Vec<(String, String)>> {
+    let producer = settings.kafka.producer()?;
+    let topic = settings.kafka.topic("trading.events");
+    let now = Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339();
+    let mut events = Vec::new();
+    for (centre, section, _) in &mix.sections {
+        for (kind, data) in [
+            ("section.changed", serde_json::json!({ "deposit_deadline": now, "bid_opening_time": now })),
+            ("bids.opened", serde_json::json!({})),
+        ] {
+            let value = serde_json::to_vec(&serde_json::json!({
+                "schema_version": 1, "event_id": uuid::Uuid::new_v4(), "centre_id": centre, "section_id": section,
+                "type": kind, "occurred_at": now, "data": data,
+            }))?;
+            events.push(BankRecord { key: section.clone(), value, headers: vec![] });
+        }
+    }
+    produce_all(&producer, &topic, &events).await?;
+    println!();
+    println!("bid opening: {} open sections' deadline and opening moved to now (section.changed), bids opened (bids.opened) on {topic}", mix.sections.len());
+    Ok(mix.sections.iter().map(|(centre, section, _)| (centre.clone(), section.clone())).collect())
 }
 
 /// Announces awards for every open section (the first bidder wins) and signs the contract of

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod guarantees;
 
 use std::time::Duration;
 

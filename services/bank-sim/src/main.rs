@@ -4,6 +4,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use jinfu_bank_sim::bench;
 use jinfu_bank_sim::demo::{self, DemoBank, DemoSettings};
+use jinfu_bank_sim::guarantees::GuaranteeDemo;
 use jinfu_platform::auth::TokenKeys;
 use jinfu_platform::kafka::KafkaSettings;
 use jinfu_platform::signing::{Scheme, SigningKey};
@@ -52,6 +53,17 @@ enum Command {
         /// How long a simulated bank takes to execute a payment order.
         #[arg(long, default_value_t = 20)]
         refund_delay_ms: u64,
+        /// The e-guarantee service's gRPC endpoint; given, a share of the bidders buy a bid
+        /// guarantee instead of paying cash.
+        #[arg(long)]
+        guarantee_url: Option<String>,
+        /// `<issuer code>:<scheme>:<private key hex>` for CCBG, PICC, GZDB, repeated; an issuer
+        /// not named gets a fresh key.
+        #[arg(long = "issuer")]
+        issuers: Vec<String>,
+        /// Bidders per hundred, in each open section, who buy a bid guarantee.
+        #[arg(long, default_value_t = 30)]
+        guarantee_percent: u32,
     },
     /// Benchmark: set up the province with one sub-account per notice to come; write the plan.
     BenchSetup {
@@ -137,7 +149,22 @@ async fn run() -> anyhow::Result<ExitCode> {
             let key = SigningKey::generate(scheme);
             println!("{} {} {}", scheme, key.private_key_hex(), key.public_key_hex());
         }
-        Command::Demo { ledger_url, brokers, topic_prefix, token_secret, banks, count, rate, seed, wait_seconds, refund_failures_per_thousand, refund_delay_ms } => {
+        Command::Demo {
+            ledger_url,
+            brokers,
+            topic_prefix,
+            token_secret,
+            banks,
+            count,
+            rate,
+            seed,
+            wait_seconds,
+            refund_failures_per_thousand,
+            refund_delay_ms,
+            guarantee_url,
+            issuers,
+            guarantee_percent,
+        } => {
             let failures_per_thousand = refund_failures_per_thousand.min(1000);
             let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
             let settings = DemoSettings {
@@ -148,10 +175,23 @@ async fn run() -> anyhow::Result<ExitCode> {
                 count,
                 rate,
                 seed,
+                guarantees: guarantee_url.map(|url| GuaranteeDemo::new(url, &issuers, guarantee_percent)).transpose()?,
             };
             let mix = demo::run(&settings).await?;
             if !demo::wait_and_summarise(&settings, &mix, Duration::from_secs(wait_seconds)).await? {
                 return Ok(ExitCode::FAILURE);
+            }
+            if let Some(guarantees) = &settings.guarantees {
+                if !jinfu_bank_sim::guarantees::show_sealed(guarantees, &settings.tokens, &mix.guarantees).await? {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            let opened = demo::open_bids(&settings, &mix).await?;
+            if let Some(guarantees) = &settings.guarantees {
+                let summarised = jinfu_bank_sim::guarantees::summarise_after_opening(guarantees, &settings.ledger_url, &settings.tokens, &opened, &mix.guarantees, Duration::from_secs(wait_seconds)).await?;
+                if !summarised {
+                    return Ok(ExitCode::FAILURE);
+                }
             }
             let settings = std::sync::Arc::new(settings);
             let (stop, stopped) = tokio::sync::watch::channel(false);

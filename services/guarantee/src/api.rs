@@ -1264,7 +1264,8 @@ impl GuaranteeApi {
         }
         let id = Uuid::parse_str(claim_id).map_err(|_| invalid("claim_id is not a UUID"))?;
         let row = sqlx::query(
-            "SELECT c.*, g.issuer_code, g.section_id FROM claims c JOIN guarantees g USING (guarantee_no)
+            "SELECT c.*, g.issuer_code, g.section_id, a.province_id FROM claims c JOIN guarantees g USING (guarantee_no)
+             JOIN applications a ON a.application_id = g.application_id
              WHERE c.claim_id = $1 AND c.centre_id = $2 FOR UPDATE OF c",
         )
         .bind(id)
@@ -1272,7 +1273,7 @@ impl GuaranteeApi {
         .fetch_optional(&mut **transaction)
         .await
         .map_err(internal)?
-        .filter(|row| row.get::<String, _>("issuer_code") == caller.party)
+        .filter(|row| row.get::<String, _>("issuer_code") == caller.party && row.get::<String, _>("province_id") == caller.centre.province().as_str())
         .ok_or_else(|| Status::not_found(format!("issuer {} has no claim {id}", caller.party)))?;
         let current: String = row.get("status");
         if current != status {

@@ -76,7 +76,11 @@ impl Application {
             consumer_settings,
             settings.kafka.topic("trading.events"),
             settings.consumer.group_id.clone().unwrap_or_else(|| "guarantee".into()),
-            TradingHandler { sealer: Sealer::from_hex(&settings.sealing.key)?, events_topic: events_topic.clone() },
+            TradingHandler {
+                sealer: Sealer::from_hex(&settings.sealing.key)?,
+                events_topic: events_topic.clone(),
+                sections: Sections::new(&settings.ledger.endpoint, TokenKeys::new(&settings.auth.token_secret)?)?,
+            },
             stopped.clone(),
         ));
         let expiry = tokio::spawn(lifecycle::run_expiry(pool.clone(), events_topic, Duration::from_secs(settings.expiry_interval_seconds), stopped.clone()));

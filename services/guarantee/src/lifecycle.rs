@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use crate::seal::Sealer;
+use crate::sections::Sections;
 
 const EVENT_BYTES_MAX: usize = 64 * 1024;
 
@@ -23,6 +24,8 @@ const EVENT_BYTES_MAX: usize = 64 * 1024;
 pub struct TradingHandler {
     pub sealer: Sealer,
     pub events_topic: String,
+    /// The ledger's sections: a withdrawal surrenders only before the deposit deadline.
+    pub sections: Sections,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +70,20 @@ impl TradingHandler {
             // Other tender events do not concern guarantees.
             _ => return Ok(Handled::Applied),
         };
+        let bidder = event.data.get("bidder_uscc").and_then(serde_json::Value::as_str).filter(|text| !text.is_empty());
+        if state == "surrendered" {
+            let Some(_) = bidder else {
+                return refused("bad_field", "bidder.withdrew needs data.bidder_uscc");
+            };
+            // Withdrawing after the deposit deadline forfeits the guarantee's protection: it
+            // stays in force so the tenderer can claim (withdrew_after_deadline).
+            let Some(section) = self.sections.get(&event.centre_id, &event.section_id).await? else {
+                return Ok(Handled::Applied);
+            };
+            if event.occurred_at.with_timezone(&Utc) >= section.deposit_deadline {
+                return Ok(Handled::Applied);
+            }
+        }
         let first = sqlx::query(
             "INSERT INTO trading_events (event_id, centre_id, section_id, event_type) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
@@ -81,10 +98,7 @@ impl TradingHandler {
         if !first {
             return Ok(Handled::Applied);
         }
-        let changed = if state == "surrendered" {
-            let Some(bidder) = event.data.get("bidder_uscc").and_then(serde_json::Value::as_str).filter(|text| !text.is_empty()) else {
-                return refused("bad_field", "bidder.withdrew needs data.bidder_uscc");
-            };
+        let changed = if let (true, Some(bidder)) = (state == "surrendered", bidder) {
             let tag = self.sealer.bidder_tag(&event.centre_id, bidder);
             sqlx::query(
                 "UPDATE guarantees g SET state = 'surrendered', state_reason = $4, state_changed_at = $5

@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use jinfu_guarantee_service::app::Application;
@@ -26,13 +25,7 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Ask a running service's gRPC health service; exit 0 if it is SERVING.
-    Health {
-        #[arg(long, default_value = "http://127.0.0.1:50052")]
-        endpoint: String,
-        /// `""` (overall readiness, the default) or `liveness`.
-        #[arg(long, default_value = "")]
-        service: String,
-    },
+    Health(grpc::HealthArgs),
 }
 
 #[derive(serde::Deserialize)]
@@ -53,10 +46,8 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    if let Command::Health { endpoint, service } = &cli.command {
-        let serving = grpc::probe(endpoint, service, Duration::from_secs(5)).await?;
-        println!("{endpoint} {service:?}: {}", if serving { "SERVING" } else { "NOT_SERVING" });
-        return Ok(if serving { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    if let Command::Health(args) = &cli.command {
+        return grpc::health_command(args).await;
     }
     if let Command::Migrate = cli.command {
         // Needs only the database: the migration Job gets no sealing key.
@@ -72,7 +63,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             metrics::install(&settings.metrics)?;
             Application::build(settings).await?.run_until_stopped(shutdown::signal()).await?;
         }
-        Command::Migrate | Command::Health { .. } => unreachable!("handled before the full configuration is loaded"),
+        Command::Migrate | Command::Health(_) => unreachable!("handled before the full configuration is loaded"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,12 +6,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jinfu_ledger::ids::CentreCode;
 use jinfu_platform::auth::{Role, TokenKeys};
 use jinfu_proto::ledger::v1 as ledger;
 use jinfu_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
 /// A section as the ledger describes it.
 #[derive(Debug, Clone)]
@@ -48,16 +47,9 @@ impl Sections {
         Ok(Sections { client: LedgerServiceClient::new(channel), keys })
     }
 
-    /// `None` when the ledger has no such section.
+    /// `None` when the ledger has no such section; an error when the ledger cannot answer.
     pub async fn get(&self, centre_id: &str, section_id: &str) -> Result<Option<Section>, Status> {
-        let centre = CentreCode::parse(centre_id).map_err(|_| Status::invalid_argument(format!("centre_id {centre_id:?} is not a six-digit code")))?;
-        let token = self
-            .keys
-            .issue(Role::Admin, &centre, "jinfu-guarantee", 60)
-            .map_err(|error| Status::internal(format!("minting a service token: {error}")))?;
-        let mut request = Request::new(ledger::GetSectionRequest { centre_id: centre_id.to_owned(), section_id: section_id.to_owned() });
-        let value = format!("Bearer {token}").parse().map_err(|_| Status::internal("token is not ASCII"))?;
-        request.metadata_mut().insert("authorization", value);
+        let request = self.keys.request(Role::Admin, centre_id, "jinfu-guarantee", 60, ledger::GetSectionRequest { centre_id: centre_id.to_owned(), section_id: section_id.to_owned() })?;
         match self.client.clone().get_section(request).await {
             Ok(response) => {
                 let section = response.into_inner();

@@ -54,29 +54,8 @@ fn default_outbox_batch_max() -> i64 {
     500
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct GrpcSettings {
-    /// `host:port`; port 0 picks a free port (tests).
-    #[serde(default = "default_listen")]
-    pub listen: String,
-}
-
-impl Default for GrpcSettings {
-    fn default() -> Self {
-        GrpcSettings { listen: default_listen() }
-    }
-}
-
-fn default_listen() -> String {
-    "127.0.0.1:50052".into()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuthSettings {
-    /// The platform's HS256 token secret (≥ 32 bytes): verifies callers' tokens and mints the
-    /// service's own for the ledger.
-    pub token_secret: SecretString,
-}
+pub use jinfu_platform::auth::AuthSettings;
+pub use jinfu_platform::grpc::GrpcSettings;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SealingSettings {

@@ -49,14 +49,7 @@ enum Command {
         to: Option<chrono::NaiveDate>,
     },
     /// Ask a running service's gRPC health service; exit 0 if it is SERVING (probes, `helm test`).
-    Health {
-        /// e.g. `http://jinfu-ledger:50051`.
-        #[arg(long, default_value = "http://127.0.0.1:50051")]
-        endpoint: String,
-        /// `""` (overall readiness, the default) or `liveness`.
-        #[arg(long, default_value = "")]
-        service: String,
-    },
+    Health(grpc::HealthArgs),
     /// Issue a bearer token (for operators' tools and the demo).
     Token {
         #[arg(long)]
@@ -83,11 +76,9 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    if let Command::Health { endpoint, service } = &cli.command {
+    if let Command::Health(args) = &cli.command {
         // Needs no configuration: it runs in probe and test pods with nothing but the address.
-        let serving = grpc::probe(endpoint, service, std::time::Duration::from_secs(5)).await?;
-        println!("{endpoint} {:?}: {}", service, if serving { "SERVING" } else { "NOT_SERVING" });
-        return Ok(if serving { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return grpc::health_command(args).await;
     }
     let settings: Settings = config::load(cli.config.as_deref())?;
     match cli.command {
@@ -165,7 +156,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Health { .. } => unreachable!("handled before the configuration is loaded"),
+        Command::Health(_) => unreachable!("handled before the configuration is loaded"),
         Command::Token { role, centre, party, valid_seconds } => {
             let keys = TokenKeys::new(&settings.auth.token_secret)?;
             let centre = CentreCode::parse(&centre)?;

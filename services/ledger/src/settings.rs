@@ -63,28 +63,8 @@ pub struct OrderSigningSettings {
     pub key_ref: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct GrpcSettings {
-    /// `host:port`; port 0 picks a free port (tests).
-    #[serde(default = "default_listen")]
-    pub listen: String,
-}
-
-impl Default for GrpcSettings {
-    fn default() -> Self {
-        GrpcSettings { listen: default_listen() }
-    }
-}
-
-fn default_listen() -> String {
-    "127.0.0.1:50051".into()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuthSettings {
-    /// HS256 secret for bearer tokens, at least 32 bytes.
-    pub token_secret: SecretString,
-}
+pub use jinfu_platform::auth::AuthSettings;
+pub use jinfu_platform::grpc::GrpcSettings;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct BankKeySettings {

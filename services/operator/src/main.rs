@@ -6,12 +6,12 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use jinfu_operator::controller::{self, Context};
 use jinfu_operator::platform::LedgerPlatform;
-use jinfu_platform::auth::TokenKeys;
+use jinfu_platform::auth::{AuthSettings, TokenKeys};
+use jinfu_platform::grpc::GrpcSettings;
 use jinfu_platform::metrics::MetricsSettings;
 use jinfu_platform::telemetry::TelemetrySettings;
 use jinfu_platform::{config, grpc, metrics, readiness, shutdown, telemetry};
 use kube::runtime::events::{Recorder, Reporter};
-use secrecy::SecretString;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -32,13 +32,7 @@ enum Command {
     /// Watch TradingCentre resources and reconcile them until SIGTERM.
     Run,
     /// Ask a running service's gRPC health service; exit 0 if it is SERVING.
-    Health {
-        #[arg(long, default_value = "http://127.0.0.1:50051")]
-        endpoint: String,
-        /// `""` (overall readiness, the default) or `liveness`.
-        #[arg(long, default_value = "")]
-        service: String,
-    },
+    Health(grpc::HealthArgs),
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,28 +59,7 @@ struct OperatorSettings {
     instance: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct GrpcSettings {
-    /// `host:port` of the gRPC health endpoint (`JINFU_GRPC__LISTEN`, as for every service).
-    #[serde(default = "default_listen")]
-    listen: String,
-}
 
-impl Default for GrpcSettings {
-    fn default() -> Self {
-        GrpcSettings { listen: default_listen() }
-    }
-}
-
-fn default_listen() -> String {
-    "127.0.0.1:50051".into()
-}
-
-#[derive(Debug, Deserialize)]
-struct AuthSettings {
-    /// The platform's HS256 token secret: the operator mints short-lived admin tokens.
-    token_secret: SecretString,
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -102,11 +75,7 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Health { endpoint, service } => {
-            let serving = grpc::probe(&endpoint, &service, Duration::from_secs(5)).await?;
-            println!("{endpoint} {service:?}: {}", if serving { "SERVING" } else { "NOT_SERVING" });
-            Ok(if serving { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-        }
+        Command::Health(args) => grpc::health_command(&args).await,
         Command::Run => {
             let settings: Settings = config::load(cli.config.as_deref())?;
             let _telemetry = telemetry::init("operator", &settings.telemetry)?;

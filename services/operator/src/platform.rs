@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use jinfu_ledger::ids::CentreCode;
 use jinfu_platform::auth::{Role, TokenKeys};
 use jinfu_proto::ledger::v1 as pb;
 use jinfu_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
@@ -78,15 +77,7 @@ impl LedgerPlatform {
     }
 
     fn request<T>(&self, centre_id: &str, body: T) -> Result<Request<T>, PlatformError> {
-        let centre = CentreCode::parse(centre_id).map_err(|error| PlatformError::Refused(format!("centre {centre_id:?}: {error}")))?;
-        let token = self
-            .keys
-            .issue(Role::Admin, &centre, "jinfu-operator", 300)
-            .map_err(|error| PlatformError::Unavailable(format!("minting a token: {error}")))?;
-        let mut request = Request::new(body);
-        let value = format!("Bearer {token}").parse().map_err(|_| PlatformError::Unavailable("token is not ASCII".into()))?;
-        request.metadata_mut().insert("authorization", value);
-        Ok(request)
+        self.keys.request(Role::Admin, centre_id, "jinfu-operator", 300, body).map_err(|status| PlatformError::Refused(status.message().to_owned()))
     }
 }
 

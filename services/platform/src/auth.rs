@@ -92,6 +92,13 @@ impl Caller {
     }
 }
 
+/// The platform's token secret (`JINFU_AUTH__TOKEN_SECRET`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// HS256 secret for bearer tokens, at least 32 bytes.
+    pub token_secret: SecretString,
+}
+
 /// Signs and verifies bearer tokens with the platform's shared secret.
 #[derive(Clone)]
 pub struct TokenKeys {
@@ -114,6 +121,17 @@ impl TokenKeys {
             exp: chrono::Utc::now().timestamp() + valid_seconds,
         };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+    }
+
+    /// A request carrying a fresh bearer token for `role` of `centre`: how one service calls
+    /// another (the operator and the guarantee service call the ledger as `admin`).
+    pub fn request<T>(&self, role: Role, centre: &str, party: &str, valid_seconds: i64, body: T) -> Result<Request<T>, Status> {
+        let centre = CentreCode::parse(centre).map_err(|_| Status::invalid_argument(format!("centre {centre:?} is not a six-digit code")))?;
+        let token = self.issue(role, &centre, party, valid_seconds).map_err(|error| Status::internal(format!("minting a token: {error}")))?;
+        let mut request = Request::new(body);
+        let value = format!("Bearer {token}").parse().map_err(|_| Status::internal("token is not ASCII"))?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, Status> {

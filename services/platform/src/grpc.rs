@@ -25,6 +25,43 @@ use crate::metrics::{GRPC_REQUESTS, GRPC_REQUEST_DURATION};
 /// The health service name that reports the process alive.
 pub const LIVENESS: &str = "liveness";
 
+/// Where a service serves gRPC (`JINFU_GRPC__LISTEN`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct GrpcSettings {
+    /// `host:port`; port 0 picks a free port (tests). Default `127.0.0.1:50051`; the chart sets
+    /// `0.0.0.0:50051`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for GrpcSettings {
+    fn default() -> Self {
+        GrpcSettings { listen: default_listen() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:50051".into()
+}
+
+/// The `health` subcommand every binary has (probes, `helm test`): needs no configuration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthArgs {
+    /// e.g. `http://jinfu-ledger:50051`.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub endpoint: String,
+    /// `""` (overall readiness, the default) or `liveness`.
+    #[arg(long, default_value = "")]
+    pub service: String,
+}
+
+/// Runs the `health` subcommand: prints the status, exits 0 when SERVING.
+pub async fn health_command(args: &HealthArgs) -> anyhow::Result<std::process::ExitCode> {
+    let serving = probe(&args.endpoint, &args.service, Duration::from_secs(5)).await?;
+    println!("{} {:?}: {}", args.endpoint, args.service, if serving { "SERVING" } else { "NOT_SERVING" });
+    Ok(if serving { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
+}
+
 /// A readiness check: `Ok` while the process can do its work, `Err(why)` otherwise.
 pub type ReadinessCheck = Box<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
