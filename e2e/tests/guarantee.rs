@@ -308,6 +308,13 @@ async fn suspended_and_exited_issuers_take_no_applications_and_onboarding_can_be
     assert_eq!(listed.issuers.iter().map(|i| (i.issuer_code.as_str(), i.state)).collect::<Vec<_>>(), vec![("CCBG", g::IssuerState::Exited as i32)]);
     grpc.set_onboarding_paused(call(&app, Role::Admin, PROVINCE, "admin", g::SetOnboardingPausedRequest { centre_id: PROVINCE.into(), paused: false })).await?;
     grpc.register_issuer(admin(issuer_request("NEWG", g::IssuerKind::Guarantor, &key))).await?;
+    // A closed section takes no applications.
+    grpc.register_product(call(&app, Role::Admin, PROVINCE, "admin", product("NEWG", "BID-N", "0.0012", 0))).await?;
+    let close = pb::CloseSectionRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), reason: "招标终止".into() };
+    app.client.grpc.clone().close_section(app.client.operator(close)).await?;
+    let refused = grpc.apply(call(&app, Role::Bidder, CENTRE, &TestBidder::new(612).uscc, apply("NEWG", "BID-N", 0))).await.expect_err("closed");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(refused.message().contains("closed"), "{}", refused.message());
     let changes: i64 = sqlx::query_scalar("SELECT count(*) FROM guarantee.issuer_state_changes WHERE issuer_code = 'CCBG'").fetch_one(&app.pool).await?;
     assert_eq!(changes, 4, "onboarding, suspension, reactivation and exit are each kept");
     Ok(())
@@ -456,16 +463,49 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     assert_eq!(status_of(&app, &mut grpc, &numbers[3]).await?, "surrendered");
     assert_eq!(status_of(&app, &mut grpc, "PICC-PERF-0001").await?, "unsealed");
 
+    // A quality guarantee (质量保函) for the contractor: at most 3 % of the contract amount.
+    let quality_product = g::Product { product_id: "QUAL-1".into(), name: "PICC 质量保函".into(), r#type: g::GuaranteeType::Quality as i32, ..product("PICC", "QUAL-1", "0.0030", 0) };
+    grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", quality_product)).await?;
+    let quality = |amount_fen: i64| g::ApplyRequest {
+        r#type: g::GuaranteeType::Quality as i32,
+        contract_amount_fen: 40_000_000,
+        amount_fen,
+        ..apply("PICC", "QUAL-1", 0)
+    };
+    assert_eq!(code_of(grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[1].uscc, quality(1_200_001))).await), Code::InvalidArgument);
+    let application = grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[1].uscc, quality(1_200_000))).await?.into_inner();
+    let mut request = issuance(&application, "PICC-QUAL-0001", &key);
+    let terms = GuaranteeTerms {
+        guarantee_no: request.guarantee_no.clone(),
+        application_id: application.application_id.clone(),
+        centre_id: CENTRE.into(),
+        section_id: SECTION.into(),
+        kind: GuaranteeType::Quality,
+        principal_uscc: bidders[1].uscc.clone(),
+        beneficiary: application.beneficiary.clone(),
+        amount_fen: 1_200_000,
+        valid_from: chrono::NaiveDate::parse_from_str(&request.valid_from, "%Y-%m-%d")?,
+        valid_to: chrono::NaiveDate::parse_from_str(&request.valid_to, "%Y-%m-%d")?,
+        document_sha256: request.document_sha256.clone(),
+    };
+    request.signature = key.sign(terms.canonical_text().as_bytes());
+    grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", request)).await?;
+    // A quality guarantee is claimed on for a quality defect, not for a bid's reasons.
+    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim("PICC-QUAL-0001", "refused_to_sign", 100))).await), Code::InvalidArgument);
+    let defect = grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim("PICC-QUAL-0001", "quality_defect", 500_000))).await?.into_inner();
+    assert_eq!(defect.status, "pending");
+    assert_eq!(status_of(&app, &mut grpc, "PICC-QUAL-0001").await?, "claimed");
+
     // Validity ends: the sweeper expires what is still in force.
     sqlx::query("UPDATE guarantee.guarantees SET valid_to = current_date - 2 WHERE guarantee_no = 'PICC-PERF-0001'").execute(&app.pool).await?;
     let guarantee_pool = jinfu_platform::db::connect_and_migrate(&app.settings.database, jinfu_guarantee_service::SCHEMA, &jinfu_guarantee_service::MIGRATOR).await?;
     assert_eq!(jinfu_guarantee_service::lifecycle::expire_once(&guarantee_pool, &app.settings.kafka.topic("guarantee.events")).await?, 1);
     assert_eq!(status_of(&app, &mut grpc, "PICC-PERF-0001").await?, "expired");
 
-    // Figures: four firms, five guarantees, four deposits of 50,000.00 not paid in cash.
+    // Figures: four firms, six guarantees, four deposits of 50,000.00 not paid in cash.
     let figures = grpc.get_figures(call(&app, Role::Bidder, CENTRE, &bidders[0].uscc, g::GetFiguresRequest { centre_id: CENTRE.into() })).await?.into_inner();
     let total = figures.total.expect("total");
-    assert_eq!((total.firms_served, total.guarantees_issued, total.cash_released_fen, total.premiums_fen), (4, 5, 4 * REQUIRED_FEN, 4 * 5_000 + 8_000));
+    assert_eq!((total.firms_served, total.guarantees_issued, total.cash_released_fen, total.premiums_fen), (4, 6, 4 * REQUIRED_FEN, 4 * 5_000 + 8_000 + 3_600));
     let province = grpc.get_figures(call(&app, Role::Admin, PROVINCE, "a1", g::GetFiguresRequest { centre_id: PROVINCE.into() })).await?.into_inner();
     assert_eq!(province.centres.iter().map(|c| c.centre_id.as_str()).collect::<Vec<_>>(), vec![CENTRE]);
     assert_eq!(province.total.expect("total").cash_released_fen, 4 * REQUIRED_FEN);
