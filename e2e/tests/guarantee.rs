@@ -227,13 +227,18 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
     let own = grpc.verify_guarantee(call(&app, Role::Bidder, CENTRE, &bidder.uscc, by_bidder.clone())).await?.into_inner();
     assert!(own.authentic);
     assert_eq!((own.status.as_str(), own.bidder_uscc.as_str()), ("issued", bidder.uscc.as_str()));
-    // By number anyone of the centre learns authenticity and status, not the bidder.
+    // By number, before opening, anyone but the bidder and its issuer is answered as for a
+    // number that does not exist: even the amount would tell which section it secures.
     let by_number = g::VerifyGuaranteeRequest { centre_id: CENTRE.into(), guarantee_no: "PICC-2026-0001".into(), ..Default::default() };
-    let checked = grpc.verify_guarantee(call(&app, Role::Operator, CENTRE, "staff", by_number.clone())).await?.into_inner();
-    assert!(checked.authentic);
-    assert_eq!((checked.status.as_str(), checked.bidder_uscc.as_str(), checked.section_id.as_str(), checked.amount_fen), ("issued", "", "", REQUIRED_FEN));
     let unknown = g::VerifyGuaranteeRequest { centre_id: CENTRE.into(), guarantee_no: "PICC-2026-9999".into(), ..Default::default() };
-    assert!(!grpc.verify_guarantee(call(&app, Role::Operator, CENTRE, "staff", unknown)).await?.into_inner().authentic);
+    for role in [Role::Operator, Role::Bank] {
+        let sealed = grpc.verify_guarantee(call(&app, role, CENTRE, "someone", by_number.clone())).await.expect_err("sealed");
+        let missing = grpc.verify_guarantee(call(&app, role, CENTRE, "someone", unknown.clone())).await.expect_err("unknown");
+        assert_eq!((sealed.code(), missing.code()), (Code::NotFound, Code::NotFound));
+    }
+    assert_eq!(code_of(grpc.verify_guarantee(call(&app, Role::Bidder, CENTRE, &other.uscc, by_number.clone())).await), Code::NotFound);
+    let issuer_view = grpc.verify_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", by_number.clone())).await?.into_inner();
+    assert_eq!((issuer_view.authentic, issuer_view.status.as_str(), issuer_view.amount_fen), (true, "issued", REQUIRED_FEN));
 
     // The ledger learns of the guarantee from guarantee.events: the deposit is satisfied by it.
     let status_request = pb::GetDepositStatusRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), bidder_uscc: bidder.uscc.clone() };
@@ -268,6 +273,9 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
     assert_eq!((unsealed.guarantee_no.as_str(), unsealed.bidder_uscc.as_str(), unsealed.status.as_str()), ("PICC-2026-0001", bidder.uscc.as_str(), "unsealed"));
     let checked = grpc.verify_guarantee(call(&app, Role::Operator, CENTRE, "staff", by_bidder)).await?.into_inner();
     assert_eq!((checked.authentic, checked.bidder_uscc.as_str(), checked.status.as_str()), (true, bidder.uscc.as_str(), "unsealed"));
+    let checked = grpc.verify_guarantee(call(&app, Role::Operator, CENTRE, "staff", by_number)).await?.into_inner();
+    assert_eq!((checked.authentic, checked.section_id.as_str(), checked.amount_fen), (true, SECTION, REQUIRED_FEN));
+    assert_eq!(code_of(grpc.verify_guarantee(call(&app, Role::Operator, CENTRE, "staff", unknown)).await), Code::NotFound);
     assert_eq!(grpc.get_application(call(&app, Role::Operator, CENTRE, "staff", application_ref)).await?.into_inner().guarantee_no, "PICC-2026-0001");
     Ok(())
 }
@@ -330,8 +338,9 @@ async fn issue_for(app: &TestApp, grpc: &mut GuaranteeServiceClient<Channel>, bi
 }
 
 async fn status_of(app: &TestApp, grpc: &mut GuaranteeServiceClient<Channel>, number: &str) -> anyhow::Result<String> {
+    // Asked as the issuer: it sees its guarantees before bid opening too.
     let request = g::VerifyGuaranteeRequest { centre_id: CENTRE.into(), guarantee_no: number.into(), ..Default::default() };
-    Ok(grpc.verify_guarantee(call(app, Role::Operator, CENTRE, "staff", request)).await?.into_inner().status)
+    Ok(grpc.verify_guarantee(call(app, Role::Issuer, PROVINCE, "PICC", request)).await?.into_inner().status)
 }
 
 async fn wait_for_status(app: &TestApp, grpc: &GuaranteeServiceClient<Channel>, number: &str, wanted: &str) -> anyhow::Result<()> {
@@ -383,6 +392,19 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     // The fourth bidder withdraws before the deadline: its guarantee is surrendered (退保).
     trading_event(&app, SECTION, "bidder.withdrew", serde_json::json!({ "bidder_uscc": bidders[3].uscc })).await?;
     wait_for_status(&app, &grpc, &numbers[3], "surrendered").await?;
+    // The ledger no longer counts it for the deposit; the bidder may apply again (and cancels).
+    let status_request = pb::GetDepositStatusRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), bidder_uscc: bidders[3].uscc.clone() };
+    wait_until("the ledger to drop the surrendered guarantee", || {
+        let mut ledger = app.client.grpc.clone();
+        let request = app.client.as_role(Role::Bidder, CENTRE, &bidders[3].uscc, status_request.clone());
+        async move { Ok(ledger.get_deposit_status(request).await.map(|status| status.into_inner().status == "no_money_received").unwrap_or(false)) }
+    })
+    .await?;
+    let again = grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[3].uscc, apply("PICC", "BID-1", 0))).await?.into_inner();
+    assert_eq!(code_of(grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[3].uscc, apply("PICC", "BID-1", 0))).await), Code::AlreadyExists);
+    grpc.cancel_application(call(&app, Role::Bidder, CENTRE, &bidders[3].uscc, g::ApplicationRef { centre_id: CENTRE.into(), application_id: again.application_id })).await?;
+    // An application still pending when the bids are opened can no longer be issued.
+    let late = grpc.apply(call(&app, Role::Bidder, CENTRE, &TestBidder::new(630).uscc, apply("PICC", "BID-1", 0))).await?.into_inner();
 
     // Claims wait for bid opening.
     let claim = |number: &str, reason: &str, amount_fen: i64| g::SubmitClaimRequest {
@@ -392,9 +414,12 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
         evidence_ref: "筑公资〔2026〕18号".into(),
         amount_fen,
     };
-    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[0], "refused_to_sign", REQUIRED_FEN))).await), Code::FailedPrecondition);
+    // Before opening a claim is answered as for an unknown number.
+    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[0], "refused_to_sign", REQUIRED_FEN))).await), Code::NotFound);
     trading_event(&app, SECTION, "bids.opened", serde_json::json!({})).await?;
     wait_for_status(&app, &grpc, &numbers[0], "unsealed").await?;
+    let refused = grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&late, "PICC-LATE-0001", &key))).await.expect_err("after opening");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{}", refused.message());
     assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[1], "failed_to_perform", 100))).await), Code::InvalidArgument);
     assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[1], "refused_to_sign", REQUIRED_FEN + 1))).await), Code::InvalidArgument);
     assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[3], "refused_to_sign", 100))).await), Code::FailedPrecondition);
@@ -455,10 +480,14 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", request)).await?;
 
     // The contract is signed: bid guarantees still in force are released; the paid and the
-    // surrendered ones keep their state, and the performance guarantee stays in force.
+    // surrendered ones keep their state, a claimed one waits for its claim, and the performance
+    // guarantee stays in force.
+    let pending = grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[2], "refused_to_sign", 1_000))).await?.into_inner();
     trading_event(&app, SECTION, "contract.signed", serde_json::json!({ "winner_uscc": bidders[1].uscc })).await?;
     wait_for_status(&app, &grpc, &numbers[1], "released").await?;
-    assert_eq!(status_of(&app, &mut grpc, &numbers[2]).await?, "released");
+    assert_eq!(status_of(&app, &mut grpc, &numbers[2]).await?, "claimed");
+    grpc.decide_claim(call(&app, Role::Issuer, PROVINCE, "PICC", decide(&pending.claim_id, false))).await?;
+    assert_eq!(status_of(&app, &mut grpc, &numbers[2]).await?, "released", "a claim rejected after the contract leaves it released");
     assert_eq!(status_of(&app, &mut grpc, &numbers[0]).await?, "paid");
     assert_eq!(status_of(&app, &mut grpc, &numbers[3]).await?, "surrendered");
     assert_eq!(status_of(&app, &mut grpc, "PICC-PERF-0001").await?, "unsealed");

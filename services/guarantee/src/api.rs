@@ -177,13 +177,16 @@ fn contract_share_limit(kind: GuaranteeType, contract_amount_fen: i64) -> i64 {
     }
 }
 
-/// The client's address: the first `x-forwarded-for` entry (set by the ingress), else the peer.
+/// The client's address: the last `x-forwarded-for` entry (appended by the ingress), else the
+/// peer.
 fn client_ip<T>(request: &Request<T>) -> Option<String> {
     let forwarded = request
         .metadata()
         .get("x-forwarded-for")
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
+        // The ingress appends the address it saw: the rightmost entry. Earlier entries are
+        // whatever the client sent.
+        .and_then(|value| value.rsplit(',').next())
         .map(|value| value.trim().to_owned())
         .filter(|value| !value.is_empty() && value.len() <= 64);
     forwarded.or_else(|| request.remote_addr().map(|address| address.ip().to_string()))
@@ -684,6 +687,29 @@ impl GuaranteeService for GuaranteeApi {
             reason: String::new(),
         };
         let tag = self.sealer.bidder_tag(code.as_str(), bidder.as_str());
+        // One bidder, section and type at a time: serialise applications of the same three.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2 || '/' || $3 || '/' || encode($4, 'hex'), 0))")
+            .bind(code.as_str())
+            .bind(&section.section_id)
+            .bind(kind.code())
+            .bind(&tag)
+            .execute(&mut *transaction)
+            .await
+            .map_err(internal)?;
+        let in_force: Option<String> = sqlx::query_scalar(
+            "SELECT g.guarantee_no FROM applications a JOIN guarantees g USING (application_id)
+             WHERE a.centre_id = $1 AND a.section_id = $2 AND a.bidder_tag = $3 AND a.kind = $4 AND g.state IN ('issued', 'claimed')",
+        )
+        .bind(code.as_str())
+        .bind(&section.section_id)
+        .bind(&tag)
+        .bind(kind.code())
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(internal)?;
+        if let Some(number) = in_force {
+            return Err(Status::already_exists(format!("the bidder already holds guarantee {number} for section {}", section.section_id)));
+        }
         let inserted = sqlx::query(
             "INSERT INTO applications (application_id, centre_id, province_id, section_id, bidder_tag, issuer_code, product_id, kind, status, sealed, client_ip)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)
@@ -704,7 +730,7 @@ impl GuaranteeService for GuaranteeApi {
         .map_err(internal)?;
         let Some(row) = inserted else {
             let existing: Option<(Uuid, String)> = sqlx::query_as(
-                "SELECT application_id, status FROM applications WHERE centre_id = $1 AND section_id = $2 AND bidder_tag = $3 AND kind = $4 AND status IN ('pending', 'issued')",
+                "SELECT application_id, status FROM applications WHERE centre_id = $1 AND section_id = $2 AND bidder_tag = $3 AND kind = $4 AND status = 'pending'",
             )
             .bind(code.as_str())
             .bind(&section.section_id)
@@ -863,8 +889,16 @@ impl GuaranteeService for GuaranteeApi {
         }
         let kind = GuaranteeType::parse(row.get("kind")).ok_or_else(|| internal("stored application kind"))?;
         if kind == GuaranteeType::Bid {
-            // A bid guarantee must be in force when the bids are opened.
+            // A bid guarantee stands in for a deposit: issued while deposits are taken, and in
+            // force when the bids are opened.
             let section = self.sections.require(&body.centre_id, row.get("section_id")).await?;
+            if !section.open || section.bids_opened || Utc::now() >= section.deposit_deadline {
+                return Err(Status::failed_precondition(format!(
+                    "section {} no longer takes deposits (closed, bids opened, or deadline {} passed): the bid guarantee cannot be issued",
+                    section.section_id,
+                    section.deposit_deadline.to_rfc3339()
+                )));
+            }
             let opening = china_date(section.bid_opening_time);
             if valid_from > opening {
                 return Err(invalid(format!("a bid guarantee must be in force at bid opening ({opening}); valid_from {valid_from} is later")));
@@ -943,6 +977,15 @@ impl GuaranteeService for GuaranteeApi {
             return Err(Status::permission_denied(format!("caller of centre {} may not verify guarantees of centre {code}", caller.centre)));
         }
         let by_number = !body.guarantee_no.trim().is_empty();
+        // Unknown, and sealed from this caller, are answered alike: the answer must not tell
+        // whether a bidder secured a section before its bids are opened.
+        let hidden = || {
+            if by_number {
+                Status::not_found(format!("no guarantee numbered {:?} visible to this caller", body.guarantee_no.trim()))
+            } else {
+                Status::not_found("no guarantee visible to this caller for that bidder and section")
+            }
+        };
         let row = if by_number {
             sqlx::query("SELECT g.*, a.province_id FROM guarantees g JOIN applications a USING (application_id) WHERE g.guarantee_no = $1 AND g.centre_id = $2")
                 .bind(body.guarantee_no.trim())
@@ -953,9 +996,13 @@ impl GuaranteeService for GuaranteeApi {
         } else {
             let bidder = required("bidder_uscc", &body.bidder_uscc)?;
             let section_id = required("section_id", &body.section_id)?;
+            // The section first, on every path, so that a sealed guarantee and none take as long.
+            self.sections.require(code.as_str(), section_id).await?;
+            // The bidder's guarantee in force if any, else its latest.
             sqlx::query(
                 "SELECT g.*, a.province_id FROM guarantees g JOIN applications a USING (application_id)
-                 WHERE a.centre_id = $1 AND a.section_id = $2 AND a.bidder_tag = $3 AND a.kind = 'bid' AND a.status = 'issued'",
+                 WHERE a.centre_id = $1 AND a.section_id = $2 AND a.bidder_tag = $3 AND a.kind = 'bid' AND a.status = 'issued'
+                 ORDER BY (g.state IN ('issued', 'claimed')) DESC, g.issued_at DESC LIMIT 1",
             )
             .bind(code.as_str())
             .bind(section_id)
@@ -964,31 +1011,27 @@ impl GuaranteeService for GuaranteeApi {
             .await
             .map_err(internal)?
         };
-        let not_authentic = || pb::Verification { authentic: false, ..Default::default() };
-        let Some(row) = row else {
-            return if by_number { Ok(Response::new(not_authentic())) } else { Err(Status::not_found("no guarantee visible to this caller for that bidder and section")) };
-        };
+        let Some(row) = row else { return Err(hidden()) };
         let number: String = row.get("guarantee_no");
         let sealed: SealedGuarantee = self.sealer.open(&number, row.get::<&[u8], _>("sealed")).map_err(internal)?;
         let section = self.sections.require(code.as_str(), &sealed.terms.section_id).await?;
         let issuer_code: String = row.get("issuer_code");
         let visible = Self::may_see(&caller, &section, &sealed.terms.principal_uscc, &issuer_code) || (section.bids_opened && caller.may_access(code.as_str()));
-        if !by_number && !visible {
-            return Err(Status::not_found("no guarantee visible to this caller for that bidder and section"));
+        if !visible {
+            return Err(hidden());
         }
-        let authentic = self.authentic(row.get("province_id"), &issuer_code, &sealed).await?;
-        if !authentic {
-            return Ok(Response::new(not_authentic()));
+        if !self.authentic(row.get("province_id"), &issuer_code, &sealed).await? {
+            return Ok(Response::new(pb::Verification { authentic: false, guarantee_no: number, ..Default::default() }));
         }
         Ok(Response::new(pb::Verification {
-            authentic,
+            authentic: true,
             status: Self::guarantee_status(row.get("state"), &sealed, &section),
             guarantee_no: number,
             issuer_code,
             amount_fen: sealed.terms.amount_fen,
             valid_to: sealed.terms.valid_to.format("%Y-%m-%d").to_string(),
-            bidder_uscc: if visible { sealed.terms.principal_uscc.clone() } else { String::new() },
-            section_id: if visible { sealed.terms.section_id.clone() } else { String::new() },
+            bidder_uscc: sealed.terms.principal_uscc.clone(),
+            section_id: sealed.terms.section_id.clone(),
         }))
     }
 
@@ -1037,7 +1080,8 @@ impl GuaranteeService for GuaranteeApi {
         let section = self.sections.require(&body.centre_id, &sealed.terms.section_id).await?;
         let kind = sealed.terms.kind;
         if kind == GuaranteeType::Bid && !section.bids_opened {
-            return Err(Status::failed_precondition("a bid guarantee can be claimed on only after bid opening"));
+            // Answered as for an unknown number: before opening, nobody may learn it exists.
+            return Err(Status::not_found(format!("centre {} has no guarantee {:?}", body.centre_id, body.guarantee_no)));
         }
         let status = Self::guarantee_status(row.get("state"), &sealed, &section);
         if !matches!(status.as_str(), "issued" | "unsealed") {
@@ -1091,8 +1135,20 @@ impl GuaranteeService for GuaranteeApi {
             .await
             .map_err(internal)?;
         if !body.accept {
-            // The guarantee is back in force.
-            self.set_state(&mut transaction, &number, "issued", "claim rejected").await?;
+            // The guarantee is back in force, unless the tender ended meanwhile (its release
+            // event found it claimed and passed it over): then it is released now.
+            let ended: Option<String> = sqlx::query_scalar(
+                "SELECT t.event_type FROM trading_events t JOIN guarantees g ON g.centre_id = t.centre_id AND g.section_id = t.section_id
+                 WHERE g.guarantee_no = $1 AND g.kind = 'bid' AND t.event_type IN ('contract.signed', 'tender.terminated', 'tender.failed') LIMIT 1",
+            )
+            .bind(&number)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(internal)?;
+            match ended {
+                Some(event_type) => self.set_state(&mut transaction, &number, "released", &format!("claim rejected after {event_type}")).await?,
+                None => self.set_state(&mut transaction, &number, "issued", "claim rejected").await?,
+            }
         }
         let mut outbox = OutboxRows::default();
         self.event(&mut outbox, &section_id, &format!("guarantee.claim_{status}"), &body.centre_id, serde_json::json!({
@@ -1191,7 +1247,12 @@ impl GuaranteeService for GuaranteeApi {
             "SELECT g.centre_id, count(DISTINCT a.bidder_tag), count(*),
                     coalesce(sum(g.amount_fen) FILTER (WHERE g.kind = 'bid'), 0)::bigint
              FROM guarantees g JOIN applications a USING (application_id)
-             WHERE starts_with(g.centre_id, $1) GROUP BY g.centre_id ORDER BY g.centre_id",
+             WHERE starts_with(g.centre_id, $1)
+               -- A bid guarantee counts once its section's bids are opened: live figures must
+               -- not tell that someone just secured a sealed section.
+               AND (g.kind <> 'bid' OR EXISTS (SELECT 1 FROM trading_events t
+                    WHERE t.centre_id = g.centre_id AND t.section_id = g.section_id AND t.event_type = 'bids.opened'))
+             GROUP BY g.centre_id ORDER BY g.centre_id",
         )
         .bind(&prefix)
         .fetch_all(&self.pool)
@@ -1202,7 +1263,11 @@ impl GuaranteeService for GuaranteeApi {
         for row in &rows {
             let centre_id: String = row.get(0);
             // Premiums are sealed with each guarantee; summed here, never listed per bidder.
-            let sealed_rows = sqlx::query("SELECT guarantee_no, sealed FROM guarantees WHERE centre_id = $1")
+            let sealed_rows = sqlx::query(
+                "SELECT g.guarantee_no, g.sealed FROM guarantees g WHERE g.centre_id = $1
+                   AND (g.kind <> 'bid' OR EXISTS (SELECT 1 FROM trading_events t
+                        WHERE t.centre_id = g.centre_id AND t.section_id = g.section_id AND t.event_type = 'bids.opened'))",
+            )
                 .bind(&centre_id)
                 .fetch_all(&self.pool)
                 .await

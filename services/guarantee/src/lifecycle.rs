@@ -1,7 +1,8 @@
 //! The guarantee lifecycle driven by the tender: tender events from `trading.events` (consumed
 //! exactly once, docs/schemas/trading.event.v1.json) release a section's bid guarantees when the
 //! contract is signed or the tender ends, and surrender (退保) a bidder's bid guarantee when it
-//! withdraws before the deadline; a sweeper expires guarantees at the end of their validity.
+//! withdraws before the deadline; `bids.opened` is recorded (the figures count a section's bid
+//! guarantees from then on); a sweeper expires guarantees at the end of their validity.
 //! Every change is an event on `guarantee.events`.
 
 use std::time::Duration;
@@ -67,6 +68,8 @@ impl TradingHandler {
             "tender.terminated" => ("released", "tender terminated"),
             "tender.failed" => ("released", "tender failed"),
             "bidder.withdrew" => ("surrendered", "the bidder withdrew before the deadline"),
+            // Recorded only: figures count a section's bid guarantees from its opening on.
+            "bids.opened" => ("", ""),
             // Other tender events do not concern guarantees.
             _ => return Ok(Handled::Applied),
         };
@@ -80,7 +83,8 @@ impl TradingHandler {
             let Some(section) = self.sections.get(&event.centre_id, &event.section_id).await? else {
                 return Ok(Handled::Applied);
             };
-            if event.occurred_at.with_timezone(&Utc) >= section.deposit_deadline {
+            // As the ledger counts it: a withdrawal at the deadline instant is still in time.
+            if event.occurred_at.with_timezone(&Utc) > section.deposit_deadline {
                 return Ok(Handled::Applied);
             }
         }
@@ -95,7 +99,7 @@ impl TradingHandler {
         .await?
         .rows_affected()
             > 0;
-        if !first {
+        if !first || state.is_empty() {
             return Ok(Handled::Applied);
         }
         let changed = if let (true, Some(bidder)) = (state == "surrendered", bidder) {

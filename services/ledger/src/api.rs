@@ -1105,7 +1105,7 @@ impl LedgerApi {
              LEFT JOIN accounts a ON a.centre_id = $1 AND a.account = 'deposit:' || $2 || ':' || b.bidder_uscc
              LEFT JOIN LATERAL (
                  SELECT g.guarantee_no, g.amount_fen FROM guarantee_covers g
-                 WHERE g.centre_id = $1 AND g.section_id = $2 AND g.bidder_uscc = b.bidder_uscc
+                 WHERE g.centre_id = $1 AND g.section_id = $2 AND g.bidder_uscc = b.bidder_uscc AND g.ended_at IS NULL
                    AND g.valid_to >= (now() AT TIME ZONE 'Asia/Shanghai')::date
                  ORDER BY g.amount_fen DESC, g.guarantee_no LIMIT 1) cover ON true
              ORDER BY b.bidder_uscc",

@@ -1,7 +1,8 @@
 //! Bid guarantees that replace deposits: the ledger consumes `guarantee.events` (published by
 //! the e-guarantee service, docs/schemas/guarantee.event.v1.json) and records each issued bid
-//! guarantee against the bidder's deposit for the section. A record that is not a valid event
-//! goes to `guarantee.events.dlq` with its reason; events of other types are skipped.
+//! guarantee against the bidder's deposit for the section; when the guarantee leaves force
+//! (surrendered, released, expired, paid out) it stops counting. A record that is not a valid
+//! event goes to `guarantee.events.dlq` with its reason; events of other types are skipped.
 
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -11,6 +12,9 @@ use crate::consumer::{refused, Handled, RecordHandler};
 use crate::ingest::Record;
 
 const EVENT_BYTES_MAX: usize = 16 * 1024;
+
+/// Events after which a guarantee no longer stands in for a deposit.
+const ENDING: [&str; 4] = ["guarantee.surrendered", "guarantee.released", "guarantee.expired", "guarantee.claim_paid"];
 
 pub struct GuaranteeHandler;
 
@@ -53,6 +57,9 @@ async fn apply(transaction: &mut Transaction<'static, Postgres>, record: &Record
     if envelope.schema_version != 1 {
         return refused("unsupported_schema_version", format!("schema_version {} (expected 1)", envelope.schema_version));
     }
+    if ENDING.contains(&envelope.event_type.as_str()) {
+        return end_cover(transaction, &envelope).await;
+    }
     if envelope.event_type != "guarantee.issued" {
         return Ok(Handled::Applied);
     }
@@ -85,6 +92,23 @@ async fn apply(transaction: &mut Transaction<'static, Postgres>, record: &Record
     .bind(issued.amount_fen)
     .bind(issued.valid_to)
     .bind(&envelope.event_id)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(Handled::Applied)
+}
+
+/// Marks the cover of the event's guarantee ended (idempotent: the first end is kept).
+async fn end_cover(transaction: &mut Transaction<'static, Postgres>, envelope: &Envelope) -> anyhow::Result<Handled> {
+    let Some(number) = envelope.data.get("guarantee_no").and_then(serde_json::Value::as_str).filter(|text| !text.is_empty()) else {
+        return refused("bad_field", format!("{} needs data.guarantee_no", envelope.event_type));
+    };
+    sqlx::query(
+        "UPDATE guarantee_covers SET ended_at = now(), ended_reason = $3
+         WHERE centre_id = $1 AND guarantee_no = $2 AND ended_at IS NULL",
+    )
+    .bind(&envelope.centre_id)
+    .bind(number)
+    .bind(&envelope.event_type)
     .execute(&mut **transaction)
     .await?;
     Ok(Handled::Applied)
