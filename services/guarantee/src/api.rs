@@ -1134,6 +1134,7 @@ impl GuaranteeService for GuaranteeApi {
             .fetch_one(&mut *transaction)
             .await
             .map_err(internal)?;
+        let mut released = false;
         if !body.accept {
             // The guarantee is back in force, unless the tender ended meanwhile (its release
             // event found it claimed and passed it over): then it is released now.
@@ -1145,12 +1146,18 @@ impl GuaranteeService for GuaranteeApi {
             .fetch_optional(&mut *transaction)
             .await
             .map_err(internal)?;
+            released = ended.is_some();
             match ended {
                 Some(event_type) => self.set_state(&mut transaction, &number, "released", &format!("claim rejected after {event_type}")).await?,
                 None => self.set_state(&mut transaction, &number, "issued", "claim rejected").await?,
             }
         }
         let mut outbox = OutboxRows::default();
+        if released {
+            self.event(&mut outbox, &section_id, "guarantee.released", &body.centre_id, serde_json::json!({
+                "guarantee_no": number, "section_id": section_id, "reason": "claim rejected after the tender ended", "trading_event_id": "",
+            }));
+        }
         self.event(&mut outbox, &section_id, &format!("guarantee.claim_{status}"), &body.centre_id, serde_json::json!({
             "claim_id": claim.get::<Uuid, _>("claim_id"), "guarantee_no": number, "section_id": section_id, "reason": reason,
         }));
