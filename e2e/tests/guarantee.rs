@@ -118,7 +118,11 @@ fn issuance(application: &g::Application, number: &str, key: &SigningKey) -> g::
         application_id: application.application_id.clone(),
         centre_id: application.centre_id.clone(),
         section_id: application.section_id.clone(),
-        kind: GuaranteeType::Bid,
+        kind: match g::GuaranteeType::try_from(application.r#type) {
+            Ok(g::GuaranteeType::Performance) => GuaranteeType::Performance,
+            Ok(g::GuaranteeType::Quality) => GuaranteeType::Quality,
+            _ => GuaranteeType::Bid,
+        },
         principal_uscc: application.bidder_uscc.clone(),
         beneficiary: application.beneficiary.clone(),
         amount_fen: application.amount_fen,
@@ -461,23 +465,8 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     assert_eq!(code_of(grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[2].uscc, performance(4_000_000))).await), Code::FailedPrecondition);
     let application = grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[1].uscc, performance(4_000_000))).await?.into_inner();
     assert_eq!((application.r#type, application.premium_fen), (g::GuaranteeType::Performance as i32, 8_000));
-    let mut request = issuance(&application, "PICC-PERF-0001", &key);
-    // Re-sign as a performance guarantee (the canonical text names the type).
-    let terms = GuaranteeTerms {
-        guarantee_no: request.guarantee_no.clone(),
-        application_id: application.application_id.clone(),
-        centre_id: CENTRE.into(),
-        section_id: SECTION.into(),
-        kind: GuaranteeType::Performance,
-        principal_uscc: bidders[1].uscc.clone(),
-        beneficiary: application.beneficiary.clone(),
-        amount_fen: 4_000_000,
-        valid_from: chrono::NaiveDate::parse_from_str(&request.valid_from, "%Y-%m-%d")?,
-        valid_to: chrono::NaiveDate::parse_from_str(&request.valid_to, "%Y-%m-%d")?,
-        document_sha256: request.document_sha256.clone(),
-    };
-    request.signature = key.sign(terms.canonical_text().as_bytes());
-    grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", request)).await?;
+    // Signed as a performance guarantee: the canonical text names the type.
+    grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&application, "PICC-PERF-0001", &key))).await?;
 
     // The contract is signed: bid guarantees still in force are released; the paid and the
     // surrendered ones keep their state, a claimed one waits for its claim, and the performance
@@ -503,22 +492,7 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     };
     assert_eq!(code_of(grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[1].uscc, quality(1_200_001))).await), Code::InvalidArgument);
     let application = grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[1].uscc, quality(1_200_000))).await?.into_inner();
-    let mut request = issuance(&application, "PICC-QUAL-0001", &key);
-    let terms = GuaranteeTerms {
-        guarantee_no: request.guarantee_no.clone(),
-        application_id: application.application_id.clone(),
-        centre_id: CENTRE.into(),
-        section_id: SECTION.into(),
-        kind: GuaranteeType::Quality,
-        principal_uscc: bidders[1].uscc.clone(),
-        beneficiary: application.beneficiary.clone(),
-        amount_fen: 1_200_000,
-        valid_from: chrono::NaiveDate::parse_from_str(&request.valid_from, "%Y-%m-%d")?,
-        valid_to: chrono::NaiveDate::parse_from_str(&request.valid_to, "%Y-%m-%d")?,
-        document_sha256: request.document_sha256.clone(),
-    };
-    request.signature = key.sign(terms.canonical_text().as_bytes());
-    grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", request)).await?;
+    grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&application, "PICC-QUAL-0001", &key))).await?;
     // A quality guarantee is claimed on for a quality defect, not for a bid's reasons.
     assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim("PICC-QUAL-0001", "refused_to_sign", 100))).await), Code::InvalidArgument);
     let defect = grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim("PICC-QUAL-0001", "quality_defect", 500_000))).await?.into_inner();
