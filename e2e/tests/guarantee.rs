@@ -64,6 +64,17 @@ async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<Guarantees> {
     Ok(Guarantees { grpc, stop: Some(stop) })
 }
 
+/// The ledger with the test centre and section SECTION (deadline in 2 days, opening in 3), and
+/// the guarantee service beside it.
+async fn setup() -> anyhow::Result<(TestApp, Guarantees)> {
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    let now = chrono::Utc::now();
+    app.client.create_section(SECTION, REQUIRED_FEN, now + chrono::Duration::days(2), now + chrono::Duration::days(3), false).await?;
+    let service = spawn_guarantees(&app).await?;
+    Ok((app, service))
+}
+
 fn call<T>(app: &TestApp, role: Role, centre: &str, party: &str, message: T) -> tonic::Request<T> {
     app.client.as_role(role, centre, party, message)
 }
@@ -150,11 +161,7 @@ fn code_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> Code {
 
 #[tokio::test]
 async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_deposit() -> anyhow::Result<()> {
-    let app = TestApp::spawn().await?;
-    app.client.register_test_centre().await?;
-    let now = chrono::Utc::now();
-    app.client.create_section(SECTION, REQUIRED_FEN, now + chrono::Duration::days(2), now + chrono::Duration::days(3), false).await?;
-    let service = spawn_guarantees(&app).await?;
+    let (app, service) = setup().await?;
     let mut grpc = service.grpc.clone();
 
     let picc = SigningKey::generate(Scheme::Ed25519);
@@ -286,11 +293,7 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
 
 #[tokio::test]
 async fn suspended_and_exited_issuers_take_no_applications_and_onboarding_can_be_paused() -> anyhow::Result<()> {
-    let app = TestApp::spawn().await?;
-    app.client.register_test_centre().await?;
-    let now = chrono::Utc::now();
-    app.client.create_section(SECTION, REQUIRED_FEN, now + chrono::Duration::days(2), now + chrono::Duration::days(3), false).await?;
-    let service = spawn_guarantees(&app).await?;
+    let (app, service) = setup().await?;
     let mut grpc = service.grpc.clone();
     let admin = |message| call(&app, Role::Admin, PROVINCE, "admin", message);
     let key = SigningKey::generate(Scheme::Ed25519);
@@ -357,11 +360,7 @@ async fn wait_for_status(app: &TestApp, grpc: &GuaranteeServiceClient<Channel>, 
 
 #[tokio::test]
 async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_and_figures() -> anyhow::Result<()> {
-    let app = TestApp::spawn().await?;
-    app.client.register_test_centre().await?;
-    let now = chrono::Utc::now();
-    app.client.create_section(SECTION, REQUIRED_FEN, now + chrono::Duration::days(2), now + chrono::Duration::days(3), false).await?;
-    let service = spawn_guarantees(&app).await?;
+    let (app, service) = setup().await?;
     let mut grpc = service.grpc.clone();
     let key = SigningKey::generate(Scheme::Ed25519);
     grpc.register_issuer(call(&app, Role::Admin, PROVINCE, "admin", issuer_request("PICC", g::IssuerKind::Insurer, &key))).await?;

@@ -21,6 +21,11 @@ pub enum CalendarError {
     BadData { line: usize, problem: String },
 }
 
+/// The Beijing (UTC+8) calendar date of an instant: every deadline and due date is a Beijing date.
+pub fn china_date(time: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    time.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid")).date_naive()
+}
+
 /// One day's status set explicitly, by the national data or by a centre's override.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayKind {

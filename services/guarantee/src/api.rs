@@ -3,6 +3,7 @@
 //! in the same transaction.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use jinfu_ledger::calendar::china_date;
 use jinfu_ledger::ids::{CentreCode, Uscc};
 use jinfu_ledger::Fen;
 use jinfu_platform::auth::{Caller, Role};
@@ -89,40 +90,22 @@ fn required<'a>(field: &str, text: &'a str) -> Result<&'a str, Status> {
     Ok(text)
 }
 
-fn kind_code(kind: i32) -> Result<&'static str, Status> {
-    match pb::IssuerKind::try_from(kind) {
-        Ok(pb::IssuerKind::Bank) => Ok("bank"),
-        Ok(pb::IssuerKind::Insurer) => Ok("insurer"),
-        Ok(pb::IssuerKind::Guarantor) => Ok("guarantor"),
-        _ => Err(invalid("kind must be bank, insurer or guarantor")),
-    }
+/// Issuer kinds and states as the API numbers them and as they are stored and published.
+const ISSUER_KINDS: [(pb::IssuerKind, &str); 3] = [(pb::IssuerKind::Bank, "bank"), (pb::IssuerKind::Insurer, "insurer"), (pb::IssuerKind::Guarantor, "guarantor")];
+const ISSUER_STATES: [(pb::IssuerState, &str); 3] = [(pb::IssuerState::Active, "active"), (pb::IssuerState::Suspended, "suspended"), (pb::IssuerState::Exited, "exited")];
+
+/// The stored code of an API enum value; INVALID_ARGUMENT naming the allowed codes otherwise.
+fn code_of<E: Copy + PartialEq + TryFrom<i32>>(table: &[(E, &'static str)], value: i32, field: &str) -> Result<&'static str, Status> {
+    let value = E::try_from(value).ok();
+    table.iter().find(|(known, _)| Some(*known) == value).map(|(_, code)| *code).ok_or_else(|| {
+        let codes: Vec<&str> = table.iter().map(|(_, code)| *code).collect();
+        invalid(format!("{field} must be {}", codes.join(", ")))
+    })
 }
 
-fn kind_enum(code: &str) -> i32 {
-    match code {
-        "bank" => pb::IssuerKind::Bank as i32,
-        "insurer" => pb::IssuerKind::Insurer as i32,
-        "guarantor" => pb::IssuerKind::Guarantor as i32,
-        _ => pb::IssuerKind::Unspecified as i32,
-    }
-}
-
-fn state_code(state: i32) -> Result<&'static str, Status> {
-    match pb::IssuerState::try_from(state) {
-        Ok(pb::IssuerState::Active) => Ok("active"),
-        Ok(pb::IssuerState::Suspended) => Ok("suspended"),
-        Ok(pb::IssuerState::Exited) => Ok("exited"),
-        _ => Err(invalid("state must be active, suspended or exited")),
-    }
-}
-
-fn state_enum(code: &str) -> i32 {
-    match code {
-        "active" => pb::IssuerState::Active as i32,
-        "suspended" => pb::IssuerState::Suspended as i32,
-        "exited" => pb::IssuerState::Exited as i32,
-        _ => pb::IssuerState::Unspecified as i32,
-    }
+/// The API enum value of a stored code (0, unspecified, for an unknown one).
+fn enum_of<E: Copy + Into<i32>>(table: &[(E, &'static str)], code: &str) -> i32 {
+    table.iter().find(|(_, known)| *known == code).map_or(0, |(value, _)| (*value).into())
 }
 
 fn scheme_of(scheme: i32) -> Result<Scheme, Status> {
@@ -163,10 +146,6 @@ fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: time.timestamp(), nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
-/// Beijing's calendar date of an instant.
-fn china_date(time: DateTime<Utc>) -> NaiveDate {
-    (time + chrono::Duration::hours(8)).date_naive()
-}
 
 /// The most a performance (10 %) or quality (3 %) guarantee may cover of a contract amount.
 fn contract_share_limit(kind: GuaranteeType, contract_amount_fen: i64) -> i64 {
@@ -218,8 +197,8 @@ impl GuaranteeApi {
             centre_id: row.get("centre_id"),
             issuer_code: row.get("issuer_code"),
             name: row.get("name"),
-            kind: kind_enum(row.get("kind")),
-            state: state_enum(row.get("state")),
+            kind: enum_of(&ISSUER_KINDS, row.get("kind")),
+            state: enum_of(&ISSUER_STATES, row.get("state")),
             scheme: scheme_enum(row.get("scheme")),
             public_key: row.get("public_key"),
         }
@@ -310,7 +289,7 @@ impl GuaranteeApi {
             .map_err(internal)?;
         let Some(current) = current else { return Ok(false) };
         let (scheme, public_key) = sealed.issuer_key.clone().unwrap_or(current);
-        let scheme = if scheme == "sm2-sm3" { Scheme::Sm2Sm3 } else { Scheme::Ed25519 };
+        let Ok(scheme) = scheme.parse::<Scheme>() else { return Ok(false) };
         let Ok(key) = VerifyingKey::from_hex(scheme, &public_key) else { return Ok(false) };
         Ok(key.verify(sealed.terms.canonical_text().as_bytes(), &sealed.signature).is_ok())
     }
@@ -332,7 +311,7 @@ impl GuaranteeService for GuaranteeApi {
             return Err(invalid("issuer_code must be 1–32 upper-case letters, digits or _"));
         }
         let name = required("name", &body.name)?;
-        let kind = kind_code(body.kind)?;
+        let kind = code_of(&ISSUER_KINDS, body.kind, "kind")?;
         let scheme = scheme_of(body.scheme)?;
         VerifyingKey::from_hex(scheme, body.public_key.trim()).map_err(|error| invalid(format!("public_key: {error}")))?;
         let mut transaction = self.pool.begin().await.map_err(internal)?;
@@ -389,7 +368,7 @@ impl GuaranteeService for GuaranteeApi {
         let body = request.into_inner();
         let province = province(&body.centre_id)?;
         caller.authorize(&[Role::Admin], province.as_str())?;
-        let state = state_code(body.state)?;
+        let state = code_of(&ISSUER_STATES, body.state, "state")?;
         let reason = required("reason", &body.reason)?;
         let mut transaction = self.pool.begin().await.map_err(internal)?;
         let issuer = self.issuer(&mut transaction, province.as_str(), body.issuer_code.trim()).await?;
@@ -585,7 +564,7 @@ impl GuaranteeService for GuaranteeApi {
                     regimes: row.get("regimes"),
                 }),
                 issuer_name: row.get("issuer_name"),
-                issuer_kind: kind_enum(row.get("issuer_kind")),
+                issuer_kind: enum_of(&ISSUER_KINDS, row.get("issuer_kind")),
                 amount_fen: amount,
                 premium_fen: premium.fen(),
             });
@@ -1251,46 +1230,35 @@ impl GuaranteeService for GuaranteeApi {
         // A province centre's figures cover every centre of the province.
         let prefix = if code.is_province() { code.as_str()[..2].to_owned() } else { code.as_str().to_owned() };
         let rows = sqlx::query(
-            "SELECT g.centre_id, count(DISTINCT a.bidder_tag), count(*),
-                    coalesce(sum(g.amount_fen) FILTER (WHERE g.kind = 'bid'), 0)::bigint
+            "SELECT g.centre_id, a.bidder_tag, g.kind, g.amount_fen, g.guarantee_no, g.sealed
              FROM guarantees g JOIN applications a USING (application_id)
              WHERE starts_with(g.centre_id, $1)
                -- A bid guarantee counts once its section's bids are opened: live figures must
                -- not tell that someone just secured a sealed section.
                AND (g.kind <> 'bid' OR EXISTS (SELECT 1 FROM trading_events t
-                    WHERE t.centre_id = g.centre_id AND t.section_id = g.section_id AND t.event_type = 'bids.opened'))
-             GROUP BY g.centre_id ORDER BY g.centre_id",
+                    WHERE t.centre_id = g.centre_id AND t.section_id = g.section_id AND t.event_type = 'bids.opened'))",
         )
         .bind(&prefix)
         .fetch_all(&self.pool)
         .await
         .map_err(internal)?;
-        let mut centres = Vec::with_capacity(rows.len());
-        let mut total = pb::CentreFigures { centre_id: code.as_str().to_owned(), ..Default::default() };
+        let mut by_centre: std::collections::BTreeMap<String, (std::collections::HashSet<Vec<u8>>, pb::CentreFigures)> = std::collections::BTreeMap::new();
         for row in &rows {
             let centre_id: String = row.get(0);
-            // Premiums are sealed with each guarantee; summed here, never listed per bidder.
-            let sealed_rows = sqlx::query(
-                "SELECT g.guarantee_no, g.sealed FROM guarantees g WHERE g.centre_id = $1
-                   AND (g.kind <> 'bid' OR EXISTS (SELECT 1 FROM trading_events t
-                        WHERE t.centre_id = g.centre_id AND t.section_id = g.section_id AND t.event_type = 'bids.opened'))",
-            )
-                .bind(&centre_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(internal)?;
-            let mut premiums = 0_i64;
-            for sealed_row in &sealed_rows {
-                let sealed: SealedGuarantee = self.sealer.open(sealed_row.get::<&str, _>(0), sealed_row.get::<&[u8], _>(1)).map_err(internal)?;
-                premiums += sealed.premium_fen;
+            let (firms, figures) = by_centre.entry(centre_id.clone()).or_insert_with(|| (Default::default(), pb::CentreFigures { centre_id, ..Default::default() }));
+            firms.insert(row.get(1));
+            figures.guarantees_issued += 1;
+            if row.get::<&str, _>(2) == "bid" {
+                figures.cash_released_fen += row.get::<Option<i64>, _>(3).unwrap_or(0);
             }
-            let figures = pb::CentreFigures {
-                centre_id,
-                firms_served: row.get(1),
-                guarantees_issued: row.get(2),
-                cash_released_fen: row.get(3),
-                premiums_fen: premiums,
-            };
+            // Premiums are sealed with each guarantee; summed here, never listed per bidder.
+            let sealed: SealedGuarantee = self.sealer.open(row.get::<&str, _>(4), row.get::<&[u8], _>(5)).map_err(internal)?;
+            figures.premiums_fen += sealed.premium_fen;
+        }
+        let mut total = pb::CentreFigures { centre_id: code.as_str().to_owned(), ..Default::default() };
+        let mut centres = Vec::with_capacity(by_centre.len());
+        for (firms, mut figures) in by_centre.into_values() {
+            figures.firms_served = i64::try_from(firms.len()).map_err(internal)?;
             total.firms_served += figures.firms_served;
             total.guarantees_issued += figures.guarantees_issued;
             total.cash_released_fen += figures.cash_released_fen;

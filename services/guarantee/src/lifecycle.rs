@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::Utc;
 use futures::future::BoxFuture;
 use jinfu_platform::consumer::{refused, Handled, Record, RecordHandler};
+use jinfu_platform::events::TradingEventV1;
 use jinfu_platform::outbox::OutboxRows;
-use serde::Deserialize;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio::sync::watch;
 use tracing::warn;
@@ -19,27 +19,12 @@ use tracing::warn;
 use crate::seal::Sealer;
 use crate::sections::Sections;
 
-const EVENT_BYTES_MAX: usize = 64 * 1024;
-
 /// Applies tender events to guarantees.
 pub struct TradingHandler {
     pub sealer: Sealer,
     pub events_topic: String,
     /// The ledger's sections: a withdrawal surrenders only before the deposit deadline.
     pub sections: Sections,
-}
-
-#[derive(Deserialize)]
-struct TradingEvent {
-    schema_version: i32,
-    event_id: String,
-    centre_id: String,
-    section_id: String,
-    #[serde(rename = "type")]
-    event_type: String,
-    occurred_at: DateTime<FixedOffset>,
-    #[serde(default)]
-    data: serde_json::Value,
 }
 
 impl RecordHandler for TradingHandler {
@@ -50,19 +35,10 @@ impl RecordHandler for TradingHandler {
 
 impl TradingHandler {
     async fn apply(&self, transaction: &mut Transaction<'static, Postgres>, record: &Record) -> anyhow::Result<Handled> {
-        if record.value.len() > EVENT_BYTES_MAX {
-            return refused("oversized", format!("{} bytes, more than {EVENT_BYTES_MAX}", record.value.len()));
-        }
-        let event: TradingEvent = match serde_json::from_slice(&record.value) {
+        let event = match TradingEventV1::parse(record) {
             Ok(event) => event,
-            Err(error) => return refused("malformed_json", error.to_string().replace(char::is_control, "?")),
+            Err(refusal) => return Ok(Handled::Refused(refusal)),
         };
-        if event.schema_version != 1 {
-            return refused("unsupported_schema_version", format!("schema_version {} (expected 1)", event.schema_version));
-        }
-        if [&event.event_id, &event.centre_id, &event.section_id].iter().any(|text| text.is_empty() || text.chars().any(char::is_control)) {
-            return refused("bad_field", "event_id, centre_id and section_id must be non-empty text");
-        }
         let (state, reason) = match event.event_type.as_str() {
             "contract.signed" => ("released", "contract signed"),
             "tender.terminated" => ("released", "tender terminated"),

@@ -10,8 +10,7 @@ use sqlx::{Postgres, Transaction};
 
 use crate::consumer::{refused, Handled, RecordHandler};
 use crate::ingest::Record;
-
-const EVENT_BYTES_MAX: usize = 16 * 1024;
+use jinfu_platform::events::{parse_v1, Versioned};
 
 /// Events after which a guarantee no longer stands in for a deposit.
 const ENDING: [&str; 4] = ["guarantee.surrendered", "guarantee.released", "guarantee.expired", "guarantee.claim_paid"];
@@ -20,13 +19,19 @@ pub struct GuaranteeHandler;
 
 #[derive(Deserialize)]
 struct Envelope {
-    schema_version: i32,
+    schema_version: i64,
     event_id: String,
     #[serde(rename = "type")]
     event_type: String,
     centre_id: String,
     #[serde(default)]
     data: serde_json::Value,
+}
+
+impl Versioned for Envelope {
+    fn schema_version(&self) -> i64 {
+        self.schema_version
+    }
 }
 
 #[derive(Deserialize)]
@@ -47,16 +52,10 @@ impl RecordHandler for GuaranteeHandler {
 }
 
 async fn apply(transaction: &mut Transaction<'static, Postgres>, record: &Record) -> anyhow::Result<Handled> {
-    if record.value.len() > EVENT_BYTES_MAX {
-        return refused("oversized", format!("{} bytes, more than {EVENT_BYTES_MAX}", record.value.len()));
-    }
-    let envelope: Envelope = match serde_json::from_slice(&record.value) {
+    let envelope: Envelope = match parse_v1(record) {
         Ok(envelope) => envelope,
-        Err(error) => return refused("malformed_json", error.to_string().replace(char::is_control, "?")),
+        Err(refusal) => return Ok(Handled::Refused(refusal)),
     };
-    if envelope.schema_version != 1 {
-        return refused("unsupported_schema_version", format!("schema_version {} (expected 1)", envelope.schema_version));
-    }
     if ENDING.contains(&envelope.event_type.as_str()) {
         return end_cover(transaction, &envelope).await;
     }

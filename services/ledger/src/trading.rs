@@ -8,35 +8,17 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use jinfu_ledger::calendar::{Calendar, DayKind};
-use serde::Deserialize;
 use serde_json::json;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::consumer::{refused, Handled, RecordHandler, Refused};
 use crate::ingest::Record;
+use jinfu_platform::events::TradingEventV1;
 use crate::outbox::OutboxRows;
 
-const EVENT_BYTES_MAX: usize = 16 * 1024;
-
 /// China Standard Time: dates of refund deadlines are Beijing dates.
-pub fn china_date(time: DateTime<Utc>) -> NaiveDate {
-    time.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid")).date_naive()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TradingEventV1 {
-    schema_version: u32,
-    event_id: String,
-    centre_id: String,
-    section_id: String,
-    #[serde(rename = "type")]
-    event_type: String,
-    occurred_at: DateTime<FixedOffset>,
-    #[serde(default)]
-    data: serde_json::Value,
-}
+pub use jinfu_ledger::calendar::china_date;
 
 pub struct TradingHandler {
     pub calendar: Calendar,
@@ -56,19 +38,10 @@ fn text_field<'a>(data: &'a serde_json::Value, name: &str) -> Option<&'a str> {
 impl TradingHandler {
     /// Applies one event (from the topic, or from the gRPC call of the same name).
     pub async fn apply(&self, transaction: &mut Transaction<'static, Postgres>, record: &Record) -> anyhow::Result<Handled> {
-        if record.value.len() > EVENT_BYTES_MAX {
-            return refused("oversized", format!("{} bytes, more than {EVENT_BYTES_MAX}", record.value.len()));
-        }
-        let event: TradingEventV1 = match serde_json::from_slice(&record.value) {
+        let event = match TradingEventV1::parse(record) {
             Ok(event) => event,
-            Err(error) => return refused("malformed_json", error.to_string().replace(char::is_control, "?")),
+            Err(refusal) => return Ok(Handled::Refused(refusal)),
         };
-        if event.schema_version != 1 {
-            return refused("unsupported_schema_version", format!("schema_version {} (expected 1)", event.schema_version));
-        }
-        if [&event.event_id, &event.centre_id, &event.section_id].iter().any(|t| t.is_empty() || t.chars().any(char::is_control)) {
-            return refused("bad_field", "event_id, centre_id and section_id must be non-empty text");
-        }
         let seen: Option<i32> = sqlx::query_scalar("SELECT 1 FROM trading_events WHERE event_id = $1")
             .bind(&event.event_id)
             .fetch_optional(&mut **transaction)

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod events;
 pub mod grpc;
 pub mod kafka;
 pub mod metrics;
