@@ -375,5 +375,17 @@ async fn verification_detects_a_posting_changed_behind_the_ledgers_back() -> any
     assert!(!result.ok());
     assert!(result.violations.iter().any(|v| v.contains("invariant 1")), "{:?}", result.violations);
     assert!(result.violations.iter().any(|v| v.contains("invariant 6")), "{:?}", result.violations);
+
+    // No foreign key stops a posting without an entry (migration 0009); verification does.
+    sqlx::query(
+        "INSERT INTO ledger.postings (centre_id, sequence, line, account, side, amount_fen)
+         VALUES ($1, 999999, 0, 'suspense:ICBC:x', 'credit', 1)",
+    )
+    .bind(CENTRE)
+    .execute(&app.pool)
+    .await?;
+    let result = verify::verify(&app.pool).await?;
+    let orphan = format!("1 postings of {CENTRE}#999999 belong to no journal entry");
+    assert!(result.violations.iter().any(|v| v.contains(&orphan)), "{:?}", result.violations);
     Ok(())
 }

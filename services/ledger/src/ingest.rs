@@ -1,10 +1,12 @@
 //! Ingestion of bank credit notices: the hot path.
 //!
-//! Records are consumed in batches. Each batch is applied in ONE PostgreSQL transaction that
-//! locks the batch's partition offsets, validates every record, stores new notices (unique per
-//! bank + serial), matches them, appends balanced entries to each centre's hash chain, updates
-//! balances (aggregated per batch, so the centre's bank account row is written once per batch,
-//! not once per notice), records collusion leads, writes outbox rows (events and dead letters),
+//! Records are consumed in batches. A batch is first validated (size, signature, JSON, schema,
+//! registered account and centre; on every core, while the batch before it is in PostgreSQL),
+//! then applied in ONE PostgreSQL transaction that locks the batch's partition offsets, skips
+//! records applied before, stores new notices (unique per bank + serial), matches them,
+//! appends balanced entries to each centre's hash chain, updates balances (aggregated per
+//! batch, so the centre's bank account row is written once per batch, not once per notice),
+//! records collusion leads, writes outbox rows (events and dead letters),
 //! and stores the next offsets. A crash anywhere before the commit applies nothing; after it,
 //! the stored offsets make every redelivered record a no-op. Kafka's own committed offsets are
 //! only a copy, written after the database commit.
@@ -17,6 +19,7 @@
 //! notice's receive span links to it (an OpenTelemetry span link, "follows from").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -44,7 +47,6 @@ pub struct BatchContext<'a> {
     pub topic: &'a str,
     pub dead_letter_topic: &'a str,
     pub events_topic: &'a str,
-    pub keys: &'a HashMap<String, VerifyingKey>,
     pub fault: &'a FaultSettings,
     pub batch_number: u64,
     /// Partitions whose position has not been checked against the stored offset since they
@@ -84,11 +86,10 @@ enum Classified {
 
 /// Applies one batch in one transaction, retrying transient database failures. The batch is
 /// never skipped: if the database stays unavailable, the consumer waits (and lag alerts fire).
-/// `spans` holds each record's span (see [`receive_span`]), in the order of `records`.
-pub async fn apply_batch_with_retry(pool: &PgPool, context: &BatchContext<'_>, records: &[Record], spans: &[Span]) -> BatchReport {
+pub async fn apply_batch_with_retry(pool: &PgPool, context: &BatchContext<'_>, batch: &PreparedBatch) -> BatchReport {
     let mut attempt: u32 = 0;
     loop {
-        match apply_batch(pool, context, records, spans).await {
+        match apply_batch(pool, context, batch).await {
             Ok(report) => return report,
             Err(error) => {
                 attempt += 1;
@@ -107,18 +108,19 @@ fn crash_if(fault: &FaultSettings, point: &str, batch_number: u64) {
     }
 }
 
-/// Applies one batch; see the module documentation. `spans` lines up with `records`.
-pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[Record], spans: &[Span]) -> anyhow::Result<BatchReport> {
-    assert_eq!(records.len(), spans.len(), "one span per record");
+/// Applies one batch; see the module documentation.
+pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, batch: &PreparedBatch) -> anyhow::Result<BatchReport> {
+    let records = &batch.records;
     let mut report = BatchReport::default();
     let mut transaction = pool.begin().await?;
 
     let stored = lock_offsets(&mut transaction, context, records).await?;
     let mut fresh: Vec<&Record> = Vec::with_capacity(records.len());
     let mut fresh_spans: Vec<&Span> = Vec::with_capacity(records.len());
+    let mut fresh_validated: Vec<&Result<CreditNotice, Refusal>> = Vec::with_capacity(records.len());
     let mut first_seen: HashSet<i32> = HashSet::new();
     let mut rewound: HashSet<i32> = HashSet::new();
-    for (record, span) in records.iter().zip(spans) {
+    for ((record, span), validated) in records.iter().zip(&batch.spans).zip(&batch.validated) {
         let next = stored.get(&record.partition).copied().unwrap_or(-1);
         if record.offset < next {
             report.already_applied += 1;
@@ -140,23 +142,19 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, records: &[R
         }
         fresh.push(record);
         fresh_spans.push(span);
+        fresh_validated.push(validated);
     }
     report.considered = fresh.len();
 
-    let registry_accounts = load_collection_accounts(&mut transaction).await?;
-    let centres: HashSet<String> = sqlx::query_scalar("SELECT centre_id FROM centres").fetch_all(&mut *transaction).await?.into_iter().collect();
-    let registry = Registry { accounts: &registry_accounts, centres: &centres, keys: context.keys };
-
-    // Validate, then sort out replays against stored notices and earlier records of this batch.
-    let validated = validate_all(&fresh, &registry);
-    let stored_hashes = load_stored_hashes(&mut transaction, &validated).await?;
+    // Sort out replays against stored notices and earlier records of this batch.
+    let stored_hashes = load_stored_hashes(&mut transaction, &fresh_validated).await?;
     let mut batch_hashes: HashMap<(String, String), [u8; 32]> = HashMap::new();
     let mut classified: Vec<Classified> = Vec::with_capacity(fresh.len());
-    for result in validated {
+    for result in fresh_validated {
         let notice = match result {
-            Ok(notice) => notice,
+            Ok(notice) => notice.clone(),
             Err(refusal) => {
-                classified.push(Classified::Refused(refusal));
+                classified.push(Classified::Refused(refusal.clone()));
                 continue;
             }
         };
@@ -255,8 +253,8 @@ pub(crate) async fn post_notices(
 
 /// Validates records on every core: signature checks are most of a batch's CPU time. Order is
 /// kept, so results line up with `records`.
-fn validate_all(records: &[&Record], registry: &Registry<'_>) -> Vec<Result<CreditNotice, Refusal>> {
-    let validate = |record: &&Record| notice::validate(&record.value, record.header(SIGNATURE_HEADER), record.header(SIGNING_KEY_HEADER), registry);
+fn validate_all(records: &[Record], registry: &Registry<'_>) -> Vec<Result<CreditNotice, Refusal>> {
+    let validate = |record: &Record| notice::validate(&record.value, record.header(SIGNATURE_HEADER), record.header(SIGNING_KEY_HEADER), registry);
     let threads = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
     if threads < 2 || records.len() < 64 {
         return records.iter().map(validate).collect();
@@ -321,9 +319,9 @@ async fn store_offsets(transaction: &mut Transaction<'_, Postgres>, context: &Ba
     Ok(next)
 }
 
-async fn load_collection_accounts(transaction: &mut Transaction<'_, Postgres>) -> anyhow::Result<HashMap<(String, String), CollectionAccount>> {
+async fn load_collection_accounts(pool: &PgPool) -> anyhow::Result<HashMap<(String, String), CollectionAccount>> {
     let rows = sqlx::query("SELECT bank, account_number, centre_id, signing_key_ref FROM bank_accounts")
-        .fetch_all(&mut **transaction)
+        .fetch_all(pool)
         .await?;
     Ok(rows
         .iter()
@@ -336,7 +334,7 @@ async fn load_collection_accounts(transaction: &mut Transaction<'_, Postgres>) -
 
 async fn load_stored_hashes(
     transaction: &mut Transaction<'_, Postgres>,
-    validated: &[Result<CreditNotice, Refusal>],
+    validated: &[&Result<CreditNotice, Refusal>],
 ) -> anyhow::Result<HashMap<(String, String), Vec<u8>>> {
     let (banks, serials): (Vec<&str>, Vec<&str>) = validated
         .iter()
@@ -756,12 +754,138 @@ async fn raise_collusion_leads(
     outbox.insert(transaction).await
 }
 
+/// A batch received from Kafka and validated, ready to apply.
+pub struct PreparedBatch {
+    pub number: u64,
+    pub records: Vec<Record>,
+    /// One `receive_credit_notice` span per record (see [`receive_span`]), in record order.
+    pub spans: Vec<Span>,
+    /// Each record's validation (size, signature, JSON, schema, registered account and centre),
+    /// in record order.
+    pub validated: Vec<Result<CreditNotice, Refusal>>,
+    /// The batch's own span, a trace of its own: its records come from many banks' traces.
+    pub span: Span,
+    pub received_at: Instant,
+}
+
+/// Validates `records` on the blocking pool (every core) against the collection accounts and
+/// centres registered now, and opens their spans. Waits while the database is unavailable.
+pub async fn prepare_batch(pool: &PgPool, keys: &Arc<HashMap<String, VerifyingKey>>, topic: &str, number: u64, records: Vec<Record>, received_at: Instant) -> PreparedBatch {
+    let mut attempt: u32 = 0;
+    let (accounts, centres) = loop {
+        match load_registry(pool).await {
+            Ok(registry) => break registry,
+            Err(error) => {
+                attempt += 1;
+                let backoff_ms = 100u64 * u64::from(attempt.min(50));
+                warn!(error = %error, attempt, backoff_ms, "loading collection accounts and centres failed; retrying");
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+            }
+        }
+    };
+    let keys = Arc::clone(keys);
+    let (records, validated) = tokio::task::spawn_blocking(move || {
+        let registry = Registry { accounts: &accounts, centres: &centres, keys: &keys };
+        let validated = validate_all(&records, &registry);
+        (records, validated)
+    })
+    .await
+    .expect("validating a batch does not panic");
+    let span = tracing::info_span!(parent: None, "apply_credit_notice_batch", batch = number, records = records.len());
+    let spans = records.iter().map(|record| receive_span(topic, record, &span)).collect();
+    PreparedBatch { number, records, spans, validated, span, received_at }
+}
+
+type RegistryData = (HashMap<(String, String), CollectionAccount>, HashSet<String>);
+
+async fn load_registry(pool: &PgPool) -> anyhow::Result<RegistryData> {
+    let accounts = load_collection_accounts(pool).await?;
+    let centres: HashSet<String> = sqlx::query_scalar("SELECT centre_id FROM centres").fetch_all(pool).await?.into_iter().collect();
+    Ok((accounts, centres))
+}
+
+/// Waits for a record (or for `shutdown`: `None`), then takes what else arrives within `wait`,
+/// up to `max` records.
+async fn receive_batch(consumer: &StreamConsumer<IngestContext>, shutdown: &mut watch::Receiver<bool>, max: usize, wait: Duration) -> Option<(Vec<Record>, Instant)> {
+    let mut records = Vec::with_capacity(max);
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.changed() => return None,
+            received = consumer.recv() => received,
+        };
+        match first {
+            Ok(message) => {
+                records.push(Record::from_message(&message));
+                break;
+            }
+            Err(error) => warn!(error = %error, "consumer error"),
+        }
+    }
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + wait;
+    while records.len() < max {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => records.push(Record::from_message(&message)),
+            Ok(Err(error)) => warn!(error = %error, "consumer error"),
+            Err(_) => break,
+        }
+    }
+    Some((records, started))
+}
+
+/// After a batch committed: metrics, seeks back for partitions that started too far, and the
+/// copy of the offsets in Kafka.
+fn finish_batch(consumer: &StreamConsumer<IngestContext>, topic: &str, batch: &PreparedBatch, report: &BatchReport) {
+    crate::observe::record_batch(topic, batch.records.len(), batch.received_at.elapsed(), report);
+    tracing::debug!(?report, "batch applied");
+    for (partition, offset) in &report.rewinds {
+        if let Err(error) = consumer.seek(topic, *partition, Offset::Offset(*offset), Duration::from_secs(10)) {
+            warn!(error = %error, partition, offset, "seek back to the stored offset failed");
+        }
+    }
+    let mut offsets = TopicPartitionList::new();
+    for (partition, next) in &report.next_offsets {
+        if let Err(error) = offsets.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
+            warn!(error = %error, partition, "could not note the offset copy for Kafka");
+        }
+    }
+    if offsets.count() > 0 {
+        if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
+            warn!(error = %error, "committing the offset copy to Kafka failed; the database holds the truth");
+        }
+    }
+}
+
+/// Puts every partition of a batch that will not be applied back where the batch began (for a
+/// partition just rewound, at the stored offset), so its records are received again.
+fn seek_back(consumer: &StreamConsumer<IngestContext>, topic: &str, batch: &PreparedBatch, rewinds: &[(i32, i64)]) {
+    let mut starts: BTreeMap<i32, i64> = BTreeMap::new();
+    for record in &batch.records {
+        let start = starts.entry(record.partition).or_insert(record.offset);
+        *start = (*start).min(record.offset);
+    }
+    for (partition, offset) in rewinds {
+        starts.insert(*partition, *offset);
+    }
+    for (partition, offset) in starts {
+        if let Err(error) = consumer.seek(topic, partition, Offset::Offset(offset), Duration::from_secs(10)) {
+            warn!(error = %error, partition, offset, "seek back before an unapplied batch failed");
+        }
+    }
+}
+
 /// Consumes `bank.credit-notices` until `shutdown` turns true, finishing the batch in hand.
+///
+/// Pipelined: while batch N is in its PostgreSQL transaction, batch N+1 is received and
+/// validated (signatures on every core). Batches still commit one after another, in order, so
+/// exactly-once holds as before; only the CPU work of the next batch overlaps the database work
+/// of this one. If batch N finds a partition that must be re-read from its stored offset (after
+/// an assignment), batch N+1 is dropped unapplied and its partitions are sought back.
 pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let topic = settings.kafka.topic("bank.credit-notices");
     let dead_letter_topic = kafka::dlq_topic(&topic);
     let events_topic = settings.kafka.topic("ledger.events");
-    let keys = settings.bank_keys()?;
+    let keys = Arc::new(settings.bank_keys()?);
     let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&settings.ingest.group_id, settings.ingest.instance_id.as_deref(), IngestContext::default())?;
     jinfu_platform::consumer::subscribe_or_assign(&consumer, &pool, settings.ingest.assignment, &settings.ingest.group_id, &topic).await?;
     if settings.ingest.assignment == jinfu_platform::consumer::Assignment::Manual {
@@ -770,64 +894,46 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
     }
     info!(topic = %topic, group = %settings.ingest.group_id, "credit-notice consumer started");
     let wait = Duration::from_millis(settings.ingest.batch_wait_ms);
-    let mut batch_number: u64 = 0;
+    let max = settings.ingest.batch_size_max;
     let mut unchecked_partitions: HashSet<i32> = HashSet::new();
-    loop {
-        let first = tokio::select! {
-            _ = shutdown.changed() => break,
-            received = consumer.recv() => received,
-        };
-        let started = Instant::now();
-        let mut records = Vec::with_capacity(settings.ingest.batch_size_max);
-        match first {
-            Ok(message) => records.push(Record::from_message(&message)),
-            Err(error) => {
-                warn!(error = %error, "consumer error");
-                continue;
-            }
-        }
-        let deadline = tokio::time::Instant::now() + wait;
-        while records.len() < settings.ingest.batch_size_max {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(message)) => records.push(Record::from_message(&message)),
-                Ok(Err(error)) => warn!(error = %error, "consumer error"),
-                Err(_) => break,
-            }
-        }
-        batch_number += 1;
+    let mut next = match receive_batch(&consumer, &mut shutdown, max, wait).await {
+        Some((records, received_at)) => Some(prepare_batch(&pool, &keys, &topic, 1, records, received_at).await),
+        None => None,
+    };
+    while let Some(batch) = next.take() {
         unchecked_partitions.extend(consumer.context().take_assigned());
-        // The batch is a trace of its own: its records come from many banks' traces.
-        let span = tracing::info_span!(parent: None, "apply_credit_notice_batch", batch = batch_number, records = records.len());
-        let spans: Vec<Span> = records.iter().map(|record| receive_span(&topic, record, &span)).collect();
         let context = BatchContext {
             group_id: &settings.ingest.group_id,
             topic: &topic,
             dead_letter_topic: &dead_letter_topic,
             events_topic: &events_topic,
-            keys: &keys,
             fault: &settings.fault,
-            batch_number,
+            batch_number: batch.number,
             unchecked_partitions: &unchecked_partitions,
         };
-        let report = apply_batch_with_retry(&pool, &context, &records, &spans).instrument(span).await;
-        drop(spans);
-        crate::observe::record_batch(&topic, records.len(), started.elapsed(), &report);
+        let (report, following) = tokio::join!(
+            async {
+                let report = apply_batch_with_retry(&pool, &context, &batch).instrument(batch.span.clone()).await;
+                finish_batch(&consumer, &topic, &batch, &report);
+                report
+            },
+            async {
+                let (records, received_at) = receive_batch(&consumer, &mut shutdown, max, wait).await?;
+                Some(prepare_batch(&pool, &keys, &topic, batch.number + 1, records, received_at).await)
+            },
+        );
         for partition in &report.checked_partitions {
             unchecked_partitions.remove(partition);
         }
-        tracing::debug!(?report, "batch applied");
-        for (partition, offset) in &report.rewinds {
-            if let Err(error) = consumer.seek(&topic, *partition, Offset::Offset(*offset), Duration::from_secs(10)) {
-                warn!(error = %error, partition, offset, "seek back to the stored offset failed");
-            }
-        }
-        let mut offsets = TopicPartitionList::new();
-        for (partition, next) in &report.next_offsets {
-            offsets.add_partition_offset(&topic, *partition, Offset::Offset(*next))?;
-        }
-        if offsets.count() > 0 {
-            if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
-                warn!(error = %error, "committing the offset copy to Kafka failed; the database holds the truth");
+        next = following;
+        if !report.rewinds.is_empty() {
+            if let Some(stale) = next.take() {
+                // Received while the seek happened: some of it lies beyond the stored offset.
+                seek_back(&consumer, &topic, &stale, &report.rewinds);
+                next = match receive_batch(&consumer, &mut shutdown, max, wait).await {
+                    Some((records, received_at)) => Some(prepare_batch(&pool, &keys, &topic, stale.number, records, received_at).await),
+                    None => None,
+                };
             }
         }
     }

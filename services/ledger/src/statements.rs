@@ -328,14 +328,12 @@ impl StatementHandler {
             let pairs: Vec<(&Record, &CreditNotice, &tracing::Span)> = notices.iter().map(|notice| (&source, notice, &parent)).collect();
             let dead_letter_topic = jinfu_platform::kafka::dlq_topic(&self.topic);
             let fault = FaultSettings::default();
-            let keys = HashMap::new();
             let unchecked = HashSet::new();
             let context = BatchContext {
                 group_id: &self.group_id,
                 topic: &self.topic,
                 dead_letter_topic: &dead_letter_topic,
                 events_topic: &self.events_topic,
-                keys: &keys,
                 fault: &fault,
                 batch_number: 0,
                 unchecked_partitions: &unchecked,

@@ -54,6 +54,23 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
         ));
     }
 
+    // Postings belong to an entry (no foreign key enforces it on the hot path; migration 0009).
+    let orphans = sqlx::query(
+        "SELECT p.centre_id, p.sequence, count(*)::int8 FROM postings p
+         WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.centre_id = p.centre_id AND e.sequence = p.sequence)
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(&mut *snapshot)
+    .await?;
+    for row in orphans {
+        result.violations.push(format!(
+            "invariant 1: {} postings of {}#{} belong to no journal entry",
+            row.get::<i64, _>(2),
+            row.get::<String, _>(0),
+            row.get::<i64, _>(1)
+        ));
+    }
+
     // Stored balances equal balances recomputed from postings.
     let mismatched = sqlx::query(
         "WITH recomputed AS (
