@@ -355,6 +355,9 @@ impl<'a> Generator<'a> {
 pub async fn produce(kafka: &KafkaSettings, generator: &mut Generator<'_>, count: usize, rate: usize) -> anyhow::Result<usize> {
     let producer = kafka.producer()?;
     let topic = kafka.topic("bank.credit-notices");
+    // Connect before the clock starts: a bank's producer is long-lived, and records created
+    // while a new producer is still connecting would count its start-up as ledger latency.
+    producer.client().fetch_metadata(Some(&topic), Duration::from_secs(30))?;
     let started = Instant::now();
     let chunk = if rate == 0 { 20_000 } else { (rate / 100).max(1) };
     let mut produced = 0;

@@ -113,6 +113,13 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, batch: &Prep
     let records = &batch.records;
     let mut report = BatchReport::default();
     let mut transaction = pool.begin().await?;
+    // Every join of this transaction looks up the batch's keys (a few thousand at most) in
+    // tables that grow without end (accounts, sub-accounts, notices): index probes, never a
+    // hash or merge join over a whole table, which the planner's cost model picks for tables of
+    // up to about a million cached rows, making each batch slower as the ledger grows.
+    sqlx::query("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
+        .execute(&mut *transaction)
+        .await?;
 
     let stored = lock_offsets(&mut transaction, context, records).await?;
     let mut fresh: Vec<&Record> = Vec::with_capacity(records.len());
@@ -361,12 +368,20 @@ async fn load_targets(transaction: &mut Transaction<'_, Postgres>, notices: &[(&
     if numbers.is_empty() {
         return Ok(HashMap::new());
     }
+    // One primary-key probe per sub-account (the LIMIT keeps the planner from turning it into
+    // a hash join over the whole table, which it chose below about a million rows and which
+    // grew with every sub-account ever opened).
     let rows = sqlx::query(
-        "SELECT s.sub_account_number, s.centre_id, s.section_id, s.bidder_uscc, s.bidder_name, s.basic_account,
-                sec.required_deposit_fen, sec.deposit_deadline, sec.open, sec.basic_account_required,
-                sec.bank, sec.account_number
-         FROM sub_accounts s JOIN sections sec USING (centre_id, section_id)
-         WHERE s.sub_account_number = ANY($1)",
+        "SELECT k.number, s.centre_id, s.section_id, s.bidder_uscc, s.bidder_name, s.basic_account,
+                s.required_deposit_fen, s.deposit_deadline, s.open, s.basic_account_required,
+                s.bank, s.account_number
+         FROM UNNEST($1::text[]) AS k(number)
+         CROSS JOIN LATERAL (
+             SELECT s.centre_id, s.section_id, s.bidder_uscc, s.bidder_name, s.basic_account,
+                    sec.required_deposit_fen, sec.deposit_deadline, sec.open, sec.basic_account_required,
+                    sec.bank, sec.account_number
+             FROM sub_accounts s JOIN sections sec USING (centre_id, section_id)
+             WHERE s.sub_account_number = k.number LIMIT 1) s",
     )
     .bind(&numbers)
     .fetch_all(&mut **transaction)
@@ -399,10 +414,12 @@ async fn load_held(transaction: &mut Transaction<'_, Postgres>, targets: &HashMa
         .values()
         .map(|target| (target.centre_id.clone(), deposit_account(target).to_string()))
         .unzip();
+    // One primary-key probe per account, as in `load_targets`.
     let rows = sqlx::query(
-        "SELECT a.centre_id, a.account, a.balance_fen FROM accounts a
-         JOIN UNNEST($1::text[], $2::text[]) AS k(centre_id, account)
-           ON a.centre_id = k.centre_id AND a.account = k.account",
+        "SELECT k.centre_id, k.account, a.balance_fen
+         FROM UNNEST($1::text[], $2::text[]) AS k(centre_id, account)
+         CROSS JOIN LATERAL (
+             SELECT a.balance_fen FROM accounts a WHERE a.centre_id = k.centre_id AND a.account = k.account LIMIT 1) a",
     )
     .bind(&centres)
     .bind(&accounts)
@@ -768,29 +785,92 @@ pub struct PreparedBatch {
     pub received_at: Instant,
 }
 
-/// Validates `records` on the blocking pool (every core) against the collection accounts and
-/// centres registered now, and opens their spans. Waits while the database is unavailable.
-pub async fn prepare_batch(pool: &PgPool, keys: &Arc<HashMap<String, VerifyingKey>>, topic: &str, number: u64, records: Vec<Record>, received_at: Instant) -> PreparedBatch {
-    let mut attempt: u32 = 0;
-    let (accounts, centres) = loop {
-        match load_registry(pool).await {
-            Ok(registry) => break registry,
-            Err(error) => {
-                attempt += 1;
-                let backoff_ms = 100u64 * u64::from(attempt.min(50));
-                warn!(error = %error, attempt, backoff_ms, "loading collection accounts and centres failed; retrying");
-                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-            }
+/// Records are validated in chunks of this many, each on the blocking pool as soon as it is
+/// received, so validation runs on every core while the batch before is in PostgreSQL.
+const VALIDATION_CHUNK: usize = 256;
+
+type Validated = (Vec<Record>, Vec<Result<CreditNotice, Refusal>>);
+
+/// Receives and validates the next batch. Waits for a first record (or for `shutdown`:
+/// `None`); then goes on receiving until the batch holds `max` records, or until `wait` has
+/// passed since the first record and `previous_done` is true (the batch before has
+/// committed). So under load a batch grows while its predecessor is in the database (fewer,
+/// larger transactions), and under light load it closes after `wait` (low latency).
+async fn receive_batch(
+    consumer: &StreamConsumer<IngestContext>,
+    pool: &PgPool,
+    keys: &Arc<HashMap<String, VerifyingKey>>,
+    shutdown: &mut watch::Receiver<bool>,
+    mut previous_done: watch::Receiver<bool>,
+    limits: (usize, Duration),
+) -> Option<(Vec<Record>, Vec<Result<CreditNotice, Refusal>>, Instant)> {
+    let (max, wait) = limits;
+    let first = loop {
+        let received = tokio::select! {
+            _ = shutdown.changed() => return None,
+            received = consumer.recv() => received,
+        };
+        match received {
+            Ok(message) => break Record::from_message(&message),
+            Err(error) => warn!(error = %error, "consumer error"),
         }
     };
-    let keys = Arc::clone(keys);
-    let (records, validated) = tokio::task::spawn_blocking(move || {
-        let registry = Registry { accounts: &accounts, centres: &centres, keys: &keys };
-        let validated = validate_all(&records, &registry);
-        (records, validated)
-    })
-    .await
-    .expect("validating a batch does not panic");
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + wait;
+    let registry = Arc::new(load_registry_with_retry(pool).await);
+    let validate_chunk = |chunk: Vec<Record>| {
+        let registry = Arc::clone(&registry);
+        let keys = Arc::clone(keys);
+        tokio::task::spawn_blocking(move || {
+            let registry = Registry { accounts: &registry.0, centres: &registry.1, keys: &keys };
+            let validated = validate_all(&chunk, &registry);
+            (chunk, validated)
+        })
+    };
+    let mut chunks: Vec<tokio::task::JoinHandle<Validated>> = Vec::new();
+    let mut pending: Vec<Record> = Vec::with_capacity(VALIDATION_CHUNK);
+    pending.push(first);
+    let mut count = 1;
+    while count < max {
+        let waited = tokio::time::Instant::now() >= deadline;
+        if waited && *previous_done.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            received = consumer.recv() => match received {
+                Ok(message) => {
+                    pending.push(Record::from_message(&message));
+                    count += 1;
+                    if pending.len() == VALIDATION_CHUNK {
+                        chunks.push(validate_chunk(std::mem::replace(&mut pending, Vec::with_capacity(VALIDATION_CHUNK))));
+                    }
+                }
+                Err(error) => warn!(error = %error, "consumer error"),
+            },
+            () = tokio::time::sleep_until(deadline), if !waited => {}
+            changed = previous_done.changed(), if waited => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        chunks.push(validate_chunk(pending));
+    }
+    let mut records = Vec::with_capacity(count);
+    let mut validated = Vec::with_capacity(count);
+    for chunk in chunks {
+        let (chunk_records, chunk_validated) = chunk.await.expect("validating records does not panic");
+        records.extend(chunk_records);
+        validated.extend(chunk_validated);
+    }
+    Some((records, validated, started))
+}
+
+/// Opens the spans of a received batch.
+fn prepared(topic: &str, number: u64, received: (Vec<Record>, Vec<Result<CreditNotice, Refusal>>, Instant)) -> PreparedBatch {
+    let (records, validated, received_at) = received;
     let span = tracing::info_span!(parent: None, "apply_credit_notice_batch", batch = number, records = records.len());
     let spans = records.iter().map(|record| receive_span(topic, record, &span)).collect();
     PreparedBatch { number, records, spans, validated, span, received_at }
@@ -798,39 +878,26 @@ pub async fn prepare_batch(pool: &PgPool, keys: &Arc<HashMap<String, VerifyingKe
 
 type RegistryData = (HashMap<(String, String), CollectionAccount>, HashSet<String>);
 
+/// The collection accounts and centres registered now; waits while the database is unavailable.
+async fn load_registry_with_retry(pool: &PgPool) -> RegistryData {
+    let mut attempt: u32 = 0;
+    loop {
+        match load_registry(pool).await {
+            Ok(registry) => return registry,
+            Err(error) => {
+                attempt += 1;
+                let backoff_ms = 100u64 * u64::from(attempt.min(50));
+                warn!(error = %error, attempt, backoff_ms, "loading collection accounts and centres failed; retrying");
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+            }
+        }
+    }
+}
+
 async fn load_registry(pool: &PgPool) -> anyhow::Result<RegistryData> {
     let accounts = load_collection_accounts(pool).await?;
     let centres: HashSet<String> = sqlx::query_scalar("SELECT centre_id FROM centres").fetch_all(pool).await?.into_iter().collect();
     Ok((accounts, centres))
-}
-
-/// Waits for a record (or for `shutdown`: `None`), then takes what else arrives within `wait`,
-/// up to `max` records.
-async fn receive_batch(consumer: &StreamConsumer<IngestContext>, shutdown: &mut watch::Receiver<bool>, max: usize, wait: Duration) -> Option<(Vec<Record>, Instant)> {
-    let mut records = Vec::with_capacity(max);
-    loop {
-        let first = tokio::select! {
-            _ = shutdown.changed() => return None,
-            received = consumer.recv() => received,
-        };
-        match first {
-            Ok(message) => {
-                records.push(Record::from_message(&message));
-                break;
-            }
-            Err(error) => warn!(error = %error, "consumer error"),
-        }
-    }
-    let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + wait;
-    while records.len() < max {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(message)) => records.push(Record::from_message(&message)),
-            Ok(Err(error)) => warn!(error = %error, "consumer error"),
-            Err(_) => break,
-        }
-    }
-    Some((records, started))
 }
 
 /// After a batch committed: metrics, seeks back for partitions that started too far, and the
@@ -893,13 +960,11 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
         consumer.context().take_assigned();
     }
     info!(topic = %topic, group = %settings.ingest.group_id, "credit-notice consumer started");
-    let wait = Duration::from_millis(settings.ingest.batch_wait_ms);
-    let max = settings.ingest.batch_size_max;
+    let limits = (settings.ingest.batch_size_max, Duration::from_millis(settings.ingest.batch_wait_ms));
     let mut unchecked_partitions: HashSet<i32> = HashSet::new();
-    let mut next = match receive_batch(&consumer, &mut shutdown, max, wait).await {
-        Some((records, received_at)) => Some(prepare_batch(&pool, &keys, &topic, 1, records, received_at).await),
-        None => None,
-    };
+    // Nothing is in flight before the first batch.
+    let (_idle, idle) = watch::channel(true);
+    let mut next = receive_batch(&consumer, &pool, &keys, &mut shutdown, idle.clone(), limits).await.map(|received| prepared(&topic, 1, received));
     while let Some(batch) = next.take() {
         unchecked_partitions.extend(consumer.context().take_assigned());
         let context = BatchContext {
@@ -911,29 +976,26 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
             batch_number: batch.number,
             unchecked_partitions: &unchecked_partitions,
         };
+        let (done_sender, done) = watch::channel(false);
         let (report, following) = tokio::join!(
             async {
                 let report = apply_batch_with_retry(&pool, &context, &batch).instrument(batch.span.clone()).await;
                 finish_batch(&consumer, &topic, &batch, &report);
+                // The receiver may have dropped its end already (shutdown): nothing to tell then.
+                let _ = done_sender.send(true);
                 report
             },
-            async {
-                let (records, received_at) = receive_batch(&consumer, &mut shutdown, max, wait).await?;
-                Some(prepare_batch(&pool, &keys, &topic, batch.number + 1, records, received_at).await)
-            },
+            receive_batch(&consumer, &pool, &keys, &mut shutdown, done, limits),
         );
         for partition in &report.checked_partitions {
             unchecked_partitions.remove(partition);
         }
-        next = following;
+        next = following.map(|received| prepared(&topic, batch.number + 1, received));
         if !report.rewinds.is_empty() {
             if let Some(stale) = next.take() {
                 // Received while the seek happened: some of it lies beyond the stored offset.
                 seek_back(&consumer, &topic, &stale, &report.rewinds);
-                next = match receive_batch(&consumer, &mut shutdown, max, wait).await {
-                    Some((records, received_at)) => Some(prepare_batch(&pool, &keys, &topic, stale.number, records, received_at).await),
-                    None => None,
-                };
+                next = receive_batch(&consumer, &pool, &keys, &mut shutdown, idle.clone(), limits).await.map(|received| prepared(&topic, stale.number, received));
             }
         }
     }

@@ -170,17 +170,18 @@ impl JournalWriter {
         // Update existing balances, insert new ones. (Not INSERT … ON CONFLICT: PostgreSQL checks
         // the CHECK constraint on the proposed row before it sees the conflict, so a negative
         // delta to an existing account would be refused.) Accounts of one centre are only
-        // written under its chain-head lock, so the two halves cannot race.
+        // written under its chain-head lock, so the two halves cannot race. Both halves probe
+        // the primary key per changed account: the INSERT's NOT EXISTS sees the table as it was
+        // before this statement, i.e. exactly the accounts the UPDATE found.
         sqlx::query(
             "WITH delta AS (
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) AS d(centre_id, account, kind, delta_fen)),
              updated AS (
                  UPDATE accounts a SET balance_fen = a.balance_fen + delta.delta_fen
-                 FROM delta WHERE a.centre_id = delta.centre_id AND a.account = delta.account
-                 RETURNING a.centre_id, a.account)
+                 FROM delta WHERE a.centre_id = delta.centre_id AND a.account = delta.account)
              INSERT INTO accounts (centre_id, account, kind, balance_fen)
              SELECT centre_id, account, kind, delta_fen FROM delta
-             WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.centre_id = delta.centre_id AND u.account = delta.account)",
+             WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.centre_id = delta.centre_id AND a.account = delta.account)",
         )
         .bind(&centres)
         .bind(&accounts)

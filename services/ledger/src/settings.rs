@@ -88,7 +88,8 @@ pub struct IngestSettings {
     /// Most records applied in one database transaction.
     #[serde(default = "default_batch_size_max")]
     pub batch_size_max: usize,
-    /// Longest wait for a batch to fill before applying what has arrived.
+    /// Shortest time a batch stays open after its first record; it stays open longer, up to
+    /// `batch_size_max` records, while the batch before it is still being applied.
     #[serde(default = "default_batch_wait_ms")]
     pub batch_wait_ms: u64,
     /// Most outbox rows published per relay round.
@@ -118,7 +119,7 @@ fn default_batch_size_max() -> usize {
     2000
 }
 fn default_batch_wait_ms() -> u64 {
-    20
+    5
 }
 fn default_outbox_batch_max() -> i64 {
     1000

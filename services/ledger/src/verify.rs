@@ -71,6 +71,16 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
         ));
     }
 
+    let strays: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT a.centre_id, count(*)::int8 FROM accounts a
+         WHERE NOT EXISTS (SELECT 1 FROM centres c WHERE c.centre_id = a.centre_id) GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&mut *snapshot)
+    .await?;
+    for (centre, count) in strays {
+        result.violations.push(format!("{count} accounts belong to centre {centre}, which is not registered"));
+    }
+
     // Stored balances equal balances recomputed from postings.
     let mismatched = sqlx::query(
         "WITH recomputed AS (
