@@ -357,7 +357,11 @@ pub async fn produce(kafka: &KafkaSettings, generator: &mut Generator<'_>, count
     let topic = kafka.topic("bank.credit-notices");
     // Connect before the clock starts: a bank's producer is long-lived, and records created
     // while a new producer is still connecting would count its start-up as ledger latency.
-    producer.client().fetch_metadata(Some(&topic), Duration::from_secs(30))?;
+    rdkafka::producer::Producer::client(&producer).fetch_metadata(Some(&topic), Duration::from_secs(30))?;
+    if rate > 0 {
+        // The idempotent producer obtains its producer id in the background after connecting.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let started = Instant::now();
     let chunk = if rate == 0 { 20_000 } else { (rate / 100).max(1) };
     let mut produced = 0;
