@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, FixedOffset, Utc};
 use jinfu_ledger::chain::sha256;
 use jinfu_ledger::money::{Fen, MoneyError};
-use jinfu_platform::signing::VerifyingKey;
+use jinfu_platform::signing::{SignatureError, VerifyingKey};
 use serde::Deserialize;
 
 /// Header carrying the base64 signature over the record value.
@@ -139,6 +139,24 @@ pub struct Registry<'a> {
 
 /// Validates one record: size, signature headers, JSON, schema, signature, centre, amount.
 pub fn validate(value: &[u8], signature: Option<&str>, signing_key: Option<&str>, registry: &Registry<'_>) -> Result<CreditNotice, Refusal> {
+    let unverified = check_before_signature(value, signature, signing_key, registry)?;
+    let verdict = unverified.key.verify(value, unverified.signature);
+    check_after_signature(unverified, verdict, registry)
+}
+
+/// A record that passed every check that comes before its signature's, with what verifying
+/// the signature needs. Batch validation verifies many of these at once
+/// ([`jinfu_platform::signing::verify_many`]) and finishes each with [`check_after_signature`].
+pub struct Unverified<'a> {
+    wire: CreditNoticeV1,
+    account: &'a CollectionAccount,
+    pub key: &'a VerifyingKey,
+    pub signature: &'a str,
+}
+
+/// Size, signature headers, JSON, schema, text fields, collection account and signing key, in
+/// the order of docs/bank-integration.md §6.
+pub fn check_before_signature<'a>(value: &[u8], signature: Option<&'a str>, signing_key: Option<&str>, registry: &Registry<'a>) -> Result<Unverified<'a>, Refusal> {
     if value.len() > NOTICE_BYTES_MAX {
         return Err(Refusal::Oversized(value.len()));
     }
@@ -186,7 +204,13 @@ pub fn validate(value: &[u8], signature: Option<&str>, signing_key: Option<&str>
         .get(&presented)
         .filter(|_| presented == account.signing_key_ref)
         .ok_or_else(|| Refusal::UnknownSigningKey { presented: printable(&presented), registered: account.signing_key_ref.clone() })?;
-    key.verify(value, signature).map_err(|error| Refusal::BadSignature(error.to_string()))?;
+    Ok(Unverified { wire, account, key, signature })
+}
+
+/// The signature's verdict, then centre, amount and currency.
+pub fn check_after_signature(unverified: Unverified<'_>, verdict: Result<(), SignatureError>, registry: &Registry<'_>) -> Result<CreditNotice, Refusal> {
+    verdict.map_err(|error| Refusal::BadSignature(error.to_string()))?;
+    let Unverified { wire, account, .. } = unverified;
     if !registry.centres.contains(&wire.centre_id) {
         return Err(Refusal::UnknownCentre(wire.centre_id));
     }
