@@ -147,7 +147,7 @@ DRAIN_RATE=$(printf '%.0f' "$(echo "$PRODUCED / $DRAIN_SECONDS" | bc -l)")
 # The relay publishes the drain's events (one per notice) behind the drain; steady load is
 # measured once it has caught up, i.e. in a steady state.
 RELAY_STARTED=$(date +%s.%N)
-until [ "$(SQL "SELECT count(*) FROM outbox")" -eq 0 ]; do
+until [ "$(SQL "SELECT count(*) FROM outbox WHERE published_at IS NULL")" -eq 0 ]; do
   kill -0 "$LEDGER_PID" 2>/dev/null || { echo "[bench] the ledger exited:"; tail -20 "$BENCH_DIR/ledger.log"; exit 1; }
   sleep 0.5
 done

@@ -1,8 +1,7 @@
 //! The transactional outbox every service shares: rows written in the same PostgreSQL
 //! transaction as the change they announce (table `outbox` in the service's schema), and the
-//! relay that publishes them to Kafka, then deletes them: every row in `outbox` is unpublished.
-//! Delivery is at-least-once (a crash between the send and the delete re-sends); every event
-//! carries an `event_id` for consumers to deduplicate on. `FOR UPDATE SKIP LOCKED` lets
+//! relay that publishes them to Kafka, then marks them published. Delivery is at-least-once (a crash between the send and the mark re-sends); every
+//! event carries an `event_id` for consumers to deduplicate on. `FOR UPDATE SKIP LOCKED` lets
 //! several replicas of a service relay side by side without sending a row twice in the normal case.
 //!
 //! Tracing: a row stores the trace context of the span that wrote it (for a posted notice, its
@@ -88,11 +87,7 @@ pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, batch_max: i64
             anyhow::bail!("publishing an outbox row to {topic} failed: {error}");
         }
     }
-    // Published rows are deleted, not marked: an UPDATE writes a new version of every row and
-    // a new entry in the primary key (the partial index's predicate column changes, so no HOT
-    // update), which cost the ledger's relay about 29 µs per event; the events themselves are
-    // on their topics.
-    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+    sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
         .bind(&ids)
         .execute(&mut *transaction)
         .await?;
