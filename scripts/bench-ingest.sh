@@ -100,25 +100,8 @@ start_ledger() {
   echo "[bench] the ledger did not start"; exit 1
 }
 stop_ledger() { [ -n "$LEDGER_PID" ] && kill "$LEDGER_PID" 2>/dev/null && wait "$LEDGER_PID" 2>/dev/null || true; LEDGER_PID=""; }
-
-# A write-heavy ledger needs more write-ahead log between checkpoints than PostgreSQL's default
-# 1 GB: with it, a 1,000,000-notice run checkpointed every 20-50 s ("checkpoints are occurring
-# too frequently"), and every page first written after a checkpoint goes to the WAL whole.
-# Applied for this run (ALTER SYSTEM, reloaded), restored at exit; docs/performance.md and the
-# runbook recommend them for production.
-PG_TUNING=(max_wal_size=8GB checkpoint_timeout=15min)
-pg_tuning() {
-  local setting
-  for setting in "${PG_TUNING[@]}"; do
-    if [ "$1" = apply ]; then psql "$ADMIN_URL" -qc "ALTER SYSTEM SET ${setting%%=*} = '${setting#*=}'" >/dev/null
-    else psql "$ADMIN_URL" -qc "ALTER SYSTEM RESET ${setting%%=*}" >/dev/null; fi
-  done
-  psql "$ADMIN_URL" -qtAc "SELECT pg_reload_conf()" >/dev/null
-}
-cleanup() { stop_ledger; [ -n "$MEMORY_BROKER_PID" ] && kill "$MEMORY_BROKER_PID" 2>/dev/null || true; pg_tuning reset || true; }
+cleanup() { stop_ledger; [ -n "$MEMORY_BROKER_PID" ] && kill "$MEMORY_BROKER_PID" 2>/dev/null || true; }
 trap cleanup EXIT
-pg_tuning apply
-echo "[bench] PostgreSQL for this run: ${PG_TUNING[*]}"
 : >"$BENCH_DIR/ledger.log"
 
 TOPIC="${RUN}.bank.credit-notices"
@@ -207,7 +190,6 @@ stop_ledger
 cat <<EOF
 
 ingestion benchmark ($BROKER broker), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
-  PostgreSQL settings for the run      ${PG_TUNING[*]} (others as installed)
   records pre-produced                 $PRODUCED
   broker limit (read, nothing else)    $BROKER_RATE records/s
   ledger drain                         $DRAIN_RATE records/s in $(printf '%.1f' "$DRAIN_SECONDS") s ($(printf '%.1f' "$(echo "100 * $DRAIN_RATE / $BROKER_RATE" | bc -l)")% of the broker limit); events relayed $RELAY_SECONDS s later
