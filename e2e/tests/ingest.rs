@@ -389,3 +389,54 @@ async fn verification_detects_a_posting_changed_behind_the_ledgers_back() -> any
     assert!(result.violations.iter().any(|v| v.contains(&orphan)), "{:?}", result.violations);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_batch_validated_before_a_collection_account_was_registered_is_validated_again_in_its_transaction() -> anyhow::Result<()> {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+    use jinfu_ledger_service::ingest::{apply_batch, BatchContext, PreparedBatch, Record, RegistryData};
+    use jinfu_ledger_service::notice::{self, Registry};
+
+    let (app, bidders) = app_with_section("S-STALE", 1_000_000, 1).await?;
+    let (bidder, account) = &bidders[0];
+    let signed = sign_icbc(&app.banks, &icbc_notice(&app.banks, "STALE-1", account, bidder, "10000.00"));
+    let record = Record { partition: 0, offset: 0, value: signed.value, headers: signed.headers, timestamp: None };
+    // The pipelined consumer validated this batch while its registry had no accounts yet (as if
+    // the first record arrived just before the bank's account was registered).
+    let keys = Arc::new(app.settings.bank_keys()?);
+    let stale: RegistryData = (HashMap::new(), [CENTRE.to_owned()].into_iter().collect::<HashSet<_>>());
+    let validated = vec![notice::validate(
+        &record.value,
+        record.header(notice::SIGNATURE_HEADER),
+        record.header(notice::SIGNING_KEY_HEADER),
+        &Registry { accounts: &stale.0, centres: &stale.1, keys: &keys },
+    )];
+    assert!(validated[0].is_err(), "against the stale registry the notice is refused");
+    let batch = PreparedBatch {
+        number: 1,
+        records: vec![record],
+        spans: vec![tracing::Span::none()],
+        validated,
+        span: tracing::Span::none(),
+        received_at: std::time::Instant::now(),
+        registry: Arc::new(stale),
+        keys,
+    };
+    let fault = jinfu_ledger_service::settings::FaultSettings::default();
+    let unchecked = HashSet::new();
+    let context = BatchContext {
+        group_id: "stale-registry-test",
+        topic: "stale-registry-test.bank.credit-notices",
+        dead_letter_topic: "stale-registry-test.bank.credit-notices.dlq",
+        events_topic: "stale-registry-test.ledger.events",
+        fault: &fault,
+        batch_number: 1,
+        unchecked_partitions: &unchecked,
+    };
+    let report = apply_batch(&app.pool, &context, &batch).await?;
+    assert_eq!((report.new_notices, report.dead_lettered), (1, 0), "{report:?}");
+    let outcome: String = sqlx::query_scalar("SELECT outcome FROM ledger.credit_notices WHERE bank = 'ICBC' AND bank_serial = 'STALE-1'").fetch_one(&app.pool).await?;
+    assert_eq!(outcome, "matched");
+    assert_verified(&app).await;
+    Ok(())
+}

@@ -122,12 +122,23 @@ pub async fn apply_batch(pool: &PgPool, context: &BatchContext<'_>, batch: &Prep
         .await?;
 
     let stored = lock_offsets(&mut transaction, context, records).await?;
+    // The batch was validated against the registry as it was when its first record arrived;
+    // if an account or centre has been registered or changed since, validate it again now.
+    let registry = load_registry(&mut transaction).await?;
+    let revalidated;
+    let validated: &[Result<CreditNotice, Refusal>] = if registry == *batch.registry {
+        &batch.validated
+    } else {
+        info!(batch = context.batch_number, "collection accounts or centres changed while the batch was received; validating it again");
+        revalidated = validate_all(records, &Registry { accounts: &registry.0, centres: &registry.1, keys: &batch.keys });
+        &revalidated
+    };
     let mut fresh: Vec<&Record> = Vec::with_capacity(records.len());
     let mut fresh_spans: Vec<&Span> = Vec::with_capacity(records.len());
     let mut fresh_validated: Vec<&Result<CreditNotice, Refusal>> = Vec::with_capacity(records.len());
     let mut first_seen: HashSet<i32> = HashSet::new();
     let mut rewound: HashSet<i32> = HashSet::new();
-    for ((record, span), validated) in records.iter().zip(&batch.spans).zip(&batch.validated) {
+    for ((record, span), validated) in records.iter().zip(&batch.spans).zip(validated) {
         let next = stored.get(&record.partition).copied().unwrap_or(-1);
         if record.offset < next {
             report.already_applied += 1;
@@ -334,9 +345,9 @@ async fn store_offsets(transaction: &mut Transaction<'_, Postgres>, context: &Ba
     Ok(next)
 }
 
-async fn load_collection_accounts(pool: &PgPool) -> anyhow::Result<HashMap<(String, String), CollectionAccount>> {
+async fn load_collection_accounts(connection: &mut sqlx::PgConnection) -> anyhow::Result<HashMap<(String, String), CollectionAccount>> {
     let rows = sqlx::query("SELECT bank, account_number, centre_id, signing_key_ref FROM bank_accounts")
-        .fetch_all(pool)
+        .fetch_all(connection)
         .await?;
     Ok(rows
         .iter()
@@ -791,6 +802,11 @@ pub struct PreparedBatch {
     /// The batch's own span, a trace of its own: its records come from many banks' traces.
     pub span: Span,
     pub received_at: Instant,
+    /// The collection accounts and centres `validated` was checked against, loaded when the
+    /// batch's first record arrived; the batch transaction re-reads them and validates again if
+    /// they changed since (a bank account registered or its signing key changed meanwhile).
+    pub registry: Arc<RegistryData>,
+    pub keys: Arc<HashMap<String, VerifyingKey>>,
 }
 
 /// Records are validated in chunks of this many, each on the blocking pool as soon as it is
@@ -811,7 +827,7 @@ async fn receive_batch(
     shutdown: &mut watch::Receiver<bool>,
     mut previous_done: watch::Receiver<bool>,
     limits: (usize, Duration),
-) -> Option<(Vec<Record>, Vec<Result<CreditNotice, Refusal>>, Instant)> {
+) -> Option<Received> {
     let (max, wait) = limits;
     let first = loop {
         let received = tokio::select! {
@@ -873,24 +889,34 @@ async fn receive_batch(
         records.extend(chunk_records);
         validated.extend(chunk_validated);
     }
-    Some((records, validated, started))
+    Some(Received { records, validated, received_at: started, registry, keys: Arc::clone(keys) })
+}
+
+/// A batch as [`receive_batch`] returns it.
+struct Received {
+    records: Vec<Record>,
+    validated: Vec<Result<CreditNotice, Refusal>>,
+    received_at: Instant,
+    registry: Arc<RegistryData>,
+    keys: Arc<HashMap<String, VerifyingKey>>,
 }
 
 /// Opens the spans of a received batch.
-fn prepared(topic: &str, number: u64, received: (Vec<Record>, Vec<Result<CreditNotice, Refusal>>, Instant)) -> PreparedBatch {
-    let (records, validated, received_at) = received;
+fn prepared(topic: &str, number: u64, received: Received) -> PreparedBatch {
+    let Received { records, validated, received_at, registry, keys } = received;
     let span = tracing::info_span!(parent: None, "apply_credit_notice_batch", batch = number, records = records.len());
     let spans = records.iter().map(|record| receive_span(topic, record, &span)).collect();
-    PreparedBatch { number, records, spans, validated, span, received_at }
+    PreparedBatch { number, records, spans, validated, span, received_at, registry, keys }
 }
 
-type RegistryData = (HashMap<(String, String), CollectionAccount>, HashSet<String>);
+pub type RegistryData = (HashMap<(String, String), CollectionAccount>, HashSet<String>);
 
 /// The collection accounts and centres registered now; waits while the database is unavailable.
 async fn load_registry_with_retry(pool: &PgPool) -> RegistryData {
     let mut attempt: u32 = 0;
     loop {
-        match load_registry(pool).await {
+        let loaded = async { load_registry(&mut *pool.acquire().await?).await }.await;
+        match loaded {
             Ok(registry) => return registry,
             Err(error) => {
                 attempt += 1;
@@ -902,9 +928,9 @@ async fn load_registry_with_retry(pool: &PgPool) -> RegistryData {
     }
 }
 
-async fn load_registry(pool: &PgPool) -> anyhow::Result<RegistryData> {
-    let accounts = load_collection_accounts(pool).await?;
-    let centres: HashSet<String> = sqlx::query_scalar("SELECT centre_id FROM centres").fetch_all(pool).await?.into_iter().collect();
+async fn load_registry(connection: &mut sqlx::PgConnection) -> anyhow::Result<RegistryData> {
+    let accounts = load_collection_accounts(&mut *connection).await?;
+    let centres: HashSet<String> = sqlx::query_scalar("SELECT centre_id FROM centres").fetch_all(&mut *connection).await?.into_iter().collect();
     Ok((accounts, centres))
 }
 
@@ -1003,6 +1029,9 @@ pub async fn run_consumer(pool: PgPool, settings: Settings, mut shutdown: watch:
             if let Some(stale) = next.take() {
                 // Received while the seek happened: some of it lies beyond the stored offset.
                 seek_back(&consumer, &topic, &stale, &report.rewinds);
+                // Checked again against the stored offsets, so that a seek that failed cannot
+                // leave a gap: the next batch's first record of each is compared and rewound.
+                unchecked_partitions.extend(stale.records.iter().map(|record| record.partition));
                 next = receive_batch(&consumer, &pool, &keys, &mut shutdown, idle.clone(), limits).await.map(|received| prepared(&topic, stale.number, received));
             }
         }

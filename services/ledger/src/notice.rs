@@ -122,7 +122,7 @@ impl Refusal {
 }
 
 /// What validation needs to know about a registered collection account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionAccount {
     pub centre_id: String,
     pub signing_key_ref: String,

@@ -138,11 +138,17 @@ impl VerifyingKey {
 const ED25519_BATCH: usize = 32;
 
 /// Verifies many base64 signatures, each `(key, message, signature)`; the verdicts line up with
-/// `items` and are exactly those [`VerifyingKey::verify`] gives one by one. Ed25519 signatures
-/// are checked in batches (one multi-scalar multiplication per batch, with random weights from
-/// the system's generator, so a forger cannot arrange for bad signatures to cancel out); a batch
-/// that fails is re-checked signature by signature to find which are bad. SM2 signatures are
-/// checked one by one.
+/// `items`. Ed25519 signatures are checked in batches (one multi-scalar multiplication per
+/// batch, with random weights from the system's generator, so a forger cannot arrange for bad
+/// signatures to cancel out); a batch that fails is re-checked signature by signature to find
+/// which are bad. SM2 signatures are checked one by one.
+///
+/// The verdicts are those of [`VerifyingKey::verify`] one by one for every signature an honest
+/// signer makes. One difference remains: the batch equation is the cofactored one, so a
+/// signature whose `R` carries a small-order component — which only the holder of the private
+/// key can make, never a forger — may pass here (with probability about 1/8 per batch) where
+/// one-by-one verification refuses it. It proves the key holder signed, so no money can move on
+/// a forged notice either way.
 pub fn verify_many(items: &[(&VerifyingKey, &[u8], &str)]) -> Vec<Result<(), SignatureError>> {
     let mut verdicts: Vec<Option<Result<(), SignatureError>>> = vec![None; items.len()];
     // (index, key, message, signature) of the well-formed Ed25519 signatures.
