@@ -87,18 +87,7 @@ enum Classified {
 /// Applies one batch in one transaction, retrying transient database failures. The batch is
 /// never skipped: if the database stays unavailable, the consumer waits (and lag alerts fire).
 pub async fn apply_batch_with_retry(pool: &PgPool, context: &BatchContext<'_>, batch: &PreparedBatch) -> BatchReport {
-    let mut attempt: u32 = 0;
-    loop {
-        match apply_batch(pool, context, batch).await {
-            Ok(report) => return report,
-            Err(error) => {
-                attempt += 1;
-                let backoff_ms = 100u64 * u64::from(attempt.min(50));
-                warn!(error = %error, attempt, backoff_ms, "applying batch failed; retrying the same batch");
-                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-            }
-        }
-    }
+    jinfu_platform::retry::until_ok("applying the batch (the same batch is retried)", || apply_batch(pool, context, batch)).await
 }
 
 fn crash_if(fault: &FaultSettings, point: &str, batch_number: u64) {
@@ -913,19 +902,7 @@ pub type RegistryData = (HashMap<(String, String), CollectionAccount>, HashSet<S
 
 /// The collection accounts and centres registered now; waits while the database is unavailable.
 async fn load_registry_with_retry(pool: &PgPool) -> RegistryData {
-    let mut attempt: u32 = 0;
-    loop {
-        let loaded = async { load_registry(&mut *pool.acquire().await?).await }.await;
-        match loaded {
-            Ok(registry) => return registry,
-            Err(error) => {
-                attempt += 1;
-                let backoff_ms = 100u64 * u64::from(attempt.min(50));
-                warn!(error = %error, attempt, backoff_ms, "loading collection accounts and centres failed; retrying");
-                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-            }
-        }
-    }
+    jinfu_platform::retry::until_ok("loading collection accounts and centres", || async { load_registry(&mut *pool.acquire().await?).await }).await
 }
 
 async fn load_registry(connection: &mut sqlx::PgConnection) -> anyhow::Result<RegistryData> {

@@ -196,22 +196,13 @@ pub async fn run(
             messaging.kafka.offset = record.offset,
         );
         kafka::adopt_trace_context_from_pairs(&span, &record.headers);
-        let mut attempt: u32 = 0;
-        loop {
-            match apply_one(&pool, &topic, &group_id, &record, &handler).instrument(span.clone()).await {
-                Ok(refusal) => {
-                    // Counted after the commit, so a retried record is counted once.
-                    if let Some(code) = refusal {
-                        metrics::counter!(DLQ_MESSAGES, "topic" => topic.clone(), "reason" => code).increment(1);
-                    }
-                    break;
-                }
-                Err(error) => {
-                    attempt += 1;
-                    warn!(error = %error, topic = %topic, offset = record.offset, attempt, "applying a record failed; retrying it");
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(50)))).await;
-                }
-            }
+        // The span names topic, partition and offset in each retry's warning.
+        let refusal = crate::retry::until_ok("applying a record", || apply_one(&pool, &topic, &group_id, &record, &handler))
+            .instrument(span.clone())
+            .await;
+        // Counted after the commit, so a retried record is counted once.
+        if let Some(code) = refusal {
+            metrics::counter!(DLQ_MESSAGES, "topic" => topic.clone(), "reason" => code).increment(1);
         }
         let mut offsets = TopicPartitionList::new();
         offsets.add_partition_offset(&topic, record.partition, Offset::Offset(record.offset + 1))?;

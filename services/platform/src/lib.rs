@@ -14,6 +14,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod outbox;
 pub mod readiness;
+pub mod retry;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;

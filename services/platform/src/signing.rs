@@ -110,11 +110,9 @@ impl VerifyingKey {
 
     /// Verifies a base64 signature over `message`.
     pub fn verify(&self, message: &[u8], signature_base64: &str) -> Result<(), SignatureError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(signature_base64.trim())
-            .map_err(|_| SignatureError::SignatureNotBase64)?;
         match self {
             VerifyingKey::Sm2(key) => {
+                let bytes = decode_base64(signature_base64)?;
                 let signature = if bytes.len() == 64 {
                     sm2::dsa::Signature::from_slice(&bytes)
                 } else {
@@ -124,8 +122,7 @@ impl VerifyingKey {
                 key.verify(message, &signature).map_err(|_| SignatureError::Invalid)
             }
             VerifyingKey::Ed25519(key) => {
-                let signature = ed25519_dalek::Signature::from_slice(&bytes)
-                    .map_err(|_| SignatureError::MalformedSignature(Scheme::Ed25519))?;
+                let signature = decode_ed25519_signature(signature_base64)?;
                 key.verify(message, &signature).map_err(|_| SignatureError::Invalid)
             }
         }
@@ -179,11 +176,14 @@ pub fn verify_many(items: &[(&VerifyingKey, &[u8], &str)]) -> Vec<Result<(), Sig
     verdicts.into_iter().map(|verdict| verdict.unwrap_or(Err(SignatureError::Invalid))).collect()
 }
 
-fn decode_ed25519_signature(signature_base64: &str) -> Result<ed25519_dalek::Signature, SignatureError> {
-    let bytes = base64::engine::general_purpose::STANDARD
+fn decode_base64(signature_base64: &str) -> Result<Vec<u8>, SignatureError> {
+    base64::engine::general_purpose::STANDARD
         .decode(signature_base64.trim())
-        .map_err(|_| SignatureError::SignatureNotBase64)?;
-    ed25519_dalek::Signature::from_slice(&bytes).map_err(|_| SignatureError::MalformedSignature(Scheme::Ed25519))
+        .map_err(|_| SignatureError::SignatureNotBase64)
+}
+
+fn decode_ed25519_signature(signature_base64: &str) -> Result<ed25519_dalek::Signature, SignatureError> {
+    ed25519_dalek::Signature::from_slice(&decode_base64(signature_base64)?).map_err(|_| SignatureError::MalformedSignature(Scheme::Ed25519))
 }
 
 /// Decodes an ASN.1 DER `SEQUENCE { r INTEGER, s INTEGER }` into an SM2 signature.
