@@ -23,7 +23,7 @@ pub enum CalendarError {
 
 /// The Beijing (UTC+8) calendar date of an instant: every deadline and due date is a Beijing date.
 pub fn china_date(time: chrono::DateTime<chrono::Utc>) -> NaiveDate {
-    time.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid")).date_naive()
+    crate::beijing::date(time)
 }
 
 /// One day's status set explicitly, by the national data or by a centre's override.

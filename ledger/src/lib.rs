@@ -6,6 +6,7 @@
 //! assertions. The ledger service owns every byte of I/O; this crate depends on none of it.
 
 pub mod account;
+pub mod beijing;
 pub mod calendar;
 pub mod chain;
 pub mod entry;

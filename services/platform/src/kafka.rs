@@ -18,18 +18,7 @@ use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Every topic of DESIGN.md §4. Each has a `.dlq` twin.
-pub const TOPICS: [&str; 10] = [
-    "bank.credit-notices",
-    "bank.statements",
-    "bank.payment-orders",
-    "bank.payment-results",
-    "trading.events",
-    "ledger.events",
-    "guarantee.events",
-    "loan.events",
-    "contract.events",
-    "credit.events",
-];
+pub const TOPICS: [&str; 10] = crate::topics::ALL;
 
 /// The W3C trace-context headers (what the global propagator injects and extracts).
 pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];

@@ -5,10 +5,12 @@
 //! schemes banks and issuers sign with.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod db;
 pub mod events;
+pub mod fields;
 pub mod grpc;
 pub mod kafka;
 pub mod metrics;
@@ -18,3 +20,4 @@ pub mod retry;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;
+pub mod topics;

@@ -1,0 +1,94 @@
+//! The one definition of the request fields every service's `api/` converts: required text,
+//! identifiers, decision reasons, centre codes and timestamps, each refused with
+//! INVALID_ARGUMENT naming the field; and the one way a handler reports an internal error
+//! (logged in full, answered without detail).
+
+use chrono::{DateTime, Utc};
+use jinfu_ledger::ids::CentreCode;
+use tonic::Status;
+
+/// Longest free text a required field takes, in characters.
+pub const TEXT_MAX_CHARS: usize = 256;
+/// Longest reason an operator gives for a decision, in characters.
+pub const REASON_MAX_CHARS: usize = 1000;
+
+/// INVALID_ARGUMENT with the message as given.
+pub fn invalid(message: impl Into<String>) -> Status {
+    Status::invalid_argument(message.into())
+}
+
+/// INTERNAL without detail for the caller; the error is logged with `what` failed.
+pub fn internal(what: &str, error: impl std::fmt::Display) -> Status {
+    tracing::error!(error = %error, "{what} failed in a gRPC handler");
+    Status::internal("internal error; the request changed nothing")
+}
+
+/// A required text field: trimmed, 1–256 characters, no control characters.
+pub fn required_text<'a>(field: &str, text: &'a str) -> Result<&'a str, Status> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > TEXT_MAX_CHARS || trimmed.chars().any(char::is_control) {
+        return Err(invalid(format!("{field} is required: 1–{TEXT_MAX_CHARS} printable characters")));
+    }
+    Ok(trimmed)
+}
+
+/// An identifier that becomes part of an account key or another `:`-separated key: a required
+/// text field without `:`.
+pub fn identifier<'a>(field: &str, text: &'a str) -> Result<&'a str, Status> {
+    let trimmed = required_text(field, text)?;
+    if trimmed.contains(':') {
+        return Err(invalid(format!("{field} must not contain ':'")));
+    }
+    Ok(trimmed)
+}
+
+/// The reason an operator gives for a decision: trimmed, 1–1000 characters.
+pub fn reason(text: &str) -> Result<&str, Status> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > REASON_MAX_CHARS {
+        return Err(invalid(format!("reason must be 1–{REASON_MAX_CHARS} characters")));
+    }
+    Ok(trimmed)
+}
+
+/// A centre's six-digit administrative-division code.
+pub fn centre(field: &str, text: &str) -> Result<CentreCode, Status> {
+    CentreCode::parse(text).map_err(|error| invalid(format!("{field}: {error}")))
+}
+
+/// An instant as a protobuf timestamp.
+pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: time.timestamp(), nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0) }
+}
+
+/// A required protobuf timestamp as an instant.
+pub fn from_timestamp(field: &str, value: Option<prost_types::Timestamp>) -> Result<DateTime<Utc>, Status> {
+    let value = value.ok_or_else(|| invalid(format!("{field} is required")))?;
+    DateTime::from_timestamp(value.seconds, u32::try_from(value.nanos).unwrap_or(u32::MAX)).ok_or_else(|| invalid(format!("{field} is out of range")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_fields_are_trimmed_bounded_and_printable() {
+        assert_eq!(required_text("name", "  华北  ").ok(), Some("华北"));
+        assert!(required_text("name", "   ").is_err());
+        assert!(required_text("name", "a\u{0}b").is_err());
+        assert!(required_text("name", &"中".repeat(TEXT_MAX_CHARS)).is_ok());
+        assert!(required_text("name", &"中".repeat(TEXT_MAX_CHARS + 1)).is_err());
+        assert!(identifier("bidder", "a:b").is_err());
+        assert!(identifier("bidder", "ab").is_ok());
+        let refused = required_text("section_id", "").err().map(|status| status.message().to_owned()).unwrap_or_default();
+        assert!(refused.starts_with("section_id is required"), "{refused}");
+    }
+
+    #[test]
+    fn timestamps_round_trip_and_bad_ones_are_refused() {
+        let now = DateTime::from_timestamp(1_790_000_000, 123_000_000).expect("valid");
+        assert_eq!(from_timestamp("at", Some(timestamp(now))).ok(), Some(now));
+        assert!(from_timestamp("at", None).is_err());
+        assert!(from_timestamp("at", Some(prost_types::Timestamp { seconds: 0, nanos: -1 })).is_err());
+    }
+}
