@@ -78,7 +78,7 @@ pub async fn test_settings(banks: &Banks) -> anyhow::Result<Settings> {
             topic_prefix: format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..10]),
             partitions: 3,
         },
-        grpc: GrpcSettings { listen: "127.0.0.1:0".into() },
+        grpc: GrpcSettings { listen: "127.0.0.1:0".into(), ..GrpcSettings::default() },
         auth: AuthSettings { token_secret: SecretString::from(TOKEN_SECRET) },
         telemetry: Default::default(),
         metrics: Default::default(),

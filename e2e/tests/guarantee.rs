@@ -42,7 +42,7 @@ async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<Guarantees> {
     let settings = Settings {
         database: app.settings.database.clone(),
         kafka: app.settings.kafka.clone(),
-        grpc: GrpcSettings { listen: "127.0.0.1:0".into() },
+        grpc: GrpcSettings { listen: "127.0.0.1:0".into(), ..GrpcSettings::default() },
         auth: AuthSettings { token_secret: SecretString::from(TOKEN_SECRET) },
         sealing: SealingSettings { key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())) },
         ledger: LedgerSettings { endpoint: format!("http://{}", app.address) },

@@ -85,15 +85,3 @@ CREATE TABLE guarantees (
 );
 CREATE INDEX guarantees_by_section ON guarantees (centre_id, section_id);
 
--- Transactional outbox, as in the ledger: rows written with the change, published to
--- guarantee.events by the relay.
-CREATE TABLE outbox (
-    id           bigserial PRIMARY KEY,
-    topic        text NOT NULL,
-    message_key  text NOT NULL,
-    payload      bytea NOT NULL,
-    headers      jsonb NOT NULL DEFAULT '[]',
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz
-);
-CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;

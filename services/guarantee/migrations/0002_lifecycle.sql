@@ -57,21 +57,5 @@ CREATE TABLE trading_events (
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 
--- As in the ledger: offsets stored with their effects, and refused records.
-CREATE TABLE consumer_offsets (
-    consumer_group  text NOT NULL,
-    topic           text NOT NULL,
-    kafka_partition integer NOT NULL,
-    next_offset     bigint NOT NULL,
-    PRIMARY KEY (consumer_group, topic, kafka_partition)
-);
-CREATE TABLE dead_letters (
-    id              bigserial PRIMARY KEY,
-    topic           text NOT NULL,
-    kafka_partition integer NOT NULL,
-    kafka_offset    bigint NOT NULL,
-    reason          text NOT NULL,
-    payload         bytea NOT NULL,
-    received_at     timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (topic, kafka_partition, kafka_offset)
-);
+-- consumer_offsets and dead_letters (and outbox) are the platform's tables:
+-- services/platform/migrations/0000_platform_tables.sql, applied before the service's own.

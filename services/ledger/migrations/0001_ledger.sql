@@ -162,35 +162,5 @@ CREATE TABLE collusion_leads (
     PRIMARY KEY (centre_id, section_id, payer_account)
 );
 
--- Records refused at the boundary, kept for operators beside their copy on the DLQ topic.
-CREATE TABLE dead_letters (
-    id              bigserial PRIMARY KEY,
-    topic           text NOT NULL,
-    kafka_partition integer NOT NULL,
-    kafka_offset    bigint NOT NULL,
-    reason          text NOT NULL,
-    payload         bytea NOT NULL,
-    received_at     timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (topic, kafka_partition, kafka_offset)
-);
-
--- Consumed offsets, committed in the same transaction as the postings they produced.
-CREATE TABLE consumer_offsets (
-    consumer_group  text NOT NULL,
-    topic           text NOT NULL,
-    kafka_partition integer NOT NULL,
-    next_offset     bigint NOT NULL,
-    PRIMARY KEY (consumer_group, topic, kafka_partition)
-);
-
--- Transactional outbox: rows written with the postings, published by the relay.
-CREATE TABLE outbox (
-    id           bigserial PRIMARY KEY,
-    topic        text NOT NULL,
-    message_key  text NOT NULL,
-    payload      bytea NOT NULL,
-    headers      jsonb NOT NULL DEFAULT '[]',
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz
-);
-CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+-- dead_letters, consumer_offsets and outbox are the platform's tables:
+-- services/platform/migrations/0000_platform_tables.sql, applied before this file.

@@ -2,12 +2,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use jinfu_ledger::ids::CentreCode;
 use jinfu_ledger_service::app::Application;
 use jinfu_ledger_service::settings::Settings;
 use jinfu_ledger_service::{statements, verify, MIGRATOR, SCHEMA};
-use jinfu_platform::auth::{Role, TokenKeys};
-use jinfu_platform::{config, db, grpc, kafka, metrics, shutdown, telemetry};
+use jinfu_platform::{cli, config, db, kafka, shutdown};
 
 /// The Jinfu deposit ledger.
 #[derive(Parser)]
@@ -22,10 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gRPC API, the credit-notice consumer and the outbox relay.
-    Serve,
-    /// Apply database migrations and exit.
-    Migrate,
+    #[command(flatten)]
+    Common(cli::Common),
     /// Create every platform topic and its dead-letter twin (idempotent).
     CreateTopics,
     /// Recompute balances and check every ledger invariant; exit 1 on any violation.
@@ -48,50 +44,29 @@ enum Command {
         #[arg(long)]
         to: Option<chrono::NaiveDate>,
     },
-    /// Ask a running service's gRPC health service; exit 0 if it is SERVING (probes, `helm test`).
-    Health(grpc::HealthArgs),
-    /// Issue a bearer token (for operators' tools and the demo).
-    Token {
-        #[arg(long)]
-        role: Role,
-        #[arg(long)]
-        centre: String,
-        #[arg(long, default_value = "")]
-        party: String,
-        #[arg(long, default_value_t = 3600)]
-        valid_seconds: i64,
-    },
 }
+
+const SERVICE: cli::Service = cli::Service { name: "ledger", schema: SCHEMA, migrator: &MIGRATOR };
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("ledger: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit(&SERVICE, run().await)
 }
 
 async fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
-    if let Command::Health(args) = &cli.command {
-        // Needs no configuration: it runs in probe and test pods with nothing but the address.
-        return grpc::health_command(args).await;
-    }
-    let settings: Settings = config::load(cli.config.as_deref())?;
-    match cli.command {
-        Command::Serve => {
-            let _telemetry = telemetry::init("ledger", &settings.telemetry)?;
-            metrics::install(&settings.metrics)?;
-            let application = Application::build(settings).await?;
-            application.run_until_stopped(shutdown::signal()).await?;
+    let args = Cli::parse();
+    let command = match args.command {
+        Command::Common(common) => {
+            return cli::run(&SERVICE, args.config.as_deref(), common, |settings: Settings| async move {
+                Application::build(settings).await?.run_until_stopped(shutdown::signal()).await
+            })
+            .await;
         }
-        Command::Migrate => {
-            db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-            println!("migrations applied");
-        }
+        own => own,
+    };
+    let settings: Settings = config::load(args.config.as_deref())?;
+    match command {
+        Command::Common(_) => unreachable!("the shared commands returned above"),
         Command::CreateTopics => {
             settings.kafka.create_topics(&kafka::TOPICS, settings.kafka.partitions).await?;
             println!("topics ready: {} and their .dlq twins", kafka::TOPICS.join(", "));
@@ -155,12 +130,6 @@ async fn run() -> anyhow::Result<ExitCode> {
             if reports.iter().any(|(report, _)| report.status != "balanced") {
                 return Ok(ExitCode::FAILURE);
             }
-        }
-        Command::Health(_) => unreachable!("handled before the configuration is loaded"),
-        Command::Token { role, centre, party, valid_seconds } => {
-            let keys = TokenKeys::new(&settings.auth.token_secret)?;
-            let centre = CentreCode::parse(&centre)?;
-            println!("{}", keys.issue(role, &centre, &party, valid_seconds)?);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,11 +1,12 @@
 //! PostgreSQL: one pool per service, each service in its own schema with its own migrations.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{Migration, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
@@ -26,8 +27,28 @@ fn default_acquire_timeout_ms() -> u64 {
     10_000
 }
 
+/// The migrations of the tables the platform writes in every service's schema (outbox, consumer
+/// offsets, dead letters), applied before the service's own: version 0, so a service's first
+/// migration is 1.
+pub static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The platform's migrations followed by the service's, as one migrator recorded in the
+/// schema's `_sqlx_migrations` table.
+pub fn with_platform_tables(service: &Migrator) -> Migrator {
+    let mut migrations: Vec<Migration> = PLATFORM_MIGRATOR.migrations.iter().cloned().collect();
+    for migration in service.migrations.iter() {
+        assert!(
+            migrations.iter().all(|platform| platform.version != migration.version),
+            "service migration {} reuses a platform migration's version",
+            migration.version
+        );
+        migrations.push(migration.clone());
+    }
+    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+}
+
 /// Connects with the service's schema first on the search path, creates the schema if needed,
-/// and applies the service's migrations.
+/// and applies the platform's migrations, then the service's.
 pub async fn connect_and_migrate(settings: &DatabaseSettings, schema: &str, migrator: &Migrator) -> anyhow::Result<PgPool> {
     anyhow::ensure!(
         !schema.is_empty() && schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
@@ -42,6 +63,6 @@ pub async fn connect_and_migrate(settings: &DatabaseSettings, schema: &str, migr
         .connect_with(options)
         .await?;
     sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&pool).await?;
-    migrator.run(&pool).await?;
+    with_platform_tables(migrator).run(&pool).await?;
     Ok(pool)
 }

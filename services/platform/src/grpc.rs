@@ -9,11 +9,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic_health::server::HealthReporter;
@@ -32,16 +34,46 @@ pub struct GrpcSettings {
     /// `0.0.0.0:50051`.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Calls served at once, over all connections (`JINFU_GRPC__CONCURRENCY_MAX`, default 256).
+    /// A call beyond it is answered RESOURCE_EXHAUSTED at once, without queueing: memory stays
+    /// bounded under a flood and the client retries with backoff. Health checks are exempt, so
+    /// probes keep answering.
+    #[serde(default = "default_concurrency_max")]
+    pub concurrency_max: usize,
+    /// Longest a call may run (`JINFU_GRPC__REQUEST_TIMEOUT_MS`, default 30,000): after it the
+    /// call is answered DEADLINE_EXCEEDED and its handler dropped (a transaction it held is
+    /// rolled back). A shorter `grpc-timeout` sent by the client applies as well.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
 }
 
 impl Default for GrpcSettings {
     fn default() -> Self {
-        GrpcSettings { listen: default_listen() }
+        GrpcSettings { listen: default_listen(), concurrency_max: default_concurrency_max(), request_timeout_ms: default_request_timeout_ms() }
     }
 }
 
 fn default_listen() -> String {
     "127.0.0.1:50051".into()
+}
+fn default_concurrency_max() -> usize {
+    256
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+
+impl GrpcSettings {
+    pub fn limits(&self) -> CallLimits {
+        CallLimits { concurrency_max: self.concurrency_max.max(1), request_timeout: Duration::from_millis(self.request_timeout_ms.max(1)) }
+    }
+}
+
+/// Bounds on the calls a server runs: see [`GrpcSettings`].
+#[derive(Debug, Clone, Copy)]
+pub struct CallLimits {
+    pub concurrency_max: usize,
+    pub request_timeout: Duration,
 }
 
 /// The `health` subcommand every binary has (probes, `helm test`): needs no configuration.
@@ -80,6 +112,7 @@ pub async fn serve(
     routes: Routes,
     file_descriptor_set: &'static [u8],
     readiness: Readiness,
+    limits: CallLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -94,8 +127,10 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let routes = routes.add_service(health_service).add_service(reflection);
+    let permits = Arc::new(Semaphore::new(limits.concurrency_max));
     let server = tonic::transport::Server::builder()
         .layer(tower::layer::layer_fn(|inner| Metered { inner }))
+        .layer(tower::layer::layer_fn(move |inner| Limited::new(inner, limits, Arc::clone(&permits))))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
     tokio::select! {
@@ -182,6 +217,58 @@ where
                 metrics::histogram!(GRPC_REQUEST_DURATION, "service" => service, "method" => method).record(started.elapsed().as_secs_f64());
             }
             result
+        })
+    }
+}
+
+/// Bounds every call but health checks: at most `concurrency_max` at once (RESOURCE_EXHAUSTED
+/// beyond, counted as such by [`Metered`]), each within `request_timeout` (DEADLINE_EXCEEDED).
+#[derive(Clone)]
+struct Limited<S> {
+    inner: S,
+    limits: CallLimits,
+    permits: Arc<Semaphore>,
+}
+
+impl<S> Limited<S> {
+    fn new(inner: S, limits: CallLimits, permits: Arc<Semaphore>) -> Self {
+        Limited { inner, limits, permits }
+    }
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for Limited<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Send,
+    S::Future: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if request.uri().path().starts_with("/grpc.health.v1.Health/") {
+            return Box::pin(self.inner.call(request));
+        }
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            let limit = self.limits.concurrency_max;
+            return Box::pin(async move {
+                Ok(tonic::Status::resource_exhausted(format!("the server is serving its limit of {limit} calls; retry with backoff")).into_http())
+            });
+        };
+        let timeout = self.limits.request_timeout;
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let result = tokio::time::timeout(timeout, future).await;
+            drop(permit);
+            match result {
+                Ok(result) => result,
+                Err(_) => Ok(tonic::Status::deadline_exceeded(format!("the call ran past the server's limit of {} ms", timeout.as_millis())).into_http()),
+            }
         })
     }
 }

@@ -5,6 +5,7 @@
 //! schemes banks and issuers sign with.
 
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod consumer;
@@ -19,5 +20,6 @@ pub mod readiness;
 pub mod retry;
 pub mod shutdown;
 pub mod signing;
+pub mod supervisor;
 pub mod telemetry;
 pub mod topics;

@@ -1,0 +1,122 @@
+//! The command line every service binary shares: `serve`, `migrate`, `health` and `token`, each
+//! loading only the settings it needs (the migration Job has no signing keys; a probe has nothing
+//! but an address). A service adds its own subcommands beside these by flattening [`Common`]
+//! into its `Command` enum (see `docs/new-service.md`).
+
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
+
+use jinfu_ledger::ids::CentreCode;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use sqlx::migrate::Migrator;
+
+use crate::auth::{AuthSettings, Role, TokenKeys};
+use crate::db::DatabaseSettings;
+use crate::grpc::HealthArgs;
+use crate::metrics::MetricsSettings;
+use crate::telemetry::TelemetrySettings;
+use crate::{config, db, grpc, metrics, telemetry};
+
+/// What the shared commands need to know of a service.
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    /// The service's name in traces, logs and error lines, e.g. `ledger`.
+    pub name: &'static str,
+    /// Its PostgreSQL schema.
+    pub schema: &'static str,
+    /// Its own migrations (the platform's run first).
+    pub migrator: &'static Migrator,
+}
+
+/// The subcommands every service has.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Common {
+    /// Run the service: its gRPC API and every background task, until SIGTERM or a task fails.
+    Serve,
+    /// Apply database migrations (the platform's tables, then the service's) and exit.
+    Migrate,
+    /// Ask a running service's gRPC health service; exit 0 if it is SERVING (probes, `helm test`).
+    Health(HealthArgs),
+    /// Issue a bearer token signed with the configured token secret (operators' tools, the demo).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    #[arg(long)]
+    pub role: Role,
+    /// The caller's centre (six-digit code).
+    #[arg(long)]
+    pub centre: String,
+    /// The party the caller acts for (a bidder's or issuer's code); empty for staff.
+    #[arg(long, default_value = "")]
+    pub party: String,
+    #[arg(long, default_value_t = 3600)]
+    pub valid_seconds: i64,
+}
+
+#[derive(Deserialize)]
+struct DatabaseOnly {
+    database: DatabaseSettings,
+}
+
+#[derive(Deserialize)]
+struct AuthOnly {
+    auth: AuthSettings,
+}
+
+#[derive(Deserialize)]
+struct Observability {
+    #[serde(default)]
+    telemetry: TelemetrySettings,
+    #[serde(default)]
+    metrics: MetricsSettings,
+}
+
+/// Runs one of the shared commands. `serve` receives the service's full settings (type `S`,
+/// from the file `config` and `JINFU_…` variables) once telemetry and metrics are installed, and
+/// runs until the service stops.
+pub async fn run<S, F, Fut>(service: &Service, config: Option<&Path>, command: Common, serve: F) -> anyhow::Result<ExitCode>
+where
+    S: DeserializeOwned,
+    F: FnOnce(S) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    match command {
+        Common::Health(args) => grpc::health_command(&args).await,
+        Common::Migrate => {
+            let settings: DatabaseOnly = config::load(config)?;
+            db::connect_and_migrate(&settings.database, service.schema, service.migrator).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Common::Token(args) => {
+            let settings: AuthOnly = config::load(config)?;
+            let keys = TokenKeys::new(&settings.auth.token_secret)?;
+            let centre = CentreCode::parse(&args.centre)?;
+            println!("{}", keys.issue(args.role, &centre, &args.party, args.valid_seconds)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Common::Serve => {
+            let observability: Observability = config::load(config)?;
+            let settings: S = config::load(config)?;
+            let _telemetry = telemetry::init(service.name, &observability.telemetry)?;
+            metrics::install(&observability.metrics)?;
+            serve(settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The end of every service's `main`: the exit code, or the error chain on stderr and exit 1.
+pub fn exit(service: &Service, result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("{}: {error:#}", service.name);
+            ExitCode::FAILURE
+        }
+    }
+}
