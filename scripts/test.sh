@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and property tests, integration tests against a real PostgreSQL
+# The whole test suite: formatting and clippy lints, unit and property tests, integration tests against a real PostgreSQL
 # and a real Kafka-protocol broker (tansu), the crash test with real ledger processes, the
 # operator against kube's mocked API, the Helm chart and manifests validated offline
 # (scripts/check-chart.sh), and the demo as an end-to-end smoke test. Brings the stack up first.
@@ -13,6 +13,10 @@ psql "$JINFU_TEST_DATABASE_URL" -tAc "SELECT datname FROM pg_database WHERE datn
   while read -r old; do psql "$JINFU_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$old\"" >/dev/null 2>&1 || true; done || true
 echo "[test] Helm chart and Kubernetes manifests: lint, render, validate offline"
 ./scripts/check-chart.sh
+
+echo "[test] format (rustfmt.toml) and lints (clippy with the workspace lints, warnings are errors)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "[test] building"
 cargo build --workspace --bins --tests --locked

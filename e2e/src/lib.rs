@@ -166,6 +166,19 @@ impl TestApp {
         send(&self.settings.kafka, records).await
     }
 
+    /// Waits, without asking it to stop, until the ledger stops by itself (a supervised task
+    /// failed), and returns why; an error if it still runs after `timeout`.
+    pub async fn stopped_by_itself(&mut self, timeout: Duration) -> anyhow::Result<anyhow::Error> {
+        let handle = self.handle.as_mut().ok_or_else(|| anyhow::anyhow!("the ledger is not running"))?;
+        let outcome = tokio::time::timeout(timeout, handle).await.map_err(|_| anyhow::anyhow!("the ledger still runs after {timeout:?}"))?;
+        self.handle = None;
+        self.stop = None;
+        match outcome? {
+            Ok(()) => anyhow::bail!("the ledger stopped without an error"),
+            Err(error) => Ok(error),
+        }
+    }
+
     /// Waits until `count` records have been dealt with (applied, conflicting or dead-lettered).
     pub async fn wait_for_records(&self, count: i64) -> anyhow::Result<()> {
         wait_for_records(&self.pool, count, Duration::from_secs(60)).await
@@ -181,7 +194,7 @@ impl Drop for TestApp {
 }
 
 pub async fn send(kafka: &KafkaSettings, records: &[BankRecord]) -> anyhow::Result<()> {
-    send_to(kafka, "bank.credit-notices", records).await
+    send_to(kafka, jinfu_platform::topics::BANK_CREDIT_NOTICES, records).await
 }
 
 /// Produces `records` in order to platform topic `topic` (the prefix is added).
@@ -347,7 +360,7 @@ pub fn icbc_notice(banks: &Banks, serial: &str, sub_account: &str, bidder: &Test
         amount: amount.into(),
         payer_name: bidder.name.replace('(', "（").replace(')', "）"),
         payer_account: bidder.basic_account.clone(),
-        value_time: Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")),
+        value_time: Utc::now().with_timezone(&jinfu_ledger::beijing::offset()),
     }
 }
 
@@ -393,7 +406,7 @@ where
 
 /// `time` as RFC 3339 in China time, as banks and the trading system write it.
 pub fn china(time: chrono::DateTime<Utc>) -> String {
-    time.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339()
+    time.with_timezone(&jinfu_ledger::beijing::offset()).to_rfc3339()
 }
 
 /// A signed payment result from ICBC for `order_id`: `succeeded` or `failed`.
@@ -408,7 +421,7 @@ pub async fn bank_result(app: &TestApp, order_id: &str, serial: &str, status: &s
         "settled_at": china(Utc::now()),
     }))?;
     let record = signed_record(order_id, value, "icbc_test", &app.banks.icbc);
-    produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic("bank.payment-results"), &[record]).await
+    produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic(jinfu_platform::topics::BANK_PAYMENT_RESULTS), &[record]).await
 }
 
 /// The balance of `account` (0 if it was never posted to).
@@ -501,6 +514,6 @@ pub async fn trading_event(app: &TestApp, section: &str, event_type: &str, data:
         "data": data,
     }))?;
     let record = BankRecord { key: section.into(), value, headers: vec![] };
-    jinfu_bank_sim::produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic("trading.events"), &[record]).await?;
+    jinfu_bank_sim::produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic(jinfu_platform::topics::TRADING_EVENTS), &[record]).await?;
     Ok(event_id)
 }

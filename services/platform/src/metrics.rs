@@ -30,6 +30,9 @@ pub const STATEMENT_DISCREPANCIES: &str = "jinfu_statement_discrepancies_total";
 pub const GRPC_REQUESTS: &str = "jinfu_grpc_requests_total";
 /// gRPC call latency (histogram, seconds; labels `service`, `method`).
 pub const GRPC_REQUEST_DURATION: &str = "jinfu_grpc_request_duration_seconds";
+/// Supervised tasks that ended while they should have run (counter; label `task`, e.g.
+/// `trading-event consumer`). Each failure also stops the process: see `supervisor`.
+pub const TASK_FAILURES: &str = "jinfu_task_failures_total";
 /// TradingCentre reconciliations by the operator (counter; label `result`: `ok` or an error kind).
 pub const OPERATOR_RECONCILIATIONS: &str = "jinfu_operator_reconciliations_total";
 

@@ -20,8 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::grpc::ReadinessCheck;
 
-/// Failures of supervised tasks, by task: `jinfu_task_failures_total{task}`.
-pub const TASK_FAILURES: &str = "jinfu_task_failures_total";
+pub use crate::metrics::TASK_FAILURES;
 
 /// A supervised task ended while it should have been running, or failed while stopping.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
