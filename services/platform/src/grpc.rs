@@ -272,3 +272,56 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::{Service, ServiceExt};
+
+    fn request(path: &str) -> http::Request<()> {
+        http::Request::builder().uri(format!("http://localhost{path}")).body(()).expect("a valid request")
+    }
+
+    fn grpc_status(response: &http::Response<String>) -> Option<i32> {
+        response.headers().get("grpc-status").and_then(|value| value.to_str().ok()).and_then(|value| value.parse().ok())
+    }
+
+    /// A handler that answers only once its test opens the gate.
+    fn held_handler(gate: tokio::sync::watch::Receiver<bool>) -> impl tower::Service<http::Request<()>, Response = http::Response<String>, Error = std::convert::Infallible, Future = BoxFuture<'static, Result<http::Response<String>, std::convert::Infallible>>> + Clone + Send {
+        tower::service_fn(move |_request: http::Request<()>| {
+            let mut gate = gate.clone();
+            Box::pin(async move {
+                let _ = gate.wait_for(|open| *open).await;
+                Ok(http::Response::new("done".to_owned()))
+            }) as BoxFuture<'static, _>
+        })
+    }
+
+    #[tokio::test]
+    async fn a_call_beyond_the_concurrency_bound_is_refused_at_once_and_health_checks_still_pass() {
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let limits = CallLimits { concurrency_max: 1, request_timeout: Duration::from_secs(30) };
+        let mut limited = Limited::new(held_handler(gate), limits, Arc::new(Semaphore::new(1)));
+        let first = limited.ready().await.expect("ready").call(request("/jinfu.ledger.v1.LedgerService/GetSection"));
+        let second = limited.ready().await.expect("ready").call(request("/jinfu.ledger.v1.LedgerService/GetSection")).await.expect("an answer");
+        assert_eq!(grpc_status(&second), Some(tonic::Code::ResourceExhausted as i32));
+        let health = limited.ready().await.expect("ready").call(request("/grpc.health.v1.Health/Check"));
+        let _ = open.send(true);
+        let (first, health) = tokio::join!(first, health);
+        assert_eq!(first.expect("an answer").body(), "done");
+        assert_eq!(health.expect("an answer").body(), "done", "health checks are exempt from the bound");
+        let third = limited.ready().await.expect("ready").call(request("/jinfu.ledger.v1.LedgerService/GetSection"));
+        assert_eq!(third.await.expect("an answer").body(), "done", "the permit came back when the first call ended");
+    }
+
+    #[tokio::test]
+    async fn a_call_past_the_request_timeout_is_answered_deadline_exceeded() {
+        let limits = CallLimits { concurrency_max: 4, request_timeout: Duration::from_millis(50) };
+        let permits = Arc::new(Semaphore::new(4));
+        let (_never_opened, gate) = tokio::sync::watch::channel(false);
+        let mut limited = Limited::new(held_handler(gate), limits, Arc::clone(&permits));
+        let answer = limited.ready().await.expect("ready").call(request("/jinfu.ledger.v1.LedgerService/ListRefunds")).await.expect("an answer");
+        assert_eq!(grpc_status(&answer), Some(tonic::Code::DeadlineExceeded as i32));
+        assert_eq!(permits.available_permits(), 4, "the timed-out call gave its permit back");
+    }
+}
