@@ -13,5 +13,8 @@ pub mod guarantee {
     }
 }
 
+/// The signed terms of an e-guarantee and its types: the contract with issuers and banks.
+pub mod guarantee_terms;
+
 /// The encoded file descriptor set of every Jinfu API, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("jinfu_descriptor");

@@ -284,7 +284,7 @@ impl<'a> Generator<'a> {
     /// The notices with sequence numbers `range`, unsigned. Deterministic for a given plan,
     /// seed and tag, so the bank's statement can be rebuilt from the same arguments.
     pub fn fields(&mut self, range: std::ops::Range<usize>) -> anyhow::Result<Vec<Planned<'a>>> {
-        let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+        let offset = jinfu_ledger::beijing::offset();
         let mut planned: Vec<Planned<'a>> = Vec::with_capacity(range.len());
         for sequence in range {
             let case = case_of(self.rng.gen_range(0..1000));
@@ -354,7 +354,7 @@ impl<'a> Generator<'a> {
 /// the broker acknowledges), printing progress. Returns the records produced.
 pub async fn produce(kafka: &KafkaSettings, generator: &mut Generator<'_>, count: usize, rate: usize) -> anyhow::Result<usize> {
     let producer = kafka.producer()?;
-    let topic = kafka.topic("bank.credit-notices");
+    let topic = kafka.topic(jinfu_platform::topics::BANK_CREDIT_NOTICES);
     // Connect before the clock starts: a bank's producer is long-lived, and records created
     // while a new producer is still connecting would count its start-up as ledger latency.
     rdkafka::producer::Producer::client(&producer).fetch_metadata(Some(&topic), Duration::from_secs(30))?;
@@ -410,7 +410,7 @@ pub async fn produce(kafka: &KafkaSettings, generator: &mut Generator<'_>, count
 /// seen at start, with the ledger's consumer settings, and does nothing else with them.
 /// Returns (records, seconds).
 pub async fn consume(kafka: &KafkaSettings) -> anyhow::Result<(u64, f64)> {
-    let topic = kafka.topic("bank.credit-notices");
+    let topic = kafka.topic(jinfu_platform::topics::BANK_CREDIT_NOTICES);
     let group = format!("bench-broker-limit-{}", uuid::Uuid::new_v4());
     let consumer: StreamConsumer<DefaultConsumerContext> = kafka.consumer(&group, None, DefaultConsumerContext)?;
     let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(30))?;
@@ -499,7 +499,7 @@ pub fn statements(plan: &Plan, banks: &[DemoBank], streams: &[(String, usize, us
             start = end;
         }
     }
-    let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    let china = jinfu_ledger::beijing::offset();
     let cut_off = plan.created_at.with_timezone(&china);
     let mut statements = Vec::new();
     for bank in banks {
@@ -525,7 +525,7 @@ pub fn statements(plan: &Plan, banks: &[DemoBank], streams: &[(String, usize, us
 /// Produces every statement's records to `bank.statements`.
 pub async fn produce_statements(kafka: &KafkaSettings, statements: &[(String, Vec<BankRecord>)]) -> anyhow::Result<()> {
     let producer = kafka.producer()?;
-    let topic = kafka.topic("bank.statements");
+    let topic = kafka.topic(jinfu_platform::topics::BANK_STATEMENTS);
     for (_, records) in statements {
         for chunk in records.chunks(50) {
             produce_all(&producer, &topic, chunk).await?;

@@ -236,7 +236,7 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
             })
             .collect();
         // Bid validity (投标有效期): 90 days after the opening.
-        let bid_validity_to = (Utc::now() + chrono::Duration::days(92)).with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).date_naive();
+        let bid_validity_to = (Utc::now() + chrono::Duration::days(92)).with_timezone(&jinfu_ledger::beijing::offset()).date_naive();
         issued = crate::guarantees::apply_and_issue(demo, &settings.tokens, &run_id, &candidates, bid_validity_to, &mut rng).await?;
     }
 
@@ -254,7 +254,7 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
         .collect();
     let (applied_before, conflicts_before) = applied_so_far(&client, settings).await?;
     let producer = settings.kafka.producer()?;
-    let topic = settings.kafka.topic("bank.credit-notices");
+    let topic = settings.kafka.topic(jinfu_platform::topics::BANK_CREDIT_NOTICES);
     let chunk = (settings.rate / 10).max(1);
     let started = std::time::Instant::now();
     for (index, records) in records.chunks(chunk).enumerate() {
@@ -288,7 +288,7 @@ fn generate(settings: &DemoSettings, sections_by_bank: &[Vec<Section>], run_id: 
     let mut records: Vec<BankRecord> = Vec::with_capacity(settings.count);
     let mut fields_sent: Vec<(usize, NoticeFields)> = Vec::new();
     let mut next_bidder: Vec<Vec<usize>> = sections_by_bank.iter().map(|sections| vec![0; sections.len()]).collect();
-    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    let offset = jinfu_ledger::beijing::offset();
     let mut serial: u64 = 0;
     while records.len() < settings.count {
         let bank_index = rng.gen_range(0..settings.banks.len());
@@ -480,7 +480,7 @@ pub async fn answer_payment_orders(settings: &DemoSettings, failures_per_thousan
         .set("group.id", "bank-sim-unused")
         .set("enable.auto.commit", "false")
         .create()?;
-    let orders_topic = settings.kafka.topic("bank.payment-orders");
+    let orders_topic = settings.kafka.topic(jinfu_platform::topics::BANK_PAYMENT_ORDERS);
     let metadata = consumer.fetch_metadata(Some(&orders_topic), Duration::from_secs(10))?;
     let mut assignment = rdkafka::TopicPartitionList::new();
     for topic in metadata.topics() {
@@ -490,7 +490,7 @@ pub async fn answer_payment_orders(settings: &DemoSettings, failures_per_thousan
     }
     consumer.assign(&assignment)?;
     let producer = settings.kafka.producer()?;
-    let results_topic = settings.kafka.topic("bank.payment-results");
+    let results_topic = settings.kafka.topic(jinfu_platform::topics::BANK_PAYMENT_RESULTS);
     let mut rng = StdRng::seed_from_u64(settings.seed ^ 0x5eed);
     let mut answered = 0;
     let mut stop = stop;
@@ -514,7 +514,7 @@ pub async fn answer_payment_orders(settings: &DemoSettings, failures_per_thousan
                 "bank_serial": format!("{}P{}", bank.code, uuid::Uuid::new_v4().simple()),
                 "status": if failed { "failed" } else { "succeeded" },
                 "failure_reason": if failed { Some("收款账户已销户") } else { None },
-                "settled_at": Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339(),
+                "settled_at": jinfu_ledger::beijing::rfc3339(Utc::now()),
             }))?;
             pending.push(signed_record(&order_id, value, &bank.key_ref, &bank.signing_key));
             if pending.len() < 500 {
@@ -538,8 +538,8 @@ pub async fn answer_payment_orders(settings: &DemoSettings, failures_per_thousan
 /// pairs opened.
 pub async fn open_bids(settings: &DemoSettings, mix: &SentMix) -> anyhow::Result<Vec<(String, String)>> {
     let producer = settings.kafka.producer()?;
-    let topic = settings.kafka.topic("trading.events");
-    let now = Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339();
+    let topic = settings.kafka.topic(jinfu_platform::topics::TRADING_EVENTS);
+    let now = jinfu_ledger::beijing::rfc3339(Utc::now());
     let mut events = Vec::new();
     for (centre, section, _) in &mix.sections {
         for (kind, data) in [
@@ -563,8 +563,8 @@ pub async fn open_bids(settings: &DemoSettings, mix: &SentMix) -> anyhow::Result
 /// the first one, then waits until no refund is scheduled or ordered, and prints the refunds.
 pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Duration) -> anyhow::Result<bool> {
     let producer = settings.kafka.producer()?;
-    let topic = settings.kafka.topic("trading.events");
-    let now = Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339();
+    let topic = settings.kafka.topic(jinfu_platform::topics::TRADING_EVENTS);
+    let now = jinfu_ledger::beijing::rfc3339(Utc::now());
     let mut events = Vec::new();
     for (index, (centre, section, bidders)) in mix.sections.iter().enumerate() {
         let Some(winner) = bidders.first() else { continue };

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{Datelike, FixedOffset, NaiveDate, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use jinfu_guarantee_service::domain::{GuaranteeTerms, GuaranteeType};
+use jinfu_proto::guarantee_terms::{GuaranteeTerms, GuaranteeType};
 use jinfu_ledger::Fen;
 use jinfu_platform::auth::{Role, TokenKeys};
 use jinfu_platform::signing::{Scheme, SigningKey};

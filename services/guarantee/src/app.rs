@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use jinfu_platform::auth::{self, TokenKeys};
 use jinfu_platform::consumer::{self, ConsumerSettings};
-use jinfu_platform::{db, grpc, outbox, readiness};
+use jinfu_platform::supervisor::Supervisor;
+use jinfu_platform::{db, grpc, outbox, readiness, topics};
 use jinfu_proto::guarantee::v1::guarantee_service_server::GuaranteeServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tonic::service::Routes;
 use tracing::info;
 
@@ -21,6 +21,9 @@ use crate::seal::Sealer;
 use crate::sections::Sections;
 use crate::settings::Settings;
 use crate::{MIGRATOR, SCHEMA};
+
+/// How long tasks get to finish once stopping, within the pod's termination grace period.
+const STOP_GRACE: Duration = Duration::from_secs(25);
 
 pub struct Application {
     /// The bound gRPC listener (port 0 in tests resolves here).
@@ -37,7 +40,7 @@ impl Application {
         Sealer::from_hex(&settings.sealing.key)?;
         TokenKeys::new(&settings.auth.token_secret)?;
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-        settings.kafka.create_topics(&["guarantee.events", "trading.events"], settings.kafka.partitions).await?;
+        settings.kafka.create_topics(&[topics::GUARANTEE_EVENTS, topics::TRADING_EVENTS], settings.kafka.partitions).await?;
         let listener = TcpListener::bind(&settings.grpc.listen).await?;
         Ok(Application { listener, pool, settings })
     }
@@ -50,7 +53,8 @@ impl Application {
         self.pool.clone()
     }
 
-    /// Runs until `shutdown` resolves; then the relay drains and in-flight calls complete.
+    /// Runs every task under one supervisor until `shutdown` resolves or a task fails (the error
+    /// names the task); then the relay drains and in-flight calls complete.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, pool, settings } = self;
         let keys = TokenKeys::new(&settings.auth.token_secret)?;
@@ -58,48 +62,42 @@ impl Application {
             pool: pool.clone(),
             sealer: Sealer::from_hex(&settings.sealing.key)?,
             sections: Sections::new(&settings.ledger.endpoint, keys.clone())?,
-            events_topic: settings.kafka.topic("guarantee.events"),
+            events_topic: settings.kafka.topic(jinfu_platform::topics::GUARANTEE_EVENTS),
             fraud: settings.fraud.clone(),
+            clock: jinfu_platform::clock::system(),
         };
         let service = GuaranteeServiceServer::with_interceptor(api, auth::interceptor(Arc::new(keys)));
         info!(address = %listener.local_addr()?, "guarantee gRPC listening");
-        let (stop, stopped) = watch::channel(false);
-        let relay = tokio::spawn(outbox::run_relay(pool.clone(), settings.kafka.producer()?, settings.outbox_batch_max, stopped.clone()));
-        let events_topic = settings.kafka.topic("guarantee.events");
+        let mut tasks = Supervisor::new(STOP_GRACE);
+        let stopping = tasks.stopping();
+        tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, settings.outbox_batch_max, stopping.clone()));
+        let events_topic = settings.kafka.topic(topics::GUARANTEE_EVENTS);
         let consumer_settings = ConsumerSettings {
             kafka: settings.kafka.clone(),
             assignment: settings.consumer.assignment,
             instance_id: settings.consumer.instance_id.clone(),
         };
-        let trading = tokio::spawn(consumer::run(
-            pool.clone(),
-            consumer_settings,
-            settings.kafka.topic("trading.events"),
-            settings.consumer.group_id.clone().unwrap_or_else(|| "guarantee".into()),
-            TradingHandler {
-                sealer: Sealer::from_hex(&settings.sealing.key)?,
-                events_topic: events_topic.clone(),
-                sections: Sections::new(&settings.ledger.endpoint, TokenKeys::new(&settings.auth.token_secret)?)?,
-            },
-            stopped.clone(),
-        ));
-        let expiry = tokio::spawn(lifecycle::run_expiry(pool.clone(), events_topic, Duration::from_secs(settings.expiry_interval_seconds), stopped.clone()));
+        let handler = TradingHandler {
+            sealer: Sealer::from_hex(&settings.sealing.key)?,
+            events_topic: events_topic.clone(),
+            sections: Sections::new(&settings.ledger.endpoint, TokenKeys::new(&settings.auth.token_secret)?)?,
+        };
+        let group = settings.consumer.group_id.clone().unwrap_or_else(|| "guarantee".into());
+        tasks.spawn("trading-event consumer", consumer::run(pool.clone(), consumer_settings, settings.kafka.topic(topics::TRADING_EVENTS), group, handler, stopping.clone()));
+        let interval = Duration::from_secs(settings.expiry_interval_seconds);
+        tasks.spawn_unit("expiry sweeper", lifecycle::run_expiry(pool.clone(), events_topic, interval, stopping.clone()));
         let readiness = grpc::Readiness {
             services: vec![<GuaranteeServiceServer<GuaranteeApi> as tonic::server::NamedService>::NAME],
-            check: readiness::postgres_and_kafka(pool.clone(), settings.kafka.clone()),
+            check: tasks.health().readiness(readiness::postgres_and_kafka(pool.clone(), settings.kafka.clone())),
             interval: Duration::from_secs(5),
         };
-        let mut grpc_stopped = stopped.clone();
-        let server = tokio::spawn(grpc::serve(listener, Routes::new(service), jinfu_proto::FILE_DESCRIPTOR_SET, readiness, async move {
-            let _ = grpc_stopped.changed().await;
-        }));
-        shutdown.await;
-        info!("stopping the guarantee service");
-        let _ = stop.send(true);
-        trading.await??;
-        expiry.await?;
-        relay.await?;
-        server.await??;
+        let server = grpc::serve(listener, Routes::new(service), jinfu_proto::FILE_DESCRIPTOR_SET, readiness, settings.grpc.limits(), tasks.stopped());
+        tasks.spawn("gRPC server", server);
+        tasks.run(async move {
+            shutdown.await;
+            info!("stopping the guarantee service");
+        })
+        .await?;
         Ok(())
     }
 }

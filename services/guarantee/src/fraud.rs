@@ -4,7 +4,8 @@
 use jinfu_platform::outbox::OutboxRows;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use sqlx::{Postgres, Transaction};
+
+use crate::store::{self, Tx};
 
 /// Thresholds (`JINFU_FRAUD__…`); a warning is raised when a count goes ABOVE its threshold.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,7 +43,7 @@ impl Default for FraudSettings {
 /// Stores a warning unless the same rule already warned about the same subject this hour;
 /// publishes it when stored.
 pub async fn warn(
-    transaction: &mut Transaction<'static, Postgres>,
+    transaction: &mut Tx,
     outbox: &mut OutboxRows,
     events_topic: &str,
     centre_id: &str,
@@ -50,17 +51,7 @@ pub async fn warn(
     subject: &str,
     detail: String,
 ) -> anyhow::Result<bool> {
-    let stored = sqlx::query(
-        "INSERT INTO fraud_warnings (centre_id, rule, subject, detail) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-    )
-    .bind(centre_id)
-    .bind(rule)
-    .bind(subject)
-    .bind(&detail)
-    .execute(&mut **transaction)
-    .await?
-    .rows_affected()
-        > 0;
+    let stored = store::fraud_warnings::insert(transaction, centre_id, rule, subject, &detail).await?;
     if stored {
         tracing::warn!(centre = centre_id, rule, subject, detail = %detail, "fraud warning");
         metrics::counter!(FRAUD_WARNINGS, "rule" => rule).increment(1);
@@ -76,7 +67,7 @@ pub const FRAUD_WARNINGS: &str = "jinfu_guarantee_fraud_warnings_total";
 
 /// After an application was cancelled or rejected: the bidder's failed applications this hour.
 pub async fn after_failed_application(
-    transaction: &mut Transaction<'static, Postgres>,
+    transaction: &mut Tx,
     outbox: &mut OutboxRows,
     events_topic: &str,
     settings: &FraudSettings,
@@ -84,14 +75,7 @@ pub async fn after_failed_application(
     bidder_tag: &[u8],
     bidder_uscc: &str,
 ) -> anyhow::Result<()> {
-    let failed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM applications WHERE centre_id = $1 AND bidder_tag = $2
-           AND status IN ('cancelled', 'rejected') AND decided_at > now() - interval '1 hour'",
-    )
-    .bind(centre_id)
-    .bind(bidder_tag)
-    .fetch_one(&mut **transaction)
-    .await?;
+    let failed = store::applications::failed_last_hour(transaction, centre_id, bidder_tag).await?;
     if failed > settings.failed_applications_per_hour {
         let detail = format!("{failed} cancelled or rejected applications in the last hour (threshold {})", settings.failed_applications_per_hour);
         warn(transaction, outbox, events_topic, centre_id, "failed_applications", bidder_uscc, detail).await?;
@@ -103,7 +87,7 @@ pub async fn after_failed_application(
 /// in the last hour.
 #[allow(clippy::too_many_arguments)]
 pub async fn after_application(
-    transaction: &mut Transaction<'static, Postgres>,
+    transaction: &mut Tx,
     outbox: &mut OutboxRows,
     events_topic: &str,
     settings: &FraudSettings,
@@ -112,15 +96,7 @@ pub async fn after_application(
     issuer_code: &str,
     client_ip: Option<&str>,
 ) -> anyhow::Result<()> {
-    let firms: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT bidder_tag) FROM applications
-         WHERE centre_id = $1 AND section_id = $2 AND issuer_code = $3 AND applied_at > now() - interval '1 hour'",
-    )
-    .bind(centre_id)
-    .bind(section_id)
-    .bind(issuer_code)
-    .fetch_one(&mut **transaction)
-    .await?;
+    let firms = store::applications::firms_for_issuer_section_last_hour(transaction, centre_id, section_id, issuer_code).await?;
     if firms > settings.firms_per_issuer_section_per_hour {
         let detail = format!(
             "{firms} firms applied to issuer {issuer_code} for section {section_id} in the last hour (threshold {})",
@@ -129,12 +105,7 @@ pub async fn after_application(
         warn(transaction, outbox, events_topic, centre_id, "firms_per_issuer_section", &format!("{issuer_code}/{section_id}"), detail).await?;
     }
     if let Some(ip) = client_ip {
-        let firms: i64 = sqlx::query_scalar(
-            "SELECT count(DISTINCT bidder_tag) FROM applications WHERE client_ip = $1 AND applied_at > now() - interval '1 hour'",
-        )
-        .bind(ip)
-        .fetch_one(&mut **transaction)
-        .await?;
+        let firms = store::applications::firms_from_ip_last_hour(transaction, ip).await?;
         if firms > settings.firms_per_ip_per_hour {
             let detail = format!("{firms} firms applied from {ip} in the last hour (threshold {})", settings.firms_per_ip_per_hour);
             warn(transaction, outbox, events_topic, centre_id, "firms_per_ip", ip, detail).await?;

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod seal;
 pub mod sections;
 pub mod settings;
+pub mod store;
 
 /// The service's PostgreSQL schema.
 pub const SCHEMA: &str = "guarantee";

@@ -5,29 +5,14 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use jinfu_platform::auth::{Role, TokenKeys};
 use jinfu_proto::ledger::v1 as ledger;
 use jinfu_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-/// A section as the ledger describes it.
-#[derive(Debug, Clone)]
-pub struct Section {
-    pub centre_id: String,
-    pub section_id: String,
-    /// `engineering` or `procurement`.
-    pub regime: String,
-    pub required_fen: i64,
-    pub deposit_deadline: DateTime<Utc>,
-    pub bid_opening_time: DateTime<Utc>,
-    pub open: bool,
-    /// Set once the ledger has applied the section's `bids.opened` event.
-    pub bids_opened: bool,
-    /// The winner, once the award is announced.
-    pub winner_uscc: Option<String>,
-}
+pub use crate::domain::Section;
 
 /// The ledger's section API.
 #[derive(Clone)]

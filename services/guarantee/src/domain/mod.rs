@@ -1,32 +1,29 @@
-//! Guarantee rules without I/O: types, premiums, the canonical text an issuer signs.
+//! Guarantee rules without I/O: plain types and decisions that take `now` and the facts. The
+//! domain never sees an API (`pb::`) type; `api/` converts at the edge and `store/` persists.
+//!
+//! The terms an issuer signs and the guarantee types are the wire contract shared with issuers
+//! and the bank simulator; they live in `jinfu_proto::guarantee_terms` and are re-exported here.
+
+pub mod applications;
+pub mod claims;
+pub mod figures;
+pub mod guarantees;
+pub mod issuers;
+pub mod products;
+pub mod sealing;
 
 use chrono::NaiveDate;
 use jinfu_ledger::Fen;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GuaranteeType {
-    Bid,
-    Performance,
-    Quality,
-}
+pub use jinfu_proto::guarantee_terms::{GuaranteeTerms, GuaranteeType, UnknownGuaranteeType};
 
-impl GuaranteeType {
-    pub const fn code(self) -> &'static str {
-        match self {
-            GuaranteeType::Bid => "bid",
-            GuaranteeType::Performance => "performance",
-            GuaranteeType::Quality => "quality",
-        }
-    }
-
-    pub fn parse(code: &str) -> Option<GuaranteeType> {
-        [GuaranteeType::Bid, GuaranteeType::Performance, GuaranteeType::Quality].into_iter().find(|kind| kind.code() == code)
-    }
-}
+pub use self::applications::{ApplicationState, SealedApplication};
+pub use self::claims::{ClaimReason, ClaimState};
+pub use self::guarantees::{GuaranteeState, GuaranteeStatus, SealedGuarantee};
+pub use self::issuers::{IssuerKind, IssuerState};
+pub use self::sealing::{Section, Viewer};
 
 /// The premium: amount × rate, rounded half-up to the fen, and at least the minimum premium.
 pub fn premium(amount: Fen, rate: Decimal, minimum: Fen) -> Option<Fen> {
@@ -43,42 +40,6 @@ pub fn parse_rate(text: &str) -> Option<Decimal> {
 
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
-}
-
-/// What an issuer signs when it issues a guarantee (see `IssueGuarantee` in guarantee.proto).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GuaranteeTerms {
-    pub guarantee_no: String,
-    pub application_id: String,
-    pub centre_id: String,
-    pub section_id: String,
-    pub kind: GuaranteeType,
-    pub principal_uscc: String,
-    pub beneficiary: String,
-    pub amount_fen: i64,
-    pub valid_from: NaiveDate,
-    pub valid_to: NaiveDate,
-    pub document_sha256: String,
-}
-
-impl GuaranteeTerms {
-    pub fn canonical_text(&self) -> String {
-        [
-            "jinfu-guarantee-v1".to_owned(),
-            self.guarantee_no.clone(),
-            self.application_id.clone(),
-            self.centre_id.clone(),
-            self.section_id.clone(),
-            self.kind.code().to_owned(),
-            self.principal_uscc.clone(),
-            self.beneficiary.clone(),
-            self.amount_fen.to_string(),
-            self.valid_from.format("%Y-%m-%d").to_string(),
-            self.valid_to.format("%Y-%m-%d").to_string(),
-            self.document_sha256.clone(),
-        ]
-        .join("\n")
-    }
 }
 
 /// 64 lower-case hex digits.
@@ -114,24 +75,27 @@ mod tests {
         assert!(parse_rate("1.5%").is_none());
     }
 
+    /// Issuers sign this text: it must stay byte-identical now that it lives in jinfu-proto.
     #[test]
-    fn the_canonical_text_is_the_documented_lines() {
+    fn the_re_exported_terms_keep_the_signed_text_byte_identical() {
         let terms = GuaranteeTerms {
             guarantee_no: "BH2026-0001".into(),
             application_id: "0190-app".into(),
             centre_id: "520100".into(),
             section_id: "GY-2026-001".into(),
-            kind: GuaranteeType::Bid,
+            kind: GuaranteeType::Quality,
             principal_uscc: "91520100MA6DKQ5X2L".into(),
             beneficiary: "贵阳市某采购人".into(),
-            amount_fen: 5_000_000,
+            amount_fen: 1_200_000,
             valid_from: NaiveDate::from_ymd_opt(2026, 11, 23).expect("date"),
             valid_to: NaiveDate::from_ymd_opt(2027, 2, 28).expect("date"),
-            document_sha256: "ab".repeat(32),
+            document_sha256: "0f".repeat(32),
         };
         assert_eq!(
             terms.canonical_text(),
-            format!("jinfu-guarantee-v1\nBH2026-0001\n0190-app\n520100\nGY-2026-001\nbid\n91520100MA6DKQ5X2L\n贵阳市某采购人\n5000000\n2026-11-23\n2027-02-28\n{}", "ab".repeat(32))
+            format!("jinfu-guarantee-v1\nBH2026-0001\n0190-app\n520100\nGY-2026-001\nquality\n91520100MA6DKQ5X2L\n贵阳市某采购人\n1200000\n2026-11-23\n2027-02-28\n{}", "0f".repeat(32))
         );
+        // Sealed guarantees store the type by its code.
+        assert_eq!(serde_json::to_string(&GuaranteeType::Quality).ok().as_deref(), Some("\"quality\""));
     }
 }
