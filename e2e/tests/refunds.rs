@@ -214,34 +214,48 @@ async fn a_failed_refund_is_paid_again_to_the_corrected_account_after_verificati
     Ok(())
 }
 
+/// How many `deposit.stale` events the ledger has written to its outbox for `bidder`.
+async fn stale_announcements(app: &TestApp, bidder: &TestBidder) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM ledger.outbox WHERE message_key = $1 AND convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'deposit.stale'",
+    )
+    .bind(&bidder.uscc)
+    .fetch_one(&app.pool)
+    .await?)
+}
+
 #[tokio::test]
 async fn a_deposit_held_past_its_due_date_is_listed_as_stale_and_announced_once() -> anyhow::Result<()> {
     use jinfu_proto::ledger::v1 as pb;
     let app = TestApp::spawn().await?;
     app.client.register_test_centre().await?;
-    let bidders = paid_section(&app, "STALE", 1, 601).await?;
+    let bidders = paid_section(&app, "STALE", 2, 601).await?;
+    let (stale_first, stale_later) = (&bidders[0], &bidders[1]);
     trading_event(&app, "STALE", "tender.terminated", json!({})).await?;
-    wait_until("the scheduled refund", || async { Ok(!refund_statuses(&app, "STALE").await?.is_empty()) }).await?;
-    // Pretend the refund was due last week (the one-working-day hold keeps it unordered).
-    sqlx::query("UPDATE ledger.refunds SET due_on = current_date - 7, order_after = now() + interval '1 day' WHERE section_id = 'STALE'")
+    wait_until("the scheduled refunds", || async { Ok(refund_statuses(&app, "STALE").await?.len() == 2) }).await?;
+    // Pretend the first refund was due last week; a one-day hold keeps both refunds unordered.
+    sqlx::query("UPDATE ledger.refunds SET order_after = now() + interval '1 day' WHERE section_id = 'STALE'").execute(&app.pool).await?;
+    sqlx::query("UPDATE ledger.refunds SET due_on = current_date - 7 WHERE section_id = 'STALE' AND bidder_uscc = $1")
+        .bind(&stale_first.uscc)
         .execute(&app.pool)
         .await?;
     let request = pb::ListStaleDepositsRequest { centre_id: CENTRE.into() };
     let stale = app.client.grpc.clone().list_stale_deposits(app.client.operator(request)).await?.into_inner().deposits;
     assert_eq!(stale.len(), 1);
-    assert_eq!((stale[0].bidder_uscc.as_str(), stale[0].held_fen), (bidders[0].uscc.as_str(), 5_000_000));
-    wait_until("the stale event", || async {
-        let announced: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.outbox WHERE convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'deposit.stale'")
-            .fetch_one(&app.pool)
-            .await?;
-        Ok(announced == 1)
-    })
-    .await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let announced: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.outbox WHERE convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'deposit.stale'")
-        .fetch_one(&app.pool)
+    assert_eq!((stale[0].bidder_uscc.as_str(), stale[0].held_fen), (stale_first.uscc.as_str(), 5_000_000));
+    wait_until("the stale event", || async { Ok(stale_announcements(&app, stale_first).await? >= 1) }).await?;
+
+    // Only now does the second refund fall due. The runner round that announces it runs its
+    // stale query after the first announcement was committed, so it is a later round than the
+    // one that announced the first: had that round announced the first again, it would have
+    // done so in the same transaction as the second.
+    sqlx::query("UPDATE ledger.refunds SET due_on = current_date - 7 WHERE section_id = 'STALE' AND bidder_uscc = $1")
+        .bind(&stale_later.uscc)
+        .execute(&app.pool)
         .await?;
-    assert_eq!(announced, 1, "announced once, not every round");
+    wait_until("a later round's stale event", || async { Ok(stale_announcements(&app, stale_later).await? >= 1) }).await?;
+    assert_eq!(stale_announcements(&app, stale_first).await?, 1, "announced once, not every round");
+    assert_eq!(stale_announcements(&app, stale_later).await?, 1, "announced once, not every round");
     Ok(())
 }
 

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chrono::{FixedOffset, Utc};
+use chrono::Utc;
 use jinfu_ledger::ids::{sub_account_number, CentreCode, Uscc};
 use jinfu_ledger::Fen;
 use jinfu_platform::auth::Role;

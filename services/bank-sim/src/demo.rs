@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{FixedOffset, Utc};
+use chrono::Utc;
 use jinfu_ledger::ids::{sub_account_number, CentreCode, Uscc};
 use jinfu_platform::auth::{Role, TokenKeys};
 use jinfu_platform::kafka::KafkaSettings;

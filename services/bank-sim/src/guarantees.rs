@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use chrono::{Datelike, FixedOffset, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use jinfu_proto::guarantee_terms::{GuaranteeTerms, GuaranteeType};
 use jinfu_ledger::Fen;
@@ -167,7 +167,7 @@ fn yuan(fen: i64) -> String {
 
 /// Beijing's calendar date today.
 fn china_today() -> NaiveDate {
-    Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid")).date_naive()
+    jinfu_ledger::beijing::date(Utc::now())
 }
 
 /// Onboards the issuers and their products, lets every candidate apply for a product of its
