@@ -7,6 +7,10 @@
 //! - `consume`: the broker's own limit, a consumer that reads the same records and does nothing
 //!   else, so a slow broker and a slow ledger can be told apart.
 
+// Rates, durations and sizes of a benchmark are measurements, not money: floating point is right
+// here (the workspace lint `float_arithmetic` guards amounts).
+#![allow(clippy::float_arithmetic)]
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -532,4 +536,9 @@ pub async fn produce_statements(kafka: &KafkaSettings, statements: &[(String, Ve
         }
     }
     Ok(())
+}
+
+/// Records per second, for a report line.
+pub fn per_second(records: u64, seconds: f64) -> f64 {
+    records as f64 / seconds.max(f64::EPSILON)
 }

@@ -154,9 +154,7 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
     let mut bidder_number: u64 = 0;
     for (bank_index, bank) in settings.banks.iter().enumerate() {
         let mut sections = Vec::new();
-        let kinds = std::iter::repeat(SectionKind::Open)
-            .take(open_sections_per_bank)
-            .chain([SectionKind::PastDeadline, SectionKind::Closed]);
+        let kinds = std::iter::repeat_n(SectionKind::Open, open_sections_per_bank).chain([SectionKind::PastDeadline, SectionKind::Closed]);
         for (section_index, kind) in kinds.enumerate() {
             let id = format!("GZ{run_id}-{bank_index}-{section_index:03}");
             let now = Utc::now();

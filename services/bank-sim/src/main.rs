@@ -253,7 +253,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::BenchConsume { brokers, topic_prefix } => {
             let kafka = KafkaSettings { brokers, topic_prefix, partitions: 3 };
             let (records, seconds) = bench::consume(&kafka).await?;
-            println!("broker_records_per_second={:.0}", records as f64 / seconds.max(f64::EPSILON));
+            println!("broker_records_per_second={:.0}", bench::per_second(records, seconds));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -208,6 +208,7 @@ fn sm2_signature_from_der(bytes: &[u8]) -> Result<sm2::dsa::Signature, sm2::dsa:
 }
 
 /// A private key, for the bank simulator and tests. Production banks sign in their own HSMs.
+#[allow(clippy::large_enum_variant, reason = "a handful of keys per process, made once; boxing the Ed25519 key would buy nothing")]
 pub enum SigningKey {
     Sm2(Box<sm2::dsa::SigningKey>),
     Ed25519(ed25519_dalek::SigningKey),
