@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use jinfu_bank_sim::{produce_all, signed_record, BankRecord, NoticeFields};
-use serde_json::json;
 use jinfu_ledger::ids::Uscc;
 use jinfu_ledger_service::app::Application;
-use jinfu_ledger_service::settings::{AuthSettings, BankKeySettings, FaultSettings, GrpcSettings, IngestSettings, OrderSigningSettings, RefundSettings, Settings};
+use jinfu_ledger_service::settings::{
+    AuthSettings, BankKeySettings, FaultSettings, GrpcSettings, IngestSettings, OrderSigningSettings, RefundSettings, Settings,
+};
 use jinfu_platform::auth::{Role, TokenKeys};
 use jinfu_platform::db::DatabaseSettings;
 use jinfu_platform::kafka::KafkaSettings;
@@ -19,6 +20,7 @@ use jinfu_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
 use secrecy::SecretString;
+use serde_json::json;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
@@ -73,11 +75,7 @@ impl Banks {
 pub async fn test_settings(banks: &Banks) -> anyhow::Result<Settings> {
     Ok(Settings {
         database: DatabaseSettings { url: SecretString::from(fresh_database().await?), max_connections: 8, acquire_timeout_ms: 10_000 },
-        kafka: KafkaSettings {
-            brokers: brokers(),
-            topic_prefix: format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..10]),
-            partitions: 3,
-        },
+        kafka: KafkaSettings { brokers: brokers(), topic_prefix: format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..10]), partitions: 3 },
         grpc: GrpcSettings { listen: "127.0.0.1:0".into(), ..GrpcSettings::default() },
         auth: AuthSettings { token_secret: SecretString::from(TOKEN_SECRET) },
         telemetry: Default::default(),
@@ -205,11 +203,10 @@ pub async fn send_to(kafka: &KafkaSettings, topic: &str, records: &[BankRecord])
 
 /// Records the ledger has finished with: consumed offsets summed over partitions.
 pub async fn records_done(pool: &PgPool) -> anyhow::Result<i64> {
-    let done: Option<i64> = sqlx::query_scalar(
-        "SELECT sum(next_offset)::int8 FROM ledger.consumer_offsets WHERE topic LIKE '%bank.credit-notices' AND next_offset > 0",
-    )
-    .fetch_one(pool)
-    .await?;
+    let done: Option<i64> =
+        sqlx::query_scalar("SELECT sum(next_offset)::int8 FROM ledger.consumer_offsets WHERE topic LIKE '%bank.credit-notices' AND next_offset > 0")
+            .fetch_one(pool)
+            .await?;
     Ok(done.unwrap_or(0))
 }
 
@@ -281,7 +278,14 @@ impl LedgerClient {
     }
 
     /// Creates a section at ICBC requiring `required_fen`, with the given deadline and opening.
-    pub async fn create_section(&self, section: &str, required_fen: i64, deadline: DateTime<Utc>, opening: DateTime<Utc>, basic_account_required: bool) -> anyhow::Result<()> {
+    pub async fn create_section(
+        &self,
+        section: &str,
+        required_fen: i64,
+        deadline: DateTime<Utc>,
+        opening: DateTime<Utc>,
+        basic_account_required: bool,
+    ) -> anyhow::Result<()> {
         let request = pb::CreateSectionRequest {
             centre_id: CENTRE.into(),
             section_id: section.into(),
@@ -339,11 +343,7 @@ pub struct TestBidder {
 impl TestBidder {
     pub fn new(number: u32) -> TestBidder {
         let uscc = Uscc::with_check_character(&format!("91520100{number:09}")).expect("valid uscc body");
-        TestBidder {
-            uscc: uscc.to_string(),
-            name: format!("贵州测试{number}(集团)有限公司"),
-            basic_account: format!("6222{number:012}"),
-        }
+        TestBidder { uscc: uscc.to_string(), name: format!("贵州测试{number}(集团)有限公司"), basic_account: format!("6222{number:012}") }
     }
 }
 
@@ -426,10 +426,7 @@ pub async fn bank_result(app: &TestApp, order_id: &str, serial: &str, status: &s
 
 /// The balance of `account` (0 if it was never posted to).
 pub async fn balance(app: &TestApp, account: &str) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT coalesce(max(balance_fen), 0) FROM ledger.accounts WHERE account = $1")
-        .bind(account)
-        .fetch_one(&app.pool)
-        .await?)
+    Ok(sqlx::query_scalar("SELECT coalesce(max(balance_fen), 0) FROM ledger.accounts WHERE account = $1").bind(account).fetch_one(&app.pool).await?)
 }
 
 /// A published JSON Schema from docs/schemas, compiled.

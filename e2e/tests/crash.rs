@@ -101,16 +101,12 @@ async fn a_ledger_killed_anywhere_in_a_batch_applies_nothing_twice_and_loses_not
     assert_eq!(count(&pool, "SELECT count(*) FROM ledger.credit_notices").await, 360, "every distinct transfer exactly once");
     assert_eq!(count(&pool, "SELECT count(*) FROM ledger.journal_entries").await, 360);
     let total: i64 = expected.values().sum();
-    let bank: i64 = sqlx::query_scalar("SELECT balance_fen FROM ledger.accounts WHERE account = $1")
-        .bind(format!("bank:ICBC:{ICBC_ACCOUNT}"))
-        .fetch_one(&pool)
-        .await?;
+    let bank: i64 =
+        sqlx::query_scalar("SELECT balance_fen FROM ledger.accounts WHERE account = $1").bind(format!("bank:ICBC:{ICBC_ACCOUNT}")).fetch_one(&pool).await?;
     assert_eq!(bank, total);
     for (uscc, fen) in &expected {
-        let held: i64 = sqlx::query_scalar("SELECT balance_fen FROM ledger.accounts WHERE account = $1")
-            .bind(format!("deposit:CRASH:{uscc}"))
-            .fetch_one(&pool)
-            .await?;
+        let held: i64 =
+            sqlx::query_scalar("SELECT balance_fen FROM ledger.accounts WHERE account = $1").bind(format!("deposit:CRASH:{uscc}")).fetch_one(&pool).await?;
         assert_eq!(held, *fen, "deposit of {uscc}");
     }
     assert_eq!(

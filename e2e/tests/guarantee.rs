@@ -3,15 +3,14 @@
 //! sealing until the `bids.opened` event, verification, the ledger reporting the deposit
 //! satisfied by the guarantee, and issuer suspension, exit and paused onboarding.
 
-
 use std::time::Duration;
 
 use jinfu_e2e::*;
 use jinfu_guarantee_service::app::Application;
 use jinfu_guarantee_service::domain::{GuaranteeTerms, GuaranteeType};
 use jinfu_guarantee_service::settings::{AuthSettings, ConsumerConfig, GrpcSettings, LedgerSettings, SealingSettings, Settings};
-use jinfu_platform::consumer::Assignment;
 use jinfu_platform::auth::Role;
+use jinfu_platform::consumer::Assignment;
 use jinfu_platform::signing::{Scheme, SigningKey};
 use jinfu_proto::guarantee::v1 as g;
 use jinfu_proto::guarantee::v1::guarantee_service_client::GuaranteeServiceClient;
@@ -169,7 +168,10 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
     grpc.register_issuer(call(&app, Role::Admin, PROVINCE, "admin", issuer_request("PICC", g::IssuerKind::Insurer, &picc))).await?;
     grpc.register_issuer(call(&app, Role::Admin, PROVINCE, "admin", issuer_request("ICBCG", g::IssuerKind::Bank, &icbc))).await?;
     // A city admin may not onboard issuers; an issuer registers only its own products.
-    assert_eq!(code_of(grpc.register_issuer(call(&app, Role::Admin, CENTRE, "admin", issuer_request("X", g::IssuerKind::Bank, &picc))).await), Code::PermissionDenied);
+    assert_eq!(
+        code_of(grpc.register_issuer(call(&app, Role::Admin, CENTRE, "admin", issuer_request("X", g::IssuerKind::Bank, &picc))).await),
+        Code::PermissionDenied
+    );
     grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", product("PICC", "BID-1", "0.0010", 0))).await?;
     grpc.register_product(call(&app, Role::Issuer, PROVINCE, "ICBCG", product("ICBCG", "BID-A", "0.0015", 20_000))).await?;
     assert_eq!(code_of(grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", product("ICBCG", "BID-X", "0.001", 0))).await), Code::PermissionDenied);
@@ -179,7 +181,13 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
     let bidder = TestBidder::new(601);
     let other = TestBidder::new(602);
     let listed = grpc
-        .list_eligible_products(call(&app, Role::Bidder, CENTRE, &bidder.uscc, g::ListEligibleProductsRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), r#type: g::GuaranteeType::Bid as i32, amount_fen: 0 }))
+        .list_eligible_products(call(
+            &app,
+            Role::Bidder,
+            CENTRE,
+            &bidder.uscc,
+            g::ListEligibleProductsRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), r#type: g::GuaranteeType::Bid as i32, amount_fen: 0 },
+        ))
         .await?
         .into_inner();
     let offers: Vec<(String, i64)> = listed.products.iter().map(|p| (p.product.as_ref().expect("product").issuer_code.clone(), p.premium_fen)).collect();
@@ -193,9 +201,15 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
     assert_eq!(code_of(grpc.apply(call(&app, Role::Bidder, CENTRE, &bidder.uscc, apply("ICBCG", "BID-A", 0))).await), Code::AlreadyExists);
 
     // The issuer sees its own applications; another issuer neither sees nor decides them.
-    let pending = grpc.list_applications(call(&app, Role::Issuer, PROVINCE, "PICC", g::ListApplicationsRequest { centre_id: PROVINCE.into(), status: "pending".into() })).await?.into_inner();
+    let pending = grpc
+        .list_applications(call(&app, Role::Issuer, PROVINCE, "PICC", g::ListApplicationsRequest { centre_id: PROVINCE.into(), status: "pending".into() }))
+        .await?
+        .into_inner();
     assert_eq!(pending.applications.iter().map(|a| a.bidder_uscc.as_str()).collect::<Vec<_>>(), vec![bidder.uscc.as_str()]);
-    let others = grpc.list_applications(call(&app, Role::Issuer, PROVINCE, "ICBCG", g::ListApplicationsRequest { centre_id: PROVINCE.into(), status: String::new() })).await?.into_inner();
+    let others = grpc
+        .list_applications(call(&app, Role::Issuer, PROVINCE, "ICBCG", g::ListApplicationsRequest { centre_id: PROVINCE.into(), status: String::new() }))
+        .await?
+        .into_inner();
     assert!(others.applications.is_empty());
     assert_eq!(code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "ICBCG", issuance(&application, "ICBCG-0001", &icbc))).await), Code::NotFound);
 
@@ -213,7 +227,10 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
 
     let issued = grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&application, "PICC-2026-0001", &picc))).await?.into_inner();
     assert_eq!((issued.status.as_str(), issued.bidder_uscc.as_str()), ("issued", bidder.uscc.as_str()));
-    assert_eq!(code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&application, "PICC-2026-0002", &picc))).await), Code::FailedPrecondition);
+    assert_eq!(
+        code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&application, "PICC-2026-0002", &picc))).await),
+        Code::FailedPrecondition
+    );
 
     // Sealed: nothing in the database names the bidder; staff and other bidders learn nothing.
     let plain: i64 = sqlx::query_scalar(
@@ -230,7 +247,8 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
         assert_eq!(sealed.code(), Code::FailedPrecondition);
         assert!(sealed.message().contains("sealed until bid opening"), "{}", sealed.message());
     }
-    let by_bidder = g::VerifyGuaranteeRequest { centre_id: CENTRE.into(), guarantee_no: String::new(), bidder_uscc: bidder.uscc.clone(), section_id: SECTION.into() };
+    let by_bidder =
+        g::VerifyGuaranteeRequest { centre_id: CENTRE.into(), guarantee_no: String::new(), bidder_uscc: bidder.uscc.clone(), section_id: SECTION.into() };
     assert_eq!(code_of(grpc.verify_guarantee(call(&app, Role::Operator, CENTRE, "staff", by_bidder.clone())).await), Code::NotFound);
     assert_eq!(code_of(grpc.verify_guarantee(call(&app, Role::Bidder, CENTRE, &other.uscc, by_bidder.clone())).await), Code::NotFound);
     let application_ref = g::ApplicationRef { centre_id: CENTRE.into(), application_id: application.application_id.clone() };
@@ -300,7 +318,12 @@ async fn suspended_and_exited_issuers_take_no_applications_and_onboarding_can_be
     grpc.register_issuer(admin(issuer_request("CCBG", g::IssuerKind::Bank, &key))).await?;
     grpc.register_product(call(&app, Role::Admin, PROVINCE, "admin", product("CCBG", "BID-1", "0.0012", 0))).await?;
     let bidder = TestBidder::new(611);
-    let state = |state: g::IssuerState| g::SetIssuerStateRequest { centre_id: PROVINCE.into(), issuer_code: "CCBG".into(), state: state as i32, reason: "监管通报".into() };
+    let state = |state: g::IssuerState| g::SetIssuerStateRequest {
+        centre_id: PROVINCE.into(),
+        issuer_code: "CCBG".into(),
+        state: state as i32,
+        reason: "监管通报".into(),
+    };
     let eligible = g::ListEligibleProductsRequest { centre_id: CENTRE.into(), section_id: SECTION.into(), r#type: g::GuaranteeType::Bid as i32, amount_fen: 0 };
 
     grpc.set_issuer_state(call(&app, Role::Admin, PROVINCE, "admin", state(g::IssuerState::Suspended))).await?;
@@ -311,7 +334,10 @@ async fn suspended_and_exited_issuers_take_no_applications_and_onboarding_can_be
 
     // An issuer that exits issues nothing more, and cannot come back.
     grpc.set_issuer_state(call(&app, Role::Admin, PROVINCE, "admin", state(g::IssuerState::Exited))).await?;
-    assert_eq!(code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "CCBG", issuance(&application, "CCBG-000001", &key))).await), Code::FailedPrecondition);
+    assert_eq!(
+        code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "CCBG", issuance(&application, "CCBG-000001", &key))).await),
+        Code::FailedPrecondition
+    );
     assert_eq!(code_of(grpc.set_issuer_state(call(&app, Role::Admin, PROVINCE, "admin", state(g::IssuerState::Active))).await), Code::FailedPrecondition);
     assert_eq!(code_of(grpc.register_issuer(admin(issuer_request("CCBG", g::IssuerKind::Bank, &key))).await), Code::FailedPrecondition);
 
@@ -336,10 +362,21 @@ async fn suspended_and_exited_issuers_take_no_applications_and_onboarding_can_be
 }
 
 fn performance_product() -> g::Product {
-    g::Product { product_id: "PERF-1".into(), name: "PICC 履约保函".into(), r#type: g::GuaranteeType::Performance as i32, ..product("PICC", "PERF-1", "0.0020", 0) }
+    g::Product {
+        product_id: "PERF-1".into(),
+        name: "PICC 履约保函".into(),
+        r#type: g::GuaranteeType::Performance as i32,
+        ..product("PICC", "PERF-1", "0.0020", 0)
+    }
 }
 
-async fn issue_for(app: &TestApp, grpc: &mut GuaranteeServiceClient<Channel>, bidder: &TestBidder, key: &SigningKey, number: &str) -> anyhow::Result<g::Guarantee> {
+async fn issue_for(
+    app: &TestApp,
+    grpc: &mut GuaranteeServiceClient<Channel>,
+    bidder: &TestBidder,
+    key: &SigningKey,
+    number: &str,
+) -> anyhow::Result<g::Guarantee> {
     let application = grpc.apply(call(app, Role::Bidder, CENTRE, &bidder.uscc, apply("PICC", "BID-1", 0))).await?.into_inner();
     Ok(grpc.issue_guarantee(call(app, Role::Issuer, PROVINCE, "PICC", issuance(&application, number, key))).await?.into_inner())
 }
@@ -373,24 +410,41 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     }
 
     // Four firms bought from one issuer for one section within the hour, all from one address.
-    let warnings = grpc.list_fraud_warnings(call(&app, Role::Supervisor, CENTRE, "s1", g::ListFraudWarningsRequest { centre_id: CENTRE.into() })).await?.into_inner();
+    let warnings =
+        grpc.list_fraud_warnings(call(&app, Role::Supervisor, CENTRE, "s1", g::ListFraudWarningsRequest { centre_id: CENTRE.into() })).await?.into_inner();
     let rules: Vec<(&str, &str)> = warnings.warnings.iter().map(|w| (w.rule.as_str(), w.subject.as_str())).collect();
     assert!(rules.contains(&("firms_per_issuer_section", "PICC/GUAR-1")), "{rules:?}");
     assert!(rules.contains(&("firms_per_ip", "127.0.0.1")), "{rules:?}");
-    assert_eq!(code_of(grpc.list_fraud_warnings(call(&app, Role::Operator, CENTRE, "o1", g::ListFraudWarningsRequest { centre_id: CENTRE.into() })).await), Code::PermissionDenied);
+    assert_eq!(
+        code_of(grpc.list_fraud_warnings(call(&app, Role::Operator, CENTRE, "o1", g::ListFraudWarningsRequest { centre_id: CENTRE.into() })).await),
+        Code::PermissionDenied
+    );
 
     // Another bidder applies and cancels six times in the hour.
     let restless = TestBidder::new(629);
     for _ in 0..6 {
         let application = grpc.apply(call(&app, Role::Bidder, CENTRE, &restless.uscc, apply("PICC", "BID-1", 0))).await?.into_inner();
-        grpc.cancel_application(call(&app, Role::Bidder, CENTRE, &restless.uscc, g::ApplicationRef { centre_id: CENTRE.into(), application_id: application.application_id })).await?;
+        grpc.cancel_application(call(
+            &app,
+            Role::Bidder,
+            CENTRE,
+            &restless.uscc,
+            g::ApplicationRef { centre_id: CENTRE.into(), application_id: application.application_id },
+        ))
+        .await?;
     }
     // A premium rate raised by 30 %.
     grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", product("PICC", "BID-1", "0.0013", 0))).await?;
-    let city = grpc.list_fraud_warnings(call(&app, Role::Supervisor, CENTRE, "s1", g::ListFraudWarningsRequest { centre_id: CENTRE.into() })).await?.into_inner();
+    let city =
+        grpc.list_fraud_warnings(call(&app, Role::Supervisor, CENTRE, "s1", g::ListFraudWarningsRequest { centre_id: CENTRE.into() })).await?.into_inner();
     assert!(city.warnings.iter().any(|w| w.rule == "failed_applications" && w.subject == restless.uscc), "{:?}", city.warnings);
-    let province = grpc.list_fraud_warnings(call(&app, Role::Admin, PROVINCE, "a1", g::ListFraudWarningsRequest { centre_id: PROVINCE.into() })).await?.into_inner();
-    assert!(province.warnings.iter().any(|w| w.rule == "premium_swing" && w.subject == "PICC/BID-1" && w.detail.contains("0.001 to 0.0013")), "{:?}", province.warnings);
+    let province =
+        grpc.list_fraud_warnings(call(&app, Role::Admin, PROVINCE, "a1", g::ListFraudWarningsRequest { centre_id: PROVINCE.into() })).await?.into_inner();
+    assert!(
+        province.warnings.iter().any(|w| w.rule == "premium_swing" && w.subject == "PICC/BID-1" && w.detail.contains("0.001 to 0.0013")),
+        "{:?}",
+        province.warnings
+    );
 
     // The fourth bidder withdraws before the deadline: its guarantee is surrendered (退保).
     trading_event(&app, SECTION, "bidder.withdrew", serde_json::json!({ "bidder_uscc": bidders[3].uscc })).await?;
@@ -405,7 +459,14 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     .await?;
     let again = grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[3].uscc, apply("PICC", "BID-1", 0))).await?.into_inner();
     assert_eq!(code_of(grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[3].uscc, apply("PICC", "BID-1", 0))).await), Code::AlreadyExists);
-    grpc.cancel_application(call(&app, Role::Bidder, CENTRE, &bidders[3].uscc, g::ApplicationRef { centre_id: CENTRE.into(), application_id: again.application_id })).await?;
+    grpc.cancel_application(call(
+        &app,
+        Role::Bidder,
+        CENTRE,
+        &bidders[3].uscc,
+        g::ApplicationRef { centre_id: CENTRE.into(), application_id: again.application_id },
+    ))
+    .await?;
     // An application still pending when the bids are opened can no longer be issued.
     let late = grpc.apply(call(&app, Role::Bidder, CENTRE, &TestBidder::new(630).uscc, apply("PICC", "BID-1", 0))).await?.into_inner();
 
@@ -424,26 +485,49 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     let refused = grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&late, "PICC-LATE-0001", &key))).await.expect_err("after opening");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{}", refused.message());
     assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[1], "failed_to_perform", 100))).await), Code::InvalidArgument);
-    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[1], "refused_to_sign", REQUIRED_FEN + 1))).await), Code::InvalidArgument);
-    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[3], "refused_to_sign", 100))).await), Code::FailedPrecondition);
+    assert_eq!(
+        code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[1], "refused_to_sign", REQUIRED_FEN + 1))).await),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[3], "refused_to_sign", 100))).await),
+        Code::FailedPrecondition
+    );
 
     // Claimed, rejected (back in force), claimed again, accepted, paid.
     let first = grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[0], "refused_to_sign", REQUIRED_FEN))).await?.into_inner();
     assert_eq!(status_of(&app, &mut grpc, &numbers[0]).await?, "claimed");
-    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[0], "refused_to_sign", 100))).await), Code::FailedPrecondition);
+    assert_eq!(
+        code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[0], "refused_to_sign", 100))).await),
+        Code::FailedPrecondition
+    );
     let decide = |claim_id: &str, accept: bool| g::DecideClaimRequest { centre_id: CENTRE.into(), claim_id: claim_id.into(), accept, reason: "审核".into() };
     assert_eq!(code_of(grpc.decide_claim(call(&app, Role::Issuer, PROVINCE, "OTHER", decide(&first.claim_id, false))).await), Code::NotFound);
     assert_eq!(grpc.decide_claim(call(&app, Role::Issuer, PROVINCE, "PICC", decide(&first.claim_id, false))).await?.into_inner().status, "rejected");
     assert_eq!(status_of(&app, &mut grpc, &numbers[0]).await?, "unsealed");
     let second = grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim(&numbers[0], "refused_to_sign", 3_000_000))).await?.into_inner();
-    let payment = |claim_id: &str, paid_fen: i64| g::RecordClaimPaymentRequest { centre_id: CENTRE.into(), claim_id: claim_id.into(), paid_fen, payment_serial: "PAY-20261123-1".into() };
-    assert_eq!(code_of(grpc.record_claim_payment(call(&app, Role::Issuer, PROVINCE, "PICC", payment(&second.claim_id, 3_000_000))).await), Code::FailedPrecondition);
+    let payment = |claim_id: &str, paid_fen: i64| g::RecordClaimPaymentRequest {
+        centre_id: CENTRE.into(),
+        claim_id: claim_id.into(),
+        paid_fen,
+        payment_serial: "PAY-20261123-1".into(),
+    };
+    assert_eq!(
+        code_of(grpc.record_claim_payment(call(&app, Role::Issuer, PROVINCE, "PICC", payment(&second.claim_id, 3_000_000))).await),
+        Code::FailedPrecondition
+    );
     grpc.decide_claim(call(&app, Role::Issuer, PROVINCE, "PICC", decide(&second.claim_id, true))).await?;
-    assert_eq!(code_of(grpc.record_claim_payment(call(&app, Role::Issuer, PROVINCE, "PICC", payment(&second.claim_id, 3_000_001))).await), Code::InvalidArgument);
+    assert_eq!(
+        code_of(grpc.record_claim_payment(call(&app, Role::Issuer, PROVINCE, "PICC", payment(&second.claim_id, 3_000_001))).await),
+        Code::InvalidArgument
+    );
     let paid = grpc.record_claim_payment(call(&app, Role::Issuer, PROVINCE, "PICC", payment(&second.claim_id, 3_000_000))).await?.into_inner();
     assert_eq!((paid.status.as_str(), paid.paid_fen), ("paid", 3_000_000));
     assert_eq!(status_of(&app, &mut grpc, &numbers[0]).await?, "paid");
-    let claims = grpc.list_claims(call(&app, Role::Issuer, PROVINCE, "PICC", g::ListClaimsRequest { centre_id: CENTRE.into(), guarantee_no: String::new() })).await?.into_inner();
+    let claims = grpc
+        .list_claims(call(&app, Role::Issuer, PROVINCE, "PICC", g::ListClaimsRequest { centre_id: CENTRE.into(), guarantee_no: String::new() }))
+        .await?
+        .into_inner();
     assert_eq!(claims.claims.iter().map(|c| c.status.as_str()).collect::<Vec<_>>(), vec!["paid", "rejected"]);
 
     // The award: only the winner may take a performance guarantee, up to 10 % of the contract.
@@ -481,7 +565,12 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     assert_eq!(status_of(&app, &mut grpc, "PICC-PERF-0001").await?, "unsealed");
 
     // A quality guarantee (质量保函) for the contractor: at most 3 % of the contract amount.
-    let quality_product = g::Product { product_id: "QUAL-1".into(), name: "PICC 质量保函".into(), r#type: g::GuaranteeType::Quality as i32, ..product("PICC", "QUAL-1", "0.0030", 0) };
+    let quality_product = g::Product {
+        product_id: "QUAL-1".into(),
+        name: "PICC 质量保函".into(),
+        r#type: g::GuaranteeType::Quality as i32,
+        ..product("PICC", "QUAL-1", "0.0030", 0)
+    };
     grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", quality_product)).await?;
     let quality = |amount_fen: i64| g::ApplyRequest {
         r#type: g::GuaranteeType::Quality as i32,
@@ -493,15 +582,19 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     let application = grpc.apply(call(&app, Role::Bidder, CENTRE, &bidders[1].uscc, quality(1_200_000))).await?.into_inner();
     grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&application, "PICC-QUAL-0001", &key))).await?;
     // A quality guarantee is claimed on for a quality defect, not for a bid's reasons.
-    assert_eq!(code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim("PICC-QUAL-0001", "refused_to_sign", 100))).await), Code::InvalidArgument);
+    assert_eq!(
+        code_of(grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim("PICC-QUAL-0001", "refused_to_sign", 100))).await),
+        Code::InvalidArgument
+    );
     let defect = grpc.submit_claim(call(&app, Role::Operator, CENTRE, "o1", claim("PICC-QUAL-0001", "quality_defect", 500_000))).await?.into_inner();
     assert_eq!(defect.status, "pending");
     assert_eq!(status_of(&app, &mut grpc, "PICC-QUAL-0001").await?, "claimed");
 
     // Validity ends: the sweeper expires what is still in force.
     sqlx::query("UPDATE guarantee.guarantees SET valid_to = current_date - 2 WHERE guarantee_no = 'PICC-PERF-0001'").execute(&app.pool).await?;
-    let guarantee_pool = jinfu_platform::db::connect_and_migrate(&app.settings.database, jinfu_guarantee_service::SCHEMA, &jinfu_guarantee_service::MIGRATOR).await?;
-    assert_eq!(jinfu_guarantee_service::lifecycle::expire_once(&guarantee_pool, &app.settings.kafka.topic("guarantee.events")).await?, 1);
+    let guarantee_pool =
+        jinfu_platform::db::connect_and_migrate(&app.settings.database, jinfu_guarantee_service::SCHEMA, &jinfu_guarantee_service::MIGRATOR).await?;
+    assert_eq!(jinfu_guarantee_service::lifecycle::expire_once(&guarantee_pool, &app.settings.kafka.topic(jinfu_platform::topics::GUARANTEE_EVENTS)).await?, 1);
     assert_eq!(status_of(&app, &mut grpc, "PICC-PERF-0001").await?, "expired");
 
     // Figures: four firms, six guarantees, four deposits of 50,000.00 not paid in cash.
@@ -517,16 +610,30 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
         Ok(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM guarantee.outbox WHERE published_at IS NULL").fetch_one(&app.pool).await? == 0)
     })
     .await?;
-    let published: i64 = sqlx::query_scalar("SELECT count(*) FROM guarantee.outbox WHERE topic = $1").bind(app.settings.kafka.topic("guarantee.events")).fetch_one(&app.pool).await?;
+    let published: i64 = sqlx::query_scalar("SELECT count(*) FROM guarantee.outbox WHERE topic = $1")
+        .bind(app.settings.kafka.topic(jinfu_platform::topics::GUARANTEE_EVENTS))
+        .fetch_one(&app.pool)
+        .await?;
     let validator = schema("guarantee.event.v1.json");
     let mut kinds = std::collections::BTreeSet::new();
-    for (payload, _) in read_topic(&app.settings.kafka, "guarantee.events", usize::try_from(published)?, Duration::from_secs(30)).await? {
+    for (payload, _) in read_topic(&app.settings.kafka, jinfu_platform::topics::GUARANTEE_EVENTS, usize::try_from(published)?, Duration::from_secs(30)).await? {
         let event: serde_json::Value = serde_json::from_slice(&payload)?;
         let errors: Vec<String> = validator.iter_errors(&event).map(|error| error.to_string()).collect();
         assert!(errors.is_empty(), "{event}: {errors:?}");
         kinds.insert(event["type"].as_str().unwrap_or_default().to_owned());
     }
-    for kind in ["guarantee.issued", "guarantee.surrendered", "guarantee.claimed", "guarantee.claim_rejected", "guarantee.claim_accepted", "guarantee.claim_paid", "guarantee.released", "guarantee.expired", "guarantee.fraud_warning", "guarantee.application_cancelled"] {
+    for kind in [
+        "guarantee.issued",
+        "guarantee.surrendered",
+        "guarantee.claimed",
+        "guarantee.claim_rejected",
+        "guarantee.claim_accepted",
+        "guarantee.claim_paid",
+        "guarantee.released",
+        "guarantee.expired",
+        "guarantee.fraud_warning",
+        "guarantee.application_cancelled",
+    ] {
         assert!(kinds.contains(kind), "no {kind} among {kinds:?}");
     }
     Ok(())

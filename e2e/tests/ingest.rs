@@ -62,10 +62,7 @@ async fn a_replayed_credit_notice_changes_no_balance() -> anyhow::Result<()> {
 
     let balances = app.client.balances("").await?;
     assert_eq!(balances[&format!("bank:ICBC:{ICBC_ACCOUNT}")], 5_000_000);
-    assert!(
-        !balances.contains_key(&format!("deposit:S-REPLAY:{}", bidder.uscc)),
-        "before bid opening the operator's balance list does not name the bidder"
-    );
+    assert!(!balances.contains_key(&format!("deposit:S-REPLAY:{}", bidder.uscc)), "before bid opening the operator's balance list does not name the bidder");
     let status = app.client.deposit_status("S-REPLAY", bidder).await?;
     assert_eq!(status.held_fen, 5_000_000);
     assert!(status.satisfied);
@@ -87,7 +84,7 @@ async fn the_same_serial_with_different_content_moves_no_money_and_raises_an_ale
     let balances = app.client.balances("bank:").await?;
     assert_eq!(balances[&format!("bank:ICBC:{ICBC_ACCOUNT}")], 5_000_000, "only the first content is applied");
     assert_eq!(app.client.summary().await?.conflicts, 1);
-    let events = read_topic(&app.settings.kafka, "ledger.events", 2, Duration::from_secs(30)).await?;
+    let events = read_topic(&app.settings.kafka, jinfu_platform::topics::LEDGER_EVENTS, 2, Duration::from_secs(30)).await?;
     let types: Vec<String> = events
         .iter()
         .map(|(payload, _)| serde_json::from_slice::<serde_json::Value>(payload).expect("events are JSON")["type"].as_str().unwrap_or("").to_owned())
@@ -137,7 +134,7 @@ async fn every_matching_outcome_lands_in_its_account_with_its_reason() -> anyhow
     wrong_collection.bank = "CCB".into();
     wrong_collection.account_number = CCB_ACCOUNT.into();
     notices.extend([stranger, other_account]);
-    let before_deadline = (deadline - chrono::Duration::hours(1)).with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+    let before_deadline = (deadline - chrono::Duration::hours(1)).with_timezone(&jinfu_ledger::beijing::offset());
     for notice in notices.iter_mut().filter(|n| n.bank_serial != "S7") {
         notice.value_time = before_deadline;
     }
@@ -187,7 +184,7 @@ async fn one_payer_account_funding_two_bidders_raises_a_collusion_lead() -> anyh
     let second = TestBidder::new(12);
     let first_account = app.client.open_sub_account("COLLUDE", &first).await?;
     let second_account = app.client.open_sub_account("COLLUDE", &second).await?;
-    let before_deadline = (deadline - chrono::Duration::hours(1)).with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+    let before_deadline = (deadline - chrono::Duration::hours(1)).with_timezone(&jinfu_ledger::beijing::offset());
     let mut own = icbc_notice(&app.banks, "C1", &first_account, &first, "10000.00");
     own.value_time = before_deadline;
     let mut for_other = icbc_notice(&app.banks, "C2", &second_account, &second, "10000.00");
@@ -260,11 +257,11 @@ async fn each_bad_input_lands_in_the_dead_letter_topic_with_its_reason_and_moves
     app.send(&records).await?;
     app.wait_for_records(records.len() as i64).await?;
 
-    let dead = read_topic(&app.settings.kafka, "bank.credit-notices.dlq", cases.len(), Duration::from_secs(30)).await?;
-    let mut reasons: Vec<String> = dead
-        .iter()
-        .map(|(_, headers)| String::from_utf8_lossy(&headers["jinfu-dlq-reason"]).split(':').next().unwrap_or("").to_owned())
-        .collect();
+    let dead =
+        read_topic(&app.settings.kafka, &jinfu_platform::kafka::dlq_topic(jinfu_platform::topics::BANK_CREDIT_NOTICES), cases.len(), Duration::from_secs(30))
+            .await?;
+    let mut reasons: Vec<String> =
+        dead.iter().map(|(_, headers)| String::from_utf8_lossy(&headers["jinfu-dlq-reason"]).split(':').next().unwrap_or("").to_owned()).collect();
     reasons.sort();
     let mut expected: Vec<String> = cases.iter().map(|(_, reason)| (*reason).to_owned()).collect();
     expected.sort();
@@ -288,10 +285,12 @@ async fn bidders_stay_confidential_before_bid_opening_and_callers_see_only_their
     let refused = app.client.grpc.clone().list_section_deposits(app.client.operator(list.clone())).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
 
-    let other_centre_operator = app.client.as_role(Role::Operator, "520300", "op", pb::GetAccountBalancesRequest { centre_id: CENTRE.into(), key_prefix: String::new() });
+    let other_centre_operator =
+        app.client.as_role(Role::Operator, "520300", "op", pb::GetAccountBalancesRequest { centre_id: CENTRE.into(), key_prefix: String::new() });
     let denied = app.client.grpc.clone().get_account_balances(other_centre_operator).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
-    let province_supervisor = app.client.as_role(Role::Supervisor, "520000", "sup", pb::GetAccountBalancesRequest { centre_id: CENTRE.into(), key_prefix: String::new() });
+    let province_supervisor =
+        app.client.as_role(Role::Supervisor, "520000", "sup", pb::GetAccountBalancesRequest { centre_id: CENTRE.into(), key_prefix: String::new() });
     assert!(app.client.grpc.clone().get_account_balances(province_supervisor).await.is_ok());
 
     let (first, _) = &bidders[0];
@@ -346,7 +345,7 @@ async fn every_applied_notice_publishes_an_event_through_the_outbox() -> anyhow:
     }
     app.send(&records).await?;
     let event_schema = schema("ledger.event.v1.json");
-    let events = read_topic(&app.settings.kafka, "ledger.events", 2, Duration::from_secs(30)).await?;
+    let events = read_topic(&app.settings.kafka, jinfu_platform::topics::LEDGER_EVENTS, 2, Duration::from_secs(30)).await?;
     for (payload, _headers) in events {
         let event: serde_json::Value = serde_json::from_slice(&payload)?;
         let errors: Vec<String> = event_schema.iter_errors(&event).map(|e| e.to_string()).collect();
@@ -392,10 +391,10 @@ async fn verification_detects_a_posting_changed_behind_the_ledgers_back() -> any
 
 #[tokio::test]
 async fn a_batch_validated_before_a_collection_account_was_registered_is_validated_again_in_its_transaction() -> anyhow::Result<()> {
-    use std::collections::{HashMap, HashSet};
-    use std::sync::Arc;
     use jinfu_ledger_service::ingest::{apply_batch, BatchContext, PreparedBatch, Record, RegistryData};
     use jinfu_ledger_service::notice::{self, Registry};
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
 
     let (app, bidders) = app_with_section("S-STALE", 1_000_000, 1).await?;
     let (bidder, account) = &bidders[0];
@@ -435,7 +434,8 @@ async fn a_batch_validated_before_a_collection_account_was_registered_is_validat
     };
     let report = apply_batch(&app.pool, &context, &batch).await?;
     assert_eq!((report.new_notices, report.dead_lettered), (1, 0), "{report:?}");
-    let outcome: String = sqlx::query_scalar("SELECT outcome FROM ledger.credit_notices WHERE bank = 'ICBC' AND bank_serial = 'STALE-1'").fetch_one(&app.pool).await?;
+    let outcome: String =
+        sqlx::query_scalar("SELECT outcome FROM ledger.credit_notices WHERE bank = 'ICBC' AND bank_serial = 'STALE-1'").fetch_one(&app.pool).await?;
     assert_eq!(outcome, "matched");
     assert_verified(&app).await;
     Ok(())

@@ -57,12 +57,11 @@ async fn a_trading_centre_is_registered_through_the_admin_api_and_its_holdings_g
 
     platform.register_bank_account(CENTRE, &account(ICBC_ACCOUNT, "icbc_test")).await?;
     platform.register_bank_account(CENTRE, &account(ICBC_ACCOUNT, "icbc_test")).await?;
-    let rates: Vec<(String, String)> = sqlx::query_as(
-        "SELECT effective_from::text, annual_rate::text FROM ledger.bank_account_rates WHERE account_number = $1 ORDER BY effective_from",
-    )
-    .bind(ICBC_ACCOUNT)
-    .fetch_all(&app.pool)
-    .await?;
+    let rates: Vec<(String, String)> =
+        sqlx::query_as("SELECT effective_from::text, annual_rate::text FROM ledger.bank_account_rates WHERE account_number = $1 ORDER BY effective_from")
+            .bind(ICBC_ACCOUNT)
+            .fetch_all(&app.pool)
+            .await?;
     assert_eq!(rates.iter().map(|(from, _)| from.as_str()).collect::<Vec<_>>(), vec!["2000-01-01", "2026-07-01"]);
     let bad_rate = BankAccount { demand_deposit_rate: "3.5%".into(), ..account("6222000000000009", "icbc_test") };
     assert!(matches!(platform.register_bank_account(CENTRE, &bad_rate).await, Err(PlatformError::Refused(_))));
@@ -70,10 +69,8 @@ async fn a_trading_centre_is_registered_through_the_admin_api_and_its_holdings_g
     // Calendar overrides replace the centre's set as a whole.
     platform.set_calendar_overrides(CENTRE, &[day("2026-12-31", DayKind::Holiday), day("2027-01-09", DayKind::Workday)]).await?;
     platform.set_calendar_overrides(CENTRE, &[day("2026-12-30", DayKind::Holiday)]).await?;
-    let days: Vec<(String, String)> = sqlx::query_as("SELECT day::text, kind FROM ledger.calendar_overrides WHERE centre_id = $1 ORDER BY day")
-        .bind(CENTRE)
-        .fetch_all(&app.pool)
-        .await?;
+    let days: Vec<(String, String)> =
+        sqlx::query_as("SELECT day::text, kind FROM ledger.calendar_overrides WHERE centre_id = $1 ORDER BY day").bind(CENTRE).fetch_all(&app.pool).await?;
     assert_eq!(days, vec![("2026-12-30".to_owned(), "holiday".to_owned())]);
     let twice = platform.set_calendar_overrides(CENTRE, &[day("2026-12-30", DayKind::Holiday), day("2026-12-30", DayKind::Workday)]).await;
     assert!(matches!(twice, Err(PlatformError::Refused(_))), "{twice:?}");

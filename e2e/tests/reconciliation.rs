@@ -10,7 +10,7 @@ use jinfu_ledger_service::verify;
 use jinfu_proto::ledger::v1 as pb;
 
 fn china() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8")
+    jinfu_ledger::beijing::offset()
 }
 
 fn header(id: &str, day: u32, opening: &str, closing: &str) -> StatementHeader {
@@ -28,7 +28,14 @@ fn header(id: &str, day: u32, opening: &str, closing: &str) -> StatementHeader {
     }
 }
 
-fn line(serial: &str, direction: &'static str, amount: &str, payer: &TestBidder, sub_account: Option<&str>, value_time: chrono::DateTime<FixedOffset>) -> StatementLine {
+fn line(
+    serial: &str,
+    direction: &'static str,
+    amount: &str,
+    payer: &TestBidder,
+    sub_account: Option<&str>,
+    value_time: chrono::DateTime<FixedOffset>,
+) -> StatementLine {
     StatementLine {
         serial: serial.into(),
         direction,
@@ -41,7 +48,7 @@ fn line(serial: &str, direction: &'static str, amount: &str, payer: &TestBidder,
 }
 
 async fn send_statement(app: &TestApp, records: &[BankRecord]) -> anyhow::Result<()> {
-    send_to(&app.settings.kafka, "bank.statements", records).await
+    send_to(&app.settings.kafka, jinfu_platform::topics::BANK_STATEMENTS, records).await
 }
 
 async fn report(app: &TestApp, id: &str) -> anyhow::Result<Option<pb::ReconciliationReport>> {
@@ -105,8 +112,9 @@ async fn statements_in_parts_reconcile_balanced_then_report_every_kind_of_discre
     let mut forged = conflicting[0].clone();
     forged.headers[0].1 = parts[1].headers[0].1.clone();
     send_statement(&app, &[conflicting[0].clone(), forged]).await?;
-    let dead = read_topic(&app.settings.kafka, "bank.statements.dlq", 2, Duration::from_secs(60)).await?;
-    let mut reasons: Vec<String> = dead.iter().map(|(_, headers)| String::from_utf8_lossy(&headers["jinfu-dlq-reason"]).split(':').next().unwrap_or("").to_owned()).collect();
+    let dead = read_topic(&app.settings.kafka, &jinfu_platform::kafka::dlq_topic(jinfu_platform::topics::BANK_STATEMENTS), 2, Duration::from_secs(60)).await?;
+    let mut reasons: Vec<String> =
+        dead.iter().map(|(_, headers)| String::from_utf8_lossy(&headers["jinfu-dlq-reason"]).split(':').next().unwrap_or("").to_owned()).collect();
     reasons.sort();
     assert_eq!(reasons, vec!["bad_signature", "statement_conflict"]);
 
@@ -150,15 +158,18 @@ async fn statements_in_parts_reconcile_balanced_then_report_every_kind_of_discre
         .client
         .grpc
         .clone()
-        .list_reconciliation_reports(app.client.operator(pb::ListReconciliationReportsRequest { centre_id: CENTRE.into(), from_date: "2026-11-01".into(), to_date: "2026-11-30".into() }))
+        .list_reconciliation_reports(app.client.operator(pb::ListReconciliationReportsRequest {
+            centre_id: CENTRE.into(),
+            from_date: "2026-11-01".into(),
+            to_date: "2026-11-30".into(),
+        }))
         .await?
         .into_inner();
     assert_eq!(listed.reports.iter().map(|r| r.statement_id.as_str()).collect::<Vec<_>>(), vec!["ICBC-D2", "ICBC-D1"]);
-    let published: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM ledger.outbox WHERE convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'reconciliation.discrepancy'",
-    )
-    .fetch_one(&app.pool)
-    .await?;
+    let published: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ledger.outbox WHERE convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'reconciliation.discrepancy'")
+            .fetch_one(&app.pool)
+            .await?;
     assert_eq!(published, 4);
 
     // Every part sent matches the published statement schema; every event the event schema.

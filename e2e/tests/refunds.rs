@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{FixedOffset, Utc};
+use chrono::Utc;
 
 use jinfu_e2e::*;
 use jinfu_ledger_service::verify;
@@ -12,10 +12,8 @@ use jinfu_platform::signing::{Scheme, VerifyingKey};
 use serde_json::json;
 
 async fn refund_statuses(app: &TestApp, section: &str) -> anyhow::Result<HashMap<String, String>> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT bidder_uscc, status FROM ledger.refunds WHERE section_id = $1")
-        .bind(section)
-        .fetch_all(&app.pool)
-        .await?;
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT bidder_uscc, status FROM ledger.refunds WHERE section_id = $1").bind(section).fetch_all(&app.pool).await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -30,7 +28,7 @@ async fn paid_section(app: &TestApp, section: &str, count: u32, first_bidder: u3
         let bidder = TestBidder::new(number);
         let account = app.client.open_sub_account(section, &bidder).await?;
         let mut notice = icbc_notice(&app.banks, &format!("{section}-{number}"), &account, &bidder, "50000.00");
-        notice.value_time = (now - chrono::Duration::days(30)).with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap());
+        notice.value_time = (now - chrono::Duration::days(30)).with_timezone(&jinfu_ledger::beijing::offset());
         records.push(sign_icbc(&app.banks, &notice));
         bidders.push(bidder);
     }
@@ -91,10 +89,7 @@ async fn an_award_refunds_the_losers_fifty_thousand_yuan_held_thirty_days_at_0_1
 
     // The contract is signed: the winner is refunded too.
     trading_event(&app, "AWARD", "contract.signed", json!({ "winner_uscc": winner.uscc })).await?;
-    wait_until("the winner's order", || async {
-        Ok(refund_statuses(&app, "AWARD").await?.get(&winner.uscc).map(String::as_str) == Some("ordered"))
-    })
-    .await?;
+    wait_until("the winner's order", || async { Ok(refund_statuses(&app, "AWARD").await?.get(&winner.uscc).map(String::as_str) == Some("ordered")) }).await?;
     let result = verify::verify(&app.pool).await?;
     assert!(result.ok(), "{:?}", result.violations);
     Ok(())
@@ -108,15 +103,19 @@ async fn a_deposit_marked_for_forfeiture_before_its_refund_is_ordered_is_forfeit
     let bidders = paid_section(&app, "FORFEIT", 2, 401).await?;
     let (kept, forfeited) = (&bidders[0], &bidders[1]);
     trading_event(&app, "FORFEIT", "bidder.withdrew", json!({ "bidder_uscc": forfeited.uscc })).await?;
-    trading_event(&app, "FORFEIT", "deposit.forfeiture_marked", json!({
-        "bidder_uscc": forfeited.uscc, "reason": "开标后撤销投标文件", "evidence_ref": "GZ-EVID-2026-001",
-    }))
+    trading_event(
+        &app,
+        "FORFEIT",
+        "deposit.forfeiture_marked",
+        json!({
+            "bidder_uscc": forfeited.uscc, "reason": "开标后撤销投标文件", "evidence_ref": "GZ-EVID-2026-001",
+        }),
+    )
     .await?;
     trading_event(&app, "FORFEIT", "tender.failed", json!({})).await?;
     wait_until("two scheduled refunds", || async { Ok(refund_statuses(&app, "FORFEIT").await?.len() == 2) }).await?;
-    let due: Vec<(String, chrono::NaiveDate, String)> = sqlx::query_as("SELECT bidder_uscc, due_on, trigger FROM ledger.refunds WHERE section_id = 'FORFEIT'")
-        .fetch_all(&app.pool)
-        .await?;
+    let due: Vec<(String, chrono::NaiveDate, String)> =
+        sqlx::query_as("SELECT bidder_uscc, due_on, trigger FROM ledger.refunds WHERE section_id = 'FORFEIT'").fetch_all(&app.pool).await?;
     for (_, due_on, trigger) in &due {
         assert_eq!(trigger, "failed_tender", "a withdrawal after the deadline triggers nothing");
         assert!(*due_on > Utc::now().date_naive());
@@ -182,7 +181,8 @@ async fn a_failed_refund_is_paid_again_to_the_corrected_account_after_verificati
     assert_eq!(early.code(), tonic::Code::FailedPrecondition, "approval needs verification first");
     let verified = app.client.grpc.clone().verify_refund_correction(app.client.as_role(Role::Operator, CENTRE, "op-1", decision.clone())).await?.into_inner();
     assert_eq!((verified.status.as_str(), verified.verified_by.as_str()), ("verified", "op-1"));
-    let same_person = app.client.grpc.clone().approve_refund_correction(app.client.as_role(Role::Supervisor, CENTRE, "op-1", decision.clone())).await.unwrap_err();
+    let same_person =
+        app.client.grpc.clone().approve_refund_correction(app.client.as_role(Role::Supervisor, CENTRE, "op-1", decision.clone())).await.unwrap_err();
     assert_eq!(same_person.code(), tonic::Code::PermissionDenied);
     let approved = app.client.grpc.clone().approve_refund_correction(app.client.as_role(Role::Supervisor, CENTRE, "sup-1", decision)).await?.into_inner();
     assert_eq!((approved.status.as_str(), approved.approved_by.as_str()), ("approved", "sup-1"));
@@ -216,12 +216,10 @@ async fn a_failed_refund_is_paid_again_to_the_corrected_account_after_verificati
 
 /// How many `deposit.stale` events the ledger has written to its outbox for `bidder`.
 async fn stale_announcements(app: &TestApp, bidder: &TestBidder) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM ledger.outbox WHERE message_key = $1 AND convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'deposit.stale'",
-    )
-    .bind(&bidder.uscc)
-    .fetch_one(&app.pool)
-    .await?)
+    Ok(sqlx::query_scalar("SELECT count(*) FROM ledger.outbox WHERE message_key = $1 AND convert_from(payload, 'UTF8')::jsonb ->> 'type' = 'deposit.stale'")
+        .bind(&bidder.uscc)
+        .fetch_one(&app.pool)
+        .await?)
 }
 
 #[tokio::test]
@@ -271,10 +269,8 @@ async fn a_withdrawal_before_the_deadline_and_a_contract_seen_before_its_award_r
     app.send(&[sign_icbc(&app.banks, &icbc_notice(&app.banks, "EARLY-1", &account, &withdrawing, "50000.00"))]).await?;
     wait_for_records(&app.pool, 1, Duration::from_secs(60)).await?;
     trading_event(&app, "EARLY", "bidder.withdrew", json!({ "bidder_uscc": withdrawing.uscc })).await?;
-    wait_until("the withdrawal refund", || async {
-        Ok(refund_statuses(&app, "EARLY").await?.get(&withdrawing.uscc).map(String::as_str) == Some("scheduled"))
-    })
-    .await?;
+    wait_until("the withdrawal refund", || async { Ok(refund_statuses(&app, "EARLY").await?.get(&withdrawing.uscc).map(String::as_str) == Some("scheduled")) })
+        .await?;
 
     // A procurement section whose contract arrives before its award: everyone is refunded once.
     let bidders = paid_section(&app, "LATEAWARD", 3, 711).await?;
@@ -286,11 +282,10 @@ async fn a_withdrawal_before_the_deadline_and_a_contract_seen_before_its_award_r
         Ok(applied == 2)
     })
     .await?;
-    let rows: Vec<(String, chrono::NaiveDate, chrono::NaiveDate)> = sqlx::query_as(
-        "SELECT trigger, due_on, (triggered_at AT TIME ZONE 'Asia/Shanghai')::date FROM ledger.refunds WHERE section_id = 'LATEAWARD'",
-    )
-    .fetch_all(&app.pool)
-    .await?;
+    let rows: Vec<(String, chrono::NaiveDate, chrono::NaiveDate)> =
+        sqlx::query_as("SELECT trigger, due_on, (triggered_at AT TIME ZONE 'Asia/Shanghai')::date FROM ledger.refunds WHERE section_id = 'LATEAWARD'")
+            .fetch_all(&app.pool)
+            .await?;
     assert_eq!(rows.len(), 3, "the late award scheduled nothing twice");
     let calendar = jinfu_ledger::calendar::Calendar::china();
     for (trigger, due_on, day) in rows {

@@ -114,10 +114,8 @@ async fn two_instances_share_the_partitions_and_a_rebalance_mid_batch_applies_no
     assert_eq!(count(&pool, "SELECT count(*) FROM ledger.credit_notices").await, 800, "every distinct transfer exactly once");
     assert_eq!(count(&pool, "SELECT count(*) FROM ledger.journal_entries").await, 800);
     assert_eq!(count(&pool, "SELECT count(*) FROM ledger.outbox WHERE topic LIKE '%ledger.events'").await, 800);
-    let bank: i64 = sqlx::query_scalar("SELECT balance_fen FROM ledger.accounts WHERE account = $1")
-        .bind(format!("bank:ICBC:{ICBC_ACCOUNT}"))
-        .fetch_one(&pool)
-        .await?;
+    let bank: i64 =
+        sqlx::query_scalar("SELECT balance_fen FROM ledger.accounts WHERE account = $1").bind(format!("bank:ICBC:{ICBC_ACCOUNT}")).fetch_one(&pool).await?;
     assert_eq!(bank, total);
     let result = verify::verify(&pool).await?;
     assert!(result.ok(), "{:?}", result.violations);

@@ -43,7 +43,8 @@ async fn a_consumer_that_meets_a_bug_stops_the_ledger_naming_the_task_and_leaves
         let pool = pool.clone();
         let event_id = event_id.clone();
         async move {
-            let applied: Option<i32> = sqlx::query_scalar("SELECT 1 FROM ledger.trading_events WHERE event_id = $1").bind(&event_id).fetch_optional(&pool).await?;
+            let applied: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM ledger.trading_events WHERE event_id = $1").bind(&event_id).fetch_optional(&pool).await?;
             let dead: Option<i32> = sqlx::query_scalar("SELECT 1 FROM ledger.dead_letters WHERE topic LIKE '%trading.events'").fetch_optional(&pool).await?;
             Ok(applied.is_some() || dead.is_some())
         }

@@ -24,7 +24,9 @@ fn bind(serial: &str, sub_account: &str, reason: &str) -> pb::BindSuspenseItemRe
 }
 
 fn give_back(serial: &str) -> pb::ReturnSuspenseItemRequest {
-    pb::ReturnSuspenseItemRequest { centre_id: CENTRE.into(), bank: "ICBC".into(), bank_serial: serial.into(), reason: "付款人来电确认汇错，原路退回".into() }
+    pb::ReturnSuspenseItemRequest {
+        centre_id: CENTRE.into(), bank: "ICBC".into(), bank_serial: serial.into(), reason: "付款人来电确认汇错，原路退回".into()
+    }
 }
 
 #[tokio::test]
@@ -49,10 +51,22 @@ async fn an_operator_binds_one_suspense_item_and_returns_another_and_every_step_
     let balances = app.client.balances("").await?;
     assert_eq!(balances.get(SUSPENSE).copied(), Some(5_080_000));
     // Before the bids are opened the stranger's payment is sealed: it would name a bidder.
-    let listed = app.client.grpc.clone().list_suspense(app.client.operator(pb::ListSuspenseRequest { centre_id: CENTRE.into(), ..Default::default() })).await?.into_inner();
+    let listed = app
+        .client
+        .grpc
+        .clone()
+        .list_suspense(app.client.operator(pb::ListSuspenseRequest { centre_id: CENTRE.into(), ..Default::default() }))
+        .await?
+        .into_inner();
     assert_eq!(listed.items.iter().map(|item| item.bank_serial.as_str()).collect::<Vec<_>>(), vec!["TYPO-1"]);
     sqlx::query("UPDATE ledger.sections SET bid_opening_time = now() - interval '1 second' WHERE section_id = 'SUSP'").execute(&app.pool).await?;
-    let listed = app.client.grpc.clone().list_suspense(app.client.operator(pb::ListSuspenseRequest { centre_id: CENTRE.into(), ..Default::default() })).await?.into_inner();
+    let listed = app
+        .client
+        .grpc
+        .clone()
+        .list_suspense(app.client.operator(pb::ListSuspenseRequest { centre_id: CENTRE.into(), ..Default::default() }))
+        .await?
+        .into_inner();
     assert_eq!(listed.items.len(), 2);
     assert!(listed.items.iter().all(|item| item.resolution_status.is_empty()), "both items are open");
 
@@ -81,7 +95,7 @@ async fn an_operator_binds_one_suspense_item_and_returns_another_and_every_step_
     // Return the stranger's 800 yuan: a signed payment order to the payer's account.
     let ordered = grpc.return_suspense_item(app.client.operator(give_back("STRANGER-1"))).await?.into_inner();
     assert_eq!(ordered.status, "return_ordered");
-    let orders = read_topic(&app.settings.kafka, "bank.payment-orders", 1, Duration::from_secs(60)).await?;
+    let orders = read_topic(&app.settings.kafka, jinfu_platform::topics::BANK_PAYMENT_ORDERS, 1, Duration::from_secs(60)).await?;
     let (value, headers) = &orders[0];
     let platform = VerifyingKey::from_hex(Scheme::Ed25519, &app.banks.platform.public_key_hex())?;
     platform.verify(value, &String::from_utf8(headers["jinfu-signature"].clone())?).map_err(|e| anyhow::anyhow!("order signature: {e}"))?;
@@ -95,7 +109,13 @@ async fn an_operator_binds_one_suspense_item_and_returns_another_and_every_step_
     // The bank bounces it: the money is back in suspense and the item open again.
     bank_result(&app, &ordered.order_id, "RET-1", "failed").await?;
     wait_until("the failed return", || async { Ok(app.client.balances("").await?.get(SUSPENSE).copied() == Some(80_000)) }).await?;
-    let listed = app.client.grpc.clone().list_suspense(app.client.operator(pb::ListSuspenseRequest { centre_id: CENTRE.into(), ..Default::default() })).await?.into_inner();
+    let listed = app
+        .client
+        .grpc
+        .clone()
+        .list_suspense(app.client.operator(pb::ListSuspenseRequest { centre_id: CENTRE.into(), ..Default::default() }))
+        .await?
+        .into_inner();
     let stranger_item = listed.items.iter().find(|item| item.bank_serial == "STRANGER-1").expect("listed");
     assert_eq!(stranger_item.resolution_status, "", "open again after the failed return");
 
@@ -115,10 +135,7 @@ async fn an_operator_binds_one_suspense_item_and_returns_another_and_every_step_
         .resolutions;
     let mut seen: Vec<(String, String)> = trail.iter().map(|r| (r.bank_serial.clone(), r.status.clone())).collect();
     seen.sort();
-    assert_eq!(
-        seen,
-        vec![("STRANGER-1".into(), "return_failed".into()), ("STRANGER-1".into(), "returned".into()), ("TYPO-1".into(), "bound".into())]
-    );
+    assert_eq!(seen, vec![("STRANGER-1".into(), "return_failed".into()), ("STRANGER-1".into(), "returned".into()), ("TYPO-1".into(), "bound".into())]);
     assert!(trail.iter().all(|r| !r.reason.is_empty() && r.decided_by == "operator-1" && r.entry_sequence > 0));
 
     assert!(assert_events_match_schema(&app.pool).await? >= 6);

@@ -91,10 +91,7 @@ fn short(id: SpanId) -> String {
 
 /// The one finished span named `name` whose parent is `parent` (any parent if `None`).
 fn one<'a>(spans: &'a [SpanData], name: &str, parent: Option<SpanId>) -> &'a SpanData {
-    let found: Vec<&SpanData> = spans
-        .iter()
-        .filter(|span| span.name == name && parent.is_none_or(|parent| span.parent_span_id == parent))
-        .collect();
+    let found: Vec<&SpanData> = spans.iter().filter(|span| span.name == name && parent.is_none_or(|parent| span.parent_span_id == parent)).collect();
     assert_eq!(found.len(), 1, "expected one span {name} with parent {parent:?}, found {}", found.len());
     found[0]
 }
@@ -157,12 +154,10 @@ async fn one_bank_notice_is_one_trace_from_the_bank_to_a_ledger_events_consumer_
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()?;
-    events.subscribe(&[&app.settings.kafka.topic("ledger.events")])?;
+    events.subscribe(&[&app.settings.kafka.topic(jinfu_platform::topics::LEDGER_EVENTS)])?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let event_type = loop {
-        let message = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .map_err(|_| anyhow::anyhow!("no ledger event for {serial} within 60 s"))??;
+        let message = tokio::time::timeout_at(deadline, events.recv()).await.map_err(|_| anyhow::anyhow!("no ledger event for {serial} within 60 s"))??;
         let event: serde_json::Value = serde_json::from_slice(message.payload().unwrap_or_default())?;
         if event["data"]["bank_serial"] != serial {
             continue;
@@ -176,13 +171,15 @@ async fn one_bank_notice_is_one_trace_from_the_bank_to_a_ledger_events_consumer_
     drop(events);
 
     // Metrics: the batch was counted once, by outcome, with its size and duration.
-    let stored_outcome: String = sqlx::query_scalar("SELECT outcome FROM ledger.credit_notices WHERE bank_serial = $1")
-        .bind(serial)
-        .fetch_one(&app.pool)
-        .await?;
+    let stored_outcome: String =
+        sqlx::query_scalar("SELECT outcome FROM ledger.credit_notices WHERE bank_serial = $1").bind(serial).fetch_one(&app.pool).await?;
     seen.take(&snapshotter);
     let (notices, label_sets) = seen.counter(NOTICES);
-    println!("metrics: {NOTICES} = {notices} {label_sets:?}; {INGEST_BATCH_SIZE}: {:?} values; {INGEST_BATCH_DURATION}: {:?} values", seen.histograms.get(INGEST_BATCH_SIZE), seen.histograms.get(INGEST_BATCH_DURATION));
+    println!(
+        "metrics: {NOTICES} = {notices} {label_sets:?}; {INGEST_BATCH_SIZE}: {:?} values; {INGEST_BATCH_DURATION}: {:?} values",
+        seen.histograms.get(INGEST_BATCH_SIZE),
+        seen.histograms.get(INGEST_BATCH_DURATION)
+    );
     assert_eq!(notices, 1, "one notice counted");
     assert_eq!(label_sets, vec![vec![("outcome".to_owned(), stored_outcome.clone())]], "counted with the outcome it was posted with");
     assert!(seen.histograms.get(INGEST_BATCH_SIZE).copied().unwrap_or(0) >= 1, "batch size recorded");
@@ -191,7 +188,7 @@ async fn one_bank_notice_is_one_trace_from_the_bank_to_a_ledger_events_consumer_
     // Gauges: one measuring round against this ledger's database and topics.
     let (stop_gauges, gauges_stopped) = tokio::sync::watch::channel(false);
     let gauges = tokio::spawn(jinfu_ledger_service::observe::run_gauges(app.pool.clone(), app.settings.kafka.clone(), gauges_stopped));
-    let notices_topic = app.settings.kafka.topic("bank.credit-notices");
+    let notices_topic = app.settings.kafka.topic(jinfu_platform::topics::BANK_CREDIT_NOTICES);
     wait_until("the consumer-lag gauge of bank.credit-notices", || {
         seen.take(&snapshotter);
         let found = seen.gauge(CONSUMER_LAG, ("topic", &notices_topic)).is_some();
@@ -255,7 +252,8 @@ async fn one_bank_notice_is_one_trace_from_the_bank_to_a_ledger_events_consumer_
     assert_ne!(untraced_receive.span_context.trace_id(), trace_id);
     assert_eq!(untraced_publish.span_context.trace_id(), untraced_receive.span_context.trace_id(), "its event continues its own trace");
     assert!(
-        untraced_receive.links.iter().any(|link| link.span_context.span_id() != batch.span_context.span_id() && spans.iter().any(|span| span.name == "apply_credit_notice_batch" && span.span_context.span_id() == link.span_context.span_id())),
+        untraced_receive.links.iter().any(|link| link.span_context.span_id() != batch.span_context.span_id()
+            && spans.iter().any(|span| span.name == "apply_credit_notice_batch" && span.span_context.span_id() == link.span_context.span_id())),
         "it links to its own batch"
     );
     Ok(())

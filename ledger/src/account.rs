@@ -40,15 +40,26 @@ impl AccountKind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AccountKey {
     /// The centre's deposit collection account (保证金专户) at one bank.
-    Bank { bank: String, account_number: String },
+    Bank {
+        bank: String,
+        account_number: String,
+    },
     /// One bidder's deposit for one tender section.
-    Deposit { section: String, bidder: String },
+    Deposit {
+        section: String,
+        bidder: String,
+    },
     /// Money that arrived at a collection account but is not a valid deposit.
-    Suspense { bank: String, account_number: String },
+    Suspense {
+        bank: String,
+        account_number: String,
+    },
     RefundInTransit,
     InterestExpense,
     InterestIncome,
-    Forfeited { section: String },
+    Forfeited {
+        section: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,10 +70,7 @@ impl AccountKey {
     pub fn kind(&self) -> AccountKind {
         match self {
             AccountKey::Bank { .. } => AccountKind::Asset,
-            AccountKey::Deposit { .. }
-            | AccountKey::Suspense { .. }
-            | AccountKey::RefundInTransit
-            | AccountKey::Forfeited { .. } => AccountKind::Liability,
+            AccountKey::Deposit { .. } | AccountKey::Suspense { .. } | AccountKey::RefundInTransit | AccountKey::Forfeited { .. } => AccountKind::Liability,
             AccountKey::InterestExpense => AccountKind::Expense,
             AccountKey::InterestIncome => AccountKind::Income,
         }

@@ -130,10 +130,7 @@ impl JournalEntry {
         let mut credits = Fen::ZERO;
         for posting in &postings {
             if !posting.amount.is_positive() {
-                return Err(EntryError::NonPositivePosting {
-                    account: posting.account.to_string(),
-                    amount: posting.amount,
-                });
+                return Err(EntryError::NonPositivePosting { account: posting.account.to_string(), amount: posting.amount });
             }
             let total = match posting.side {
                 Side::Debit => &mut debits,
@@ -152,13 +149,7 @@ impl JournalEntry {
 
     /// The common two-legged entry: debit one account, credit another, same amount.
     pub fn transfer(kind: EntryKind, debit: AccountKey, credit: AccountKey, amount: Fen) -> Result<Self, EntryError> {
-        JournalEntry::new(
-            kind,
-            vec![
-                Posting { account: debit, side: Side::Debit, amount },
-                Posting { account: credit, side: Side::Credit, amount },
-            ],
-        )
+        JournalEntry::new(kind, vec![Posting { account: debit, side: Side::Debit, amount }, Posting { account: credit, side: Side::Credit, amount }])
     }
 
     pub fn kind(&self) -> EntryKind {
@@ -180,12 +171,42 @@ impl JournalEntry {
     }
 }
 
+/// Checks invariant 1 on postings built or read back from storage, where the type system no
+/// longer protects them: one check per condition, so the error says which failed. For callers
+/// that cannot stop with an error of their own; a service turns the `Err` into a permanent
+/// failure that names the entry.
+pub fn check_postings_balance(postings: &[Posting]) -> Result<(), EntryError> {
+    let mut debits = Fen::ZERO;
+    let mut credits = Fen::ZERO;
+    for posting in postings {
+        if !posting.amount.is_positive() {
+            return Err(EntryError::NonPositivePosting { account: posting.account.to_string(), amount: posting.amount });
+        }
+        let total = match posting.side {
+            Side::Debit => &mut debits,
+            Side::Credit => &mut credits,
+        };
+        *total = total.checked_add(posting.amount).ok_or(EntryError::Overflow)?;
+    }
+    if debits == Fen::ZERO {
+        return Err(EntryError::OneSided);
+    }
+    if credits == Fen::ZERO {
+        return Err(EntryError::OneSided);
+    }
+    if debits != credits {
+        return Err(EntryError::Unbalanced { debits, credits });
+    }
+    Ok(())
+}
+
 /// Asserts invariant 1 on postings read back from storage, where the type system no longer
-/// protects them. Panics name the entry so a failure can be traced.
+/// protects them. Panics name the entry so a failure can be traced; a service prefers
+/// [`check_postings_balance`], which it can turn into a failure with coordinates.
 pub fn assert_postings_balance(entry_label: &str, postings: &[Posting]) {
-    let debits: i64 = postings.iter().filter(|p| p.side == Side::Debit).map(|p| p.amount.fen()).sum();
-    let credits: i64 = postings.iter().filter(|p| p.side == Side::Credit).map(|p| p.amount.fen()).sum();
-    assert_eq!(debits, credits, "entry {entry_label} does not balance");
+    if let Err(error) = check_postings_balance(postings) {
+        panic!("entry {entry_label}: {error}");
+    }
 }
 
 #[cfg(test)]
@@ -213,11 +234,29 @@ mod tests {
 
     #[test]
     fn zero_and_one_sided_entries_are_refused() {
-        assert!(matches!(
-            JournalEntry::transfer(EntryKind::DepositReceived, bank(), deposit(), Fen::ZERO),
-            Err(EntryError::NonPositivePosting { .. })
-        ));
+        assert!(matches!(JournalEntry::transfer(EntryKind::DepositReceived, bank(), deposit(), Fen::ZERO), Err(EntryError::NonPositivePosting { .. })));
         assert!(matches!(JournalEntry::new(EntryKind::DepositReceived, vec![]), Err(EntryError::OneSided)));
+    }
+
+    #[test]
+    fn postings_read_back_are_checked_one_condition_at_a_time() {
+        let debit = |amount| Posting { account: bank(), side: Side::Debit, amount: Fen::from_fen(amount) };
+        let credit = |amount| Posting { account: deposit(), side: Side::Credit, amount: Fen::from_fen(amount) };
+        assert_eq!(check_postings_balance(&[debit(100), credit(100)]), Ok(()));
+        assert!(matches!(check_postings_balance(&[debit(100), credit(99)]), Err(EntryError::Unbalanced { .. })));
+        assert_eq!(check_postings_balance(&[debit(100)]), Err(EntryError::OneSided));
+        assert_eq!(check_postings_balance(&[credit(100)]), Err(EntryError::OneSided));
+        assert!(matches!(check_postings_balance(&[debit(0), credit(0)]), Err(EntryError::NonPositivePosting { .. })));
+    }
+
+    #[test]
+    #[should_panic(expected = "entry 520100#7: entry does not balance")]
+    fn the_assertion_names_the_entry() {
+        let postings = [
+            Posting { account: bank(), side: Side::Debit, amount: Fen::from_fen(100) },
+            Posting { account: deposit(), side: Side::Credit, amount: Fen::from_fen(99) },
+        ];
+        assert_postings_balance("520100#7", &postings);
     }
 
     #[test]

@@ -135,7 +135,11 @@ fn luhn_check_digit(digits: &str) -> u8 {
             let digit = u32::from(byte - b'0');
             if index % 2 == 0 {
                 let doubled = digit * 2;
-                if doubled > 9 { doubled - 9 } else { doubled }
+                if doubled > 9 {
+                    doubled - 9
+                } else {
+                    doubled
+                }
             } else {
                 digit
             }

@@ -93,7 +93,10 @@ mod tests {
     fn a_half_fen_rounds_up() {
         // 360 fen × 0.0025 × 2 / 360 = 0.005 fen… use 36,000 fen × 0.05 × 1 / 360 = 5 fen exactly,
         // and 3,600 fen × 0.0025 × 2 / 360 = 0.05 fen → 0; 18 fen × 0.1 × 100 / 360 = 0.5 → 1.
-        assert_eq!(refund_interest(Fen::from_fen(36_000), Decimal::from_str("0.05").unwrap(), date("2026-01-01"), date("2026-01-02")).unwrap(), Fen::from_fen(5));
+        assert_eq!(
+            refund_interest(Fen::from_fen(36_000), Decimal::from_str("0.05").unwrap(), date("2026-01-01"), date("2026-01-02")).unwrap(),
+            Fen::from_fen(5)
+        );
         assert_eq!(refund_interest(Fen::from_fen(18), Decimal::from_str("0.1").unwrap(), date("2026-01-01"), date("2026-04-11")).unwrap(), Fen::from_fen(1));
     }
 

@@ -114,7 +114,10 @@ impl DepositProgress {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Bound to the bidder's deposit account; `held_after` is its balance after this notice.
-    Deposit { progress: DepositProgress, held_after: Fen },
+    Deposit {
+        progress: DepositProgress,
+        held_after: Fen,
+    },
     Suspense(SuspenseReason),
 }
 
@@ -139,9 +142,7 @@ pub fn match_credit(credit: &CreditFacts, target: Option<&Target>, held_before: 
     if normalize_party_name(&credit.payer_name) != normalize_party_name(&target.bidder_name) {
         return Outcome::Suspense(SuspenseReason::PayerNameMismatch);
     }
-    if target.basic_account_required
-        && normalize_account_number(&credit.payer_account) != normalize_account_number(&target.bidder_basic_account)
-    {
+    if target.basic_account_required && normalize_account_number(&credit.payer_account) != normalize_account_number(&target.bidder_basic_account) {
         return Outcome::Suspense(SuspenseReason::PayerNotBasicAccount);
     }
     if credit.value_time > target.deposit_deadline {

@@ -104,8 +104,7 @@ fn debit_signed_fen(draft: &DraftPosting) -> i128 {
 fn draft_postings() -> impl Strategy<Value = Vec<DraftPosting>> {
     (prop::collection::vec((0..chart().len(), side(), draft_amount_fen()), 0..6), any::<bool>())
         .prop_map(|(drafts, close)| {
-            let mut drafts: Vec<DraftPosting> =
-                drafts.into_iter().map(|(account, side, amount_fen)| DraftPosting { account, side, amount_fen }).collect();
+            let mut drafts: Vec<DraftPosting> = drafts.into_iter().map(|(account, side, amount_fen)| DraftPosting { account, side, amount_fen }).collect();
             let net_fen: i128 = drafts.iter().map(debit_signed_fen).sum();
             if close && net_fen != 0 {
                 if let Ok(amount_fen) = i64::try_from(net_fen.abs()) {
@@ -194,9 +193,8 @@ struct Notice {
 const SEQUENCE_TARGET_COUNT: usize = 3;
 
 fn notice() -> impl Strategy<Value = Notice> {
-    (prop::option::weighted(0.9, 0..SEQUENCE_TARGET_COUNT), 1i64..5_000_000, prop::bool::weighted(0.85), 0i64..3000).prop_map(
-        |(target, amount_fen, payer_is_bidder, minutes_after_start)| Notice { target, amount_fen, payer_is_bidder, minutes_after_start },
-    )
+    (prop::option::weighted(0.9, 0..SEQUENCE_TARGET_COUNT), 1i64..5_000_000, prop::bool::weighted(0.85), 0i64..3000)
+        .prop_map(|(target, amount_fen, payer_is_bidder, minutes_after_start)| Notice { target, amount_fen, payer_is_bidder, minutes_after_start })
 }
 
 fn targets() -> Vec<Target> {
@@ -314,7 +312,12 @@ struct TargetDraft {
 
 fn target_drafts() -> impl Strategy<Value = Vec<TargetDraft>> {
     let draft = (prop::bool::weighted(0.8), any::<bool>(), prop_oneof![Just(1440i64), Just(2880i64)], round_or_any_fen(3_000_000)).prop_map(
-        |(section_open, basic_account_required, deadline_minutes, required_fen)| TargetDraft { section_open, basic_account_required, deadline_minutes, required_fen },
+        |(section_open, basic_account_required, deadline_minutes, required_fen)| TargetDraft {
+            section_open,
+            basic_account_required,
+            deadline_minutes,
+            required_fen,
+        },
     );
     prop::collection::vec(draft, TARGET_COUNT)
 }
@@ -508,8 +511,8 @@ fn match_notice() -> impl Strategy<Value = MatchNotice> {
         1 => Just(Arrival::AtDeadline),
         1 => Just(Arrival::SecondAfterDeadline),
     ];
-    (prop::option::weighted(0.9, 0..TARGET_COUNT), prop::bool::weighted(0.05), collection, payer_name, payer_account, arrival, round_or_any_fen(2_000_000)).prop_map(
-        |(target, from_another_centre, collection, payer_name, payer_account, arrival, amount_fen)| MatchNotice {
+    (prop::option::weighted(0.9, 0..TARGET_COUNT), prop::bool::weighted(0.05), collection, payer_name, payer_account, arrival, round_or_any_fen(2_000_000))
+        .prop_map(|(target, from_another_centre, collection, payer_name, payer_account, arrival, amount_fen)| MatchNotice {
             target,
             from_another_centre,
             collection,
@@ -517,8 +520,7 @@ fn match_notice() -> impl Strategy<Value = MatchNotice> {
             payer_account,
             arrival,
             amount_fen,
-        },
-    )
+        })
 }
 
 impl MatchNotice {

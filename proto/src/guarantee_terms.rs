@@ -128,7 +128,10 @@ mod tests {
         };
         assert_eq!(
             terms.canonical_text(),
-            format!("jinfu-guarantee-v1\nBH2026-0001\n0190-app\n520100\nGY-2026-001\nbid\n91520100MA6DKQ5X2L\n贵阳市某采购人\n5000000\n2026-11-23\n2027-02-28\n{}", "ab".repeat(32))
+            format!(
+                "jinfu-guarantee-v1\nBH2026-0001\n0190-app\n520100\nGY-2026-001\nbid\n91520100MA6DKQ5X2L\n贵阳市某采购人\n5000000\n2026-11-23\n2027-02-28\n{}",
+                "ab".repeat(32)
+            )
         );
     }
 

@@ -267,7 +267,8 @@ impl<'a> Generator<'a> {
                     scope.spawn(move || {
                         part.iter()
                             .map(|notice| {
-                                let mut record = signed_record(&notice.fields.sub_account_number, notice.fields.to_json(), &notice.bank.key_ref, &notice.bank.signing_key);
+                                let mut record =
+                                    signed_record(&notice.fields.sub_account_number, notice.fields.to_json(), &notice.bank.key_ref, &notice.bank.signing_key);
                                 if notice.forged {
                                     // A signature that is not over these bytes: a dead letter.
                                     record.headers[0].1 = b"c2lnbmVkIG92ZXIgb3RoZXIgYnl0ZXM=".to_vec();

@@ -194,11 +194,7 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
                     bidder_name: name.replace('（', "(").replace('）', ")"),
                     basic_account: basic_account.clone(),
                 };
-                let response = client
-                    .grpc
-                    .open_sub_account(client.request(Role::Bidder, &bank.centre, uscc.as_str(), request)?)
-                    .await?
-                    .into_inner();
+                let response = client.grpc.open_sub_account(client.request(Role::Bidder, &bank.centre, uscc.as_str(), request)?).await?.into_inner();
                 bidders.push(Bidder { uscc: uscc.to_string(), name, basic_account, sub_account: response.sub_account_number });
             }
             if kind == SectionKind::Closed {
@@ -216,7 +212,13 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
         }
         sections_by_bank.push(sections);
     }
-    println!("set up {} centres, {} collection accounts, {} sections, {} bidders", centres.len(), settings.banks.len(), sections_by_bank.iter().map(Vec::len).sum::<usize>(), bidder_number);
+    println!(
+        "set up {} centres, {} collection accounts, {} sections, {} bidders",
+        centres.len(),
+        settings.banks.len(),
+        sections_by_bank.iter().map(Vec::len).sum::<usize>(),
+        bidder_number
+    );
 
     let mut issued = Issued::default();
     if let Some(demo) = &settings.guarantees {
@@ -467,7 +469,12 @@ pub async fn wait_and_summarise(settings: &DemoSettings, mix: &SentMix, timeout:
 
 /// The simulated banks' answer to payment orders: each order is paid, or (`failures_per_thousand`
 /// of them) refused as if the payee account were closed, after `delay`.
-pub async fn answer_payment_orders(settings: &DemoSettings, failures_per_thousand: u32, delay: Duration, stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<usize> {
+pub async fn answer_payment_orders(
+    settings: &DemoSettings,
+    failures_per_thousand: u32,
+    delay: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<usize> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::Message;
     // No consumer group: the simulator reads every partition from the beginning (answering an
@@ -540,10 +547,9 @@ pub async fn open_bids(settings: &DemoSettings, mix: &SentMix) -> anyhow::Result
     let now = jinfu_ledger::beijing::rfc3339(Utc::now());
     let mut events = Vec::new();
     for (centre, section, _) in &mix.sections {
-        for (kind, data) in [
-            ("section.changed", serde_json::json!({ "deposit_deadline": now, "bid_opening_time": now })),
-            ("bids.opened", serde_json::json!({})),
-        ] {
+        for (kind, data) in
+            [("section.changed", serde_json::json!({ "deposit_deadline": now, "bid_opening_time": now })), ("bids.opened", serde_json::json!({}))]
+        {
             let value = serde_json::to_vec(&serde_json::json!({
                 "schema_version": 1, "event_id": uuid::Uuid::new_v4(), "centre_id": centre, "section_id": section,
                 "type": kind, "occurred_at": now, "data": data,
@@ -593,12 +599,8 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
             let request = client.request(Role::Supervisor, "520000", "demo-supervisor", pb::GetIngestSummaryRequest { centre_id: centre.clone() })?;
             summaries.push((centre.clone(), client.grpc.clone().get_ingest_summary(request).await?.into_inner()));
         }
-        let pending: i64 = summaries
-            .iter()
-            .flat_map(|(_, s)| s.refunds.iter())
-            .filter(|r| r.outcome == "scheduled" || r.outcome == "ordered")
-            .map(|r| r.notices)
-            .sum();
+        let pending: i64 =
+            summaries.iter().flat_map(|(_, s)| s.refunds.iter()).filter(|r| r.outcome == "scheduled" || r.outcome == "ordered").map(|r| r.notices).sum();
         let any: i64 = summaries.iter().flat_map(|(_, s)| s.refunds.iter()).map(|r| r.notices).sum();
         let failed: i64 = summaries.iter().flat_map(|(_, s)| s.refunds.iter()).filter(|r| r.outcome == "failed").map(|r| r.notices).sum();
         if any > 0 && pending == 0 && failed > 0 && !corrected {
@@ -642,12 +644,8 @@ async fn second_refunds(client: &Client, centres: &[String]) -> anyhow::Result<u
                 payee_account: format!("6217{}", &refund.bidder_uscc[6..18]),
                 payee_name: "更正后的账户名".into(),
             };
-            let submitted = client
-                .grpc
-                .clone()
-                .submit_refund_correction(client.request(Role::Bidder, centre, &refund.bidder_uscc, correction)?)
-                .await?
-                .into_inner();
+            let submitted =
+                client.grpc.clone().submit_refund_correction(client.request(Role::Bidder, centre, &refund.bidder_uscc, correction)?).await?.into_inner();
             let decision = pb::RefundCorrectionDecision { centre_id: centre.clone(), correction_id: submitted.correction_id };
             client.grpc.clone().verify_refund_correction(client.request(Role::Operator, centre, "demo-operator", decision.clone())?).await?;
             client.grpc.clone().approve_refund_correction(client.request(Role::Supervisor, centre, "demo-supervisor", decision)?).await?;

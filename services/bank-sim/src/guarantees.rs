@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use jinfu_proto::guarantee_terms::{GuaranteeTerms, GuaranteeType};
 use jinfu_ledger::Fen;
 use jinfu_platform::auth::{Role, TokenKeys};
 use jinfu_platform::signing::{Scheme, SigningKey};
 use jinfu_proto::guarantee::v1 as g;
 use jinfu_proto::guarantee::v1::guarantee_service_client::GuaranteeServiceClient;
+use jinfu_proto::guarantee_terms::{GuaranteeTerms, GuaranteeType};
 use jinfu_proto::ledger::v1 as pb;
 use jinfu_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use rand::rngs::StdRng;
@@ -116,15 +116,16 @@ impl GuaranteeDemo {
             let [code, scheme, private_key] = parts.as_slice() else {
                 anyhow::bail!("--issuer must be <code>:<scheme>:<private key hex>");
             };
-            let spec = ISSUERS.iter().find(|spec| spec.code == *code).ok_or_else(|| anyhow::anyhow!("--issuer {code}: the demo knows only {}", ISSUERS.map(|s| s.code).join(", ")))?;
+            let spec = ISSUERS
+                .iter()
+                .find(|spec| spec.code == *code)
+                .ok_or_else(|| anyhow::anyhow!("--issuer {code}: the demo knows only {}", ISSUERS.map(|s| s.code).join(", ")))?;
             let scheme: Scheme = scheme.parse()?;
             anyhow::ensure!(scheme == spec.scheme, "--issuer {code}: the demo's {code} signs with {}", spec.scheme);
             keys.insert((*code).to_owned(), SigningKey::from_hex(scheme, private_key)?);
         }
-        let issuers = ISSUERS
-            .iter()
-            .map(|spec| DemoIssuer { spec, signing_key: keys.remove(spec.code).unwrap_or_else(|| SigningKey::generate(spec.scheme)) })
-            .collect();
+        let issuers =
+            ISSUERS.iter().map(|spec| DemoIssuer { spec, signing_key: keys.remove(spec.code).unwrap_or_else(|| SigningKey::generate(spec.scheme)) }).collect();
         Ok(GuaranteeDemo { url, issuers, share_percent: share_percent.min(100) })
     }
 
@@ -173,7 +174,14 @@ fn china_today() -> NaiveDate {
 /// Onboards the issuers and their products, lets every candidate apply for a product of its
 /// choice, and has the issuers' systems issue every application (after one forged attempt, which
 /// must be refused). `bid_validity_to` is the last day of bid validity the bidders ask for.
-pub async fn apply_and_issue(demo: &GuaranteeDemo, tokens: &TokenKeys, run_id: &str, candidates: &[Candidate], bid_validity_to: NaiveDate, rng: &mut StdRng) -> anyhow::Result<Issued> {
+pub async fn apply_and_issue(
+    demo: &GuaranteeDemo,
+    tokens: &TokenKeys,
+    run_id: &str,
+    candidates: &[Candidate],
+    bid_validity_to: NaiveDate,
+    rng: &mut StdRng,
+) -> anyhow::Result<Issued> {
     let started = std::time::Instant::now();
     let grpc = GuaranteeServiceClient::connect(demo.url.clone()).await?;
     for issuer in &demo.issuers {
@@ -225,8 +233,14 @@ pub async fn apply_and_issue(demo: &GuaranteeDemo, tokens: &TokenKeys, run_id: &
     let applications: Vec<Option<(g::Application, bool)>> = stream::iter(candidates.iter().zip(picks).map(|(candidate, pick)| {
         let mut grpc = grpc.clone();
         async move {
-            let listing = g::ListEligibleProductsRequest { centre_id: candidate.centre.clone(), section_id: candidate.section_id.clone(), r#type: g::GuaranteeType::Bid as i32, ..Default::default() };
-            let products = grpc.list_eligible_products(authorized(tokens, Role::Bidder, &candidate.centre, &candidate.bidder_uscc, listing)?).await?.into_inner().products;
+            let listing = g::ListEligibleProductsRequest {
+                centre_id: candidate.centre.clone(),
+                section_id: candidate.section_id.clone(),
+                r#type: g::GuaranteeType::Bid as i32,
+                ..Default::default()
+            };
+            let products =
+                grpc.list_eligible_products(authorized(tokens, Role::Bidder, &candidate.centre, &candidate.bidder_uscc, listing)?).await?.into_inner().products;
             if products.is_empty() {
                 return anyhow::Ok(None);
             }
@@ -283,7 +297,8 @@ pub async fn apply_and_issue(demo: &GuaranteeDemo, tokens: &TokenKeys, run_id: &
             .into_iter()
             .filter(|application| ours.contains(&application.application_id))
             .collect();
-        let numbered: Vec<(String, g::Application)> = pending.into_iter().enumerate().map(|(index, application)| (format!("{code}-{year}-{run_id}-{:04}", index + 1), application)).collect();
+        let numbered: Vec<(String, g::Application)> =
+            pending.into_iter().enumerate().map(|(index, application)| (format!("{code}-{year}-{run_id}-{:04}", index + 1), application)).collect();
         if let (false, Some((number, application))) = (forged_tried, numbered.first()) {
             forged_tried = true;
             // Someone who is not the issuer (or the issuer with a key it never registered).
@@ -291,7 +306,11 @@ pub async fn apply_and_issue(demo: &GuaranteeDemo, tokens: &TokenKeys, run_id: &
             let forged = issuance(application, number, &forger)?;
             match grpc.clone().issue_guarantee(authorized(tokens, Role::Issuer, PROVINCE, code, forged)?).await {
                 Err(status) if status.code() == Code::InvalidArgument => {
-                    println!("a forged issuance of {number} (signed with a key {code} never registered) was refused: {:?}: {}", status.code(), status.message());
+                    println!(
+                        "a forged issuance of {number} (signed with a key {code} never registered) was refused: {:?}: {}",
+                        status.code(),
+                        status.message()
+                    );
                 }
                 Err(status) => anyhow::bail!("a forged issuance of {number} was refused for the wrong reason: {status}"),
                 Ok(_) => anyhow::bail!("a forged issuance of {number} was accepted: the guarantee service must verify issuers' signatures"),
@@ -374,7 +393,11 @@ pub async fn show_sealed(demo: &GuaranteeDemo, tokens: &TokenKeys, issued: &Issu
     let listing = g::ListSectionGuaranteesRequest { centre_id: centre.clone(), section_id: section.clone() };
     match grpc.list_section_guarantees(authorized(tokens, Role::Operator, centre, "demo-operator", listing)?).await {
         Err(status) if status.code() == Code::FailedPrecondition => {
-            println!("before bid opening, operator {centre}'s ListSectionGuarantees for section {section} is refused: {:?}: {}", status.code(), status.message());
+            println!(
+                "before bid opening, operator {centre}'s ListSectionGuarantees for section {section} is refused: {:?}: {}",
+                status.code(),
+                status.message()
+            );
         }
         Err(status) => anyhow::bail!("ListSectionGuarantees before bid opening failed unexpectedly: {status}"),
         Ok(listed) => {
@@ -417,7 +440,14 @@ struct CentreTally {
 /// section is unsealed and the ledger counts every guarantee against its deposit, shows the
 /// listing refused before, and prints deposits and guarantees side by side per centre. Returns
 /// false on timeout or a mismatch.
-pub async fn summarise_after_opening(demo: &GuaranteeDemo, ledger_url: &str, tokens: &TokenKeys, sections: &[(String, String)], issued: &Issued, timeout: Duration) -> anyhow::Result<bool> {
+pub async fn summarise_after_opening(
+    demo: &GuaranteeDemo,
+    ledger_url: &str,
+    tokens: &TokenKeys,
+    sections: &[(String, String)],
+    issued: &Issued,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
     let grpc = GuaranteeServiceClient::connect(demo.url.clone()).await?;
     let ledger = LedgerServiceClient::connect(ledger_url.to_owned()).await?;
     let started = std::time::Instant::now();
@@ -525,7 +555,10 @@ pub async fn summarise_after_opening(demo: &GuaranteeDemo, ledger_url: &str, tok
         println!("    {:<32} {:>5} bidders", "nothing received", tally.nothing);
         if tally.ledger_guaranteed != tally.guaranteed.0 {
             consistent = false;
-            println!("    MISMATCH: the ledger reports {} deposits satisfied by guarantee, the guarantee service lists {}", tally.ledger_guaranteed, tally.guaranteed.0);
+            println!(
+                "    MISMATCH: the ledger reports {} deposits satisfied by guarantee, the guarantee service lists {}",
+                tally.ledger_guaranteed, tally.guaranteed.0
+            );
         }
     }
     if consistent {
@@ -542,7 +575,8 @@ pub async fn summarise_after_opening(demo: &GuaranteeDemo, ledger_url: &str, tok
         let summary = ledger.clone().get_ingest_summary(authorized(tokens, Role::Supervisor, centre, "demo-supervisor", request)?).await?.into_inner();
         leads += summary.collusion_leads.iter().filter(|lead| opened.contains(lead.section_id.as_str())).count();
         let request = g::ListFraudWarningsRequest { centre_id: centre.clone() };
-        for warning in grpc.clone().list_fraud_warnings(authorized(tokens, Role::Supervisor, centre, "demo-supervisor", request)?).await?.into_inner().warnings {
+        for warning in grpc.clone().list_fraud_warnings(authorized(tokens, Role::Supervisor, centre, "demo-supervisor", request)?).await?.into_inner().warnings
+        {
             if opened.iter().any(|section| warning.subject.ends_with(section)) {
                 *warnings.entry(warning.rule).or_default() += 1;
             }

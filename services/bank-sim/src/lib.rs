@@ -66,10 +66,7 @@ pub fn signed_record(key: &str, value: Vec<u8>, key_ref: &str, signing_key: &Sig
     BankRecord {
         key: key.to_owned(),
         value,
-        headers: vec![
-            ("jinfu-signature".into(), signature.into_bytes()),
-            ("jinfu-signing-key".into(), key_ref.as_bytes().to_vec()),
-        ],
+        headers: vec![("jinfu-signature".into(), signature.into_bytes()), ("jinfu-signing-key".into(), key_ref.as_bytes().to_vec())],
     }
 }
 
@@ -150,10 +147,7 @@ pub fn statement_records(header: &StatementHeader, lines: &[StatementLine], key_
 pub async fn produce_all(producer: &FutureProducer, topic: &str, records: &[BankRecord]) -> anyhow::Result<()> {
     let sends = records.iter().map(|record| {
         let headers = jinfu_platform::kafka::with_trace_context(jinfu_platform::kafka::owned_headers(&record.headers));
-        producer.send(
-            FutureRecord::to(topic).key(&record.key).payload(&record.value).headers(headers),
-            Timeout::After(Duration::from_secs(30)),
-        )
+        producer.send(FutureRecord::to(topic).key(&record.key).payload(&record.value).headers(headers), Timeout::After(Duration::from_secs(30)))
     });
     for result in futures::future::join_all(sends).await {
         result.map_err(|(error, _)| anyhow::anyhow!("producing a notice failed: {error}"))?;

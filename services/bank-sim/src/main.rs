@@ -188,7 +188,15 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             let opened = demo::open_bids(&settings, &mix).await?;
             if let Some(guarantees) = &settings.guarantees {
-                let summarised = jinfu_bank_sim::guarantees::summarise_after_opening(guarantees, &settings.ledger_url, &settings.tokens, &opened, &mix.guarantees, Duration::from_secs(wait_seconds)).await?;
+                let summarised = jinfu_bank_sim::guarantees::summarise_after_opening(
+                    guarantees,
+                    &settings.ledger_url,
+                    &settings.tokens,
+                    &opened,
+                    &mix.guarantees,
+                    Duration::from_secs(wait_seconds),
+                )
+                .await?;
                 if !summarised {
                     return Ok(ExitCode::FAILURE);
                 }
@@ -197,7 +205,9 @@ async fn run() -> anyhow::Result<ExitCode> {
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let answering = {
                 let settings = settings.clone();
-                tokio::spawn(async move { demo::answer_payment_orders(&settings, failures_per_thousand, Duration::from_millis(refund_delay_ms), stopped).await })
+                tokio::spawn(
+                    async move { demo::answer_payment_orders(&settings, failures_per_thousand, Duration::from_millis(refund_delay_ms), stopped).await },
+                )
             };
             let finished = demo::refund_cycle(&settings, &mix, Duration::from_secs(wait_seconds)).await?;
             let _ = stop.send(true);

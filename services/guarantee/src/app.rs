@@ -72,18 +72,18 @@ impl Application {
         let stopping = tasks.stopping();
         tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, settings.outbox_batch_max, stopping.clone()));
         let events_topic = settings.kafka.topic(topics::GUARANTEE_EVENTS);
-        let consumer_settings = ConsumerSettings {
-            kafka: settings.kafka.clone(),
-            assignment: settings.consumer.assignment,
-            instance_id: settings.consumer.instance_id.clone(),
-        };
+        let consumer_settings =
+            ConsumerSettings { kafka: settings.kafka.clone(), assignment: settings.consumer.assignment, instance_id: settings.consumer.instance_id.clone() };
         let handler = TradingHandler {
             sealer: Sealer::from_hex(&settings.sealing.key)?,
             events_topic: events_topic.clone(),
             sections: Sections::new(&settings.ledger.endpoint, TokenKeys::new(&settings.auth.token_secret)?)?,
         };
         let group = settings.consumer.group_id.clone().unwrap_or_else(|| "guarantee".into());
-        tasks.spawn("trading-event consumer", consumer::run(pool.clone(), consumer_settings, settings.kafka.topic(topics::TRADING_EVENTS), group, handler, stopping.clone()));
+        tasks.spawn(
+            "trading-event consumer",
+            consumer::run(pool.clone(), consumer_settings, settings.kafka.topic(topics::TRADING_EVENTS), group, handler, stopping.clone()),
+        );
         let interval = Duration::from_secs(settings.expiry_interval_seconds);
         tasks.spawn_unit("expiry sweeper", lifecycle::run_expiry(pool.clone(), events_topic, interval, stopping.clone()));
         let readiness = grpc::Readiness {
@@ -93,11 +93,12 @@ impl Application {
         };
         let server = grpc::serve(listener, Routes::new(service), jinfu_proto::FILE_DESCRIPTOR_SET, readiness, settings.grpc.limits(), tasks.stopped());
         tasks.spawn("gRPC server", server);
-        tasks.run(async move {
-            shutdown.await;
-            info!("stopping the guarantee service");
-        })
-        .await?;
+        tasks
+            .run(async move {
+                shutdown.await;
+                info!("stopping the guarantee service");
+            })
+            .await?;
         Ok(())
     }
 }

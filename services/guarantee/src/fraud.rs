@@ -36,7 +36,12 @@ fn twenty() -> i64 {
 
 impl Default for FraudSettings {
     fn default() -> Self {
-        FraudSettings { failed_applications_per_hour: five(), firms_per_issuer_section_per_hour: three(), firms_per_ip_per_hour: three(), premium_swing_percent: twenty() }
+        FraudSettings {
+            failed_applications_per_hour: five(),
+            firms_per_issuer_section_per_hour: three(),
+            firms_per_ip_per_hour: three(),
+            premium_swing_percent: twenty(),
+        }
     }
 }
 
@@ -55,9 +60,15 @@ pub async fn warn(
     if stored {
         tracing::warn!(centre = centre_id, rule, subject, detail = %detail, "fraud warning");
         metrics::counter!(FRAUD_WARNINGS, "rule" => rule).increment(1);
-        outbox.push_event(events_topic, subject, "guarantee.fraud_warning", centre_id, serde_json::json!({
-            "rule": rule, "subject": subject, "detail": detail,
-        }));
+        outbox.push_event(
+            events_topic,
+            subject,
+            "guarantee.fraud_warning",
+            centre_id,
+            serde_json::json!({
+                "rule": rule, "subject": subject, "detail": detail,
+            }),
+        );
     }
     Ok(stored)
 }

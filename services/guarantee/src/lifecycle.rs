@@ -75,12 +75,18 @@ impl TradingHandler {
         };
         let mut outbox = OutboxRows::default();
         for guarantee in &changed {
-            outbox.push_event(&self.events_topic, &event.section_id, &format!("guarantee.{}", state.code()), &event.centre_id, serde_json::json!({
-                "guarantee_no": guarantee.guarantee_no,
-                "section_id": event.section_id,
-                "reason": reason,
-                "trading_event_id": event.event_id,
-            }));
+            outbox.push_event(
+                &self.events_topic,
+                &event.section_id,
+                &format!("guarantee.{}", state.code()),
+                &event.centre_id,
+                serde_json::json!({
+                    "guarantee_no": guarantee.guarantee_no,
+                    "section_id": event.section_id,
+                    "reason": reason,
+                    "trading_event_id": event.event_id,
+                }),
+            );
         }
         outbox.insert(transaction).await?;
         Ok(Handled::Applied)
@@ -107,11 +113,17 @@ pub async fn expire_once(pool: &PgPool, events_topic: &str) -> anyhow::Result<us
     let expired = store::guarantees::expire(&mut transaction).await?;
     let mut outbox = OutboxRows::default();
     for guarantee in &expired {
-        outbox.push_event(events_topic, &guarantee.section_id, "guarantee.expired", &guarantee.centre_id, serde_json::json!({
-            "guarantee_no": guarantee.guarantee_no,
-            "section_id": guarantee.section_id,
-            "valid_to": guarantee.valid_to,
-        }));
+        outbox.push_event(
+            events_topic,
+            &guarantee.section_id,
+            "guarantee.expired",
+            &guarantee.centre_id,
+            serde_json::json!({
+                "guarantee_no": guarantee.guarantee_no,
+                "section_id": guarantee.section_id,
+                "valid_to": guarantee.valid_to,
+            }),
+        );
     }
     outbox.insert(&mut transaction).await?;
     transaction.commit().await?;

@@ -52,10 +52,8 @@ impl Sealer {
         let plaintext = serde_json::to_vec(value).map_err(|error| SealError::Malformed(error.to_string()))?;
         let mut nonce = [0_u8; NONCE_BYTES];
         rand::thread_rng().fill_bytes(&mut nonce);
-        let ciphertext = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plaintext, aad: row_id.as_bytes() })
-            .map_err(|_| SealError::Undecryptable)?;
+        let ciphertext =
+            self.cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: &plaintext, aad: row_id.as_bytes() }).map_err(|_| SealError::Undecryptable)?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&ciphertext);
         Ok(sealed)
@@ -66,10 +64,8 @@ impl Sealer {
             return Err(SealError::Undecryptable);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
-        let plaintext = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: row_id.as_bytes() })
-            .map_err(|_| SealError::Undecryptable)?;
+        let plaintext =
+            self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: row_id.as_bytes() }).map_err(|_| SealError::Undecryptable)?;
         serde_json::from_slice(&plaintext).map_err(|error| SealError::Malformed(error.to_string()))
     }
 

@@ -25,16 +25,19 @@ pub struct Sections {
 
 impl Sections {
     pub fn new(endpoint: &str, keys: TokenKeys) -> anyhow::Result<Sections> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel = Endpoint::from_shared(endpoint.to_owned())?.connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(10)).connect_lazy();
         Ok(Sections { client: LedgerServiceClient::new(channel), keys })
     }
 
     /// `None` when the ledger has no such section; an error when the ledger cannot answer.
     pub async fn get(&self, centre_id: &str, section_id: &str) -> Result<Option<Section>, Status> {
-        let request = self.keys.request(Role::Admin, centre_id, "jinfu-guarantee", 60, ledger::GetSectionRequest { centre_id: centre_id.to_owned(), section_id: section_id.to_owned() })?;
+        let request = self.keys.request(
+            Role::Admin,
+            centre_id,
+            "jinfu-guarantee",
+            60,
+            ledger::GetSectionRequest { centre_id: centre_id.to_owned(), section_id: section_id.to_owned() },
+        )?;
         match self.client.clone().get_section(request).await {
             Ok(response) => {
                 let section = response.into_inner();
@@ -62,8 +65,6 @@ impl Sections {
 
     /// The section, or NOT_FOUND.
     pub async fn require(&self, centre_id: &str, section_id: &str) -> Result<Section, Status> {
-        self.get(centre_id, section_id)
-            .await?
-            .ok_or_else(|| Status::not_found(format!("centre {centre_id} has no section {section_id}")))
+        self.get(centre_id, section_id).await?.ok_or_else(|| Status::not_found(format!("centre {centre_id} has no section {section_id}")))
     }
 }

@@ -4,22 +4,26 @@ use std::future::Future;
 use std::sync::Arc;
 
 use jinfu_platform::auth::{self, TokenKeys};
-use jinfu_platform::{db, grpc, readiness};
+use jinfu_platform::supervisor::Supervisor;
+use jinfu_platform::{db, grpc, readiness, topics};
 use jinfu_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tonic::service::Routes;
 use tracing::info;
 
 use crate::api::LedgerApi;
-use crate::settings::Settings;
 use crate::guarantees::GuaranteeHandler;
 use crate::refunds::ResultsHandler;
+use crate::settings::Settings;
 use crate::statements::StatementHandler;
 use crate::trading::TradingHandler;
 use crate::{consumer, ingest, observe, outbox, refunds, MIGRATOR, SCHEMA};
 use jinfu_ledger::calendar::Calendar;
+
+/// How long the ledger's tasks get to finish once stopping (the chart's termination grace period
+/// for the ledger is 60 s; this leaves room for the process to exit).
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(45);
 
 pub struct Application {
     /// The bound gRPC listener (port 0 in tests resolves here).
@@ -40,7 +44,15 @@ impl Application {
         settings
             .kafka
             .create_topics(
-                &["bank.credit-notices", "bank.statements", "ledger.events", "trading.events", "bank.payment-orders", "bank.payment-results", "guarantee.events"],
+                &[
+                    topics::BANK_CREDIT_NOTICES,
+                    topics::BANK_STATEMENTS,
+                    topics::LEDGER_EVENTS,
+                    topics::TRADING_EVENTS,
+                    topics::BANK_PAYMENT_ORDERS,
+                    topics::BANK_PAYMENT_RESULTS,
+                    topics::GUARANTEE_EVENTS,
+                ],
                 settings.kafka.partitions,
             )
             .await?;
@@ -56,13 +68,14 @@ impl Application {
         self.pool.clone()
     }
 
-    /// Runs until `shutdown` resolves; then the consumer finishes its batch, the relay drains,
-    /// and in-flight gRPC calls complete.
+    /// Runs every task of the ledger under one supervisor until `shutdown` resolves or a task
+    /// fails (then the error names the task; `main` exits non-zero and the pod restarts). On
+    /// stop the consumers finish their batch, the relay drains and in-flight calls complete.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, pool, settings } = self;
-        let (stop, stopped) = watch::channel(false);
         let keys = Arc::new(TokenKeys::new(&settings.auth.token_secret)?);
-        let trading_handler = std::sync::Arc::new(TradingHandler { calendar: Calendar::china(), events_topic: settings.kafka.topic("ledger.events") });
+        let events_topic = settings.kafka.topic(topics::LEDGER_EVENTS);
+        let trading_handler = Arc::new(TradingHandler { calendar: Calendar::china(), events_topic: events_topic.clone() });
         let signer = match &settings.refunds.signing {
             Some(signing) => Some(Arc::new(refunds::OrderSigner::from_settings(signing)?)),
             None => None,
@@ -72,89 +85,45 @@ impl Application {
             trading: trading_handler,
             known_key_refs: settings.banks.keys().map(|k| k.to_ascii_lowercase()).collect(),
             signer,
-            events_topic: settings.kafka.topic("ledger.events"),
-            orders_topic: settings.kafka.topic("bank.payment-orders"),
+            events_topic: settings.kafka.topic(jinfu_platform::topics::LEDGER_EVENTS),
+            orders_topic: settings.kafka.topic(jinfu_platform::topics::BANK_PAYMENT_ORDERS),
+            clock: jinfu_platform::clock::system(),
         };
         let service = LedgerServiceServer::with_interceptor(api, auth::interceptor(keys));
-        let routes = Routes::new(service);
         info!(address = %listener.local_addr()?, "ledger gRPC listening");
 
-        let consumer = tokio::spawn(ingest::run_consumer(pool.clone(), settings.clone(), stopped.clone()));
-        let events_topic = settings.kafka.topic("ledger.events");
-        let trading = tokio::spawn(consumer::run(
-            pool.clone(),
-            settings.clone(),
-            settings.kafka.topic("trading.events"),
-            format!("{}-trading", settings.ingest.group_id),
-            TradingHandler { calendar: Calendar::china(), events_topic: events_topic.clone() },
-            stopped.clone(),
-        ));
-        let results = tokio::spawn(consumer::run(
-            pool.clone(),
-            settings.clone(),
-            settings.kafka.topic("bank.payment-results"),
-            format!("{}-payment-results", settings.ingest.group_id),
-            ResultsHandler { keys: settings.bank_keys()?, events_topic },
-            stopped.clone(),
-        ));
-        let guarantees = tokio::spawn(consumer::run(
-            pool.clone(),
-            settings.clone(),
-            settings.kafka.topic("guarantee.events"),
-            format!("{}-guarantees", settings.ingest.group_id),
-            GuaranteeHandler,
-            stopped.clone(),
-        ));
-        let statements_topic = settings.kafka.topic("bank.statements");
-        let statements_group = format!("{}-statements", settings.ingest.group_id);
-        let statements = tokio::spawn(consumer::run(
-            pool.clone(),
-            settings.clone(),
-            statements_topic.clone(),
-            statements_group.clone(),
-            StatementHandler { keys: settings.bank_keys()?, events_topic: settings.kafka.topic("ledger.events"), topic: statements_topic, group_id: statements_group },
-            stopped.clone(),
-        ));
-        let refund_runner = tokio::spawn(refunds::run_refunds(pool.clone(), settings.clone(), stopped.clone()));
-        let producer = settings.kafka.producer()?;
-        let relay = tokio::spawn(outbox::run_relay(pool.clone(), producer, settings.ingest.outbox_batch_max, stopped.clone()));
-        let gauges = tokio::spawn(observe::run_gauges(pool.clone(), settings.kafka.clone(), stopped.clone()));
-        let mut grpc_stopped = stopped.clone();
+        let mut tasks = Supervisor::new(STOP_GRACE);
+        let stopping = tasks.stopping();
+        tasks.spawn("credit-notice consumer", ingest::run_consumer(pool.clone(), settings.clone(), stopping.clone()));
+        let group = |suffix: &str| format!("{}-{suffix}", settings.ingest.group_id);
+        let consume = |topic: &str| (pool.clone(), settings.clone(), settings.kafka.topic(topic));
+        let (database, config, topic) = consume(topics::TRADING_EVENTS);
+        let handler = TradingHandler { calendar: Calendar::china(), events_topic: events_topic.clone() };
+        tasks.spawn("trading-event consumer", consumer::run(database, config, topic, group("trading"), handler, stopping.clone()));
+        let (database, config, topic) = consume(topics::BANK_PAYMENT_RESULTS);
+        let handler = ResultsHandler { keys: settings.bank_keys()?, events_topic: events_topic.clone() };
+        tasks.spawn("payment-result consumer", consumer::run(database, config, topic, group("payment-results"), handler, stopping.clone()));
+        let (database, config, topic) = consume(topics::GUARANTEE_EVENTS);
+        tasks.spawn("guarantee-event consumer", consumer::run(database, config, topic, group("guarantees"), GuaranteeHandler, stopping.clone()));
+        let (database, config, topic) = consume(topics::BANK_STATEMENTS);
+        let handler = StatementHandler { keys: settings.bank_keys()?, events_topic: events_topic.clone(), topic: topic.clone(), group_id: group("statements") };
+        tasks.spawn("statement consumer", consumer::run(database, config, topic, group("statements"), handler, stopping.clone()));
+        tasks.spawn("refund runner", refunds::run_refunds(pool.clone(), settings.clone(), stopping.clone()));
+        tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, settings.ingest.outbox_batch_max, stopping.clone()));
+        tasks.spawn_unit("gauges", observe::run_gauges(pool.clone(), settings.kafka.clone(), stopping.clone()));
         let readiness = grpc::Readiness {
             services: vec![<LedgerServiceServer<LedgerApi> as tonic::server::NamedService>::NAME],
-            check: readiness::postgres_and_kafka(pool.clone(), settings.kafka.clone()),
+            check: tasks.health().readiness(readiness::postgres_and_kafka(pool.clone(), settings.kafka.clone())),
             interval: std::time::Duration::from_secs(5),
         };
-        let server = tokio::spawn(grpc::serve(listener, routes, jinfu_proto::FILE_DESCRIPTOR_SET, readiness, async move {
-            let _ = grpc_stopped.changed().await;
-        }));
-
-        let mut consumer = consumer;
-        tokio::select! {
-            () = shutdown => info!("stopping the ledger"),
-            result = &mut consumer => {
-                // The consumer never ends on its own; if it does, stop everything so the
-                // orchestrator restarts the process.
-                let _ = stop.send(true);
-                let _ = relay.await;
-                let _ = server.await;
-                return match result {
-                    Ok(Ok(())) => Err(anyhow::anyhow!("credit-notice consumer stopped unexpectedly")),
-                    Ok(Err(error)) => Err(error),
-                    Err(error) => Err(error.into()),
-                };
-            }
-        }
-        let _ = stop.send(true);
-        consumer.await??;
-        trading.await??;
-        results.await??;
-        statements.await??;
-        guarantees.await??;
-        refund_runner.await??;
-        relay.await?;
-        gauges.await?;
-        server.await??;
+        let server = grpc::serve(listener, Routes::new(service), jinfu_proto::FILE_DESCRIPTOR_SET, readiness, settings.grpc.limits(), tasks.stopped());
+        tasks.spawn("gRPC server", server);
+        tasks
+            .run(async move {
+                shutdown.await;
+                info!("stopping the ledger");
+            })
+            .await?;
         Ok(())
     }
 }

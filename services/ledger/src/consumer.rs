@@ -9,7 +9,14 @@ pub use jinfu_platform::consumer::{refused, subscribe_or_assign, Handled, Record
 use crate::settings::Settings;
 
 /// Consumes `topic` with `group_id` under the ledger's assignment mode and instance id.
-pub async fn run(pool: PgPool, settings: Settings, topic: String, group_id: String, handler: impl RecordHandler, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(
+    pool: PgPool,
+    settings: Settings,
+    topic: String,
+    group_id: String,
+    handler: impl RecordHandler,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let consumer = jinfu_platform::consumer::ConsumerSettings {
         kafka: settings.kafka.clone(),
         assignment: settings.ingest.assignment,

@@ -10,6 +10,7 @@ use sqlx::{Postgres, Transaction};
 
 use crate::consumer::{refused, Handled, RecordHandler};
 use crate::ingest::Record;
+use crate::store::guarantee_covers as store;
 use jinfu_platform::events::{parse_v1, Versioned};
 
 /// Events after which a guarantee no longer stands in for a deposit.
@@ -72,27 +73,19 @@ async fn apply(transaction: &mut Transaction<'static, Postgres>, record: &Record
     if issued.amount_fen <= 0 || [&issued.guarantee_no, &issued.section_id, &issued.bidder_uscc].iter().any(|text| text.is_empty()) {
         return refused("bad_field", "guarantee_no, section_id and bidder_uscc must be set and amount_fen positive");
     }
-    let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM sections WHERE centre_id = $1 AND section_id = $2")
-        .bind(&envelope.centre_id)
-        .bind(&issued.section_id)
-        .fetch_optional(&mut **transaction)
-        .await?;
-    if known.is_none() {
+    if !store::section_exists(transaction, &envelope.centre_id, &issued.section_id).await? {
         return refused("unknown_section", format!("section {} of centre {} is not registered", issued.section_id, envelope.centre_id));
     }
-    sqlx::query(
-        "INSERT INTO guarantee_covers (centre_id, section_id, bidder_uscc, guarantee_no, amount_fen, valid_to, event_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-    )
-    .bind(&envelope.centre_id)
-    .bind(&issued.section_id)
-    .bind(&issued.bidder_uscc)
-    .bind(&issued.guarantee_no)
-    .bind(issued.amount_fen)
-    .bind(issued.valid_to)
-    .bind(&envelope.event_id)
-    .execute(&mut **transaction)
-    .await?;
+    let cover = store::Cover {
+        centre_id: &envelope.centre_id,
+        section_id: &issued.section_id,
+        bidder_uscc: &issued.bidder_uscc,
+        guarantee_no: &issued.guarantee_no,
+        amount_fen: issued.amount_fen,
+        valid_to: issued.valid_to,
+        event_id: &envelope.event_id,
+    };
+    store::insert(transaction, &cover).await?;
     Ok(Handled::Applied)
 }
 
@@ -101,14 +94,6 @@ async fn end_cover(transaction: &mut Transaction<'static, Postgres>, envelope: &
     let Some(number) = envelope.data.get("guarantee_no").and_then(serde_json::Value::as_str).filter(|text| !text.is_empty()) else {
         return refused("bad_field", format!("{} needs data.guarantee_no", envelope.event_type));
     };
-    sqlx::query(
-        "UPDATE guarantee_covers SET ended_at = now(), ended_reason = $3
-         WHERE centre_id = $1 AND guarantee_no = $2 AND ended_at IS NULL",
-    )
-    .bind(&envelope.centre_id)
-    .bind(number)
-    .bind(&envelope.event_type)
-    .execute(&mut **transaction)
-    .await?;
+    store::end(transaction, &envelope.centre_id, number, &envelope.event_type).await?;
     Ok(Handled::Applied)
 }

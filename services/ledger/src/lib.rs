@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod consumer;
+pub mod domain;
 pub mod guarantees;
 pub mod ingest;
 pub mod journal;
@@ -13,6 +14,7 @@ pub mod outbox;
 pub mod refunds;
 pub mod settings;
 pub mod statements;
+pub mod store;
 pub mod suspense;
 pub mod trading;
 pub mod verify;

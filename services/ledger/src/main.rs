@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use jinfu_ledger_service::app::Application;
 use jinfu_ledger_service::settings::Settings;
-use jinfu_ledger_service::{statements, verify, MIGRATOR, SCHEMA};
+use jinfu_ledger_service::{store, verify, MIGRATOR, SCHEMA};
 use jinfu_platform::{cli, config, db, kafka, shutdown};
 
 /// The Jinfu deposit ledger.
@@ -86,8 +86,8 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Stale { centre } => {
             let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-            let today = jinfu_ledger_service::trading::china_date(chrono::Utc::now());
-            let stale = jinfu_ledger_service::api::stale_deposits(&pool, &centre, today).await?;
+            let today = jinfu_ledger::beijing::date(chrono::Utc::now());
+            let stale = store::deposits::stale_deposits(&pool, &centre, today).await?;
             println!("section\tbidder\theld_yuan\tdue_on\trefund_status");
             for (section, bidder, held, due_on, status) in &stale {
                 println!("{section}\t{bidder}\t{}\t{due_on}\t{status}", jinfu_ledger::Fen::from_fen(*held));
@@ -97,14 +97,14 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::Reconciliation { centre, statement, from, to } => {
             let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
             let reports = match &statement {
-                Some(id) => match statements::get_report(&pool, id, 100_000).await? {
+                Some(id) => match store::reconciliation::get_report(&pool, id, 100_000).await? {
                     Some((report, lines)) if report.centre_id == centre => vec![(report, lines)],
                     _ => anyhow::bail!("centre {centre} has no reconciliation report for statement {id:?}"),
                 },
                 None => {
-                    let to = to.unwrap_or_else(|| jinfu_ledger_service::trading::china_date(chrono::Utc::now()));
+                    let to = to.unwrap_or_else(|| jinfu_ledger::beijing::date(chrono::Utc::now()));
                     let from = from.unwrap_or(to - chrono::Duration::days(31));
-                    statements::list_reports(&pool, &centre, from, to).await?.into_iter().map(|report| (report, Vec::new())).collect()
+                    store::reconciliation::list_reports(&pool, &centre, from, to).await?.into_iter().map(|report| (report, Vec::new())).collect()
                 }
             };
             println!("statement_id\tdate\tbank\taccount\tstatus\tlines\tbank_closing_yuan\tledger_closing_yuan\tlate_notified\tdiscrepancies\treconcile_ms");
@@ -124,7 +124,11 @@ async fn run() -> anyhow::Result<ExitCode> {
                     report.reconcile_ms
                 );
                 for (kind, serial, amount, detail) in lines {
-                    println!("  {kind}\t{}\t{}\t{detail}", serial.as_deref().unwrap_or("-"), amount.map(|fen| jinfu_ledger::Fen::from_fen(fen).to_string()).unwrap_or_else(|| "-".into()));
+                    println!(
+                        "  {kind}\t{}\t{}\t{detail}",
+                        serial.as_deref().unwrap_or("-"),
+                        amount.map(|fen| jinfu_ledger::Fen::from_fen(fen).to_string()).unwrap_or_else(|| "-".into())
+                    );
                 }
             }
             if reports.iter().any(|(report, _)| report.status != "balanced") {

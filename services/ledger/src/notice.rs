@@ -156,7 +156,12 @@ pub struct Unverified<'a> {
 
 /// Size, signature headers, JSON, schema, text fields, collection account and signing key, in
 /// the order of docs/bank-integration.md §6.
-pub fn check_before_signature<'a>(value: &[u8], signature: Option<&'a str>, signing_key: Option<&str>, registry: &Registry<'a>) -> Result<Unverified<'a>, Refusal> {
+pub fn check_before_signature<'a>(
+    value: &[u8],
+    signature: Option<&'a str>,
+    signing_key: Option<&str>,
+    registry: &Registry<'a>,
+) -> Result<Unverified<'a>, Refusal> {
     if value.len() > NOTICE_BYTES_MAX {
         return Err(Refusal::Oversized(value.len()));
     }
@@ -194,10 +199,7 @@ pub fn check_before_signature<'a>(value: &[u8], signature: Option<&'a str>, sign
         }
     }
     let account_key = (wire.bank.clone(), wire.account_number.clone());
-    let account = registry
-        .accounts
-        .get(&account_key)
-        .ok_or_else(|| Refusal::UnknownCollectionAccount(format!("{}/{}", wire.bank, wire.account_number)))?;
+    let account = registry.accounts.get(&account_key).ok_or_else(|| Refusal::UnknownCollectionAccount(format!("{}/{}", wire.bank, wire.account_number)))?;
     let presented = signing_key.to_ascii_lowercase();
     let key = registry
         .keys

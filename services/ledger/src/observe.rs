@@ -12,14 +12,14 @@ use std::time::Duration;
 use chrono::Utc;
 use jinfu_platform::kafka::KafkaSettings;
 use jinfu_platform::metrics::{
-    CONSUMER_LAG, DLQ_MESSAGES, INGEST_BATCH_DURATION, INGEST_BATCH_SIZE, NOTICES, REFUNDS_PAST_DUE, STATEMENT_DISCREPANCIES,
-    SUSPENSE_OPEN_ITEMS,
+    CONSUMER_LAG, DLQ_MESSAGES, INGEST_BATCH_DURATION, INGEST_BATCH_SIZE, NOTICES, REFUNDS_PAST_DUE, STATEMENT_DISCREPANCIES, SUSPENSE_OPEN_ITEMS,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tracing::warn;
 
+use crate::domain::deposits::stale_as_of;
 use crate::ingest::BatchReport;
 
 /// How often the gauges are measured.
@@ -99,32 +99,13 @@ pub async fn run_gauges(pool: PgPool, kafka: KafkaSettings, mut shutdown: watch:
 /// so a cleared backlog shows as zero rather than as a stale value).
 pub async fn measure_centres(pool: &PgPool) -> anyhow::Result<()> {
     // Open: a suspense outcome with no decision in force (a failed return opens it again).
-    let suspense_codes: Vec<&str> = jinfu_ledger::SuspenseReason::ALL.iter().map(|reason| reason.code()).collect();
-    let open: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT c.centre_id, count(n.bank)::int8 FROM centres c
-         LEFT JOIN credit_notices n ON n.centre_id = c.centre_id AND n.outcome = ANY($1)
-              AND NOT EXISTS (SELECT 1 FROM suspense_resolutions r
-                              WHERE r.bank = n.bank AND r.bank_serial = n.bank_serial AND r.status <> 'return_failed')
-         GROUP BY c.centre_id",
-    )
-    .bind(&suspense_codes)
-    .fetch_all(pool)
-    .await?;
-    for (centre, count) in open {
+    for (centre, count) in crate::store::suspense::open_items_by_centre(pool).await? {
         metrics::gauge!(SUSPENSE_OPEN_ITEMS, "centre" => centre).set(count as f64);
     }
-    // Past due: due before today (China time) and not settled, forfeited or found empty —
-    // the refunds `report_stale` reports.
-    let today = crate::trading::china_date(Utc::now());
-    let past_due: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT c.centre_id, count(r.refund_id)::int8 FROM centres c
-         LEFT JOIN refunds r ON r.centre_id = c.centre_id AND r.due_on < $1 AND r.status IN ('scheduled', 'ordered', 'failed')
-         GROUP BY c.centre_id",
-    )
-    .bind(today)
-    .fetch_all(pool)
-    .await?;
-    for (centre, count) in past_due {
+    // Past due: the refunds `report_stale` reports (the rule of `domain::deposits::is_stale`,
+    // held money aside).
+    let today = stale_as_of(Utc::now());
+    for (centre, count) in crate::store::refunds::past_due_by_centre(pool, today).await? {
         metrics::gauge!(REFUNDS_PAST_DUE, "centre" => centre).set(count as f64);
     }
     Ok(())

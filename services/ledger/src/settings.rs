@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use jinfu_platform::db::DatabaseSettings;
 use jinfu_platform::kafka::KafkaSettings;
-use jinfu_platform::signing::{Scheme, VerifyingKey};
 use jinfu_platform::metrics::MetricsSettings;
+use jinfu_platform::signing::{Scheme, VerifyingKey};
 use jinfu_platform::telemetry::TelemetrySettings;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -141,8 +141,7 @@ impl Settings {
         self.banks
             .iter()
             .map(|(reference, key)| {
-                let verifying = VerifyingKey::from_hex(key.scheme, &key.public_key)
-                    .map_err(|error| anyhow::anyhow!("bank key {reference}: {error}"))?;
+                let verifying = VerifyingKey::from_hex(key.scheme, &key.public_key).map_err(|error| anyhow::anyhow!("bank key {reference}: {error}"))?;
                 Ok((reference.to_ascii_lowercase(), verifying))
             })
             .collect()

@@ -28,7 +28,7 @@ use jinfu_ledger::Fen;
 use jinfu_platform::signing::VerifyingKey;
 use serde::Deserialize;
 use serde_json::json;
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{Postgres, Transaction};
 use tracing::{info, warn};
 
 use crate::consumer::{refused, Handled, RecordHandler};
@@ -36,6 +36,10 @@ use crate::ingest::{post_notices, BatchContext, BatchWriter, Record};
 use crate::notice::{content_hash_of, CreditNotice, SIGNATURE_HEADER, SIGNING_KEY_HEADER};
 use crate::outbox::OutboxRows;
 use crate::settings::FaultSettings;
+use crate::store::statements::{self as store, Discrepancy, Figures, Line, Statement};
+
+/// Kept for the command line; the queries live in `crate::store::reconciliation`.
+pub use crate::store::reconciliation::{get_report, list_reports, Report, ReportLine};
 
 /// Most lines in one part (one Kafka record).
 pub const LINES_PER_PART_MAX: usize = 2000;
@@ -101,6 +105,100 @@ fn money(field: &str, text: &str) -> Result<Fen, String> {
     Fen::parse_balance_yuan(text).map_err(|error| format!("{field} {text:?}: {error}"))
 }
 
+/// A part refused, with its published reason code.
+type Refusal = (&'static str, String);
+
+/// A valid part as stored: the statement's header and the part's lines.
+struct Part {
+    statement: Statement,
+    part: i32,
+    lines: Vec<Line>,
+}
+
+/// Checks a part's header and lines and converts them, or says why the part is refused.
+fn validate(part: &StatementPartV1) -> Result<Part, Refusal> {
+    let header_checks = [
+        ("statement_id", text_ok(&part.statement_id)),
+        ("part", part.part >= 1 && part.part <= part.parts),
+        ("parts", part.parts >= 1 && (part.parts as usize) * LINES_PER_PART_MAX >= part.line_count as usize),
+        ("lines", part.lines.len() <= LINES_PER_PART_MAX),
+        ("cut_off", part.cut_off > part.period_start),
+    ];
+    if let Some((field, _)) = header_checks.iter().find(|(_, ok)| !ok) {
+        return Err(("bad_field", format!("field {field} is out of range")));
+    }
+    let (opening, closing) = match (money("opening_balance", &part.opening_balance), money("closing_balance", &part.closing_balance)) {
+        (Ok(opening), Ok(closing)) => (opening, closing),
+        (Err(error), _) | (_, Err(error)) => return Err(("amount_not_a_number", error)),
+    };
+    let mut lines = Vec::with_capacity(part.lines.len());
+    for (index, line) in part.lines.iter().enumerate() {
+        lines.push(validate_line(index, line, (part.part as usize - 1) * LINES_PER_PART_MAX + index)?);
+    }
+    let statement = Statement {
+        statement_id: part.statement_id.clone(),
+        bank: part.bank.clone(),
+        account_number: part.account_number.clone(),
+        centre_id: part.centre_id.clone(),
+        statement_date: part.statement_date,
+        period_start: part.period_start.with_timezone(&Utc),
+        cut_off: part.cut_off.with_timezone(&Utc),
+        opening_fen: opening.fen(),
+        closing_fen: closing.fen(),
+        parts: part.parts as i32,
+        line_count: part.line_count as i32,
+    };
+    Ok(Part { statement, part: part.part as i32, lines })
+}
+
+/// Line `index` of its part, numbered `line_no` across the statement.
+fn validate_line(index: usize, line: &LineV1, line_no: usize) -> Result<Line, Refusal> {
+    let amount = match money("amount", &line.amount) {
+        Ok(amount) if amount.is_positive() => amount,
+        Ok(_) => return Err(("non_positive_amount", format!("line {} amount {}", index + 1, line.amount))),
+        Err(error) => return Err(("amount_not_a_number", format!("line {}: {error}", index + 1))),
+    };
+    if !matches!(line.direction.as_str(), "credit" | "debit") {
+        return Err(("bad_field", format!("line {} direction {:?} is neither credit nor debit", index + 1, line.direction)));
+    }
+    let texts_ok = text_ok(&line.serial) && line.counterparty_name.chars().count() <= 256 && line.counterparty_account.chars().count() <= 64;
+    if !texts_ok || line.memo.as_ref().is_some_and(|memo| memo.chars().count() > 256) {
+        return Err(("bad_field", format!("line {} has an empty or over-long field", index + 1)));
+    }
+    Ok(Line {
+        line_no: i32::try_from(line_no).unwrap_or(i32::MAX),
+        serial: line.serial.clone(),
+        direction: line.direction.clone(),
+        amount_fen: amount.fen(),
+        counterparty_name: line.counterparty_name.clone(),
+        counterparty_account: line.counterparty_account.clone(),
+        sub_account_number: line.sub_account_number.clone().filter(|number| !number.is_empty()),
+        value_time: line.value_time.with_timezone(&Utc),
+    })
+}
+
+/// The hash that identifies a statement's header: every part must carry the same.
+fn header_hash(statement: &Statement) -> [u8; 32] {
+    let s = statement;
+    sha256(
+        json!([
+            s.statement_id,
+            s.bank,
+            s.account_number,
+            s.centre_id,
+            s.statement_date,
+            s.period_start.timestamp_micros(),
+            s.cut_off.timestamp_micros(),
+            s.opening_fen,
+            s.closing_fen,
+            s.parts,
+            s.line_count
+        ])
+        .to_string()
+        .as_bytes(),
+    )
+}
+
 impl StatementHandler {
     async fn apply(&self, transaction: &mut Transaction<'static, Postgres>, record: &Record) -> anyhow::Result<Handled> {
         if record.value.len() > PART_BYTES_MAX {
@@ -117,15 +215,9 @@ impl StatementHandler {
         if part.schema_version != 1 {
             return refused("unsupported_schema_version", format!("schema_version {} is not supported (expected 1)", part.schema_version));
         }
-        let account = sqlx::query("SELECT centre_id, signing_key_ref FROM bank_accounts WHERE bank = $1 AND account_number = $2")
-            .bind(&part.bank)
-            .bind(&part.account_number)
-            .fetch_optional(&mut **transaction)
-            .await?;
-        let Some(account) = account else {
+        let Some((account_centre, registered_key)) = store::collection_account(transaction, &part.bank, &part.account_number).await? else {
             return refused("unknown_collection_account", format!("collection account {}/{} is not registered", part.bank, part.account_number));
         };
-        let (account_centre, registered_key): (String, String) = (account.get(0), account.get(1));
         let presented = key_ref.to_ascii_lowercase();
         let Some(key) = self.keys.get(&presented).filter(|_| presented == registered_key) else {
             return refused("unknown_signing_key", format!("{presented:?} is not the key registered for {}/{}", part.bank, part.account_number));
@@ -136,355 +228,60 @@ impl StatementHandler {
         if account_centre != part.centre_id {
             return refused("centre_mismatch", format!("collection account belongs to centre {account_centre}, not {}", part.centre_id));
         }
-        let header_checks = [
-            ("statement_id", text_ok(&part.statement_id)),
-            ("part", part.part >= 1 && part.part <= part.parts),
-            ("parts", part.parts >= 1 && (part.parts as usize) * LINES_PER_PART_MAX >= part.line_count as usize),
-            ("lines", part.lines.len() <= LINES_PER_PART_MAX),
-            ("cut_off", part.cut_off > part.period_start),
-        ];
-        if let Some((field, _)) = header_checks.iter().find(|(_, ok)| !ok) {
-            return refused("bad_field", format!("field {field} is out of range"));
-        }
-        let (opening, closing) = match (money("opening_balance", &part.opening_balance), money("closing_balance", &part.closing_balance)) {
-            (Ok(opening), Ok(closing)) => (opening, closing),
-            (Err(error), _) | (_, Err(error)) => return refused("amount_not_a_number", error),
+        let part = match validate(&part) {
+            Ok(part) => part,
+            Err((code, sentence)) => return refused(code, sentence),
         };
-        let mut lines = LineRows::default();
-        for (index, line) in part.lines.iter().enumerate() {
-            let amount = match money("amount", &line.amount) {
-                Ok(amount) if amount.is_positive() => amount,
-                Ok(_) => return refused("non_positive_amount", format!("line {} amount {}", index + 1, line.amount)),
-                Err(error) => return refused("amount_not_a_number", format!("line {}: {error}", index + 1)),
-            };
-            if !matches!(line.direction.as_str(), "credit" | "debit") {
-                return refused("bad_field", format!("line {} direction {:?} is neither credit nor debit", index + 1, line.direction));
-            }
-            let texts_ok = text_ok(&line.serial) && line.counterparty_name.chars().count() <= 256 && line.counterparty_account.chars().count() <= 64;
-            if !texts_ok || line.memo.as_ref().is_some_and(|memo| memo.chars().count() > 256) {
-                return refused("bad_field", format!("line {} has an empty or over-long field", index + 1));
-            }
-            lines.push((part.part as usize - 1) * LINES_PER_PART_MAX + index, line, amount);
+        match store_part(transaction, &part, record).await? {
+            Stored::New => {}
+            Stored::Replayed => return Ok(Handled::Applied),
+            Stored::Conflict(sentence) => return refused("statement_conflict", sentence),
         }
-
-        // The header must be the same in every part; a part is stored once.
-        let header_hash = sha256(
-            json!([part.statement_id, part.bank, part.account_number, part.centre_id, part.statement_date, part.period_start.timestamp_micros(),
-                   part.cut_off.timestamp_micros(), opening.fen(), closing.fen(), part.parts, part.line_count])
-            .to_string()
-            .as_bytes(),
-        );
-        let stored_header: Option<Vec<u8>> = sqlx::query_scalar("SELECT header_hash FROM statements WHERE statement_id = $1 FOR UPDATE")
-            .bind(&part.statement_id)
-            .fetch_optional(&mut **transaction)
-            .await?;
-        match stored_header {
-            Some(stored) if stored != header_hash => {
-                return refused("statement_conflict", format!("statement {} was received with a different header", part.statement_id));
-            }
-            Some(_) => {}
-            None => {
-                sqlx::query(
-                    "INSERT INTO statements (statement_id, bank, account_number, centre_id, statement_date, period_start, cut_off,
-                         opening_fen, closing_fen, parts, line_count, header_hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(&part.statement_id)
-                .bind(&part.bank)
-                .bind(&part.account_number)
-                .bind(&part.centre_id)
-                .bind(part.statement_date)
-                .bind(part.period_start.with_timezone(&Utc))
-                .bind(part.cut_off.with_timezone(&Utc))
-                .bind(opening.fen())
-                .bind(closing.fen())
-                .bind(part.parts as i32)
-                .bind(part.line_count as i32)
-                .bind(header_hash.as_slice())
-                .execute(&mut **transaction)
-                .await?;
-            }
-        }
-        let content_hash = sha256(&record.value);
-        let stored_part: Option<Vec<u8>> = sqlx::query_scalar("SELECT content_hash FROM statement_parts WHERE statement_id = $1 AND part = $2")
-            .bind(&part.statement_id)
-            .bind(part.part as i32)
-            .fetch_optional(&mut **transaction)
-            .await?;
-        match stored_part {
-            Some(stored) if stored == content_hash => return Ok(Handled::Applied),
-            Some(_) => return refused("statement_conflict", format!("part {} of statement {} was received with other content", part.part, part.statement_id)),
-            None => {}
-        }
-        sqlx::query(
-            "INSERT INTO statement_parts (statement_id, part, parts, content_hash, kafka_partition, kafka_offset) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&part.statement_id)
-        .bind(part.part as i32)
-        .bind(part.parts as i32)
-        .bind(content_hash.as_slice())
-        .bind(record.partition)
-        .bind(record.offset)
-        .execute(&mut **transaction)
-        .await?;
-        lines.insert(transaction, &part.statement_id).await?;
-
-        let received: i64 = sqlx::query_scalar("SELECT count(*) FROM statement_parts WHERE statement_id = $1")
-            .bind(&part.statement_id)
-            .fetch_one(&mut **transaction)
-            .await?;
-        if received < i64::from(part.parts) {
+        let statement = &part.statement;
+        if store::count_parts(transaction, &statement.statement_id).await? < i64::from(statement.parts) {
             return Ok(Handled::Applied);
         }
-        let stored_lines: i64 = sqlx::query_scalar("SELECT count(*) FROM statement_lines WHERE statement_id = $1")
-            .bind(&part.statement_id)
-            .fetch_one(&mut **transaction)
-            .await?;
-        if stored_lines != i64::from(part.line_count) {
+        let stored_lines = store::count_lines(transaction, &statement.statement_id).await?;
+        if stored_lines != i64::from(statement.line_count) {
             // Every part is in and signed, yet the count is off: the bank's file is wrong. Report
             // it rather than refuse the last part (the lines are the bank's own).
-            warn!(statement = %part.statement_id, stored_lines, announced = part.line_count, "statement line count differs from its header");
+            warn!(statement = %statement.statement_id, stored_lines, announced = statement.line_count, "statement line count differs from its header");
         }
-        let statement = Statement {
-            statement_id: part.statement_id.clone(),
-            bank: part.bank.clone(),
-            account_number: part.account_number.clone(),
-            centre_id: part.centre_id.clone(),
-            statement_date: part.statement_date,
-            period_start: part.period_start.with_timezone(&Utc),
-            cut_off: part.cut_off.with_timezone(&Utc),
-            opening: opening.fen(),
-            closing: closing.fen(),
-            announced_lines: i64::from(part.line_count),
-        };
-        self.reconcile(transaction, &statement, record).await?;
+        self.reconcile(transaction, statement, record).await?;
         Ok(Handled::Applied)
     }
 
     async fn reconcile(&self, transaction: &mut Transaction<'static, Postgres>, statement: &Statement, record: &Record) -> anyhow::Result<()> {
         let started = Instant::now();
-        let id = &statement.statement_id;
         let mut found = Discrepancies::default();
-        // The lines were inserted in this very transaction, so the planner's statistics still
-        // see an empty table and would pick nested loops (quadratic on a large statement).
-        // Hash joins are right at every size here.
-        sqlx::query("SET LOCAL enable_nestloop = off").execute(&mut **transaction).await?;
-
-        // 1. Credits no notice announced: ingest them through matching, flagged late_notified.
-        let unnotified = sqlx::query(
-            "SELECT l.line_no, l.bank_serial, l.amount_fen, l.counterparty_name, l.counterparty_account,
-                    coalesce(l.sub_account_number, ''), l.value_time
-             FROM statement_lines l
-             WHERE l.statement_id = $1 AND l.direction = 'credit'
-               AND NOT EXISTS (SELECT 1 FROM credit_notices n WHERE n.bank = $2 AND n.bank_serial = l.bank_serial)
-             ORDER BY l.line_no",
-        )
-        .bind(id)
-        .bind(&statement.bank)
-        .fetch_all(&mut **transaction)
-        .await?;
-        let mut notices: Vec<CreditNotice> = Vec::with_capacity(unnotified.len());
-        let mut seen: HashSet<String> = HashSet::new();
-        for row in &unnotified {
-            let serial: String = row.get(1);
-            if !seen.insert(serial.clone()) {
-                found.push("amount_mismatch", Some(serial), None, "the statement lists this serial twice".into());
-                continue;
-            }
-            let line_no: i32 = row.get(0);
-            let amount = Fen::from_fen(row.get(2));
-            let (payer_name, payer_account, sub_account): (String, String, String) = (row.get(3), row.get(4), row.get(5));
-            let value_time: DateTime<Utc> = row.get(6);
-            let content_hash = content_hash_of(
-                &statement.centre_id,
-                &statement.bank,
-                &serial,
-                &statement.account_number,
-                &sub_account,
-                amount,
-                &payer_name,
-                &payer_account,
-                value_time,
-            );
-            notices.push(CreditNotice {
-                event_id: format!("statement:{id}:{line_no}"),
-                centre_id: statement.centre_id.clone(),
-                bank: statement.bank.clone(),
-                bank_serial: serial,
-                account_number: statement.account_number.clone(),
-                sub_account_number: sub_account,
-                amount,
-                payer_name,
-                payer_account,
-                value_time,
-                content_hash,
-            });
-        }
-        let late_notified = notices.len();
-        if !notices.is_empty() {
-            let source = Record { partition: record.partition, offset: record.offset, value: Vec::new(), headers: Vec::new(), timestamp: None };
-            // Each late credit is posted in a span under this statement part's span.
-            let parent = tracing::Span::current();
-            let pairs: Vec<(&Record, &CreditNotice, &tracing::Span)> = notices.iter().map(|notice| (&source, notice, &parent)).collect();
-            let dead_letter_topic = jinfu_platform::kafka::dlq_topic(&self.topic);
-            let fault = FaultSettings::default();
-            let unchecked = HashSet::new();
-            let context = BatchContext {
-                group_id: &self.group_id,
-                topic: &self.topic,
-                dead_letter_topic: &dead_letter_topic,
-                events_topic: &self.events_topic,
-                fault: &fault,
-                batch_number: 0,
-                unchecked_partitions: &unchecked,
-            };
-            let outcomes = post_notices(transaction, &context, BatchWriter::default(), &pairs, true).await?;
-            for notice in &notices {
-                found.push(
-                    "late_notified",
-                    Some(notice.bank_serial.clone()),
-                    Some(notice.amount.fen()),
-                    "a credit on the statement that no notice announced; ingested now through matching".into(),
-                );
-            }
-            info!(statement = %id, late_notified, ?outcomes, "statement credits without a notice ingested");
-        }
-
+        store::prefer_hash_joins(transaction).await?;
+        // 1. Credits no notice announced: ingested through matching, flagged late_notified.
+        let late_notified = self.ingest_late_credits(transaction, statement, record, &mut found).await?;
         // 2. Lines the ledger recorded differently; debits without a confirmed payment order.
-        let rows = sqlx::query(
-            "SELECT l.bank_serial, l.amount_fen,
-                    CASE WHEN n.account_number <> $3 THEN 'the ledger has this serial on account ' || n.account_number
-                         ELSE 'the ledger recorded ' || n.amount_fen || ' fen' END
-             FROM statement_lines l JOIN credit_notices n ON n.bank = $2 AND n.bank_serial = l.bank_serial
-             WHERE l.statement_id = $1 AND l.direction = 'credit' AND (n.amount_fen <> l.amount_fen OR n.account_number <> $3)
-             UNION ALL
-             SELECT l.bank_serial, l.amount_fen, 'the ledger ordered ' || (o.principal_fen + o.interest_fen) || ' fen'
-             FROM statement_lines l JOIN payment_orders o ON o.bank = $2 AND o.account_number = $3 AND o.result_serial = l.bank_serial
-                                                         AND o.status = 'confirmed'
-             WHERE l.statement_id = $1 AND l.direction = 'debit' AND o.principal_fen + o.interest_fen <> l.amount_fen",
-        )
-        .bind(id)
-        .bind(&statement.bank)
-        .bind(&statement.account_number)
-        .fetch_all(&mut **transaction)
-        .await?;
-        for row in &rows {
-            found.push("amount_mismatch", Some(row.get(0)), Some(row.get(1)), row.get(2));
+        for (serial, amount_fen, detail) in store::amount_mismatches(transaction, statement).await? {
+            found.push("amount_mismatch", Some(serial), Some(amount_fen), detail);
         }
-        let rows = sqlx::query(
-            "SELECT l.bank_serial, l.amount_fen FROM statement_lines l
-             WHERE l.statement_id = $1 AND l.direction = 'debit'
-               AND NOT EXISTS (SELECT 1 FROM payment_orders o WHERE o.bank = $2 AND o.account_number = $3
-                                 AND o.result_serial = l.bank_serial AND o.status = 'confirmed')",
-        )
-        .bind(id)
-        .bind(&statement.bank)
-        .bind(&statement.account_number)
-        .fetch_all(&mut **transaction)
-        .await?;
-        for row in &rows {
-            found.push("unknown_debit", Some(row.get(0)), Some(row.get(1)), "money left the account without a confirmed payment order".into());
+        for (serial, amount_fen) in store::unknown_debits(transaction, statement).await? {
+            found.push("unknown_debit", Some(serial), Some(amount_fen), "money left the account without a confirmed payment order".into());
         }
-
         // 3. What the ledger holds in the window that the statement does not list.
-        let rows = sqlx::query(
-            "SELECT n.bank_serial, n.amount_fen, 'credit valued ' || n.value_time FROM credit_notices n
-             WHERE n.bank = $2 AND n.account_number = $3 AND n.value_time >= $4 AND n.value_time < $5
-               AND NOT EXISTS (SELECT 1 FROM statement_lines l WHERE l.statement_id = $1 AND l.bank_serial = n.bank_serial AND l.direction = 'credit')
-             UNION ALL
-             SELECT o.result_serial, o.principal_fen + o.interest_fen, 'payment ' || o.order_id || ' settled ' || o.settled_at FROM payment_orders o
-             WHERE o.bank = $2 AND o.account_number = $3 AND o.status = 'confirmed' AND o.settled_at >= $4 AND o.settled_at < $5
-               AND NOT EXISTS (SELECT 1 FROM statement_lines l WHERE l.statement_id = $1 AND l.bank_serial = o.result_serial AND l.direction = 'debit')",
-        )
-        .bind(id)
-        .bind(&statement.bank)
-        .bind(&statement.account_number)
-        .bind(statement.period_start)
-        .bind(statement.cut_off)
-        .fetch_all(&mut **transaction)
-        .await?;
-        for row in &rows {
-            found.push("missing_from_statement", Some(row.get(0)), Some(row.get(1)), row.get(2));
+        for (serial, amount_fen, detail) in store::missing_from_statement(transaction, statement).await? {
+            found.push("missing_from_statement", Some(serial), Some(amount_fen), detail);
         }
-
         // 4. Balances, by the bank's value times.
-        let totals = sqlx::query(
-            "SELECT coalesce(sum(amount_fen) FILTER (WHERE direction = 'credit'), 0)::int8,
-                    coalesce(sum(amount_fen) FILTER (WHERE direction = 'debit'), 0)::int8, count(*)
-             FROM statement_lines WHERE statement_id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut **transaction)
-        .await?;
-        let (credits, debits, line_count): (i64, i64, i64) = (totals.get(0), totals.get(1), totals.get(2));
-        let ledger_opening = balance_at(transaction, &statement.bank, &statement.account_number, statement.period_start).await?;
-        let ledger_closing = balance_at(transaction, &statement.bank, &statement.account_number, statement.cut_off).await?;
-        if statement.opening + credits - debits != statement.closing || line_count != statement.announced_lines {
-            found.push(
-                "statement_inconsistent",
-                None,
-                None,
-                format!(
-                    "opening {} + credits {credits} - debits {debits} should be closing {} ({line_count} lines of {} announced)",
-                    statement.opening, statement.closing, statement.announced_lines
-                ),
-            );
-        }
-        if ledger_opening != statement.opening {
-            found.push("opening_balance_mismatch", None, Some(statement.opening - ledger_opening), format!("bank {} fen, ledger {ledger_opening} fen at {}", statement.opening, statement.period_start));
-        }
-        if ledger_closing != statement.closing {
-            found.push("closing_balance_mismatch", None, Some(statement.closing - ledger_closing), format!("bank {} fen, ledger {ledger_closing} fen at {}", statement.closing, statement.cut_off));
-        }
-
+        let mut figures = compare_balances(transaction, statement, &mut found).await?;
         // 5. The report, its discrepancies, and events.
-        let status = if found.is_empty() { "balanced" } else { "discrepancies" };
-        let elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        sqlx::query(
-            "INSERT INTO reconciliation_reports (statement_id, bank, account_number, centre_id, statement_date, status, line_count,
-                 credits_fen, debits_fen, bank_opening_fen, bank_closing_fen, ledger_opening_fen, ledger_closing_fen, late_notified,
-                 discrepancies, first_part_at, reconciled_at, reconcile_ms)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                    (SELECT min(received_at) FROM statement_parts WHERE statement_id = $1), clock_timestamp(), $16",
-        )
-        .bind(id)
-        .bind(&statement.bank)
-        .bind(&statement.account_number)
-        .bind(&statement.centre_id)
-        .bind(statement.statement_date)
-        .bind(status)
-        .bind(i32::try_from(line_count).unwrap_or(i32::MAX))
-        .bind(credits)
-        .bind(debits)
-        .bind(statement.opening)
-        .bind(statement.closing)
-        .bind(ledger_opening)
-        .bind(ledger_closing)
-        .bind(i32::try_from(late_notified).unwrap_or(i32::MAX))
-        .bind(i32::try_from(found.len()).unwrap_or(i32::MAX))
-        .bind(elapsed_ms)
-        .execute(&mut **transaction)
-        .await?;
-        found.insert(transaction, id).await?;
+        figures.status = if found.is_empty() { "balanced" } else { "discrepancies" };
+        figures.late_notified = late_notified;
+        figures.discrepancies = found.len();
+        figures.reconcile_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        store::insert_report(transaction, statement, &figures, &found.items).await?;
         // Counted when the report is written, inside the record's transaction: a transaction
         // that fails after this point and is retried counts its discrepancies again (rare, and
         // an overcount only).
         crate::observe::record_discrepancies(&statement.centre_id, found.items.iter().map(|item| item.kind));
-        let mut outbox = OutboxRows::default();
-        for item in found.items.iter().take(DISCREPANCY_EVENTS_MAX) {
-            outbox.push_event(&self.events_topic, id, "reconciliation.discrepancy", &statement.centre_id, json!({
-                "statement_id": id, "bank": statement.bank, "account_number": statement.account_number,
-                "statement_date": statement.statement_date, "kind": item.kind, "bank_serial": item.serial,
-                "amount_fen": item.amount_fen, "detail": item.detail,
-            }));
-        }
-        outbox.push_event(&self.events_topic, id, "reconciliation.completed", &statement.centre_id, json!({
-            "statement_id": id, "bank": statement.bank, "account_number": statement.account_number,
-            "statement_date": statement.statement_date, "status": status, "line_count": line_count,
-            "bank_closing_fen": statement.closing, "ledger_closing_fen": ledger_closing,
-            "late_notified": late_notified, "discrepancies": found.len(),
-        }));
-        outbox.insert(transaction).await?;
+        self.publish(transaction, statement, &figures, &found).await?;
+        let (id, line_count, elapsed_ms) = (&statement.statement_id, figures.line_count, figures.reconcile_ms);
         if found.is_empty() {
             info!(statement = %id, line_count, elapsed_ms, "statement reconciled: balanced");
         } else {
@@ -492,90 +289,200 @@ impl StatementHandler {
         }
         Ok(())
     }
+
+    /// Posts the statement's credits that no notice announced, through the normal matching
+    /// path, and records each as `late_notified`. Returns how many were posted.
+    async fn ingest_late_credits(
+        &self,
+        transaction: &mut Transaction<'static, Postgres>,
+        statement: &Statement,
+        record: &Record,
+        found: &mut Discrepancies,
+    ) -> anyhow::Result<usize> {
+        let mut notices: Vec<CreditNotice> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for line in store::unnotified_credits(transaction, statement).await? {
+            if !seen.insert(line.serial.clone()) {
+                found.push("amount_mismatch", Some(line.serial), None, "the statement lists this serial twice".into());
+                continue;
+            }
+            notices.push(late_notice(statement, line));
+        }
+        if notices.is_empty() {
+            return Ok(0);
+        }
+        let source = Record { partition: record.partition, offset: record.offset, value: Vec::new(), headers: Vec::new(), timestamp: None };
+        // Each late credit is posted in a span under this statement part's span.
+        let parent = tracing::Span::current();
+        let pairs: Vec<(&Record, &CreditNotice, &tracing::Span)> = notices.iter().map(|notice| (&source, notice, &parent)).collect();
+        let dead_letter_topic = jinfu_platform::kafka::dlq_topic(&self.topic);
+        let fault = FaultSettings::default();
+        let unchecked = HashSet::new();
+        let context = BatchContext {
+            group_id: &self.group_id,
+            topic: &self.topic,
+            dead_letter_topic: &dead_letter_topic,
+            events_topic: &self.events_topic,
+            fault: &fault,
+            batch_number: 0,
+            unchecked_partitions: &unchecked,
+        };
+        let outcomes = post_notices(transaction, &context, BatchWriter::default(), &pairs, true).await?;
+        for notice in &notices {
+            let detail = "a credit on the statement that no notice announced; ingested now through matching".into();
+            found.push("late_notified", Some(notice.bank_serial.clone()), Some(notice.amount.fen()), detail);
+        }
+        let late_notified = notices.len();
+        info!(statement = %statement.statement_id, late_notified, ?outcomes, "statement credits without a notice ingested");
+        Ok(late_notified)
+    }
+
+    /// Writes the discrepancy events (at most [`DISCREPANCY_EVENTS_MAX`]) and the completion
+    /// event to the outbox.
+    async fn publish(
+        &self,
+        transaction: &mut Transaction<'static, Postgres>,
+        statement: &Statement,
+        figures: &Figures,
+        found: &Discrepancies,
+    ) -> anyhow::Result<()> {
+        let id = &statement.statement_id;
+        let mut outbox = OutboxRows::default();
+        for item in found.items.iter().take(DISCREPANCY_EVENTS_MAX) {
+            outbox.push_event(
+                &self.events_topic,
+                id,
+                "reconciliation.discrepancy",
+                &statement.centre_id,
+                json!({
+                    "statement_id": id, "bank": statement.bank, "account_number": statement.account_number,
+                    "statement_date": statement.statement_date, "kind": item.kind, "bank_serial": item.serial,
+                    "amount_fen": item.amount_fen, "detail": item.detail,
+                }),
+            );
+        }
+        outbox.push_event(
+            &self.events_topic,
+            id,
+            "reconciliation.completed",
+            &statement.centre_id,
+            json!({
+                "statement_id": id, "bank": statement.bank, "account_number": statement.account_number,
+                "statement_date": statement.statement_date, "status": figures.status, "line_count": figures.line_count,
+                "bank_closing_fen": statement.closing_fen, "ledger_closing_fen": figures.ledger_closing_fen,
+                "late_notified": figures.late_notified, "discrepancies": found.len(),
+            }),
+        );
+        outbox.insert(transaction).await?;
+        Ok(())
+    }
 }
 
-struct Statement {
-    statement_id: String,
-    bank: String,
-    account_number: String,
-    centre_id: String,
-    statement_date: NaiveDate,
-    period_start: DateTime<Utc>,
-    cut_off: DateTime<Utc>,
-    opening: i64,
-    closing: i64,
-    announced_lines: i64,
+/// What storing a part did.
+enum Stored {
+    New,
+    /// The same part was stored before: nothing to do, and nothing to reconcile again.
+    Replayed,
+    /// The header or the part differs from what was received before.
+    Conflict(String),
+}
+
+/// Stores the part once (a replay of the same content changes nothing).
+async fn store_part(transaction: &mut Transaction<'static, Postgres>, part: &Part, record: &Record) -> anyhow::Result<Stored> {
+    let statement = &part.statement;
+    let id = &statement.statement_id;
+    let header_hash = header_hash(statement);
+    match store::lock_header_hash(transaction, id).await? {
+        Some(stored) if stored != header_hash => return Ok(Stored::Conflict(format!("statement {id} was received with a different header"))),
+        Some(_) => {}
+        None => store::insert_statement(transaction, statement, &header_hash).await?,
+    }
+    let content_hash = sha256(&record.value);
+    match store::part_hash(transaction, id, part.part).await? {
+        Some(stored) if stored == content_hash => return Ok(Stored::Replayed),
+        Some(_) => return Ok(Stored::Conflict(format!("part {} of statement {id} was received with other content", part.part))),
+        None => {}
+    }
+    store::insert_part(transaction, statement, part.part, &content_hash, (record.partition, record.offset)).await?;
+    store::insert_lines(transaction, id, &part.lines).await?;
+    Ok(Stored::New)
+}
+
+/// A statement credit no notice announced, as the notice the bank should have sent.
+fn late_notice(statement: &Statement, line: Line) -> CreditNotice {
+    let amount = Fen::from_fen(line.amount_fen);
+    let sub_account = line.sub_account_number.unwrap_or_default();
+    let content_hash = content_hash_of(
+        &statement.centre_id,
+        &statement.bank,
+        &line.serial,
+        &statement.account_number,
+        &sub_account,
+        amount,
+        &line.counterparty_name,
+        &line.counterparty_account,
+        line.value_time,
+    );
+    CreditNotice {
+        event_id: format!("statement:{}:{}", statement.statement_id, line.line_no),
+        centre_id: statement.centre_id.clone(),
+        bank: statement.bank.clone(),
+        bank_serial: line.serial,
+        account_number: statement.account_number.clone(),
+        sub_account_number: sub_account,
+        amount,
+        payer_name: line.counterparty_name,
+        payer_account: line.counterparty_account,
+        value_time: line.value_time,
+        content_hash,
+    }
+}
+
+/// Compares the statement's arithmetic and its opening and closing balances with the ledger's
+/// balances at the period start and the cut-off. Returns the report's figures so far.
+async fn compare_balances(transaction: &mut Transaction<'static, Postgres>, statement: &Statement, found: &mut Discrepancies) -> anyhow::Result<Figures> {
+    let (credits, debits, line_count) = store::line_totals(transaction, &statement.statement_id).await?;
+    let ledger_opening = store::balance_at(transaction, &statement.bank, &statement.account_number, statement.period_start).await?;
+    let ledger_closing = store::balance_at(transaction, &statement.bank, &statement.account_number, statement.cut_off).await?;
+    let (opening, closing, announced) = (statement.opening_fen, statement.closing_fen, i64::from(statement.line_count));
+    if opening + credits - debits != closing || line_count != announced {
+        let detail =
+            format!("opening {opening} + credits {credits} - debits {debits} should be closing {closing} ({line_count} lines of {announced} announced)");
+        found.push("statement_inconsistent", None, None, detail);
+    }
+    if ledger_opening != opening {
+        found.push(
+            "opening_balance_mismatch",
+            None,
+            Some(opening - ledger_opening),
+            format!("bank {opening} fen, ledger {ledger_opening} fen at {}", statement.period_start),
+        );
+    }
+    if ledger_closing != closing {
+        found.push(
+            "closing_balance_mismatch",
+            None,
+            Some(closing - ledger_closing),
+            format!("bank {closing} fen, ledger {ledger_closing} fen at {}", statement.cut_off),
+        );
+    }
+    Ok(Figures {
+        status: "",
+        line_count,
+        credits_fen: credits,
+        debits_fen: debits,
+        ledger_opening_fen: ledger_opening,
+        ledger_closing_fen: ledger_closing,
+        late_notified: 0,
+        discrepancies: 0,
+        reconcile_ms: 0,
+    })
 }
 
 /// The collection account's balance at `at` by value time: credits valued before it, less
 /// confirmed payments settled before it.
 pub async fn balance_at(transaction: &mut Transaction<'_, Postgres>, bank: &str, account_number: &str, at: DateTime<Utc>) -> anyhow::Result<i64> {
-    let balance: i64 = sqlx::query_scalar(
-        "SELECT (SELECT coalesce(sum(amount_fen), 0) FROM credit_notices WHERE bank = $1 AND account_number = $2 AND value_time < $3)::int8
-              - (SELECT coalesce(sum(principal_fen + interest_fen), 0) FROM payment_orders
-                 WHERE bank = $1 AND account_number = $2 AND status = 'confirmed' AND settled_at < $3)::int8",
-    )
-    .bind(bank)
-    .bind(account_number)
-    .bind(at)
-    .fetch_one(&mut **transaction)
-    .await?;
-    Ok(balance)
-}
-
-#[derive(Default)]
-struct LineRows {
-    line_no: Vec<i32>,
-    serial: Vec<String>,
-    direction: Vec<String>,
-    amount_fen: Vec<i64>,
-    name: Vec<String>,
-    account: Vec<String>,
-    sub_account: Vec<Option<String>>,
-    value_time: Vec<DateTime<Utc>>,
-}
-
-impl LineRows {
-    fn push(&mut self, line_no: usize, line: &LineV1, amount: Fen) {
-        self.line_no.push(i32::try_from(line_no).unwrap_or(i32::MAX));
-        self.serial.push(line.serial.clone());
-        self.direction.push(line.direction.clone());
-        self.amount_fen.push(amount.fen());
-        self.name.push(line.counterparty_name.clone());
-        self.account.push(line.counterparty_account.clone());
-        self.sub_account.push(line.sub_account_number.clone().filter(|number| !number.is_empty()));
-        self.value_time.push(line.value_time.with_timezone(&Utc));
-    }
-
-    async fn insert(&self, transaction: &mut Transaction<'static, Postgres>, statement_id: &str) -> anyhow::Result<()> {
-        if self.line_no.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO statement_lines (statement_id, line_no, bank_serial, direction, amount_fen, counterparty_name,
-                 counterparty_account, sub_account_number, value_time)
-             SELECT $1, * FROM UNNEST($2::int4[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])",
-        )
-        .bind(statement_id)
-        .bind(&self.line_no)
-        .bind(&self.serial)
-        .bind(&self.direction)
-        .bind(&self.amount_fen)
-        .bind(&self.name)
-        .bind(&self.account)
-        .bind(&self.sub_account)
-        .bind(&self.value_time)
-        .execute(&mut **transaction)
-        .await?;
-        Ok(())
-    }
-}
-
-struct Discrepancy {
-    kind: &'static str,
-    serial: Option<String>,
-    amount_fen: Option<i64>,
-    detail: String,
+    Ok(store::balance_at(transaction, bank, account_number, at).await?)
 }
 
 #[derive(Default)]
@@ -595,115 +502,85 @@ impl Discrepancies {
     fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+}
 
-    async fn insert(&self, transaction: &mut Transaction<'static, Postgres>, statement_id: &str) -> anyhow::Result<()> {
-        if self.items.is_empty() {
-            return Ok(());
-        }
-        let numbers: Vec<i32> = (1..=self.items.len()).map(|n| i32::try_from(n).unwrap_or(i32::MAX)).collect();
-        let kinds: Vec<&str> = self.items.iter().map(|item| item.kind).collect();
-        let serials: Vec<Option<&str>> = self.items.iter().map(|item| item.serial.as_deref()).collect();
-        let amounts: Vec<Option<i64>> = self.items.iter().map(|item| item.amount_fen).collect();
-        let details: Vec<&str> = self.items.iter().map(|item| item.detail.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO reconciliation_discrepancies (statement_id, number, kind, bank_serial, amount_fen, detail)
-             SELECT $1, * FROM UNNEST($2::int4[], $3::text[], $4::text[], $5::int8[], $6::text[])",
-        )
-        .bind(statement_id)
-        .bind(&numbers)
-        .bind(&kinds)
-        .bind(&serials)
-        .bind(&amounts)
-        .bind(&details)
-        .execute(&mut **transaction)
-        .await?;
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(lines: serde_json::Value) -> StatementPartV1 {
+        serde_json::from_value(json!({
+            "schema_version": 1, "statement_id": "ST-1", "bank": "ICBC", "account_number": "A-1", "centre_id": "520100",
+            "statement_date": "2026-11-28", "period_start": "2026-11-28T00:00:00+08:00", "cut_off": "2026-11-29T00:00:00+08:00",
+            "opening_balance": "100.00", "closing_balance": "150.00", "part": 2, "parts": 2, "line_count": 2001, "lines": lines,
+        }))
+        .expect("a valid part")
     }
-}
 
-/// A stored report, for the API and the command line.
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub statement_id: String,
-    pub bank: String,
-    pub account_number: String,
-    pub centre_id: String,
-    pub statement_date: NaiveDate,
-    pub status: String,
-    pub line_count: i32,
-    pub credits_fen: i64,
-    pub debits_fen: i64,
-    pub bank_opening_fen: i64,
-    pub bank_closing_fen: i64,
-    pub ledger_opening_fen: i64,
-    pub ledger_closing_fen: i64,
-    pub late_notified: i32,
-    pub discrepancies: i32,
-    pub first_part_at: DateTime<Utc>,
-    pub reconciled_at: DateTime<Utc>,
-    pub reconcile_ms: i64,
-}
-
-/// One discrepancy of a report: (kind, serial, amount, detail).
-pub type ReportLine = (String, Option<String>, Option<i64>, String);
-
-const REPORT_COLUMNS: &str = "statement_id, bank, account_number, centre_id, statement_date, status, line_count, credits_fen, debits_fen,
-     bank_opening_fen, bank_closing_fen, ledger_opening_fen, ledger_closing_fen, late_notified, discrepancies, first_part_at,
-     reconciled_at, reconcile_ms";
-
-fn report_of(row: &sqlx::postgres::PgRow) -> Report {
-    Report {
-        statement_id: row.get(0),
-        bank: row.get(1),
-        account_number: row.get(2),
-        centre_id: row.get(3),
-        statement_date: row.get(4),
-        status: row.get(5),
-        line_count: row.get(6),
-        credits_fen: row.get(7),
-        debits_fen: row.get(8),
-        bank_opening_fen: row.get(9),
-        bank_closing_fen: row.get(10),
-        ledger_opening_fen: row.get(11),
-        ledger_closing_fen: row.get(12),
-        late_notified: row.get(13),
-        discrepancies: row.get(14),
-        first_part_at: row.get(15),
-        reconciled_at: row.get(16),
-        reconcile_ms: row.get(17),
+    fn line(amount: &str, direction: &str) -> serde_json::Value {
+        json!({"serial": "S1", "direction": direction, "amount": amount, "counterparty_name": "某公司", "counterparty_account": "6222",
+               "sub_account_number": "", "value_time": "2026-11-28T10:00:00+08:00"})
     }
-}
 
-/// A centre's reports for statement dates in `[from, to]`, newest first.
-pub async fn list_reports(pool: &PgPool, centre_id: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<Report>, sqlx::Error> {
-    let rows = sqlx::query(&format!(
-        "SELECT {REPORT_COLUMNS} FROM reconciliation_reports WHERE centre_id = $1 AND statement_date BETWEEN $2 AND $3
-         ORDER BY statement_date DESC, bank, account_number LIMIT 1000"
-    ))
-    .bind(centre_id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.iter().map(report_of).collect())
-}
+    #[test]
+    fn a_valid_part_numbers_its_lines_across_the_statement() {
+        let valid = validate(&part(json!([line("50.00", "credit")]))).expect("valid");
+        assert_eq!((valid.part, valid.statement.opening_fen, valid.statement.closing_fen), (2, 10_000, 15_000));
+        assert_eq!(valid.lines[0].line_no, 2000);
+        assert_eq!(valid.lines[0].amount_fen, 5_000);
+        assert_eq!(valid.lines[0].sub_account_number, None, "an empty sub-account is none");
+        assert_eq!(valid.statement.period_start, DateTime::parse_from_rfc3339("2026-11-27T16:00:00Z").expect("valid").with_timezone(&Utc));
+    }
 
-/// One report with up to `limit` of its discrepancies, in the order they were found.
-pub async fn get_report(pool: &PgPool, statement_id: &str, limit: i64) -> Result<Option<(Report, Vec<ReportLine>)>, sqlx::Error> {
-    let Some(row) = sqlx::query(&format!("SELECT {REPORT_COLUMNS} FROM reconciliation_reports WHERE statement_id = $1"))
-        .bind(statement_id)
-        .fetch_optional(pool)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let lines = sqlx::query("SELECT kind, bank_serial, amount_fen, detail FROM reconciliation_discrepancies WHERE statement_id = $1 ORDER BY number LIMIT $2")
-        .bind(statement_id)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|line| (line.get(0), line.get(1), line.get(2), line.get(3)))
-        .collect();
-    Ok(Some((report_of(&row), lines)))
+    #[test]
+    fn bad_lines_are_refused_with_their_reason_and_line() {
+        let refusal = |lines| validate(&part(lines)).err();
+        assert_eq!(refusal(json!([line("0.00", "credit")])), Some(("non_positive_amount", "line 1 amount 0.00".to_owned())));
+        assert_eq!(refusal(json!([line("5.00", "sideways")])).map(|(code, _)| code), Some("bad_field"));
+        assert_eq!(refusal(json!([line("abc", "credit")])).map(|(code, _)| code), Some("amount_not_a_number"));
+    }
+
+    #[test]
+    fn a_header_out_of_range_names_its_field() {
+        let mut bad = part(json!([]));
+        bad.line_count = 4001;
+        assert_eq!(validate(&bad).err(), Some(("bad_field", "field parts is out of range".to_owned())));
+        let mut bad = part(json!([]));
+        bad.cut_off = bad.period_start;
+        assert_eq!(validate(&bad).err(), Some(("bad_field", "field cut_off is out of range".to_owned())));
+    }
+
+    #[test]
+    fn the_header_hash_changes_with_any_header_field() {
+        let first = validate(&part(json!([]))).expect("valid").statement;
+        let mut other = first.clone();
+        assert_eq!(header_hash(&first), header_hash(&other));
+        other.closing_fen += 1;
+        assert_ne!(header_hash(&first), header_hash(&other));
+    }
+
+    #[test]
+    fn the_header_hash_is_the_one_statements_were_stored_with() {
+        // The formula before the store was split out, from the part's own (unsigned) fields:
+        // statements already stored must not turn into conflicts.
+        let part = part(json!([]));
+        let stored = sha256(
+            json!([
+                part.statement_id,
+                part.bank,
+                part.account_number,
+                part.centre_id,
+                part.statement_date,
+                part.period_start.timestamp_micros(),
+                part.cut_off.timestamp_micros(),
+                10_000_i64,
+                15_000_i64,
+                part.parts,
+                part.line_count
+            ])
+            .to_string()
+            .as_bytes(),
+        );
+        assert_eq!(header_hash(&validate(&part).expect("valid").statement), stored);
+    }
 }

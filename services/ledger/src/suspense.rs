@@ -13,17 +13,17 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, FixedOffset, Utc};
-use jinfu_ledger::{AccountKey, EntryKind, Fen, JournalEntry, SuspenseReason};
+use chrono::{DateTime, Utc};
+use jinfu_ledger::{beijing, AccountKey, EntryKind, Fen, JournalEntry, SuspenseReason};
 use serde_json::json;
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::journal::{lock_chain_heads, store_chain_heads, JournalWriter};
+use crate::journal::{lock_chain_heads, store_chain_heads, ChainHead, JournalWriter};
 use crate::notice::{SIGNATURE_HEADER, SIGNING_KEY_HEADER};
 use crate::outbox::{trace_headers, OutboxRows};
 use crate::refunds::OrderSigner;
-use crate::trading::china_date;
+use crate::store::suspense as store;
 
 /// What the operator decided.
 pub enum Decision<'a> {
@@ -73,234 +73,205 @@ pub struct Topics<'a> {
     pub orders: &'a str,
 }
 
-/// Applies `decision` to the suspense item (bank, serial) of `centre_id` in one transaction.
+/// The suspense item a decision is about, who decides and why.
+pub struct Item<'a> {
+    pub centre_id: &'a str,
+    pub bank: &'a str,
+    pub bank_serial: &'a str,
+    pub decided_by: &'a str,
+    pub reason: &'a str,
+}
+
+/// What one decision writes, in the order it is written.
+struct Writes<'a> {
+    item: &'a Item<'a>,
+    notice: store::Notice,
+    head: &'a mut ChainHead,
+    journal: JournalWriter,
+    outbox: OutboxRows,
+    resolution: Resolution,
+}
+
+/// Applies `decision` to the suspense item at `now`, in one transaction.
 pub async fn resolve(
     pool: &PgPool,
-    centre_id: &str,
-    bank: &str,
-    bank_serial: &str,
+    item: &Item<'_>,
     decision: Decision<'_>,
-    decided_by: &str,
-    reason: &str,
     signer: Option<&OrderSigner>,
     topics: &Topics<'_>,
+    now: DateTime<Utc>,
 ) -> Result<Resolution, ResolveError> {
     if matches!(decision, Decision::Return) && signer.is_none() {
-        return Err(ResolveError::FailedPrecondition(
-            "no payment-order signing key is configured (refunds.signing): a return cannot be ordered".into(),
-        ));
+        return Err(ResolveError::FailedPrecondition("no payment-order signing key is configured (refunds.signing): a return cannot be ordered".into()));
     }
+    let Item { centre_id, bank, bank_serial, .. } = *item;
     let mut transaction = pool.begin().await?;
     // The centre's chain head first, as every writer of the journal does.
     let mut heads = lock_chain_heads(&mut transaction, &BTreeSet::from([centre_id])).await?;
     let head = heads.get_mut(centre_id).ok_or_else(|| ResolveError::NotFound(format!("centre {centre_id} is not registered")))?;
-    let notice = sqlx::query(
-        "SELECT amount_fen, outcome, account_number, payer_account, payer_name FROM credit_notices
-         WHERE centre_id = $1 AND bank = $2 AND bank_serial = $3",
-    )
-    .bind(centre_id)
-    .bind(bank)
-    .bind(bank_serial)
-    .fetch_optional(&mut *transaction)
-    .await?
-    .ok_or_else(|| ResolveError::NotFound(format!("centre {centre_id} has no credit notice {bank}/{bank_serial}")))?;
-    let (amount_fen, outcome, account_number, payer_account, payer_name): (i64, String, String, String, String) =
-        (notice.get(0), notice.get(1), notice.get(2), notice.get(3), notice.get(4));
-    if SuspenseReason::parse(&outcome).is_none() {
-        return Err(ResolveError::FailedPrecondition(format!("{bank}/{bank_serial} is not in suspense: it was posted as a {outcome} deposit")));
-    }
-    let live: Option<String> = sqlx::query_scalar(
-        "SELECT status FROM suspense_resolutions WHERE bank = $1 AND bank_serial = $2 AND status <> 'return_failed' FOR UPDATE",
-    )
-    .bind(bank)
-    .bind(bank_serial)
-    .fetch_optional(&mut *transaction)
-    .await?;
-    if let Some(status) = live {
-        return Err(ResolveError::FailedPrecondition(format!("{bank}/{bank_serial} is already resolved ({status})")));
-    }
-
-    let amount = Fen::from_fen(amount_fen);
-    let suspense = AccountKey::Suspense { bank: bank.to_owned(), account_number: account_number.clone() };
-    let resolution_id = Uuid::now_v7();
-    let reference = format!("suspense:{bank}/{bank_serial}");
-    let mut journal = JournalWriter::default();
-    let mut outbox = OutboxRows::default();
-    let mut resolution = Resolution {
-        resolution_id,
+    let notice = open_item(&mut transaction, item).await?;
+    let resolution = Resolution {
+        resolution_id: Uuid::now_v7(),
         bank: bank.to_owned(),
         bank_serial: bank_serial.to_owned(),
         action: String::new(),
         status: String::new(),
-        amount_fen,
+        amount_fen: notice.amount_fen,
         sub_account_number: None,
         section_id: None,
         bidder_uscc: None,
         order_id: None,
         entry_sequence: 0,
-        decided_by: decided_by.to_owned(),
-        reason: reason.to_owned(),
-        decided_at: Utc::now(),
+        decided_by: item.decided_by.to_owned(),
+        reason: item.reason.to_owned(),
+        decided_at: now,
     };
+    let mut writes = Writes { item, notice, head, journal: JournalWriter::default(), outbox: OutboxRows::default(), resolution };
     match decision {
-        Decision::Bind { sub_account_number } => {
-            let target = sqlx::query(
-                "SELECT s.centre_id, s.section_id, s.bidder_uscc, sec.bank, sec.account_number, sec.open, sec.required_deposit_fen
-                 FROM sub_accounts s JOIN sections sec USING (centre_id, section_id) WHERE s.sub_account_number = $1",
-            )
-            .bind(sub_account_number)
-            .fetch_optional(&mut *transaction)
-            .await?
-            .filter(|row| row.get::<String, _>(0) == centre_id)
-            .ok_or_else(|| ResolveError::NotFound(format!("centre {centre_id} has no sub-account {sub_account_number}")))?;
-            let (section_id, bidder_uscc, section_bank, section_account, open, required_fen): (String, String, String, String, bool, i64) =
-                (target.get(1), target.get(2), target.get(3), target.get(4), target.get(5), target.get(6));
-            if !open {
-                return Err(ResolveError::FailedPrecondition(format!("section {section_id} is closed: return the money instead")));
-            }
-            if section_bank != bank || section_account != account_number {
-                return Err(ResolveError::FailedPrecondition(format!(
-                    "section {section_id} collects at {section_bank}/{section_account}, but this money is at {bank}/{account_number}: return it instead"
-                )));
-            }
-            let deposit = AccountKey::Deposit { section: section_id.clone(), bidder: bidder_uscc.clone() };
-            let held_before: i64 = sqlx::query_scalar("SELECT balance_fen FROM accounts WHERE centre_id = $1 AND account = $2")
-                .bind(centre_id)
-                .bind(deposit.to_string())
-                .fetch_optional(&mut *transaction)
-                .await?
-                .unwrap_or(0);
-            let entry = JournalEntry::transfer(EntryKind::SuspenseBound, suspense, deposit, amount).map_err(anyhow::Error::from)?;
-            resolution.entry_sequence = journal.append(head, centre_id, EntryKind::SuspenseBound, &reference, &entry);
-            resolution.action = "bind".into();
-            resolution.status = "bound".into();
-            resolution.sub_account_number = Some(sub_account_number.to_owned());
-            resolution.section_id = Some(section_id.clone());
-            resolution.bidder_uscc = Some(bidder_uscc.clone());
-            let held = held_before + amount_fen;
-            outbox.push_event(topics.events, sub_account_number, "suspense.bound", centre_id, json!({
-                "bank": bank, "bank_serial": bank_serial, "amount_fen": amount_fen, "sub_account_number": sub_account_number,
-                "section_id": section_id, "bidder_uscc": bidder_uscc, "held_fen": held, "required_fen": required_fen,
-                "satisfied": held >= required_fen, "decided_by": decided_by, "reason": reason, "entry_sequence": resolution.entry_sequence,
-            }));
-        }
+        Decision::Bind { sub_account_number } => bind(&mut transaction, &mut writes, sub_account_number, topics).await?,
         Decision::Return => {
             let signer = signer.ok_or_else(|| ResolveError::FailedPrecondition("no payment-order signing key".into()))?;
-            let order_id = Uuid::now_v7();
-            let entry = JournalEntry::transfer(EntryKind::SuspenseReturnOrdered, suspense, AccountKey::RefundInTransit, amount).map_err(anyhow::Error::from)?;
-            resolution.entry_sequence = journal.append(head, centre_id, EntryKind::SuspenseReturnOrdered, &format!("order:{order_id}"), &entry);
-            resolution.action = "return".into();
-            resolution.status = "return_ordered".into();
-            resolution.order_id = Some(order_id);
-            let now = Utc::now();
-            sqlx::query(
-                "INSERT INTO payment_orders (order_id, refund_id, purpose, centre_id, bank, account_number, payee_account, payee_name,
-                     principal_fen, interest_fen, refund_date, status, order_sequence)
-                 VALUES ($1, NULL, 'suspense_return', $2, $3, $4, $5, $6, $7, 0, $8, 'ordered', $9)",
-            )
-            .bind(order_id)
-            .bind(centre_id)
-            .bind(bank)
-            .bind(&account_number)
-            .bind(&payer_account)
-            .bind(&payer_name)
-            .bind(amount_fen)
-            .bind(china_date(now))
-            .bind(resolution.entry_sequence)
-            .execute(&mut *transaction)
-            .await?;
-            let order = serde_json::to_vec(&json!({
-                "schema_version": 1,
-                "order_id": order_id,
-                "centre_id": centre_id,
-                "bank": bank,
-                "account_number": account_number,
-                "payee_account": payer_account,
-                "payee_name": payer_name,
-                "amount": amount.to_yuan_string(),
-                "currency": "CNY",
-                "principal": amount.to_yuan_string(),
-                "interest": "0.00",
-                "purpose": "suspense_return",
-                "remark": format!("退回无法入账款项 {bank_serial}"),
-                "ordered_at": now.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8")).to_rfc3339(),
-            }))
-            .map_err(anyhow::Error::from)?;
-            let mut headers = trace_headers();
-            headers.push((SIGNATURE_HEADER.into(), signer.sign(&order).into_bytes()));
-            headers.push((SIGNING_KEY_HEADER.into(), signer.key_ref().as_bytes().to_vec()));
-            outbox.push(topics.orders, &order_id.to_string(), order, &headers);
-            outbox.push_event(topics.events, &payer_account, "suspense.return_ordered", centre_id, json!({
-                "bank": bank, "bank_serial": bank_serial, "amount_fen": amount_fen, "order_id": order_id,
-                "payee_account": payer_account, "decided_by": decided_by, "reason": reason, "entry_sequence": resolution.entry_sequence,
-            }));
+            order_return(&mut transaction, &mut writes, signer, topics, now).await?;
         }
     }
+    let Writes { journal, outbox, resolution, .. } = writes;
     // The entry first: the decision row refers to it.
     journal.flush(&mut transaction).await?;
-    sqlx::query(
-        "INSERT INTO suspense_resolutions (resolution_id, bank, bank_serial, centre_id, action, status, sub_account_number,
-             section_id, bidder_uscc, order_id, entry_sequence, decided_by, reason, decided_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(resolution.resolution_id)
-    .bind(bank)
-    .bind(bank_serial)
-    .bind(centre_id)
-    .bind(&resolution.action)
-    .bind(&resolution.status)
-    .bind(&resolution.sub_account_number)
-    .bind(&resolution.section_id)
-    .bind(&resolution.bidder_uscc)
-    .bind(resolution.order_id)
-    .bind(resolution.entry_sequence)
-    .bind(decided_by)
-    .bind(reason)
-    .bind(resolution.decided_at)
-    .execute(&mut *transaction)
-    .await?;
+    store::insert_resolution(&mut transaction, centre_id, &resolution).await?;
     store_chain_heads(&mut transaction, &heads).await?;
     outbox.insert(&mut transaction).await?;
     transaction.commit().await?;
-    tracing::info!(centre = centre_id, bank, serial = bank_serial, action = %resolution.action, by = decided_by, "suspense item resolved");
+    tracing::info!(centre = centre_id, bank, serial = bank_serial, action = %resolution.action, by = item.decided_by, "suspense item resolved");
     Ok(resolution)
 }
 
-/// A centre's resolutions, newest first. Like the suspense list, it leaves out decisions that
-/// name a section whose bids are not yet opened (they would name its bidders).
-pub async fn list(pool: &PgPool, centre_id: &str, limit: i64) -> Result<Vec<Resolution>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT r.resolution_id, r.bank, r.bank_serial, r.action, r.status, n.amount_fen, r.sub_account_number, r.section_id,
-                r.bidder_uscc, r.order_id, r.entry_sequence, r.decided_by, r.reason, r.decided_at
-         FROM suspense_resolutions r JOIN credit_notices n USING (bank, bank_serial)
-         WHERE r.centre_id = $1
-           AND NOT EXISTS (SELECT 1 FROM sections s WHERE s.centre_id = r.centre_id
-                             AND s.section_id IN (r.section_id, n.section_id) AND s.bid_opening_time > now())
-         ORDER BY r.decided_at DESC, r.resolution_id DESC LIMIT $2",
-    )
-    .bind(centre_id)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| Resolution {
-            resolution_id: row.get(0),
-            bank: row.get(1),
-            bank_serial: row.get(2),
-            action: row.get(3),
-            status: row.get(4),
-            amount_fen: row.get(5),
-            sub_account_number: row.get(6),
-            section_id: row.get(7),
-            bidder_uscc: row.get(8),
-            order_id: row.get(9),
-            entry_sequence: row.get(10),
-            decided_by: row.get(11),
-            reason: row.get(12),
-            decided_at: row.get(13),
-        })
-        .collect())
+/// The item's notice, if it is in suspense with no decision in force (locked).
+async fn open_item(transaction: &mut Transaction<'_, Postgres>, item: &Item<'_>) -> Result<store::Notice, ResolveError> {
+    let Item { centre_id, bank, bank_serial, .. } = *item;
+    let notice = store::notice(transaction, centre_id, bank, bank_serial)
+        .await?
+        .ok_or_else(|| ResolveError::NotFound(format!("centre {centre_id} has no credit notice {bank}/{bank_serial}")))?;
+    if SuspenseReason::parse(&notice.outcome).is_none() {
+        return Err(ResolveError::FailedPrecondition(format!("{bank}/{bank_serial} is not in suspense: it was posted as a {} deposit", notice.outcome)));
+    }
+    if let Some(status) = store::live_resolution(transaction, bank, bank_serial).await? {
+        return Err(ResolveError::FailedPrecondition(format!("{bank}/{bank_serial} is already resolved ({status})")));
+    }
+    Ok(notice)
+}
+
+/// Binds the money to a sub-account's deposit: suspense to deposit.
+async fn bind(transaction: &mut Transaction<'_, Postgres>, writes: &mut Writes<'_>, sub_account_number: &str, topics: &Topics<'_>) -> Result<(), ResolveError> {
+    let Item { centre_id, bank, bank_serial, decided_by, reason } = *writes.item;
+    let account_number = writes.notice.account_number.clone();
+    let target = store::bind_target(transaction, sub_account_number)
+        .await?
+        .filter(|target| target.centre_id == centre_id)
+        .ok_or_else(|| ResolveError::NotFound(format!("centre {centre_id} has no sub-account {sub_account_number}")))?;
+    let section_id = target.section_id.clone();
+    if !target.open {
+        return Err(ResolveError::FailedPrecondition(format!("section {section_id} is closed: return the money instead")));
+    }
+    if target.bank != bank || target.account_number != account_number {
+        return Err(ResolveError::FailedPrecondition(format!(
+            "section {section_id} collects at {}/{}, but this money is at {bank}/{account_number}: return it instead",
+            target.bank, target.account_number
+        )));
+    }
+    let deposit = AccountKey::Deposit { section: section_id.clone(), bidder: target.bidder_uscc.clone() };
+    let held_before = crate::store::deposits::balance(transaction, centre_id, &deposit.to_string()).await?;
+    let amount_fen = writes.notice.amount_fen;
+    let suspense = AccountKey::Suspense { bank: bank.to_owned(), account_number };
+    let entry = JournalEntry::transfer(EntryKind::SuspenseBound, suspense, deposit, Fen::from_fen(amount_fen)).map_err(anyhow::Error::from)?;
+    let reference = format!("suspense:{bank}/{bank_serial}");
+    let sequence = writes.journal.append(writes.head, centre_id, EntryKind::SuspenseBound, &reference, &entry);
+    let resolution = &mut writes.resolution;
+    resolution.entry_sequence = sequence;
+    resolution.action = "bind".into();
+    resolution.status = "bound".into();
+    resolution.sub_account_number = Some(sub_account_number.to_owned());
+    resolution.section_id = Some(section_id.clone());
+    resolution.bidder_uscc = Some(target.bidder_uscc.clone());
+    let held = held_before + amount_fen;
+    writes.outbox.push_event(
+        topics.events,
+        sub_account_number,
+        "suspense.bound",
+        centre_id,
+        json!({
+            "bank": bank, "bank_serial": bank_serial, "amount_fen": amount_fen, "sub_account_number": sub_account_number,
+            "section_id": section_id, "bidder_uscc": target.bidder_uscc, "held_fen": held, "required_fen": target.required_fen,
+            "satisfied": held >= target.required_fen, "decided_by": decided_by, "reason": reason, "entry_sequence": sequence,
+        }),
+    );
+    Ok(())
+}
+
+/// Orders the money back to the paying account (原路退回): suspense to refund-in-transit, and a
+/// signed payment order.
+async fn order_return(
+    transaction: &mut Transaction<'_, Postgres>,
+    writes: &mut Writes<'_>,
+    signer: &OrderSigner,
+    topics: &Topics<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), ResolveError> {
+    let Item { centre_id, bank, bank_serial, decided_by, reason } = *writes.item;
+    let store::Notice { amount_fen, account_number, payer_account, payer_name, .. } = writes.notice.clone();
+    let amount = Fen::from_fen(amount_fen);
+    let order_id = Uuid::now_v7();
+    let suspense = AccountKey::Suspense { bank: bank.to_owned(), account_number: account_number.clone() };
+    let entry = JournalEntry::transfer(EntryKind::SuspenseReturnOrdered, suspense, AccountKey::RefundInTransit, amount).map_err(anyhow::Error::from)?;
+    let sequence = writes.journal.append(writes.head, centre_id, EntryKind::SuspenseReturnOrdered, &format!("order:{order_id}"), &entry);
+    let resolution = &mut writes.resolution;
+    resolution.entry_sequence = sequence;
+    resolution.action = "return".into();
+    resolution.status = "return_ordered".into();
+    resolution.order_id = Some(order_id);
+    let row = store::ReturnOrderRow {
+        order_id,
+        centre_id,
+        bank,
+        account_number: &account_number,
+        payee_account: &payer_account,
+        payee_name: &payer_name,
+        amount_fen,
+        refund_date: beijing::date(now),
+        order_sequence: sequence,
+    };
+    store::insert_return_order(transaction, &row).await?;
+    let order = serde_json::to_vec(&json!({
+        "schema_version": 1,
+        "order_id": order_id,
+        "centre_id": centre_id,
+        "bank": bank,
+        "account_number": account_number,
+        "payee_account": payer_account,
+        "payee_name": payer_name,
+        "amount": amount.to_yuan_string(),
+        "currency": "CNY",
+        "principal": amount.to_yuan_string(),
+        "interest": "0.00",
+        "purpose": "suspense_return",
+        "remark": format!("退回无法入账款项 {bank_serial}"),
+        "ordered_at": beijing::rfc3339(now),
+    }))
+    .map_err(anyhow::Error::from)?;
+    let mut headers = trace_headers();
+    headers.push((SIGNATURE_HEADER.into(), signer.sign(&order).into_bytes()));
+    headers.push((SIGNING_KEY_HEADER.into(), signer.key_ref().as_bytes().to_vec()));
+    writes.outbox.push(topics.orders, &order_id.to_string(), order, &headers);
+    writes.outbox.push_event(
+        topics.events,
+        &payer_account,
+        "suspense.return_ordered",
+        centre_id,
+        json!({
+            "bank": bank, "bank_serial": bank_serial, "amount_fen": amount_fen, "order_id": order_id,
+            "payee_account": payer_account, "decided_by": decided_by, "reason": reason, "entry_sequence": sequence,
+        }),
+    );
+    Ok(())
 }
 
 /// Settles a suspense return from the bank's result, inside the result's transaction: on
@@ -320,14 +291,14 @@ pub async fn settle_return(
         (EntryKind::RefundConfirmed, JournalEntry::transfer(EntryKind::RefundConfirmed, AccountKey::RefundInTransit, bank_account, amount)?, "returned")
     } else {
         let suspense = AccountKey::Suspense { bank: order.bank.clone(), account_number: order.account_number.clone() };
-        (EntryKind::SuspenseReturnFailed, JournalEntry::transfer(EntryKind::SuspenseReturnFailed, AccountKey::RefundInTransit, suspense, amount)?, "return_failed")
+        (
+            EntryKind::SuspenseReturnFailed,
+            JournalEntry::transfer(EntryKind::SuspenseReturnFailed, AccountKey::RefundInTransit, suspense, amount)?,
+            "return_failed",
+        )
     };
     let sequence = journal.append(head, &order.centre_id, kind, reference, &entry);
-    sqlx::query("UPDATE suspense_resolutions SET status = $2 WHERE order_id = $1")
-        .bind(order.order_id)
-        .bind(status)
-        .execute(&mut **transaction)
-        .await?;
+    store::set_status_of_order(transaction, order.order_id, status).await?;
     Ok((kind, sequence))
 }
 

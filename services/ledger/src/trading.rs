@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use jinfu_ledger::calendar::{Calendar, DayKind};
 use serde_json::json;
@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::consumer::{refused, Handled, RecordHandler, Refused};
 use crate::ingest::Record;
-use jinfu_platform::events::TradingEventV1;
 use crate::outbox::OutboxRows;
+use jinfu_platform::events::TradingEventV1;
 
 /// China Standard Time: dates of refund deadlines are Beijing dates.
 pub use jinfu_ledger::calendar::china_date;
@@ -42,20 +42,16 @@ impl TradingHandler {
             Ok(event) => event,
             Err(refusal) => return Ok(Handled::Refused(refusal)),
         };
-        let seen: Option<i32> = sqlx::query_scalar("SELECT 1 FROM trading_events WHERE event_id = $1")
-            .bind(&event.event_id)
-            .fetch_optional(&mut **transaction)
-            .await?;
+        let seen: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM trading_events WHERE event_id = $1").bind(&event.event_id).fetch_optional(&mut **transaction).await?;
         if seen.is_some() {
             return Ok(Handled::Applied);
         }
-        let section = sqlx::query(
-            "SELECT regime, deposit_deadline, winner_uscc FROM sections WHERE centre_id = $1 AND section_id = $2 FOR UPDATE",
-        )
-        .bind(&event.centre_id)
-        .bind(&event.section_id)
-        .fetch_optional(&mut **transaction)
-        .await?;
+        let section = sqlx::query("SELECT regime, deposit_deadline, winner_uscc FROM sections WHERE centre_id = $1 AND section_id = $2 FOR UPDATE")
+            .bind(&event.centre_id)
+            .bind(&event.section_id)
+            .fetch_optional(&mut **transaction)
+            .await?;
         let Some(section) = section else {
             return refused("unknown_section", format!("section {} of centre {} is not registered", event.section_id, event.centre_id));
         };
@@ -130,15 +126,13 @@ impl TradingHandler {
                 let Some(winner) = winner else {
                     return refused("bad_field", "data.winner_uscc is required when no award was seen");
                 };
-                sqlx::query(
-                    "UPDATE sections SET winner_uscc = coalesce(winner_uscc, $3), contract_signed_at = $4 WHERE centre_id = $1 AND section_id = $2",
-                )
-                .bind(&event.centre_id)
-                .bind(&event.section_id)
-                .bind(&winner)
-                .bind(occurred_at)
-                .execute(&mut **transaction)
-                .await?;
+                sqlx::query("UPDATE sections SET winner_uscc = coalesce(winner_uscc, $3), contract_signed_at = $4 WHERE centre_id = $1 AND section_id = $2")
+                    .bind(&event.centre_id)
+                    .bind(&event.section_id)
+                    .bind(&winner)
+                    .bind(occurred_at)
+                    .execute(&mut **transaction)
+                    .await?;
                 // Everyone not yet scheduled: the winner, and the others if the award was missed.
                 match self.schedule(transaction, &trigger, "contract_signed", Bidders::All).await? {
                     Ok(count) => format!("contract signed by {winner}: {count} refunds scheduled"),
@@ -159,7 +153,9 @@ impl TradingHandler {
                 }
             }
             "deposit.forfeiture_marked" => {
-                let (Some(bidder), Some(reason), Some(evidence)) = (text_field(data, "bidder_uscc"), text_field(data, "reason"), text_field(data, "evidence_ref")) else {
+                let (Some(bidder), Some(reason), Some(evidence)) =
+                    (text_field(data, "bidder_uscc"), text_field(data, "reason"), text_field(data, "evidence_ref"))
+                else {
                     return refused("bad_field", "data.bidder_uscc, data.reason and data.evidence_ref are required");
                 };
                 let status: Option<String> = sqlx::query_scalar("SELECT status FROM refunds WHERE centre_id = $1 AND section_id = $2 AND bidder_uscc = $3")
@@ -208,7 +204,13 @@ impl TradingHandler {
 
     /// Schedules a refund for each chosen bidder holding a sub-account in the section, unless
     /// one exists. Returns how many were scheduled, or a refusal when the calendar lacks data.
-    async fn schedule(&self, transaction: &mut Transaction<'static, Postgres>, trigger: &Trigger<'_>, name: &str, bidders: Bidders<'_>) -> anyhow::Result<Result<u64, Refused>> {
+    async fn schedule(
+        &self,
+        transaction: &mut Transaction<'static, Postgres>,
+        trigger: &Trigger<'_>,
+        name: &str,
+        bidders: Bidders<'_>,
+    ) -> anyhow::Result<Result<u64, Refused>> {
         let event = trigger.event;
         let centre = sqlx::query("SELECT refund_period_days, refund_hold_working_days FROM centres WHERE centre_id = $1")
             .bind(&event.centre_id)
@@ -235,7 +237,7 @@ impl TradingHandler {
             trigger.occurred_at
         } else {
             let start = hold_until.min(due).and_hms_opt(0, 0, 0).expect("midnight exists");
-            start.and_local_timezone(FixedOffset::east_opt(8 * 3600).expect("UTC+8")).single().map(|t| t.with_timezone(&Utc)).unwrap_or(trigger.occurred_at)
+            jinfu_ledger::beijing::instant(start)
         };
         let all: Vec<String> = sqlx::query_scalar("SELECT bidder_uscc FROM sub_accounts WHERE centre_id = $1 AND section_id = $2 ORDER BY bidder_uscc")
             .bind(&event.centre_id)

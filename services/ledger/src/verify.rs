@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use futures::TryStreamExt;
 use jinfu_ledger::chain::{entry_hash, ChainedEntry, ChainedPosting, GENESIS_HASH};
 use jinfu_ledger::Side;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 /// The result of a verification run: counts checked and every violation found.
 #[derive(Debug, Default)]
@@ -30,7 +30,79 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *transaction).await?;
     let snapshot = &mut *transaction;
+    check_entries(snapshot, &mut result).await?;
+    check_balances(snapshot, &mut result).await?;
+    check_notices(snapshot, &mut result).await?;
+    check_refunds(snapshot, &mut result).await?;
+    check_suspense(snapshot, &mut result).await?;
 
+    // Invariant 6: the hash chain of every centre, recomputed from the first entry.
+    verify_chains(snapshot, &mut result).await?;
+    transaction.commit().await?;
+    Ok(result)
+}
+
+async fn verify_chains(snapshot: &mut sqlx::PgConnection, result: &mut Verification) -> anyhow::Result<()> {
+    let heads: HashMap<String, (i64, Vec<u8>)> = sqlx::query("SELECT centre_id, last_sequence, last_hash FROM chain_heads")
+        .fetch_all(&mut *snapshot)
+        .await?
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .collect();
+    let mut stream = sqlx::query(
+        "SELECT e.centre_id, e.sequence, e.entry_id::text, e.kind, e.reference, e.previous_hash, e.hash,
+                array_agg(p.account ORDER BY p.line), array_agg(p.side ORDER BY p.line), array_agg(p.amount_fen ORDER BY p.line)
+         FROM journal_entries e JOIN postings p USING (centre_id, sequence)
+         GROUP BY e.centre_id, e.sequence ORDER BY e.centre_id, e.sequence",
+    )
+    .fetch(&mut *snapshot);
+    let mut current: Option<(String, i64, [u8; 32])> = None;
+    let mut finished: HashMap<String, (i64, [u8; 32])> = HashMap::new();
+    while let Some(row) = stream.try_next().await? {
+        let centre: String = row.get(0);
+        let sequence: i64 = row.get(1);
+        let (expected_sequence, previous) = match &current {
+            Some((current_centre, last, hash)) if *current_centre == centre => (last + 1, *hash),
+            _ => {
+                if let Some((done_centre, last, hash)) = current.take() {
+                    finished.insert(done_centre, (last, hash));
+                }
+                (1, GENESIS_HASH)
+            }
+        };
+        if sequence != expected_sequence {
+            result.violations.push(format!("invariant 6: centre {centre} jumps from sequence {} to {sequence}", expected_sequence - 1));
+        }
+        let stored_previous: Vec<u8> = row.get(5);
+        if stored_previous != previous {
+            result.violations.push(format!("invariant 6: centre {centre} entry {sequence} does not link to the entry before it"));
+        }
+        let hash = recomputed_hash(&previous, &centre, sequence, &row);
+        let stored_hash: Vec<u8> = row.get(6);
+        if stored_hash != hash {
+            result.violations.push(format!("invariant 6: centre {centre} entry {sequence} hash does not match its content"));
+        }
+        result.entries += 1;
+        current = Some((centre, sequence, hash));
+    }
+    drop(stream);
+    if let Some((centre, last, hash)) = current {
+        finished.insert(centre, (last, hash));
+    }
+    for centre in finished.keys().filter(|centre| !heads.contains_key(*centre)) {
+        result.violations.push(format!("invariant 6: centre {centre} has journal entries but no chain head"));
+    }
+    for (centre, (last_sequence, last_hash)) in heads {
+        let (chain_last, chain_hash) = finished.get(&centre).copied().unwrap_or((0, GENESIS_HASH));
+        if chain_last != last_sequence || chain_hash.as_slice() != last_hash.as_slice() {
+            result.violations.push(format!("invariant 6: centre {centre} chain head says entry {last_sequence} but the journal ends at {chain_last}"));
+        }
+    }
+    Ok(())
+}
+
+/// Invariant 1: entries balance and postings belong to an entry; accounts belong to a centre.
+async fn check_entries(snapshot: &mut PgConnection, result: &mut Verification) -> anyhow::Result<()> {
     // Invariant 1: every entry balances, and has postings at all.
     let unbalanced = sqlx::query(
         "SELECT e.centre_id, e.sequence,
@@ -80,7 +152,11 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
     for (centre, count) in strays {
         result.violations.push(format!("{count} accounts belong to centre {centre}, which is not registered"));
     }
+    Ok(())
+}
 
+/// Stored balances equal recomputed ones, and none went negative (invariant 3).
+async fn check_balances(snapshot: &mut PgConnection, result: &mut Verification) -> anyhow::Result<()> {
     // Stored balances equal balances recomputed from postings.
     let mismatched = sqlx::query(
         "WITH recomputed AS (
@@ -119,14 +195,13 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
     .fetch_all(&mut *snapshot)
     .await?;
     for row in negative {
-        result.violations.push(format!(
-            "invariant 3: {} {} went negative ({} fen)",
-            row.get::<String, _>(0),
-            row.get::<String, _>(1),
-            row.get::<i64, _>(2)
-        ));
+        result.violations.push(format!("invariant 3: {} {} went negative ({} fen)", row.get::<String, _>(0), row.get::<String, _>(1), row.get::<i64, _>(2)));
     }
+    Ok(())
+}
 
+/// Invariants 7 and 4: every notice is posted where its outcome says, in an entry of its own.
+async fn check_notices(snapshot: &mut PgConnection, result: &mut Verification) -> anyhow::Result<()> {
     // Invariant 7 (and 4): every applied notice ended in a deposit or suspense account, by its
     // recorded outcome, for exactly its amount, in an entry debiting its collection account.
     let misplaced = sqlx::query(
@@ -151,16 +226,19 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
             row.get::<String, _>(2)
         ));
     }
-    let reused_entries: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT centre_id, entry_sequence FROM credit_notices GROUP BY 1, 2 HAVING count(*) > 1) twice",
-    )
-    .fetch_one(&mut *snapshot)
-    .await?;
+    let reused_entries: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM (SELECT centre_id, entry_sequence FROM credit_notices GROUP BY 1, 2 HAVING count(*) > 1) twice")
+            .fetch_one(&mut *snapshot)
+            .await?;
     if reused_entries > 0 {
         result.violations.push(format!("invariant 4: {reused_entries} entries are claimed by more than one notice"));
     }
     result.notices = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM credit_notices").fetch_one(&mut *snapshot).await?.try_into()?;
+    Ok(())
+}
 
+/// Refunds: money in transit and the entries of every payment order.
+async fn check_refunds(snapshot: &mut PgConnection, result: &mut Verification) -> anyhow::Result<()> {
     // Refunds: money in transit is exactly what unsettled payment orders carry, and every
     // order's entries are where its status says.
     let transit = sqlx::query(
@@ -196,7 +274,11 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
     if unposted > 0 {
         result.violations.push(format!("refunds: {unposted} payment orders lack the entry their status requires"));
     }
+    Ok(())
+}
 
+/// Suspense: balances of open items, and the entry of every decision.
+async fn check_suspense(snapshot: &mut PgConnection, result: &mut Verification) -> anyhow::Result<()> {
     // Suspense: each collection account's suspense account holds exactly its suspended notices
     // less the items bound or returned (or being returned), and every decision has its entry.
     let rows = sqlx::query(
@@ -233,89 +315,23 @@ pub async fn verify(pool: &PgPool) -> anyhow::Result<Verification> {
     if undocumented > 0 {
         result.violations.push(format!("suspense: {undocumented} resolutions lack their journal entry"));
     }
-
-    // Invariant 6: the hash chain of every centre, recomputed from the first entry.
-    verify_chains(snapshot, &mut result).await?;
-    transaction.commit().await?;
-    Ok(result)
+    Ok(())
 }
 
-async fn verify_chains(snapshot: &mut sqlx::PgConnection, result: &mut Verification) -> anyhow::Result<()> {
-    let heads: HashMap<String, (i64, Vec<u8>)> = sqlx::query("SELECT centre_id, last_sequence, last_hash FROM chain_heads")
-        .fetch_all(&mut *snapshot)
-        .await?
+/// The hash of a journal row of `verify_chains` (entry columns, then its postings as arrays),
+/// recomputed from its content and the hash it links to.
+fn recomputed_hash(previous: &[u8; 32], centre: &str, sequence: i64, row: &sqlx::postgres::PgRow) -> [u8; 32] {
+    let accounts: Vec<String> = row.get(7);
+    let sides: Vec<String> = row.get(8);
+    let amounts: Vec<i64> = row.get(9);
+    let postings: Vec<ChainedPosting<'_>> = accounts
         .iter()
-        .map(|row| (row.get(0), (row.get(1), row.get(2))))
+        .zip(&sides)
+        .zip(&amounts)
+        .map(|((account, side), amount)| ChainedPosting { account, side: Side::parse(side).unwrap_or(Side::Debit), amount_fen: *amount })
         .collect();
-    let mut stream = sqlx::query(
-        "SELECT e.centre_id, e.sequence, e.entry_id::text, e.kind, e.reference, e.previous_hash, e.hash,
-                array_agg(p.account ORDER BY p.line), array_agg(p.side ORDER BY p.line), array_agg(p.amount_fen ORDER BY p.line)
-         FROM journal_entries e JOIN postings p USING (centre_id, sequence)
-         GROUP BY e.centre_id, e.sequence ORDER BY e.centre_id, e.sequence",
-    )
-    .fetch(&mut *snapshot);
-    let mut current: Option<(String, i64, [u8; 32])> = None;
-    let mut finished: HashMap<String, (i64, [u8; 32])> = HashMap::new();
-    while let Some(row) = stream.try_next().await? {
-        let centre: String = row.get(0);
-        let sequence: i64 = row.get(1);
-        let (expected_sequence, previous) = match &current {
-            Some((current_centre, last, hash)) if *current_centre == centre => (last + 1, *hash),
-            _ => {
-                if let Some((done_centre, last, hash)) = current.take() {
-                    finished.insert(done_centre, (last, hash));
-                }
-                (1, GENESIS_HASH)
-            }
-        };
-        if sequence != expected_sequence {
-            result.violations.push(format!("invariant 6: centre {centre} jumps from sequence {} to {sequence}", expected_sequence - 1));
-        }
-        let stored_previous: Vec<u8> = row.get(5);
-        if stored_previous != previous {
-            result.violations.push(format!("invariant 6: centre {centre} entry {sequence} does not link to the entry before it"));
-        }
-        let accounts: Vec<String> = row.get(7);
-        let sides: Vec<String> = row.get(8);
-        let amounts: Vec<i64> = row.get(9);
-        let postings: Vec<ChainedPosting<'_>> = accounts
-            .iter()
-            .zip(&sides)
-            .zip(&amounts)
-            .map(|((account, side), amount)| ChainedPosting {
-                account,
-                side: Side::parse(side).unwrap_or(Side::Debit),
-                amount_fen: *amount,
-            })
-            .collect();
-        let entry_id: String = row.get(2);
-        let kind: String = row.get(3);
-        let reference: String = row.get(4);
-        let hash = entry_hash(
-            &previous,
-            &ChainedEntry { centre_id: &centre, sequence, entry_id: &entry_id, kind: &kind, reference: &reference, postings: &postings },
-        );
-        let stored_hash: Vec<u8> = row.get(6);
-        if stored_hash != hash {
-            result.violations.push(format!("invariant 6: centre {centre} entry {sequence} hash does not match its content"));
-        }
-        result.entries += 1;
-        current = Some((centre, sequence, hash));
-    }
-    drop(stream);
-    if let Some((centre, last, hash)) = current {
-        finished.insert(centre, (last, hash));
-    }
-    for centre in finished.keys().filter(|centre| !heads.contains_key(*centre)) {
-        result.violations.push(format!("invariant 6: centre {centre} has journal entries but no chain head"));
-    }
-    for (centre, (last_sequence, last_hash)) in heads {
-        let (chain_last, chain_hash) = finished.get(&centre).copied().unwrap_or((0, GENESIS_HASH));
-        if chain_last != last_sequence || chain_hash.as_slice() != last_hash.as_slice() {
-            result.violations.push(format!(
-                "invariant 6: centre {centre} chain head says entry {last_sequence} but the journal ends at {chain_last}"
-            ));
-        }
-    }
-    Ok(())
+    let entry_id: String = row.get(2);
+    let kind: String = row.get(3);
+    let reference: String = row.get(4);
+    entry_hash(previous, &ChainedEntry { centre_id: centre, sequence, entry_id: &entry_id, kind: &kind, reference: &reference, postings: &postings })
 }

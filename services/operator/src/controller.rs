@@ -190,10 +190,7 @@ async fn cleanup<P: Platform>(api: &Api<TradingCentre>, centre: &TradingCentre, 
 
 /// A condition, keeping the last transition time when the status did not change.
 fn condition(centre: &TradingCentre, type_: &str, status: &str, reason: &str, message: &str) -> Condition {
-    let previous = centre
-        .status
-        .as_ref()
-        .and_then(|current| current.conditions.iter().find(|condition| condition.type_ == type_));
+    let previous = centre.status.as_ref().and_then(|current| current.conditions.iter().find(|condition| condition.type_ == type_));
     let last_transition_time = match previous {
         Some(previous) if previous.status == status => previous.last_transition_time.clone(),
         _ => chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -59,8 +59,6 @@ struct OperatorSettings {
     instance: Option<String>,
 }
 
-
-
 #[tokio::main]
 async fn main() -> ExitCode {
     match run().await {
@@ -91,9 +89,10 @@ async fn run() -> anyhow::Result<ExitCode> {
             let mut grpc_stopped = stopped.clone();
             // The operator serves only health: the controller itself needs no inbound traffic.
             let readiness = grpc::Readiness { services: Vec::new(), check: readiness::always(), interval: Duration::from_secs(30) };
-            let server = tokio::spawn(grpc::serve(listener, Routes::default(), jinfu_proto::FILE_DESCRIPTOR_SET, readiness, settings.grpc.limits(), async move {
-                let _ = grpc_stopped.changed().await;
-            }));
+            let server =
+                tokio::spawn(grpc::serve(listener, Routes::default(), jinfu_proto::FILE_DESCRIPTOR_SET, readiness, settings.grpc.limits(), async move {
+                    let _ = grpc_stopped.changed().await;
+                }));
             controller::run(context, settings.operator.namespace.as_deref(), shutdown::signal()).await;
             let _ = stop.send(true);
             server.await??;

@@ -51,7 +51,13 @@ pub struct Holdings {
 
 /// The platform's admin API as the reconciler uses it. Every call is idempotent.
 pub trait Platform: Send + Sync + 'static {
-    fn register_centre(&self, centre_id: &str, name: &str, parent: Option<&str>, refunds: Option<&RefundRules>) -> impl Future<Output = Result<(), PlatformError>> + Send;
+    fn register_centre(
+        &self,
+        centre_id: &str,
+        name: &str,
+        parent: Option<&str>,
+        refunds: Option<&RefundRules>,
+    ) -> impl Future<Output = Result<(), PlatformError>> + Send;
     fn register_bank_account(&self, centre_id: &str, account: &BankAccount) -> impl Future<Output = Result<(), PlatformError>> + Send;
     fn set_calendar_overrides(&self, centre_id: &str, overrides: &[CalendarOverride]) -> impl Future<Output = Result<(), PlatformError>> + Send;
     /// `None` when the centre was never registered (nothing can be held).
@@ -69,10 +75,7 @@ pub struct LedgerPlatform {
 
 impl LedgerPlatform {
     pub fn new(endpoint: &str, keys: TokenKeys) -> anyhow::Result<LedgerPlatform> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .connect_lazy();
+        let channel = Endpoint::from_shared(endpoint.to_owned())?.connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(30)).connect_lazy();
         Ok(LedgerPlatform { client: LedgerServiceClient::new(channel), keys })
     }
 

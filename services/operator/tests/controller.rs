@@ -48,7 +48,10 @@ impl Platform for RecordingPlatform {
     }
     async fn register_bank_account(&self, centre_id: &str, account: &BankAccount) -> Result<(), PlatformError> {
         let rates: Vec<String> = account.rate_changes.iter().map(|change| format!("{}@{}", change.annual_rate, change.effective_from)).collect();
-        self.record(format!("register_bank_account {centre_id} {}:{} rate={} changes={rates:?}", account.bank, account.account_number, account.demand_deposit_rate))
+        self.record(format!(
+            "register_bank_account {centre_id} {}:{} rate={} changes={rates:?}",
+            account.bank, account.account_number, account.demand_deposit_rate
+        ))
     }
     async fn set_calendar_overrides(&self, centre_id: &str, overrides: &[CalendarOverride]) -> Result<(), PlatformError> {
         let days: Vec<String> = overrides.iter().map(|day| format!("{}={:?}", day.date, day.kind)).collect();
@@ -137,7 +140,10 @@ async fn a_new_centre_gets_the_finalizer_then_is_registered_with_status_and_an_e
     let answer = echo(&centre(1, true, false));
     let server = tokio::spawn(async move {
         let patch = expect(&mut handle, Method::PATCH, RESOURCE, answer).await;
-        assert_eq!(patch, json!([{"op": "test", "path": "/metadata/finalizers", "value": null}, {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}]));
+        assert_eq!(
+            patch,
+            json!([{"op": "test", "path": "/metadata/finalizers", "value": null}, {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}])
+        );
         drop(handle);
     });
     let action = reconcile(Arc::new(fresh), context.clone()).await.expect("reconciled");
@@ -286,9 +292,6 @@ fn the_committed_crd_is_the_generated_one() {
     let generated = jinfu_operator::crd_yaml().expect("crd");
     for path in ["../../k8s/crds/tradingcentres.jinfu.io.yaml", "../../charts/jinfu/crds/tradingcentres.jinfu.io.yaml"] {
         let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "{path} differs from the generated CRD: run `cargo run -q -p jinfu-operator --bin crdgen > {path}`"
-        );
+        assert!(committed == generated, "{path} differs from the generated CRD: run `cargo run -q -p jinfu-operator --bin crdgen > {path}`");
     }
 }

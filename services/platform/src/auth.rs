@@ -84,11 +84,7 @@ impl Caller {
     /// Takes the caller the interceptor stored. Missing means the service was wired without the
     /// interceptor, which is a programming error reported as an internal error.
     pub fn of<T>(request: &Request<T>) -> Result<Caller, Status> {
-        request
-            .extensions()
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| Status::internal("request reached a handler without authentication"))
+        request.extensions().get::<Caller>().cloned().ok_or_else(|| Status::internal("request reached a handler without authentication"))
     }
 }
 
@@ -114,12 +110,7 @@ impl TokenKeys {
     }
 
     pub fn issue(&self, role: Role, centre: &CentreCode, party: &str, valid_seconds: i64) -> anyhow::Result<String> {
-        let claims = Claims {
-            role,
-            centre_id: centre.as_str().to_owned(),
-            party: party.to_owned(),
-            exp: chrono::Utc::now().timestamp() + valid_seconds,
-        };
+        let claims = Claims { role, centre_id: centre.as_str().to_owned(), party: party.to_owned(), exp: chrono::Utc::now().timestamp() + valid_seconds };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
@@ -140,8 +131,7 @@ impl TokenKeys {
         validation.leeway = 30;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map_err(|error| Status::unauthenticated(format!("invalid bearer token: {error}")))?;
-        let centre = CentreCode::parse(&data.claims.centre_id)
-            .map_err(|_| Status::unauthenticated("bearer token carries an invalid centre_id"))?;
+        let centre = CentreCode::parse(&data.claims.centre_id).map_err(|_| Status::unauthenticated("bearer token carries an invalid centre_id"))?;
         Ok(Caller { role: data.claims.role, centre, party: data.claims.party })
     }
 }
@@ -155,9 +145,7 @@ pub fn interceptor(keys: Arc<TokenKeys>) -> impl FnMut(Request<()>) -> Result<Re
             .ok_or_else(|| Status::unauthenticated("missing authorization metadata"))?
             .to_str()
             .map_err(|_| Status::unauthenticated("authorization metadata is not text"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
+        let token = header.strip_prefix("Bearer ").ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
         let caller = keys.verify(token)?;
         request.extensions_mut().insert(caller);
         Ok(request)

@@ -12,12 +12,7 @@ pub fn load<T: DeserializeOwned>(file: Option<&Path>) -> anyhow::Result<T> {
         anyhow::ensure!(path.exists(), "configuration file {} does not exist", path.display());
         builder = builder.add_source(config::File::from(path));
     }
-    builder = builder.add_source(
-        config::Environment::with_prefix("JINFU")
-            .prefix_separator("_")
-            .separator("__")
-            .try_parsing(false),
-    );
+    builder = builder.add_source(config::Environment::with_prefix("JINFU").prefix_separator("_").separator("__").try_parsing(false));
     let settings = builder.build()?;
     Ok(settings.try_deserialize()?)
 }

@@ -8,6 +8,12 @@
 //!
 //! Each record is applied in a `consume_record` span, a child of the trace context in its
 //! headers, so what a handler writes to the outbox continues the producer's trace.
+//!
+//! Failures (see [`crate::retry`]): a transient one (the database unavailable) retries the same
+//! record until it passes or the service shuts down; a permanent one (an invariant violation,
+//! a bug) stops the consumer at once with a [`RecordFailed`] naming topic, partition and
+//! offset. The failed record's offset is neither stored nor committed, so after the fix it is
+//! applied exactly once; it is never skipped and never retried in a loop.
 
 use std::time::Duration;
 
@@ -24,6 +30,7 @@ use tracing::{info, warn, Instrument};
 use crate::kafka::{self, dead_letter_headers, KafkaSettings};
 use crate::metrics::DLQ_MESSAGES;
 use crate::outbox::OutboxRows;
+use crate::retry::{self, Failure};
 
 /// How a service's consumers get their partitions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -69,10 +76,7 @@ impl Record {
 
     /// A header's value as UTF-8 text, if present and valid.
     pub fn header(&self, key: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(name, _)| name == key)
-            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+        self.headers.iter().find(|(name, _)| name == key).and_then(|(_, value)| std::str::from_utf8(value).ok())
     }
 }
 
@@ -116,15 +120,14 @@ pub async fn subscribe_or_assign<C: rdkafka::consumer::ConsumerContext + 'static
         consumer.subscribe(&[topic])?;
         return Ok(());
     }
-    let stored: std::collections::HashMap<i32, i64> = sqlx::query_as::<_, (i32, i64)>(
-        "SELECT kafka_partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2",
-    )
-    .bind(group_id)
-    .bind(topic)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
+    let stored: std::collections::HashMap<i32, i64> =
+        sqlx::query_as::<_, (i32, i64)>("SELECT kafka_partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2")
+            .bind(group_id)
+            .bind(topic)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
     let mut assignment = TopicPartitionList::new();
     for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
@@ -160,8 +163,24 @@ pub trait RecordHandler: Send + Sync {
     fn handle<'a>(&'a self, transaction: &'a mut Transaction<'static, Postgres>, record: &'a Record) -> BoxFuture<'a, anyhow::Result<Handled>>;
 }
 
+/// A record whose handling failed permanently (an invariant violation or a bug): the consumer
+/// stopped on it, with its offset neither stored nor committed. `Display` gives the
+/// coordinates; the cause follows in the error chain (`{:#}`).
+#[derive(Debug, thiserror::Error)]
+#[error("consuming {topic} stopped at partition {partition}, offset {offset}, centre {}", .centre.as_deref().unwrap_or("unknown"))]
+pub struct RecordFailed {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The record's `centre_id`, if its value is a JSON object that names one.
+    pub centre: Option<String>,
+    #[source]
+    pub source: anyhow::Error,
+}
+
 /// Consumes `topic` with `group_id`, calling `handler` for every record inside the record's
-/// transaction. A database error retries the same record; nothing is skipped.
+/// transaction. A transient failure retries the same record; a permanent one stops the consumer
+/// with a [`RecordFailed`]. Nothing is skipped.
 pub async fn run(
     pool: PgPool,
     settings: ConsumerSettings,
@@ -197,9 +216,21 @@ pub async fn run(
         );
         kafka::adopt_trace_context_from_pairs(&span, &record.headers);
         // The span names topic, partition and offset in each retry's warning.
-        let refusal = crate::retry::until_ok("applying a record", || apply_one(&pool, &topic, &group_id, &record, &handler))
-            .instrument(span.clone())
-            .await;
+        let mut retry_shutdown = shutdown.clone();
+        let applied =
+            retry::until_ok("applying a record", &mut retry_shutdown, || apply_one(&pool, &topic, &group_id, &record, &handler)).instrument(span.clone()).await;
+        let refusal = match applied {
+            Ok(refusal) => refusal,
+            // Shutting down while the database is unavailable: the record stays unapplied and
+            // is received again after the restart.
+            Err(Failure::Transient(_)) => break,
+            Err(Failure::Permanent(source)) => {
+                let centre = record_centre(&record.value);
+                let failed = anyhow::Error::new(RecordFailed { topic: topic.clone(), partition: record.partition, offset: record.offset, centre, source });
+                tracing::error!(parent: &span, error = %format!("{failed:#}"), "a record failed permanently; the consumer stops");
+                return Err(failed);
+            }
+        };
         // Counted after the commit, so a retried record is counted once.
         if let Some(code) = refusal {
             metrics::counter!(DLQ_MESSAGES, "topic" => topic.clone(), "reason" => code).increment(1);
@@ -214,6 +245,13 @@ pub async fn run(
     Ok(())
 }
 
+/// The `centre_id` a JSON record names (every message of DESIGN.md §4 has one), for error
+/// coordinates.
+fn record_centre(value: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(value).ok()?;
+    value.get("centre_id")?.as_str().map(str::to_owned)
+}
+
 /// Applies one record in its transaction; returns the refusal code if it was dead-lettered now.
 async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, handler: &impl RecordHandler) -> anyhow::Result<Option<&'static str>> {
     let mut transaction = pool.begin().await?;
@@ -226,14 +264,12 @@ async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, 
     .bind(record.partition)
     .execute(&mut *transaction)
     .await?;
-    let next: i64 = sqlx::query_scalar(
-        "SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3 FOR UPDATE",
-    )
-    .bind(group_id)
-    .bind(topic)
-    .bind(record.partition)
-    .fetch_one(&mut *transaction)
-    .await?;
+    let next: i64 = sqlx::query_scalar("SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3 FOR UPDATE")
+        .bind(group_id)
+        .bind(topic)
+        .bind(record.partition)
+        .fetch_one(&mut *transaction)
+        .await?;
     if record.offset < next {
         return Ok(None);
     }

@@ -28,8 +28,8 @@ fn default_acquire_timeout_ms() -> u64 {
 }
 
 /// The migrations of the tables the platform writes in every service's schema (outbox, consumer
-/// offsets, dead letters), applied before the service's own: version 0, so a service's first
-/// migration is 1.
+/// offsets, dead letters), applied before the service's own. Platform versions start at
+/// 9,000,000,000 and a service's at 1, so neither can take the other's number.
 pub static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The platform's migrations followed by the service's, as one migrator recorded in the
@@ -54,9 +54,7 @@ pub async fn connect_and_migrate(settings: &DatabaseSettings, schema: &str, migr
         !schema.is_empty() && schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
         "schema name {schema:?} must be lower-case letters and underscores"
     );
-    let options = PgConnectOptions::from_str(settings.url.expose_secret())?
-        .options([("search_path", schema)])
-        .log_statements(tracing::log::LevelFilter::Trace);
+    let options = PgConnectOptions::from_str(settings.url.expose_secret())?.options([("search_path", schema)]).log_statements(tracing::log::LevelFilter::Trace);
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))

@@ -287,7 +287,15 @@ mod tests {
     }
 
     /// A handler that answers only once its test opens the gate.
-    fn held_handler(gate: tokio::sync::watch::Receiver<bool>) -> impl tower::Service<http::Request<()>, Response = http::Response<String>, Error = std::convert::Infallible, Future = BoxFuture<'static, Result<http::Response<String>, std::convert::Infallible>>> + Clone + Send {
+    fn held_handler(
+        gate: tokio::sync::watch::Receiver<bool>,
+    ) -> impl tower::Service<
+        http::Request<()>,
+        Response = http::Response<String>,
+        Error = std::convert::Infallible,
+        Future = BoxFuture<'static, Result<http::Response<String>, std::convert::Infallible>>,
+    > + Clone
+           + Send {
         tower::service_fn(move |_request: http::Request<()>| {
             let mut gate = gate.clone();
             Box::pin(async move {

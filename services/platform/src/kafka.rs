@@ -20,6 +20,12 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// Every topic of DESIGN.md §4. Each has a `.dlq` twin.
 pub const TOPICS: [&str; 10] = crate::topics::ALL;
 
+/// The largest record a Jinfu producer sends, in bytes (key, value and headers; librdkafka's
+/// `message.max.bytes`, set explicitly). Kafka brokers accept 1,048,588 by default, so whatever
+/// the producer accepts the broker takes. An outbox row larger than this is parked, not sent
+/// (`outbox::relay_once`); banks must keep their records under it too (docs/bank-integration.md).
+pub const MESSAGE_MAX_BYTES: usize = 1_000_000;
+
 /// The W3C trace-context headers (what the global propagator injects and extracts).
 pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
@@ -65,6 +71,7 @@ impl KafkaSettings {
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "30000")
+            .set("message.max.bytes", MESSAGE_MAX_BYTES.to_string())
             .create()?)
     }
 
@@ -105,10 +112,7 @@ impl KafkaSettings {
             full_names.push(self.topic(name));
             full_names.push(dlq_topic(&self.topic(name)));
         }
-        let new_topics: Vec<NewTopic<'_>> = full_names
-            .iter()
-            .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
-            .collect();
+        let new_topics: Vec<NewTopic<'_>> = full_names.iter().map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1))).collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         for result in admin.create_topics(new_topics.iter(), &options).await? {
             match result {
@@ -152,11 +156,7 @@ struct HeaderExtractor<'a>(&'a BorrowedHeaders);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|header| header.key == key)
-            .and_then(|header| header.value)
-            .and_then(|value| std::str::from_utf8(value).ok())
+        self.0.iter().find(|header| header.key == key).and_then(|header| header.value).and_then(|value| std::str::from_utf8(value).ok())
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -176,10 +176,7 @@ struct PairExtractor<'a>(&'a [(String, Vec<u8>)]);
 
 impl Extractor for PairExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(name, _)| name == key)
-            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+        self.0.iter().find(|(name, _)| name == key).and_then(|(_, value)| std::str::from_utf8(value).ok())
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -223,33 +220,20 @@ pub fn replace_trace_context(pairs: &mut Vec<(String, Vec<u8>)>) {
 
 /// Reads one header as UTF-8.
 pub fn header_text<'a>(headers: Option<&'a BorrowedHeaders>, key: &str) -> Option<&'a str> {
-    headers?
-        .iter()
-        .find(|header| header.key == key)
-        .and_then(|header| header.value)
-        .and_then(|value| std::str::from_utf8(value).ok())
+    headers?.iter().find(|header| header.key == key).and_then(|header| header.value).and_then(|value| std::str::from_utf8(value).ok())
 }
 
 /// All headers of a consumed record as owned pairs, to be stored or forwarded.
 pub fn header_pairs(headers: Option<&BorrowedHeaders>) -> Vec<(String, Vec<u8>)> {
     headers
-        .map(|headers| {
-            headers
-                .iter()
-                .map(|header| (header.key.to_owned(), header.value.map(<[u8]>::to_vec).unwrap_or_default()))
-                .collect()
-        })
+        .map(|headers| headers.iter().map(|header| (header.key.to_owned(), header.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
         .unwrap_or_default()
 }
 
 /// Builds the headers of a dead-letter record: the original headers, then the reason and the
 /// original coordinates.
 pub fn dead_letter_headers(original: &[(String, Vec<u8>)], reason: &str, topic: &str, partition: i32, offset: i64) -> Vec<(String, Vec<u8>)> {
-    let mut headers: Vec<(String, Vec<u8>)> = original
-        .iter()
-        .filter(|(key, _)| !key.starts_with("jinfu-dlq-"))
-        .cloned()
-        .collect();
+    let mut headers: Vec<(String, Vec<u8>)> = original.iter().filter(|(key, _)| !key.starts_with("jinfu-dlq-")).cloned().collect();
     headers.push((DLQ_REASON_HEADER.into(), reason.as_bytes().to_vec()));
     headers.push((DLQ_TOPIC_HEADER.into(), topic.as_bytes().to_vec()));
     headers.push((DLQ_PARTITION_HEADER.into(), partition.to_string().into_bytes()));
@@ -258,7 +242,20 @@ pub fn dead_letter_headers(original: &[(String, Vec<u8>)], reason: &str, topic: 
 }
 
 pub fn owned_headers(pairs: &[(String, Vec<u8>)]) -> OwnedHeaders {
-    pairs.iter().fold(OwnedHeaders::new_with_capacity(pairs.len()), |headers, (key, value)| {
-        headers.insert(Header { key, value: Some(value.as_slice()) })
+    pairs.iter().fold(OwnedHeaders::new_with_capacity(pairs.len()), |headers, (key, value)| headers.insert(Header { key, value: Some(value.as_slice()) }))
+}
+
+/// The broker's or the client's refusal of a record that sending again cannot change (too large,
+/// invalid, not allowed), as a stable code; `None` for failures that may pass (timeouts, a broker
+/// away, a leader moving), which are retried.
+pub fn permanent_produce_error(error: &rdkafka::error::KafkaError) -> Option<&'static str> {
+    let code = error.rdkafka_error_code()?;
+    Some(match code {
+        RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge | RDKafkaErrorCode::InvalidMessageSize => "too_large",
+        RDKafkaErrorCode::InvalidMessage | RDKafkaErrorCode::InvalidRecord => "invalid_record",
+        RDKafkaErrorCode::InvalidTopic => "invalid_topic",
+        RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed => "not_authorised",
+        RDKafkaErrorCode::PolicyViolation => "policy_violation",
+        _ => return None,
     })
 }

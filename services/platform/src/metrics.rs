@@ -60,10 +60,7 @@ pub fn install(settings: &MetricsSettings) -> anyhow::Result<()> {
     if settings.listen.trim().is_empty() {
         return Ok(());
     }
-    let address: SocketAddr = settings
-        .listen
-        .parse()
-        .map_err(|error| anyhow::anyhow!("metrics.listen {:?} is not host:port: {error}", settings.listen))?;
+    let address: SocketAddr = settings.listen.parse().map_err(|error| anyhow::anyhow!("metrics.listen {:?} is not host:port: {error}", settings.listen))?;
     PrometheusBuilder::new()
         .with_http_listener(address)
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])?

@@ -1,7 +1,9 @@
 //! The transactional outbox every service shares: rows written in the same PostgreSQL
 //! transaction as the change they announce (table `outbox` in the service's schema), and the
-//! relay that publishes them to Kafka, then marks them published. Delivery is at-least-once (a crash between the send and the mark re-sends); every
-//! event carries an `event_id` for consumers to deduplicate on. `FOR UPDATE SKIP LOCKED` lets
+//! relay that publishes them to Kafka, then marks them published. Delivery is at-least-once (a
+//! crash between the send and the mark re-sends); every event carries an `event_id` for
+//! consumers to deduplicate on. A row that can never be published is parked with its reason
+//! (`jinfu_outbox_parked_total`, alert `JinfuOutboxRowParked`) and the rows after it go on. `FOR UPDATE SKIP LOCKED` lets
 //! several replicas of a service relay side by side without sending a row twice in the normal case.
 //!
 //! Tracing: a row stores the trace context of the span that wrote it (for a posted notice, its
@@ -18,18 +20,21 @@ use futures::future::join_all;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use sqlx::{PgPool, Row};
-use tokio::sync::watch;
 use sqlx::{Postgres, Transaction};
+use tokio::sync::watch;
 use tracing::field::Empty;
 use tracing::{warn, Instrument};
 
 use crate::kafka;
 
+/// Rows parked because they cannot be published (counter; labels `topic`, `reason`: the code).
+pub const PARKED: &str = "jinfu_outbox_parked_total";
+
 /// Publishes until `shutdown` turns true, then drains what is already due.
 pub async fn run_relay(pool: PgPool, producer: FutureProducer, batch_max: i64, mut shutdown: watch::Receiver<bool>) {
     loop {
         match relay_once(&pool, &producer, batch_max).await {
-            Ok(published) if published > 0 => continue,
+            Ok(round) if round.published > 0 || round.parked > 0 => continue,
             Ok(_) => {}
             Err(error) => warn!(error = %error, "outbox relay round failed; rows stay unpublished and are retried"),
         }
@@ -43,56 +48,162 @@ pub async fn run_relay(pool: PgPool, producer: FutureProducer, batch_max: i64, m
     }
 }
 
-/// Publishes up to `batch_max` unpublished rows in id order; returns how many.
-pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, batch_max: i64) -> anyhow::Result<usize> {
+/// What one relay round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Rows the broker acknowledged, now marked published.
+    pub published: usize,
+    /// Rows that can never be published, now parked with their reason.
+    pub parked: usize,
+    /// Rows whose send failed for a reason that may pass; left for the next round.
+    pub retried: usize,
+}
+
+/// One unpublished row, read for sending.
+struct Pending {
+    id: i64,
+    topic: String,
+    key: String,
+    payload: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
+    span: tracing::Span,
+}
+
+/// Publishes up to `batch_max` unpublished rows in id order. Each row's fate is its own: rows
+/// the broker acknowledged are marked published, rows that can never be published (larger than
+/// the producer's `message.max.bytes`, refused by the broker as too large or invalid, or
+/// unreadable) are parked with their reason, and rows whose send failed for a reason that may
+/// pass (a timeout, a broker away) stay for the next round. So one bad row never holds back the
+/// rows behind it, and what was acknowledged is never sent again because another row failed.
+pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, batch_max: i64) -> anyhow::Result<Round> {
     let mut transaction = pool.begin().await?;
     let rows = sqlx::query(
         "SELECT id, topic, message_key, payload, headers::text FROM outbox
-         WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+         WHERE published_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(batch_max)
     .fetch_all(&mut *transaction)
     .await?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Round::default());
     }
-    let mut ids = Vec::with_capacity(rows.len());
-    let mut messages = Vec::with_capacity(rows.len());
+    let limit = kafka::MESSAGE_MAX_BYTES;
+    let mut parked: Vec<(i64, String, String)> = Vec::new();
+    let mut pending = Vec::with_capacity(rows.len());
     for row in &rows {
-        let id = row.get::<i64, _>(0);
-        ids.push(id);
-        let headers: Vec<(String, String)> = serde_json::from_str(row.get::<&str, _>(4))?;
-        let mut headers: Vec<(String, Vec<u8>)> = headers
-            .into_iter()
-            .map(|(k, v)| base64::engine::general_purpose::STANDARD.decode(v).map(|v| (k, v)))
-            .collect::<Result<_, _>>()?;
-        let topic = row.get::<String, _>(1);
-        let span = publish_span(&topic, id, &headers);
-        if !headers.iter().any(|(name, _)| name == kafka::DLQ_REASON_HEADER) {
-            span.in_scope(|| kafka::replace_trace_context(&mut headers));
+        let (id, topic) = (row.get::<i64, _>(0), row.get::<String, _>(1));
+        match read_pending(row, limit) {
+            Ok(message) => pending.push(message),
+            Err(reason) => parked.push((id, topic, reason)),
         }
-        messages.push((topic, row.get::<String, _>(2), row.get::<Vec<u8>, _>(3), headers, span));
     }
-    let sends = messages.iter().map(|(topic, key, payload, headers, span)| {
-        let record = FutureRecord::to(topic)
-            .key(key)
-            .payload(payload)
-            .headers(kafka::owned_headers(headers));
-        producer.send(record, Timeout::After(Duration::from_secs(30))).instrument(span.clone())
+    let sends = pending.iter().map(|message| {
+        let record = FutureRecord::to(&message.topic).key(&message.key).payload(&message.payload).headers(kafka::owned_headers(&message.headers));
+        producer.send(record, Timeout::After(Duration::from_secs(30))).instrument(message.span.clone())
     });
     let results = join_all(sends).await;
-    for (result, (topic, .., span)) in results.into_iter().zip(&messages) {
-        if let Err((error, _)) = result {
-            span.record("otel.status_code", "ERROR");
-            anyhow::bail!("publishing an outbox row to {topic} failed: {error}");
+    let mut published = Vec::with_capacity(pending.len());
+    let mut retried = 0;
+    for (result, message) in results.into_iter().zip(&pending) {
+        match result {
+            Ok(_) => published.push(message.id),
+            Err((error, _)) => {
+                message.span.record("otel.status_code", "ERROR");
+                match kafka::permanent_produce_error(&error) {
+                    Some(code) => parked.push((message.id, message.topic.clone(), format!("{code}: the broker refused the record: {error}"))),
+                    None => {
+                        retried += 1;
+                        warn!(outbox_id = message.id, topic = %message.topic, error = %error, "publishing an outbox row failed; it is sent again next round");
+                    }
+                }
+            }
         }
     }
-    sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-        .bind(&ids)
-        .execute(&mut *transaction)
-        .await?;
+    mark(&mut transaction, &published, &parked).await?;
     transaction.commit().await?;
-    Ok(ids.len())
+    Ok(Round { published: published.len(), parked: parked.len(), retried })
+}
+
+/// Reads a row for sending, or the reason it can never be sent.
+fn read_pending(row: &sqlx::postgres::PgRow, limit: usize) -> Result<Pending, String> {
+    let (id, topic, key, payload) = (row.get::<i64, _>(0), row.get::<String, _>(1), row.get::<String, _>(2), row.get::<Vec<u8>, _>(3));
+    let headers = decode_headers(row.get::<&str, _>(4)).map_err(|error| format!("unreadable_headers: the stored headers do not decode: {error}"))?;
+    let size = key.len() + payload.len() + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>();
+    if size > limit {
+        return Err(format!("too_large: the record is {size} bytes, over the producer's limit of {limit} bytes (message.max.bytes)"));
+    }
+    let span = publish_span(&topic, id, &headers);
+    let mut headers = headers;
+    if !headers.iter().any(|(name, _)| name == kafka::DLQ_REASON_HEADER) {
+        span.in_scope(|| kafka::replace_trace_context(&mut headers));
+    }
+    Ok(Pending { id, topic, key, payload, headers, span })
+}
+
+fn decode_headers(text: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(text)?;
+    Ok(pairs.into_iter().map(|(name, value)| base64::engine::general_purpose::STANDARD.decode(value).map(|value| (name, value))).collect::<Result<_, _>>()?)
+}
+
+/// Marks acknowledged rows published and parks the rows that cannot be published, counting and
+/// logging each parked row.
+async fn mark(transaction: &mut Transaction<'_, Postgres>, published: &[i64], parked: &[(i64, String, String)]) -> anyhow::Result<()> {
+    if !published.is_empty() {
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)").bind(published).execute(&mut **transaction).await?;
+    }
+    for (id, topic, reason) in parked {
+        sqlx::query("UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE id = $1").bind(id).bind(reason).execute(&mut **transaction).await?;
+        let code = reason.split(':').next().unwrap_or("unknown").to_owned();
+        metrics::counter!(PARKED, "topic" => topic.clone(), "reason" => code).increment(1);
+        tracing::error!(outbox_id = id, topic = %topic, reason = %reason, "outbox row parked: it cannot be published; the rows after it go on");
+    }
+    Ok(())
+}
+
+/// A parked row, as operators list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedRow {
+    pub id: i64,
+    pub topic: String,
+    pub key: String,
+    pub payload_bytes: i64,
+    pub reason: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub parked_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Parked rows, oldest first, at most `limit`.
+pub async fn parked(pool: &PgPool, limit: i64) -> anyhow::Result<Vec<ParkedRow>> {
+    let rows = sqlx::query(
+        "SELECT id, topic, message_key, octet_length(payload)::bigint, park_reason, created_at, parked_at FROM outbox
+         WHERE parked_at IS NOT NULL AND published_at IS NULL ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| ParkedRow {
+            id: row.get(0),
+            topic: row.get(1),
+            key: row.get(2),
+            payload_bytes: row.get(3),
+            reason: row.get::<Option<String>, _>(4).unwrap_or_default(),
+            created_at: row.get(5),
+            parked_at: row.get(6),
+        })
+        .collect())
+}
+
+/// Returns a parked row to the relay (after its cause was fixed, e.g. the broker's limit raised);
+/// false if no parked row has that id.
+pub async fn unpark(pool: &PgPool, id: i64) -> anyhow::Result<bool> {
+    let changed = sqlx::query("UPDATE outbox SET parked_at = NULL, park_reason = NULL WHERE id = $1 AND parked_at IS NOT NULL AND published_at IS NULL")
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(changed == 1)
 }
 
 /// The span of sending one outbox row: a child of the trace context stored with the row, or a
@@ -182,4 +293,3 @@ impl OutboxRows {
 pub fn trace_headers() -> Vec<(String, Vec<u8>)> {
     kafka::current_trace_headers().into_iter().map(|(k, v)| (k, v.into_bytes())).collect()
 }
-

@@ -21,14 +21,9 @@ pub fn postgres_and_kafka(pool: PgPool, kafka: KafkaSettings) -> ReadinessCheck 
                 .map_err(|error| format!("PostgreSQL: {error}"))?;
             let brokers = kafka.brokers.clone();
             tokio::task::spawn_blocking(move || {
-                let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-                    .set("bootstrap.servers", &brokers)
-                    .create()
-                    .map_err(|error| format!("Kafka client: {error}"))?;
-                consumer
-                    .fetch_metadata(None, Duration::from_secs(3))
-                    .map(|_| ())
-                    .map_err(|error| format!("Kafka ({brokers}): {error}"))
+                let consumer: BaseConsumer =
+                    rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().map_err(|error| format!("Kafka client: {error}"))?;
+                consumer.fetch_metadata(None, Duration::from_secs(3)).map(|_| ()).map_err(|error| format!("Kafka ({brokers}): {error}"))
             })
             .await
             .map_err(|error| format!("Kafka check: {error}"))?

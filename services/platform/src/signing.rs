@@ -90,10 +90,8 @@ impl VerifyingKey {
                 .map(|key| VerifyingKey::Sm2(Box::new(key)))
                 .map_err(|error| SignatureError::MalformedPublicKey(error.to_string())),
             Scheme::Ed25519 => {
-                let array: [u8; 32] = bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| SignatureError::MalformedPublicKey("an Ed25519 public key is 32 bytes".into()))?;
+                let array: [u8; 32] =
+                    bytes.as_slice().try_into().map_err(|_| SignatureError::MalformedPublicKey("an Ed25519 public key is 32 bytes".into()))?;
                 ed25519_dalek::VerifyingKey::from_bytes(&array)
                     .map(VerifyingKey::Ed25519)
                     .map_err(|error| SignatureError::MalformedPublicKey(error.to_string()))
@@ -113,12 +111,8 @@ impl VerifyingKey {
         match self {
             VerifyingKey::Sm2(key) => {
                 let bytes = decode_base64(signature_base64)?;
-                let signature = if bytes.len() == 64 {
-                    sm2::dsa::Signature::from_slice(&bytes)
-                } else {
-                    sm2_signature_from_der(&bytes)
-                }
-                .map_err(|_| SignatureError::MalformedSignature(Scheme::Sm2Sm3))?;
+                let signature = if bytes.len() == 64 { sm2::dsa::Signature::from_slice(&bytes) } else { sm2_signature_from_der(&bytes) }
+                    .map_err(|_| SignatureError::MalformedSignature(Scheme::Sm2Sm3))?;
                 key.verify(message, &signature).map_err(|_| SignatureError::Invalid)
             }
             VerifyingKey::Ed25519(key) => {
@@ -177,9 +171,7 @@ pub fn verify_many(items: &[(&VerifyingKey, &[u8], &str)]) -> Vec<Result<(), Sig
 }
 
 fn decode_base64(signature_base64: &str) -> Result<Vec<u8>, SignatureError> {
-    base64::engine::general_purpose::STANDARD
-        .decode(signature_base64.trim())
-        .map_err(|_| SignatureError::SignatureNotBase64)
+    base64::engine::general_purpose::STANDARD.decode(signature_base64.trim()).map_err(|_| SignatureError::SignatureNotBase64)
 }
 
 fn decode_ed25519_signature(signature_base64: &str) -> Result<ed25519_dalek::Signature, SignatureError> {
@@ -191,9 +183,7 @@ fn sm2_signature_from_der(bytes: &[u8]) -> Result<sm2::dsa::Signature, sm2::dsa:
     use der::{Decode, Reader};
     let malformed = |_| sm2::dsa::signature::Error::new();
     let mut reader = der::SliceReader::new(bytes).map_err(malformed)?;
-    let (r, s) = reader
-        .sequence(|sequence| Ok((der::asn1::UintRef::decode(sequence)?, der::asn1::UintRef::decode(sequence)?)))
-        .map_err(malformed)?;
+    let (r, s) = reader.sequence(|sequence| Ok((der::asn1::UintRef::decode(sequence)?, der::asn1::UintRef::decode(sequence)?))).map_err(malformed)?;
     reader.finish(()).map_err(malformed)?;
     let mut fixed = [0u8; 64];
     let (r_half, s_half) = fixed.split_at_mut(32);
@@ -220,8 +210,7 @@ impl SigningKey {
         match scheme {
             Scheme::Sm2Sm3 => {
                 let secret = sm2::SecretKey::random(&mut rng);
-                let key = sm2::dsa::SigningKey::new(SM2_DEFAULT_DISTINGUISHING_ID, &secret)
-                    .expect("a freshly generated SM2 secret key is valid");
+                let key = sm2::dsa::SigningKey::new(SM2_DEFAULT_DISTINGUISHING_ID, &secret).expect("a freshly generated SM2 secret key is valid");
                 SigningKey::Sm2(Box::new(key))
             }
             Scheme::Ed25519 => SigningKey::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
@@ -238,10 +227,8 @@ impl SigningKey {
                     .map_err(|error| SignatureError::MalformedPrivateKey(error.to_string()))
             }
             Scheme::Ed25519 => {
-                let array: [u8; 32] = bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| SignatureError::MalformedPrivateKey("an Ed25519 private key is 32 bytes".into()))?;
+                let array: [u8; 32] =
+                    bytes.as_slice().try_into().map_err(|_| SignatureError::MalformedPrivateKey("an Ed25519 private key is 32 bytes".into()))?;
                 Ok(SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&array)))
             }
         }

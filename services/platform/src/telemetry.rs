@@ -41,18 +41,13 @@ pub fn init(service_name: &'static str, settings: &TelemetrySettings) -> anyhow:
     let json = settings.log_format.as_deref() == Some("json");
     let provider = match &settings.otlp_endpoint {
         Some(endpoint) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint.clone())
-                .build()?;
+            let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build()?;
             let resource = opentelemetry_sdk::Resource::builder().with_service_name(service_name).build();
             Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
         }
         None => None,
     };
-    let otel_layer = provider
-        .as_ref()
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name)));
+    let otel_layer = provider.as_ref().map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name)));
     let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
     if json {
         registry.with(tracing_subscriber::fmt::layer().json()).try_init()?;

@@ -89,9 +89,18 @@ pub(super) async fn apply(api: &GuaranteeApi, request: Request<pb::ApplyRequest>
     };
     let application = record(api, &mut transaction, &applying, &section, &sealed, ip.as_deref()).await?;
     let mut outbox = OutboxRows::default();
-    fraud::after_application(&mut transaction, &mut outbox, &api.events_topic, &api.fraud, applying.centre.as_str(), &section.section_id, &applying.issuer_code, ip.as_deref())
-        .await
-        .map_err(failed("checking fraud rules"))?;
+    fraud::after_application(
+        &mut transaction,
+        &mut outbox,
+        &api.events_topic,
+        &api.fraud,
+        applying.centre.as_str(),
+        &section.section_id,
+        &applying.issuer_code,
+        ip.as_deref(),
+    )
+    .await
+    .map_err(failed("checking fraud rules"))?;
     outbox.insert(&mut transaction).await.map_err(failed("writing the outbox"))?;
     transaction.commit().await.map_err(failed("committing"))?;
     Ok(Response::new(application_message(&application, &sealed)))
@@ -113,12 +122,20 @@ async fn priced(transaction: &mut Tx, applying: &Applying, section: &Section, am
 
 /// Stores the application, unless the bidder already holds a guarantee or has a pending
 /// application of the same type for the section (ALREADY_EXISTS).
-async fn record(api: &GuaranteeApi, transaction: &mut Tx, applying: &Applying, section: &Section, sealed: &SealedApplication, ip: Option<&str>) -> Result<Application, Status> {
+async fn record(
+    api: &GuaranteeApi,
+    transaction: &mut Tx,
+    applying: &Applying,
+    section: &Section,
+    sealed: &SealedApplication,
+    ip: Option<&str>,
+) -> Result<Application, Status> {
     let (centre_id, kind, province) = (applying.centre.as_str(), applying.ask.kind, applying.centre.province());
     let tag = api.sealer.bidder_tag(centre_id, &sealed.bidder_uscc);
     // One bidder, section and type at a time: serialise applications of the same three.
     store::applications::lock_bidder(transaction, centre_id, &section.section_id, kind, &tag).await.map_err(failed("locking the bidder"))?;
-    let in_force = store::applications::guarantee_in_force(transaction, centre_id, &section.section_id, kind, &tag).await.map_err(failed("reading guarantees"))?;
+    let in_force =
+        store::applications::guarantee_in_force(transaction, centre_id, &section.section_id, kind, &tag).await.map_err(failed("reading guarantees"))?;
     if let Some(number) = in_force {
         return Err(Status::already_exists(format!("the bidder already holds guarantee {number} for section {}", section.section_id)));
     }
@@ -150,20 +167,36 @@ pub(super) async fn cancel(api: &GuaranteeApi, request: Request<pb::ApplicationR
     let id = application_id(&body.application_id)?;
     let mut transaction = api.begin().await?;
     let not_found = || Status::not_found(format!("no application {id} of this bidder"));
-    let application = store::applications::lock(&mut transaction, id, &body.centre_id).await.map_err(failed("locking the application"))?.ok_or_else(not_found)?;
+    let application =
+        store::applications::lock(&mut transaction, id, &body.centre_id).await.map_err(failed("locking the application"))?.ok_or_else(not_found)?;
     let sealed = api.open_application(&application)?;
     if sealed.bidder_uscc != caller.party {
         return Err(not_found());
     }
     applications::may_cancel(&id.to_string(), application.state)?;
-    let application = store::applications::decide(&mut transaction, id, ApplicationState::Cancelled, None).await.map_err(failed("cancelling the application"))?;
+    let application =
+        store::applications::decide(&mut transaction, id, ApplicationState::Cancelled, None).await.map_err(failed("cancelling the application"))?;
     let mut outbox = OutboxRows::default();
-    api.event(&mut outbox, &application.section_id, "guarantee.application_cancelled", &body.centre_id, serde_json::json!({
-        "application_id": id, "section_id": application.section_id, "issuer_code": application.issuer_code,
-    }));
-    fraud::after_failed_application(&mut transaction, &mut outbox, &api.events_topic, &api.fraud, &body.centre_id, &application.bidder_tag, &sealed.bidder_uscc)
-        .await
-        .map_err(failed("checking fraud rules"))?;
+    api.event(
+        &mut outbox,
+        &application.section_id,
+        "guarantee.application_cancelled",
+        &body.centre_id,
+        serde_json::json!({
+            "application_id": id, "section_id": application.section_id, "issuer_code": application.issuer_code,
+        }),
+    );
+    fraud::after_failed_application(
+        &mut transaction,
+        &mut outbox,
+        &api.events_topic,
+        &api.fraud,
+        &body.centre_id,
+        &application.bidder_tag,
+        &sealed.bidder_uscc,
+    )
+    .await
+    .map_err(failed("checking fraud rules"))?;
     outbox.insert(&mut transaction).await.map_err(failed("writing the outbox"))?;
     transaction.commit().await.map_err(failed("committing"))?;
     Ok(Response::new(application_message(&application, &sealed)))
@@ -210,14 +243,29 @@ pub(super) async fn reject(api: &GuaranteeApi, request: Request<pb::RejectApplic
     let mut sealed = api.open_application(&application)?;
     sealed.reason = reason.to_owned();
     let resealed = api.seal(&id.to_string(), &sealed)?;
-    let application = store::applications::decide(&mut transaction, id, ApplicationState::Rejected, Some(&resealed)).await.map_err(failed("rejecting the application"))?;
+    let application =
+        store::applications::decide(&mut transaction, id, ApplicationState::Rejected, Some(&resealed)).await.map_err(failed("rejecting the application"))?;
     let mut outbox = OutboxRows::default();
-    api.event(&mut outbox, &application.section_id, "guarantee.application_rejected", &body.centre_id, serde_json::json!({
-        "application_id": id, "section_id": application.section_id, "issuer_code": caller.party,
-    }));
-    fraud::after_failed_application(&mut transaction, &mut outbox, &api.events_topic, &api.fraud, &body.centre_id, &application.bidder_tag, &sealed.bidder_uscc)
-        .await
-        .map_err(failed("checking fraud rules"))?;
+    api.event(
+        &mut outbox,
+        &application.section_id,
+        "guarantee.application_rejected",
+        &body.centre_id,
+        serde_json::json!({
+            "application_id": id, "section_id": application.section_id, "issuer_code": caller.party,
+        }),
+    );
+    fraud::after_failed_application(
+        &mut transaction,
+        &mut outbox,
+        &api.events_topic,
+        &api.fraud,
+        &body.centre_id,
+        &application.bidder_tag,
+        &sealed.bidder_uscc,
+    )
+    .await
+    .map_err(failed("checking fraud rules"))?;
     outbox.insert(&mut transaction).await.map_err(failed("writing the outbox"))?;
     transaction.commit().await.map_err(failed("committing"))?;
     Ok(Response::new(application_message(&application, &sealed)))
@@ -237,4 +285,3 @@ pub(super) async fn issuer_application(transaction: &mut Tx, caller: &Caller, ce
     applications::may_decide(&id.to_string(), application.state)?;
     Ok(application)
 }
-

@@ -39,7 +39,10 @@ pub(super) async fn submit(api: &GuaranteeApi, request: Request<pb::SubmitClaimR
     // Unknown, and a bid guarantee before opening, are answered alike: before opening, nobody
     // may learn that it exists.
     let unknown = || Status::not_found(format!("centre {} has no guarantee {:?}", body.centre_id, body.guarantee_no));
-    let guarantee = store::guarantees::lock(&mut transaction, &body.centre_id, body.guarantee_no.trim()).await.map_err(failed("locking the guarantee"))?.ok_or_else(unknown)?;
+    let guarantee = store::guarantees::lock(&mut transaction, &body.centre_id, body.guarantee_no.trim())
+        .await
+        .map_err(failed("locking the guarantee"))?
+        .ok_or_else(unknown)?;
     let sealed = api.open_guarantee(&guarantee)?;
     let section = api.sections.require(&body.centre_id, &sealed.terms.section_id).await?;
     if !sealing::claim_reveals_nothing(sealed.terms.kind, section.bids_opened) {
@@ -62,12 +65,20 @@ pub(super) async fn submit(api: &GuaranteeApi, request: Request<pb::SubmitClaimR
         submitted_by: format!("{}:{}", caller.role, caller.party),
     };
     let claim = store::claims::insert(&mut transaction, &new).await.map_err(failed("storing the claim"))?;
-    store::guarantees::set_state(&mut transaction, &guarantee.guarantee_no, GuaranteeState::Claimed, claim_reason.code()).await.map_err(failed("claiming the guarantee"))?;
+    store::guarantees::set_state(&mut transaction, &guarantee.guarantee_no, GuaranteeState::Claimed, claim_reason.code())
+        .await
+        .map_err(failed("claiming the guarantee"))?;
     let mut outbox = OutboxRows::default();
-    api.event(&mut outbox, &sealed.terms.section_id, "guarantee.claimed", &body.centre_id, serde_json::json!({
-        "claim_id": claim.claim_id, "guarantee_no": guarantee.guarantee_no, "section_id": sealed.terms.section_id, "reason": claim_reason.code(),
-        "evidence_ref": evidence, "amount_fen": body.amount_fen, "issuer_code": guarantee.issuer_code,
-    }));
+    api.event(
+        &mut outbox,
+        &sealed.terms.section_id,
+        "guarantee.claimed",
+        &body.centre_id,
+        serde_json::json!({
+            "claim_id": claim.claim_id, "guarantee_no": guarantee.guarantee_no, "section_id": sealed.terms.section_id, "reason": claim_reason.code(),
+            "evidence_ref": evidence, "amount_fen": body.amount_fen, "issuer_code": guarantee.issuer_code,
+        }),
+    );
     outbox.insert(&mut transaction).await.map_err(failed("writing the outbox"))?;
     transaction.commit().await.map_err(failed("committing"))?;
     Ok(Response::new(claim_message(&claim)))
@@ -91,13 +102,25 @@ pub(super) async fn decide(api: &GuaranteeApi, request: Request<pb::DecideClaimR
     }
     let mut outbox = OutboxRows::default();
     if released {
-        api.event(&mut outbox, section_id, "guarantee.released", &body.centre_id, serde_json::json!({
-            "guarantee_no": number, "section_id": section_id, "reason": "claim rejected after the tender ended", "trading_event_id": "",
-        }));
+        api.event(
+            &mut outbox,
+            section_id,
+            "guarantee.released",
+            &body.centre_id,
+            serde_json::json!({
+                "guarantee_no": number, "section_id": section_id, "reason": "claim rejected after the tender ended", "trading_event_id": "",
+            }),
+        );
     }
-    api.event(&mut outbox, section_id, &format!("guarantee.claim_{}", state.code()), &body.centre_id, serde_json::json!({
-        "claim_id": claim.claim_id, "guarantee_no": number, "section_id": section_id, "reason": reason,
-    }));
+    api.event(
+        &mut outbox,
+        section_id,
+        &format!("guarantee.claim_{}", state.code()),
+        &body.centre_id,
+        serde_json::json!({
+            "claim_id": claim.claim_id, "guarantee_no": number, "section_id": section_id, "reason": reason,
+        }),
+    );
     outbox.insert(&mut transaction).await.map_err(failed("writing the outbox"))?;
     transaction.commit().await.map_err(failed("committing"))?;
     Ok(Response::new(claim_message(&claim)))
@@ -114,10 +137,16 @@ pub(super) async fn record_payment(api: &GuaranteeApi, request: Request<pb::Reco
     let claim = store::claims::pay(&mut transaction, locked.claim.claim_id, body.paid_fen, serial).await.map_err(failed("paying the claim"))?;
     store::guarantees::set_state(&mut transaction, number, GuaranteeState::Paid, "claim paid").await.map_err(failed("updating the guarantee"))?;
     let mut outbox = OutboxRows::default();
-    api.event(&mut outbox, &locked.section_id, "guarantee.claim_paid", &body.centre_id, serde_json::json!({
-        "claim_id": claim.claim_id, "guarantee_no": number, "section_id": locked.section_id,
-        "paid_fen": body.paid_fen, "payment_serial": serial,
-    }));
+    api.event(
+        &mut outbox,
+        &locked.section_id,
+        "guarantee.claim_paid",
+        &body.centre_id,
+        serde_json::json!({
+            "claim_id": claim.claim_id, "guarantee_no": number, "section_id": locked.section_id,
+            "paid_fen": body.paid_fen, "payment_serial": serial,
+        }),
+    );
     outbox.insert(&mut transaction).await.map_err(failed("writing the outbox"))?;
     transaction.commit().await.map_err(failed("committing"))?;
     Ok(Response::new(claim_message(&claim)))

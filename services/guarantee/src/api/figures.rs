@@ -31,13 +31,22 @@ pub(super) async fn get(api: &GuaranteeApi, request: Request<pb::GetFiguresReque
     for row in rows {
         // Premiums are sealed with each guarantee; summed here, never listed per bidder.
         let sealed: SealedGuarantee = api.open(&row.guarantee_no, &row.sealed)?;
-        counted.push(Counted { centre_id: row.centre_id, bidder_tag: row.bidder_tag, kind: row.kind, amount_fen: row.amount_fen, premium_fen: sealed.premium_fen });
+        counted.push(Counted {
+            centre_id: row.centre_id,
+            bidder_tag: row.bidder_tag,
+            kind: row.kind,
+            amount_fen: row.amount_fen,
+            premium_fen: sealed.premium_fen,
+        });
     }
     let (centres, total) = figures::summarise(code.as_str(), &counted);
     Ok(Response::new(pb::Figures { centres: centres.into_iter().map(figures_message).collect(), total: Some(figures_message(total)) }))
 }
 
-pub(super) async fn list_fraud_warnings(api: &GuaranteeApi, request: Request<pb::ListFraudWarningsRequest>) -> Result<Response<pb::ListFraudWarningsResponse>, Status> {
+pub(super) async fn list_fraud_warnings(
+    api: &GuaranteeApi,
+    request: Request<pb::ListFraudWarningsRequest>,
+) -> Result<Response<pb::ListFraudWarningsResponse>, Status> {
     let caller = Caller::of(&request)?;
     let centre_id = &request.get_ref().centre_id;
     caller.authorize(&[Role::Supervisor, Role::Admin], centre_id)?;

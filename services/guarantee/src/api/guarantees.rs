@@ -140,11 +140,17 @@ pub(super) async fn issue(api: &GuaranteeApi, request: Request<pb::IssueGuarante
         .ok_or_else(|| invalid(format!("guarantee number {} is already used", issuing.guarantee_no)))?;
     let mut outbox = OutboxRows::default();
     let terms = &sealed.terms;
-    api.event(&mut outbox, &terms.section_id, "guarantee.issued", &issuing.centre_id, serde_json::json!({
-        "guarantee_no": terms.guarantee_no, "application_id": id, "section_id": terms.section_id, "type": terms.kind.code(),
-        "bidder_uscc": terms.principal_uscc, "issuer_code": issuer.issuer_code, "amount_fen": terms.amount_fen,
-        "valid_from": terms.valid_from, "valid_to": terms.valid_to,
-    }));
+    api.event(
+        &mut outbox,
+        &terms.section_id,
+        "guarantee.issued",
+        &issuing.centre_id,
+        serde_json::json!({
+            "guarantee_no": terms.guarantee_no, "application_id": id, "section_id": terms.section_id, "type": terms.kind.code(),
+            "bidder_uscc": terms.principal_uscc, "issuer_code": issuer.issuer_code, "amount_fen": terms.amount_fen,
+            "valid_from": terms.valid_from, "valid_to": terms.valid_to,
+        }),
+    );
     outbox.insert(&mut transaction).await.map_err(failed("writing the outbox"))?;
     transaction.commit().await.map_err(failed("committing"))?;
     Ok(Response::new(guarantee_message(&sealed, &issuer.issuer_code, GuaranteeStatus::Issued.code(), issued_at)))
@@ -229,7 +235,10 @@ pub(super) async fn verify(api: &GuaranteeApi, request: Request<pb::VerifyGuaran
     }))
 }
 
-pub(super) async fn list_of_section(api: &GuaranteeApi, request: Request<pb::ListSectionGuaranteesRequest>) -> Result<Response<pb::ListSectionGuaranteesResponse>, Status> {
+pub(super) async fn list_of_section(
+    api: &GuaranteeApi,
+    request: Request<pb::ListSectionGuaranteesRequest>,
+) -> Result<Response<pb::ListSectionGuaranteesResponse>, Status> {
     let caller = Caller::of(&request)?;
     let body = request.into_inner();
     caller.authorize(STAFF, &body.centre_id)?;

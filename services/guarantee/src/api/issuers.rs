@@ -110,7 +110,14 @@ impl TryFrom<pb::RegisterIssuerRequest> for Registration {
         let kind = IssuerKind::try_from(body.kind)?;
         let scheme = scheme_of(body.scheme)?;
         VerifyingKey::from_hex(scheme, body.public_key.trim()).map_err(|error| invalid(format!("public_key: {error}")))?;
-        Ok(Registration { province, issuer_code: issuer_code.to_owned(), name: name.to_owned(), kind, scheme, public_key: body.public_key.trim().to_ascii_lowercase() })
+        Ok(Registration {
+            province,
+            issuer_code: issuer_code.to_owned(),
+            name: name.to_owned(),
+            kind,
+            scheme,
+            public_key: body.public_key.trim().to_ascii_lowercase(),
+        })
     }
 }
 
@@ -156,15 +163,24 @@ pub(super) async fn set_state(api: &GuaranteeApi, request: Request<pb::SetIssuer
         .await
         .map_err(failed("setting the issuer's state"))?;
     let mut outbox = OutboxRows::default();
-    api.event(&mut outbox, &issuer.issuer_code, "issuer.state_changed", province.as_str(), serde_json::json!({
-        "issuer_code": issuer.issuer_code, "state": state.code(), "reason": reason,
-    }));
+    api.event(
+        &mut outbox,
+        &issuer.issuer_code,
+        "issuer.state_changed",
+        province.as_str(),
+        serde_json::json!({
+            "issuer_code": issuer.issuer_code, "state": state.code(), "reason": reason,
+        }),
+    );
     outbox.insert(&mut transaction).await.map_err(failed("writing the outbox"))?;
     transaction.commit().await.map_err(failed("committing"))?;
     Ok(Response::new(issuer_message(&issuer)))
 }
 
-pub(super) async fn set_onboarding_paused(api: &GuaranteeApi, request: Request<pb::SetOnboardingPausedRequest>) -> Result<Response<pb::SetOnboardingPausedResponse>, Status> {
+pub(super) async fn set_onboarding_paused(
+    api: &GuaranteeApi,
+    request: Request<pb::SetOnboardingPausedRequest>,
+) -> Result<Response<pb::SetOnboardingPausedResponse>, Status> {
     let caller = Caller::of(&request)?;
     let body = request.into_inner();
     let province = province(&body.centre_id)?;

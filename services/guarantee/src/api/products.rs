@@ -19,7 +19,8 @@ impl TryFrom<pb::Product> for Product {
         let product_id = required_text("product_id", &body.product_id)?;
         let name = required_text("name", &body.name)?;
         let kind = guarantee_type(body.r#type)?;
-        let premium_rate = domain::parse_rate(&body.premium_rate).ok_or_else(|| invalid("premium_rate must be a decimal fraction in [0, 0.1], e.g. \"0.0015\""))?;
+        let premium_rate =
+            domain::parse_rate(&body.premium_rate).ok_or_else(|| invalid("premium_rate must be a decimal fraction in [0, 0.1], e.g. \"0.0015\""))?;
         let limits = Limits::new(body.minimum_premium_fen, body.minimum_amount_fen, body.maximum_amount_fen)?;
         for code in &body.centres {
             let served = centre(code)?;
@@ -93,7 +94,8 @@ pub(super) async fn register(api: &GuaranteeApi, request: Request<pb::Product>) 
         let swing = api.fraud.premium_swing_percent;
         if fraud::premium_swing(previous, product.premium_rate, swing) {
             let subject = format!("{}/{}", product.issuer_code, product.product_id);
-            let detail = format!("premium rate of {subject} changed from {} to {} (more than {swing} %)", previous.normalize(), product.premium_rate.normalize());
+            let detail =
+                format!("premium rate of {subject} changed from {} to {} (more than {swing} %)", previous.normalize(), product.premium_rate.normalize());
             fraud::warn(&mut transaction, &mut outbox, &api.events_topic, &product.centre_id, "premium_swing", &subject, detail)
                 .await
                 .map_err(failed("raising a fraud warning"))?;
@@ -105,7 +107,10 @@ pub(super) async fn register(api: &GuaranteeApi, request: Request<pb::Product>) 
     Ok(Response::new(product_message(&product, product.premium_rate.to_string())))
 }
 
-pub(super) async fn list_eligible(api: &GuaranteeApi, request: Request<pb::ListEligibleProductsRequest>) -> Result<Response<pb::ListEligibleProductsResponse>, Status> {
+pub(super) async fn list_eligible(
+    api: &GuaranteeApi,
+    request: Request<pb::ListEligibleProductsRequest>,
+) -> Result<Response<pb::ListEligibleProductsResponse>, Status> {
     let caller = Caller::of(&request)?;
     let body = request.into_inner();
     let code = centre(&body.centre_id)?;

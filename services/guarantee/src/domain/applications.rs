@@ -214,9 +214,15 @@ mod tests {
         assert!(matches!(applied_amount(now, &section, BIDDER, ask(GuaranteeType::Performance, 100, 1_000)), Err(ApplicationRefusal::NotTheWinner { .. })));
         section.winner_uscc = Some(BIDDER.into());
         assert_eq!(applied_amount(now, &section, BIDDER, ask(GuaranteeType::Performance, 4_000_000, 40_000_000)), Ok(4_000_000));
-        assert!(matches!(applied_amount(now, &section, BIDDER, ask(GuaranteeType::Performance, 4_000_001, 40_000_000)), Err(ApplicationRefusal::AboveContractShare { .. })));
+        assert!(matches!(
+            applied_amount(now, &section, BIDDER, ask(GuaranteeType::Performance, 4_000_001, 40_000_000)),
+            Err(ApplicationRefusal::AboveContractShare { .. })
+        ));
         assert_eq!(applied_amount(now, &section, BIDDER, ask(GuaranteeType::Quality, 1_200_000, 40_000_000)), Ok(1_200_000));
-        assert!(matches!(applied_amount(now, &section, BIDDER, ask(GuaranteeType::Quality, 1_200_001, 40_000_000)), Err(ApplicationRefusal::AboveContractShare { .. })));
+        assert!(matches!(
+            applied_amount(now, &section, BIDDER, ask(GuaranteeType::Quality, 1_200_001, 40_000_000)),
+            Err(ApplicationRefusal::AboveContractShare { .. })
+        ));
         assert_eq!(applied_amount(now, &section, BIDDER, ask(GuaranteeType::Quality, 0, 40_000_000)), Err(ApplicationRefusal::ContractAmountsMissing));
         assert_eq!(contract_share_limit(GuaranteeType::Bid, 1), i64::MAX);
     }

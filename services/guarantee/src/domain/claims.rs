@@ -15,7 +15,8 @@ pub enum ClaimReason {
 }
 
 impl ClaimReason {
-    pub const ALL: [ClaimReason; 4] = [ClaimReason::WithdrewAfterDeadline, ClaimReason::RefusedToSign, ClaimReason::FailedToPerform, ClaimReason::QualityDefect];
+    pub const ALL: [ClaimReason; 4] =
+        [ClaimReason::WithdrewAfterDeadline, ClaimReason::RefusedToSign, ClaimReason::FailedToPerform, ClaimReason::QualityDefect];
 
     pub const fn code(self) -> &'static str {
         match self {
@@ -171,7 +172,10 @@ mod tests {
         assert_eq!(ClaimState::decided(true), ClaimState::Accepted);
         assert_eq!(ClaimState::decided(false), ClaimState::Rejected);
         assert!(must_be("c", ClaimState::Pending, ClaimState::Pending).is_ok());
-        assert_eq!(must_be("c", ClaimState::Pending, ClaimState::Accepted).map_err(|refusal| refusal.to_string()), Err("claim c is pending, not accepted".to_owned()));
+        assert_eq!(
+            must_be("c", ClaimState::Pending, ClaimState::Accepted).map_err(|refusal| refusal.to_string()),
+            Err("claim c is pending, not accepted".to_owned())
+        );
         assert!(payment_fits(3_000_000, 3_000_000).is_ok());
         assert!(payment_fits(3_000_001, 3_000_000).is_err());
         assert!(payment_fits(0, 3_000_000).is_err());

@@ -89,8 +89,14 @@ mod tests {
         );
         let codes: Vec<&str> = centres.iter().map(|figures| figures.centre_id.as_str()).collect();
         assert_eq!(codes, ["520100", "520300"]);
-        assert_eq!(centres[0], CentreFigures { centre_id: "520100".into(), firms_served: 2, guarantees_issued: 3, cash_released_fen: 10_000_000, premiums_fen: 16_500 });
-        assert_eq!(total, CentreFigures { centre_id: "520000".into(), firms_served: 3, guarantees_issued: 4, cash_released_fen: 10_000_100, premiums_fen: 16_501 });
+        assert_eq!(
+            centres[0],
+            CentreFigures { centre_id: "520100".into(), firms_served: 2, guarantees_issued: 3, cash_released_fen: 10_000_000, premiums_fen: 16_500 }
+        );
+        assert_eq!(
+            total,
+            CentreFigures { centre_id: "520000".into(), firms_served: 3, guarantees_issued: 4, cash_released_fen: 10_000_100, premiums_fen: 16_501 }
+        );
     }
 
     #[test]

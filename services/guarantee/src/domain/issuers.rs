@@ -169,6 +169,9 @@ mod tests {
             assert!(may_issue("PICC", state).is_err());
         }
         assert!(takes_applications("PICC", IssuerState::Active).is_ok());
-        assert_eq!(may_issue("PICC", IssuerState::Suspended).map_err(|refusal| refusal.to_string()), Err("issuer PICC is not active and may not issue".to_owned()));
+        assert_eq!(
+            may_issue("PICC", IssuerState::Suspended).map_err(|refusal| refusal.to_string()),
+            Err("issuer PICC is not active and may not issue".to_owned())
+        );
     }
 }

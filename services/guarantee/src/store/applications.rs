@@ -71,7 +71,13 @@ pub async fn lock_bidder(transaction: &mut Tx, centre_id: &str, section_id: &str
 }
 
 /// The number of the bidder's guarantee of `kind` for the section that is in force, if any.
-pub async fn guarantee_in_force(transaction: &mut Tx, centre_id: &str, section_id: &str, kind: GuaranteeType, bidder_tag: &[u8]) -> anyhow::Result<Option<String>> {
+pub async fn guarantee_in_force(
+    transaction: &mut Tx,
+    centre_id: &str,
+    section_id: &str,
+    kind: GuaranteeType,
+    bidder_tag: &[u8],
+) -> anyhow::Result<Option<String>> {
     let number = sqlx::query_scalar(
         "SELECT g.guarantee_no FROM applications a JOIN guarantees g USING (application_id)
          WHERE a.centre_id = $1 AND a.section_id = $2 AND a.bidder_tag = $3 AND a.kind = $4 AND g.state IN ('issued', 'claimed')",
@@ -159,11 +165,13 @@ pub async fn of_issuer(pool: &PgPool, province: &str, issuer_code: &str, status:
 }
 
 pub async fn get(pool: &PgPool, application_id: Uuid, centre_id: &str) -> anyhow::Result<Option<Application>> {
-    let row = sqlx::query("SELECT a.*, g.guarantee_no FROM applications a LEFT JOIN guarantees g USING (application_id) WHERE a.application_id = $1 AND a.centre_id = $2")
-        .bind(application_id)
-        .bind(centre_id)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(
+        "SELECT a.*, g.guarantee_no FROM applications a LEFT JOIN guarantees g USING (application_id) WHERE a.application_id = $1 AND a.centre_id = $2",
+    )
+    .bind(application_id)
+    .bind(centre_id)
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(application).transpose()
 }
 

@@ -31,10 +31,8 @@ pub async fn insert(transaction: &mut Tx, centre_id: &str, rule: &str, subject: 
 
 /// The centre's warnings, newest first (at most 1000).
 pub async fn list(pool: &PgPool, centre_id: &str) -> anyhow::Result<Vec<FraudWarning>> {
-    let rows = sqlx::query("SELECT * FROM fraud_warnings WHERE centre_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1000")
-        .bind(centre_id)
-        .fetch_all(pool)
-        .await?;
+    let rows =
+        sqlx::query("SELECT * FROM fraud_warnings WHERE centre_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1000").bind(centre_id).fetch_all(pool).await?;
     rows.iter()
         .map(|row| {
             Ok(FraudWarning {

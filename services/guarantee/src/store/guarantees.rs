@@ -90,11 +90,12 @@ pub async fn issue(transaction: &mut Tx, new: &NewGuarantee<'_>) -> anyhow::Resu
 
 /// The guarantee of the centre by number, with its issuer's province.
 pub async fn by_number(pool: &PgPool, centre_id: &str, guarantee_no: &str) -> anyhow::Result<Option<Guarantee>> {
-    let row = sqlx::query("SELECT g.*, a.province_id FROM guarantees g JOIN applications a USING (application_id) WHERE g.guarantee_no = $1 AND g.centre_id = $2")
-        .bind(guarantee_no)
-        .bind(centre_id)
-        .fetch_optional(pool)
-        .await?;
+    let row =
+        sqlx::query("SELECT g.*, a.province_id FROM guarantees g JOIN applications a USING (application_id) WHERE g.guarantee_no = $1 AND g.centre_id = $2")
+            .bind(guarantee_no)
+            .bind(centre_id)
+            .fetch_optional(pool)
+            .await?;
     row.as_ref().map(guarantee).transpose()
 }
 
@@ -166,7 +167,14 @@ fn changed(row: &PgRow) -> anyhow::Result<Changed> {
 }
 
 /// Surrenders the bidder's bid guarantees of the section in force.
-pub async fn surrender_bids_of(transaction: &mut Tx, centre_id: &str, section_id: &str, bidder_tag: &[u8], reason: &str, at: DateTime<Utc>) -> anyhow::Result<Vec<Changed>> {
+pub async fn surrender_bids_of(
+    transaction: &mut Tx,
+    centre_id: &str,
+    section_id: &str,
+    bidder_tag: &[u8],
+    reason: &str,
+    at: DateTime<Utc>,
+) -> anyhow::Result<Vec<Changed>> {
     let rows = sqlx::query(
         "UPDATE guarantees g SET state = 'surrendered', state_reason = $4, state_changed_at = $5
          FROM applications a

@@ -30,12 +30,13 @@ fn product(row: &PgRow) -> anyhow::Result<Product> {
 /// The product's current premium rate, locked for the rest of the transaction; `None` for a
 /// new product.
 pub async fn lock_rate(transaction: &mut Tx, province: &str, issuer_code: &str, product_id: &str) -> anyhow::Result<Option<Decimal>> {
-    let rate: Option<String> = sqlx::query_scalar("SELECT premium_rate::text FROM products WHERE centre_id = $1 AND issuer_code = $2 AND product_id = $3 FOR UPDATE")
-        .bind(province)
-        .bind(issuer_code)
-        .bind(product_id)
-        .fetch_optional(&mut **transaction)
-        .await?;
+    let rate: Option<String> =
+        sqlx::query_scalar("SELECT premium_rate::text FROM products WHERE centre_id = $1 AND issuer_code = $2 AND product_id = $3 FOR UPDATE")
+            .bind(province)
+            .bind(issuer_code)
+            .bind(product_id)
+            .fetch_optional(&mut **transaction)
+            .await?;
     Ok(rate.and_then(|text| text.parse().ok()))
 }
 
@@ -78,7 +79,14 @@ pub async fn get(transaction: &mut Tx, province: &str, issuer_code: &str, produc
 
 /// What a section needs: the products of active issuers of the province of `kind` that serve
 /// `centre`, `regime` and `amount_fen`; with each issuer's name and kind.
-pub async fn eligible(pool: &PgPool, province: &str, kind: GuaranteeType, centre: &str, regime: &str, amount_fen: i64) -> anyhow::Result<Vec<(Product, String, IssuerKind)>> {
+pub async fn eligible(
+    pool: &PgPool,
+    province: &str,
+    kind: GuaranteeType,
+    centre: &str,
+    regime: &str,
+    amount_fen: i64,
+) -> anyhow::Result<Vec<(Product, String, IssuerKind)>> {
     let rows = sqlx::query(
         "SELECT p.*, p.premium_rate::text AS rate, i.name AS issuer_name, i.kind AS issuer_kind
          FROM products p JOIN issuers i USING (centre_id, issuer_code)
@@ -94,7 +102,5 @@ pub async fn eligible(pool: &PgPool, province: &str, kind: GuaranteeType, centre
     .bind(amount_fen)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| Ok((product(row)?, row.try_get("issuer_name")?, parsed("issuer kind", row.try_get("issuer_kind")?, IssuerKind::parse)?)))
-        .collect()
+    rows.iter().map(|row| Ok((product(row)?, row.try_get("issuer_name")?, parsed("issuer kind", row.try_get("issuer_kind")?, IssuerKind::parse)?))).collect()
 }

@@ -8,10 +8,8 @@ use super::Tx;
 /// province's row is created when missing).
 pub async fn lock_onboarding_paused(transaction: &mut Tx, province: &str) -> anyhow::Result<bool> {
     sqlx::query("INSERT INTO provinces (centre_id) VALUES ($1) ON CONFLICT DO NOTHING").bind(province).execute(&mut **transaction).await?;
-    let paused = sqlx::query_scalar("SELECT onboarding_paused FROM provinces WHERE centre_id = $1 FOR UPDATE")
-        .bind(province)
-        .fetch_one(&mut **transaction)
-        .await?;
+    let paused =
+        sqlx::query_scalar("SELECT onboarding_paused FROM provinces WHERE centre_id = $1 FOR UPDATE").bind(province).fetch_one(&mut **transaction).await?;
     Ok(paused)
 }
 
