@@ -257,9 +257,9 @@ fn acceptable_text(text: &str) -> bool {
 }
 
 /// Text from outside, made safe to store and print in a reason: control characters replaced,
-/// length bounded.
+/// length bounded at a word.
 fn printable(text: &str) -> String {
-    text.chars().take(200).map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+    jinfu_platform::fields::clip(text, 200)
 }
 
 fn content_hash(wire: &CreditNoticeV1, amount: Fen, value_time: DateTime<Utc>) -> [u8; 32] {

@@ -211,10 +211,10 @@ async fn check_notices(snapshot: &mut PgConnection, result: &mut Verification) -
              WHERE c.centre_id = n.centre_id AND c.sequence = n.entry_sequence
                AND c.side = 'credit' AND c.amount_fen = n.amount_fen
                AND d.side = 'debit' AND d.amount_fen = n.amount_fen
-               AND d.account = 'bank:' || n.bank || ':' || n.account_number
+               AND d.account = bank_account_key(n.bank, n.account_number)
                AND CASE WHEN n.outcome IN ('matched', 'short', 'over')
-                        THEN c.account = 'deposit:' || n.section_id || ':' || n.bidder_uscc
-                        ELSE c.account = 'suspense:' || n.bank || ':' || n.account_number END)",
+                        THEN c.account = deposit_account_key(n.section_id, n.bidder_uscc)
+                        ELSE c.account = suspense_account_key(n.bank, n.account_number) END)",
     )
     .fetch_all(&mut *snapshot)
     .await?;
@@ -283,7 +283,7 @@ async fn check_suspense(snapshot: &mut PgConnection, result: &mut Verification) 
     // less the items bound or returned (or being returned), and every decision has its entry.
     let rows = sqlx::query(
         "WITH expected AS (
-             SELECT n.centre_id, 'suspense:' || n.bank || ':' || n.account_number AS account,
+             SELECT n.centre_id, suspense_account_key(n.bank, n.account_number) AS account,
                     sum(n.amount_fen) FILTER (WHERE r.resolution_id IS NULL)::int8 AS fen
              FROM credit_notices n
              LEFT JOIN suspense_resolutions r ON r.bank = n.bank AND r.bank_serial = n.bank_serial AND r.status <> 'return_failed'

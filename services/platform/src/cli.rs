@@ -1,4 +1,5 @@
-//! The command line every service binary shares: `serve`, `migrate`, `health` and `token`, each
+//! The command line every service binary shares: `serve`, `migrate`, `health`, `token`,
+//! `outbox-parked` and `outbox-unpark`, each
 //! loading only the settings it needs (the migration Job has no signing keys; a probe has nothing
 //! but an address). A service adds its own subcommands beside these by flattening [`Common`]
 //! into its `Command` enum (see `docs/new-service.md`).
@@ -17,7 +18,7 @@ use crate::db::DatabaseSettings;
 use crate::grpc::HealthArgs;
 use crate::metrics::MetricsSettings;
 use crate::telemetry::TelemetrySettings;
-use crate::{config, db, grpc, metrics, telemetry};
+use crate::{config, db, grpc, metrics, outbox, telemetry};
 
 /// What the shared commands need to know of a service.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +42,17 @@ pub enum Common {
     Health(HealthArgs),
     /// Issue a bearer token signed with the configured token secret (operators' tools, the demo).
     Token(TokenArgs),
+    /// List outbox rows parked because they cannot be published (oldest first; tab-separated:
+    /// id, topic, key, bytes, created, parked, reason). Exit 1 if there are any.
+    OutboxParked {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Give a parked outbox row back to the relay, once what stopped it is fixed.
+    OutboxUnpark {
+        #[arg(long)]
+        id: i64,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -97,6 +109,33 @@ where
             let keys = TokenKeys::new(&settings.auth.token_secret)?;
             let centre = CentreCode::parse(&args.centre)?;
             println!("{}", keys.issue(args.role, &centre, &args.party, args.valid_seconds)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Common::OutboxParked { limit } => {
+            let settings: DatabaseOnly = config::load(config)?;
+            let pool = db::connect_and_migrate(&settings.database, service.schema, service.migrator).await?;
+            let rows = outbox::parked(&pool, limit.clamp(1, 10_000)).await?;
+            println!("id\ttopic\tkey\tbytes\tcreated_at\tparked_at\treason");
+            for row in &rows {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    row.id,
+                    row.topic,
+                    row.key,
+                    row.payload_bytes,
+                    row.created_at.to_rfc3339(),
+                    row.parked_at.to_rfc3339(),
+                    row.reason
+                );
+            }
+            println!("{} parked outbox rows in schema {}", rows.len(), service.schema);
+            Ok(if rows.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Common::OutboxUnpark { id } => {
+            let settings: DatabaseOnly = config::load(config)?;
+            let pool = db::connect_and_migrate(&settings.database, service.schema, service.migrator).await?;
+            anyhow::ensure!(outbox::unpark(&pool, id).await?, "no parked outbox row has id {id}");
+            println!("outbox row {id} handed back to the relay");
             Ok(ExitCode::SUCCESS)
         }
         Common::Serve => {

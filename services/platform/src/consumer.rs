@@ -27,7 +27,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::watch;
 use tracing::{info, warn, Instrument};
 
-use crate::kafka::{self, dead_letter_headers, KafkaSettings};
+use crate::kafka::{self, KafkaSettings};
 use crate::metrics::DLQ_MESSAGES;
 use crate::outbox::OutboxRows;
 use crate::retry::{self, Failure};
@@ -278,9 +278,10 @@ async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, 
         refusal = Some(code);
         let reason = format!("{code}: {sentence}");
         warn!(topic, offset = record.offset, reason = %reason, "record refused; sent to the dead-letter topic");
-        let headers = dead_letter_headers(&record.headers, &reason, topic, record.partition, record.offset);
+        let origin = kafka::Origin { topic, partition: record.partition, offset: record.offset };
+        let dead = kafka::dead_letter(&record.value, &record.headers, &reason, origin);
         let mut outbox = OutboxRows::default();
-        outbox.push(&kafka::dlq_topic(topic), &format!("{}:{}", record.partition, record.offset), record.value.clone(), &headers);
+        outbox.push(&kafka::dlq_topic(topic), &format!("{}:{}", record.partition, record.offset), dead.value, &dead.headers);
         outbox.insert(&mut transaction).await?;
         sqlx::query(
             "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, payload) VALUES ($1, $2, $3, $4, $5)

@@ -12,6 +12,25 @@ pub const TEXT_MAX_CHARS: usize = 256;
 /// Longest reason an operator gives for a decision, in characters.
 pub const REASON_MAX_CHARS: usize = 1000;
 
+/// `text` bounded to `max_chars` characters: whole if it fits, otherwise cut at the last space
+/// before the bound (or at the bound, if a single word is longer) with `…` appended, so a
+/// reason or a quoted value is never cut in the middle of a word. Control characters become
+/// U+FFFD.
+pub fn clip(text: &str, max_chars: usize) -> String {
+    let printable = |c: char| if c.is_control() { '\u{FFFD}' } else { c };
+    if text.chars().count() <= max_chars {
+        return text.chars().map(printable).collect();
+    }
+    let head: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    let cut = match head.rfind(' ') {
+        Some(space) if space > 0 => &head[..space],
+        _ => head.as_str(),
+    };
+    let mut clipped: String = cut.trim_end().chars().map(printable).collect();
+    clipped.push('…');
+    clipped
+}
+
 /// INVALID_ARGUMENT with the message as given.
 pub fn invalid(message: impl Into<String>) -> Status {
     Status::invalid_argument(message.into())
@@ -82,6 +101,17 @@ mod tests {
         assert!(identifier("bidder", "ab").is_ok());
         let refused = required_text("section_id", "").err().map(|status| status.message().to_owned()).unwrap_or_default();
         assert!(refused.starts_with("section_id is required"), "{refused}");
+    }
+
+    #[test]
+    fn clipped_text_keeps_whole_words_and_says_it_was_cut() {
+        assert_eq!(clip("short reason", 100), "short reason");
+        assert_eq!(clip("malformed_json: expected value at line 1 column 7", 30), "malformed_json: expected…");
+        assert!(clip(&"x".repeat(50), 10).chars().count() <= 10);
+        assert_eq!(clip("a\nb", 10), "a\u{FFFD}b");
+        let long = format!("oversized: {}", "word ".repeat(400));
+        let clipped = clip(&long, 1000);
+        assert!(clipped.chars().count() <= 1000 && clipped.starts_with("oversized: ") && clipped.ends_with("word…"), "{clipped}");
     }
 
     #[test]

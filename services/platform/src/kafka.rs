@@ -230,15 +230,56 @@ pub fn header_pairs(headers: Option<&BorrowedHeaders>) -> Vec<(String, Vec<u8>)>
         .unwrap_or_default()
 }
 
-/// Builds the headers of a dead-letter record: the original headers, then the reason and the
-/// original coordinates.
-pub fn dead_letter_headers(original: &[(String, Vec<u8>)], reason: &str, topic: &str, partition: i32, offset: i64) -> Vec<(String, Vec<u8>)> {
-    let mut headers: Vec<(String, Vec<u8>)> = original.iter().filter(|(key, _)| !key.starts_with("jinfu-dlq-")).cloned().collect();
-    headers.push((DLQ_REASON_HEADER.into(), reason.as_bytes().to_vec()));
-    headers.push((DLQ_TOPIC_HEADER.into(), topic.as_bytes().to_vec()));
-    headers.push((DLQ_PARTITION_HEADER.into(), partition.to_string().into_bytes()));
-    headers.push((DLQ_OFFSET_HEADER.into(), offset.to_string().into_bytes()));
-    headers
+/// The most of an original record's value a dead-letter record carries, in bytes.
+pub const DLQ_VALUE_MAX_BYTES: usize = 64 * 1024;
+/// The most of an original record's headers a dead-letter record carries, in bytes (names and
+/// values); beyond it only the trace-context headers are kept.
+pub const DLQ_HEADERS_MAX_BYTES: usize = 16 * 1024;
+/// The longest reason, in characters: the stable code first, the sentence cut at a word.
+pub const DLQ_REASON_MAX_CHARS: usize = 1000;
+/// The original value's length in bytes (decimal).
+pub const DLQ_ORIGINAL_LENGTH_HEADER: &str = "jinfu-dlq-original-length";
+/// SHA-256 of the whole original value (64 lower-case hex digits).
+pub const DLQ_ORIGINAL_SHA256_HEADER: &str = "jinfu-dlq-original-sha256";
+/// `true` when the value is only a prefix of the original, `false` when it is all of it.
+pub const DLQ_TRUNCATED_HEADER: &str = "jinfu-dlq-truncated";
+
+/// A dead-letter record: at most [`DLQ_VALUE_MAX_BYTES`] of the original value, the original
+/// headers (up to [`DLQ_HEADERS_MAX_BYTES`]), the reason and the original coordinates, the
+/// original length and SHA-256. Bounded whatever the original's size, so it always fits under
+/// [`MESSAGE_MAX_BYTES`] and the relay can always publish it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Where a refused record came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Builds the dead-letter record of a refused record; see [`DeadLetter`].
+pub fn dead_letter(value: &[u8], original_headers: &[(String, Vec<u8>)], reason: &str, origin: Origin<'_>) -> DeadLetter {
+    let kept: Vec<(String, Vec<u8>)> = original_headers.iter().filter(|(key, _)| !key.starts_with("jinfu-dlq-")).cloned().collect();
+    let kept_bytes: usize = kept.iter().map(|(key, value)| key.len() + value.len()).sum();
+    let mut headers = if kept_bytes <= DLQ_HEADERS_MAX_BYTES {
+        kept
+    } else {
+        kept.into_iter().filter(|(key, value)| TRACE_HEADERS.contains(&key.as_str()) && value.len() <= 512).collect()
+    };
+    let truncated = value.len() > DLQ_VALUE_MAX_BYTES;
+    headers.push((DLQ_REASON_HEADER.into(), crate::fields::clip(reason, DLQ_REASON_MAX_CHARS).into_bytes()));
+    headers.push((DLQ_TOPIC_HEADER.into(), origin.topic.as_bytes().to_vec()));
+    headers.push((DLQ_PARTITION_HEADER.into(), origin.partition.to_string().into_bytes()));
+    headers.push((DLQ_OFFSET_HEADER.into(), origin.offset.to_string().into_bytes()));
+    headers.push((DLQ_ORIGINAL_LENGTH_HEADER.into(), value.len().to_string().into_bytes()));
+    headers.push((DLQ_ORIGINAL_SHA256_HEADER.into(), hex::encode(jinfu_ledger::chain::sha256(value)).into_bytes()));
+    headers.push((DLQ_TRUNCATED_HEADER.into(), truncated.to_string().into_bytes()));
+    DeadLetter { value: value[..value.len().min(DLQ_VALUE_MAX_BYTES)].to_vec(), headers }
 }
 
 pub fn owned_headers(pairs: &[(String, Vec<u8>)]) -> OwnedHeaders {

@@ -30,6 +30,9 @@ pub const STATEMENT_DISCREPANCIES: &str = "jinfu_statement_discrepancies_total";
 pub const GRPC_REQUESTS: &str = "jinfu_grpc_requests_total";
 /// gRPC call latency (histogram, seconds; labels `service`, `method`).
 pub const GRPC_REQUEST_DURATION: &str = "jinfu_grpc_request_duration_seconds";
+/// Outbox rows parked because they can never be published (counter; labels `topic`, `reason`:
+/// the park code, e.g. `too_large`). Listed by `<service> outbox-parked`.
+pub const OUTBOX_PARKED: &str = "jinfu_outbox_parked_total";
 /// Supervised tasks that ended while they should have run (counter; label `task`, e.g.
 /// `trading-event consumer`). Each failure also stops the process: see `supervisor`.
 pub const TASK_FAILURES: &str = "jinfu_task_failures_total";

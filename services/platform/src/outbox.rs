@@ -27,8 +27,7 @@ use tracing::{warn, Instrument};
 
 use crate::kafka;
 
-/// Rows parked because they cannot be published (counter; labels `topic`, `reason`: the code).
-pub const PARKED: &str = "jinfu_outbox_parked_total";
+pub use crate::metrics::OUTBOX_PARKED as PARKED;
 
 /// Publishes until `shutdown` turns true, then drains what is already due.
 pub async fn run_relay(pool: PgPool, producer: FutureProducer, batch_max: i64, mut shutdown: watch::Receiver<bool>) {

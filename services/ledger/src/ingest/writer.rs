@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use jinfu_ledger::matching::{is_collusion_lead, Target};
 use jinfu_ledger::Outcome;
-use jinfu_platform::kafka::dead_letter_headers;
+use jinfu_platform::kafka;
 use serde_json::json;
 use sqlx::{Postgres, Transaction};
 use tracing::warn;
@@ -103,8 +103,9 @@ impl BatchWriter {
     pub(super) fn dead_letter(&mut self, context: &BatchContext<'_>, record: &Record, refusal: &Refusal) {
         let reason = refusal.reason();
         warn!(partition = record.partition, offset = record.offset, reason = %reason, "credit notice refused; sent to the dead-letter topic");
-        let headers = dead_letter_headers(&record.headers, &reason, context.topic, record.partition, record.offset);
-        self.outbox.push(context.dead_letter_topic, &format!("{}:{}", record.partition, record.offset), record.value.clone(), &headers);
+        let origin = kafka::Origin { topic: context.topic, partition: record.partition, offset: record.offset };
+        let dead = kafka::dead_letter(&record.value, &record.headers, &reason, origin);
+        self.outbox.push(context.dead_letter_topic, &format!("{}:{}", record.partition, record.offset), dead.value, &dead.headers);
         self.dead_letters.push(DeadLetterRow { partition: record.partition, offset: record.offset, reason, payload: record.value.clone() });
         context.topic.clone_into(&mut self.dead_letter_source_topic);
     }

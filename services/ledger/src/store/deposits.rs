@@ -32,7 +32,7 @@ pub async fn deposits(pool: &PgPool, centre_id: &str, section_id: &str, bidder: 
          SELECT b.bidder_uscc, b.sub_account_number, sec.required_deposit_fen, coalesce(a.balance_fen, 0), cover.guarantee_no, coalesce(cover.amount_fen, 0)
          FROM bidders b
          JOIN sections sec ON sec.centre_id = $1 AND sec.section_id = $2
-         LEFT JOIN accounts a ON a.centre_id = $1 AND a.account = 'deposit:' || $2 || ':' || b.bidder_uscc
+         LEFT JOIN accounts a ON a.centre_id = $1 AND a.account = deposit_account_key($2, b.bidder_uscc)
          LEFT JOIN LATERAL (
              SELECT g.guarantee_no, g.amount_fen FROM guarantee_covers g
              WHERE g.centre_id = $1 AND g.section_id = $2 AND g.bidder_uscc = b.bidder_uscc AND g.ended_at IS NULL
@@ -66,7 +66,7 @@ pub async fn balances(pool: &PgPool, centre_id: &str, prefix: &str, now: DateTim
          WHERE a.centre_id = $1 AND starts_with(a.account, $2)
            AND NOT EXISTS (SELECT 1 FROM sections s
                            WHERE s.centre_id = a.centre_id AND s.bid_opening_time > $3
-                             AND starts_with(a.account, 'deposit:' || s.section_id || ':'))
+                             AND starts_with(a.account, deposit_account_prefix(s.section_id)))
          ORDER BY a.account LIMIT 10000",
     )
     .bind(centre_id)
@@ -81,7 +81,7 @@ pub async fn balances(pool: &PgPool, centre_id: &str, prefix: &str, now: DateTim
 pub async fn stale_deposits(pool: &PgPool, centre_id: &str, today: NaiveDate) -> Result<Vec<(String, String, i64, NaiveDate, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.section_id, r.bidder_uscc, a.balance_fen, r.due_on, r.status FROM refunds r
-         JOIN accounts a ON a.centre_id = r.centre_id AND a.account = 'deposit:' || r.section_id || ':' || r.bidder_uscc
+         JOIN accounts a ON a.centre_id = r.centre_id AND a.account = deposit_account_key(r.section_id, r.bidder_uscc)
          WHERE r.centre_id = $1 AND r.due_on < $2 AND r.status = ANY($3) AND a.balance_fen > 0
          ORDER BY r.due_on, r.section_id, r.bidder_uscc",
     )
