@@ -88,7 +88,7 @@ async fn a_refused_notice_of_any_size_leaves_a_bounded_dead_letter_copy_that_is_
     app.client.register_test_centre().await?;
     let huge = vec![b'{'; MESSAGE_MAX_BYTES - 20_000];
     app.send(&[BankRecord { key: "huge".into(), value: huge.clone(), headers: vec![] }]).await?;
-    let dead = read_topic(&app.settings.kafka, &kafka::dlq_topic(&app.settings.kafka.topic(topics::BANK_CREDIT_NOTICES)), 1, Duration::from_secs(60)).await?;
+    let dead = read_topic(&app.settings.kafka, &kafka::dlq_topic(topics::BANK_CREDIT_NOTICES), 1, Duration::from_secs(60)).await?;
     let (value, headers) = &dead[0];
     let header = |name: &str| String::from_utf8_lossy(&headers[name]).into_owned();
     assert!(header(kafka::DLQ_REASON_HEADER).starts_with("oversized: "), "{}", header(kafka::DLQ_REASON_HEADER));
