@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use jinfu_ledger_service::app::Application;
 use jinfu_ledger_service::settings::Settings;
@@ -40,9 +41,9 @@ enum Command {
         #[arg(long)]
         statement: Option<String>,
         #[arg(long)]
-        from: Option<chrono::NaiveDate>,
+        from: Option<NaiveDate>,
         #[arg(long)]
-        to: Option<chrono::NaiveDate>,
+        to: Option<NaiveDate>,
     },
 }
 
@@ -96,45 +97,52 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Reconciliation { centre, statement, from, to } => {
             let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-            let reports = match &statement {
-                Some(id) => match store::reconciliation::get_report(&pool, id, 100_000).await? {
-                    Some((report, lines)) if report.centre_id == centre => vec![(report, lines)],
-                    _ => anyhow::bail!("centre {centre} has no reconciliation report for statement {id:?}"),
-                },
-                None => {
-                    let to = to.unwrap_or_else(|| jinfu_ledger::beijing::date(chrono::Utc::now()));
-                    let from = from.unwrap_or(to - chrono::Duration::days(31));
-                    store::reconciliation::list_reports(&pool, &centre, from, to).await?.into_iter().map(|report| (report, Vec::new())).collect()
-                }
-            };
-            println!("statement_id\tdate\tbank\taccount\tstatus\tlines\tbank_closing_yuan\tledger_closing_yuan\tlate_notified\tdiscrepancies\treconcile_ms");
-            for (report, lines) in &reports {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    report.statement_id,
-                    report.statement_date,
-                    report.bank,
-                    report.account_number,
-                    report.status,
-                    report.line_count,
-                    jinfu_ledger::Fen::from_fen(report.bank_closing_fen),
-                    jinfu_ledger::Fen::from_fen(report.ledger_closing_fen),
-                    report.late_notified,
-                    report.discrepancies,
-                    report.reconcile_ms
-                );
-                for (kind, serial, amount, detail) in lines {
-                    println!(
-                        "  {kind}\t{}\t{}\t{detail}",
-                        serial.as_deref().unwrap_or("-"),
-                        amount.map(|fen| jinfu_ledger::Fen::from_fen(fen).to_string()).unwrap_or_else(|| "-".into())
-                    );
-                }
-            }
-            if reports.iter().any(|(report, _)| report.status != "balanced") {
-                return Ok(ExitCode::FAILURE);
-            }
+            return reconciliation(&pool, &centre, statement.as_deref(), from, to).await;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ledger reconciliation`: prints the reports (and, for one statement, its discrepancies); exit 1
+/// if any listed report is not balanced.
+async fn reconciliation(
+    pool: &sqlx::PgPool,
+    centre: &str,
+    statement: Option<&str>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> anyhow::Result<ExitCode> {
+    let reports = match statement {
+        Some(id) => match store::reconciliation::get_report(pool, id, 100_000).await? {
+            Some((report, lines)) if report.centre_id == centre => vec![(report, lines)],
+            _ => anyhow::bail!("centre {centre} has no reconciliation report for statement {id:?}"),
+        },
+        None => {
+            let to = to.unwrap_or_else(|| jinfu_ledger::beijing::date(chrono::Utc::now()));
+            let from = from.unwrap_or(to - chrono::Duration::days(31));
+            store::reconciliation::list_reports(pool, centre, from, to).await?.into_iter().map(|report| (report, Vec::new())).collect()
+        }
+    };
+    let yuan = |fen: i64| jinfu_ledger::Fen::from_fen(fen).to_string();
+    println!("statement_id\tdate\tbank\taccount\tstatus\tlines\tbank_closing_yuan\tledger_closing_yuan\tlate_notified\tdiscrepancies\treconcile_ms");
+    for (report, lines) in &reports {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            report.statement_id,
+            report.statement_date,
+            report.bank,
+            report.account_number,
+            report.status,
+            report.line_count,
+            yuan(report.bank_closing_fen),
+            yuan(report.ledger_closing_fen),
+            report.late_notified,
+            report.discrepancies,
+            report.reconcile_ms
+        );
+        for (kind, serial, amount, detail) in lines {
+            println!("  {kind}\t{}\t{}\t{detail}", serial.as_deref().unwrap_or("-"), amount.map(yuan).unwrap_or_else(|| "-".into()));
+        }
+    }
+    Ok(if reports.iter().any(|(report, _)| report.status != "balanced") { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
