@@ -122,6 +122,11 @@ impl TestApp {
     pub async fn spawn() -> anyhow::Result<TestApp> {
         let banks = Banks::generate();
         let settings = test_settings(&banks).await?;
+        TestApp::spawn_with(banks, settings).await
+    }
+
+    /// A ledger with settings the test changed (made by [`test_settings`] from `banks`).
+    pub async fn spawn_with(banks: Banks, settings: Settings) -> anyhow::Result<TestApp> {
         let application = Application::build(settings.clone()).await?;
         let port = application.port();
         let pool = application.pool();
