@@ -82,6 +82,9 @@ BANKS=(
   --bank "ICBC:2402001029200012345:520100:icbc_gy:sm2-sm3:$ICBC_PRIVATE"
   --bank "BOC:133600000000012345:520000:boc_gz:sm2-sm3:$BOC_PRIVATE"
 )
+# The ledger's own event-signing key (required; its outbox relay signs what it publishes).
+read -r _ LEDGER_EVENTS_PRIVATE _ < <("$BIN/bank-sim" keygen --scheme ed25519)
+export JINFU_SIGNING__KEY_REF=ledger_bench JINFU_SIGNING__SCHEME=ed25519 JINFU_SIGNING__PRIVATE_KEY="$LEDGER_EVENTS_PRIVATE"
 export JINFU_GRPC__LISTEN="127.0.0.1:50071"
 export JINFU_METRICS__LISTEN="127.0.0.1:9171"
 export JINFU_INGEST__INSTANCE_ID="ledger-bench-0"

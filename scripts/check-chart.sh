@@ -7,7 +7,7 @@
 #      longest release name Helm allows;
 #  (c) validate every rendered document and every file under k8s/ against the Kubernetes JSON
 #      schemas of $KUBE_VERSION, strict (unknown fields fail); TradingCentre resources against
-#      the openAPIV3Schema of our CRD (made strict the same way), KafkaTopic, PrometheusRule and
+#      the openAPIV3Schema of our CRD (made strict the same way), KafkaTopic, KafkaUser, PrometheusRule and
 #      ServiceMonitor against the subset schemas of scripts/schemas/;
 #  (d) make sure values.schema.json rejects a misspelt key;
 #  and that charts/jinfu/crds/ and k8s/crds/ hold the same CRD bytes.

@@ -61,6 +61,19 @@ if [ ! -f "$DEMO_DIR/sealing.env" ]; then
   echo "SEALING_KEY=$key" >"$DEMO_DIR/sealing.env"
 fi
 source "$DEMO_DIR/sealing.env"
+# The services' own event-signing keys (DESIGN.md §7): each outbox relay signs what it publishes;
+# the ledger trusts the guarantee service's public key for guarantee.events. Ed25519, kept like
+# the others (production: a Kubernetes Secret per service; see docs/kubernetes.md).
+if [ ! -f "$DEMO_DIR/services.env" ]; then
+  {
+    read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "LEDGER_EVENTS_PRIVATE=$priv LEDGER_EVENTS_PUBLIC=$pub"
+    read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "GUARANTEE_EVENTS_PRIVATE=$priv GUARANTEE_EVENTS_PUBLIC=$pub"
+  } >"$DEMO_DIR/services.env"
+fi
+source "$DEMO_DIR/services.env"
+export JINFU_SIGNING__KEY_REF=ledger_demo JINFU_SIGNING__SCHEME=ed25519 JINFU_SIGNING__PRIVATE_KEY="$LEDGER_EVENTS_PRIVATE"
+export JINFU_TRUSTED_PUBLISHERS__GUARANTEE__GUARANTEE_DEMO__SCHEME=ed25519
+export JINFU_TRUSTED_PUBLISHERS__GUARANTEE__GUARANTEE_DEMO__PUBLIC_KEY="$GUARANTEE_EVENTS_PUBLIC"
 export JINFU_REFUNDS__SIGNING__SCHEME=sm2-sm3 JINFU_REFUNDS__SIGNING__PRIVATE_KEY="$PLATFORM_PRIVATE" JINFU_REFUNDS__SIGNING__KEY_REF=jinfu_demo
 export JINFU_REFUNDS__POLL_MS=200
 export JINFU_GRPC__LISTEN="127.0.0.1:${DEMO_GRPC_PORT:-50051}"
@@ -91,6 +104,7 @@ echo "[demo] starting the guarantee service on $GUARANTEE_LISTEN, metrics on htt
 JINFU_GRPC__LISTEN="$GUARANTEE_LISTEN" JINFU_METRICS__LISTEN="$GUARANTEE_METRICS" \
   JINFU_LEDGER__ENDPOINT="http://$LEDGER_LISTEN" JINFU_SEALING__KEY="$SEALING_KEY" \
   JINFU_CONSUMER__ASSIGNMENT=manual JINFU_CONSUMER__INSTANCE_ID="guarantee-demo-0" \
+  JINFU_SIGNING__KEY_REF=guarantee_demo JINFU_SIGNING__PRIVATE_KEY="$GUARANTEE_EVENTS_PRIVATE" \
   target/debug/guarantee serve >"$DEMO_DIR/guarantee.log" 2>&1 &
 GUARANTEE_PID=$!
 for attempt in $(seq 1 120); do

@@ -14,7 +14,7 @@ use jinfu_ledger_service::settings::{
 use jinfu_platform::auth::{Role, TokenKeys};
 use jinfu_platform::db::DatabaseSettings;
 use jinfu_platform::kafka::KafkaSettings;
-use jinfu_platform::signing::{Scheme, SigningKey};
+use jinfu_platform::signing::{Scheme, SigningKey, SigningSettings, TrustedKeySettings, TrustedKeys, TrustedPublishers};
 use jinfu_proto::ledger::v1 as pb;
 use jinfu_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -56,11 +56,37 @@ pub struct Banks {
     pub ccb: SigningKey,
     /// The platform's payment-order signing key.
     pub platform: SigningKey,
+    /// The ledger's own key: its outbox relay signs what it publishes (`ledger_test`).
+    pub ledger: SigningKey,
+    /// The guarantee service's own key (`guarantee_test`), which the ledger trusts for
+    /// `guarantee.events`.
+    pub guarantee: SigningKey,
 }
+
+/// Key references of the services' own keys in tests.
+pub const LEDGER_KEY_REF: &str = "ledger_test";
+pub const GUARANTEE_KEY_REF: &str = "guarantee_test";
 
 impl Banks {
     pub fn generate() -> Banks {
-        Banks { icbc: SigningKey::generate(Scheme::Sm2Sm3), ccb: SigningKey::generate(Scheme::Ed25519), platform: SigningKey::generate(Scheme::Ed25519) }
+        Banks {
+            icbc: SigningKey::generate(Scheme::Sm2Sm3),
+            ccb: SigningKey::generate(Scheme::Ed25519),
+            platform: SigningKey::generate(Scheme::Ed25519),
+            ledger: SigningKey::generate(Scheme::Ed25519),
+            guarantee: SigningKey::generate(Scheme::Ed25519),
+        }
+    }
+
+    /// The guarantee service's signing settings (`guarantee_test`).
+    pub fn guarantee_signing(&self) -> SigningSettings {
+        SigningSettings { key_ref: GUARANTEE_KEY_REF.into(), scheme: Scheme::Ed25519, private_key: SecretString::from(self.guarantee.private_key_hex()) }
+    }
+
+    /// What the ledger trusts: the guarantee service's public key.
+    pub fn trusted_publishers(&self) -> TrustedPublishers {
+        let guarantee = TrustedKeySettings { key_ref: GUARANTEE_KEY_REF.into(), scheme: Scheme::Ed25519, public_key: self.guarantee.public_key_hex() };
+        TrustedPublishers::from([("guarantee".to_owned(), TrustedKeys(vec![guarantee]))])
     }
 
     pub fn key_settings(&self) -> BTreeMap<String, BankKeySettings> {
@@ -75,9 +101,14 @@ impl Banks {
 pub async fn test_settings(banks: &Banks) -> anyhow::Result<Settings> {
     Ok(Settings {
         database: DatabaseSettings { url: SecretString::from(fresh_database().await?), max_connections: 8, acquire_timeout_ms: 10_000 },
-        kafka: KafkaSettings { brokers: brokers(), topic_prefix: format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..10]), partitions: 3 },
+        kafka: KafkaSettings {
+            brokers: brokers(),
+            topic_prefix: format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+            partitions: 3,
+            ..KafkaSettings::default()
+        },
         grpc: GrpcSettings { listen: "127.0.0.1:0".into(), ..GrpcSettings::default() },
-        auth: AuthSettings { token_secret: SecretString::from(TOKEN_SECRET) },
+        auth: AuthSettings::new(SecretString::from(TOKEN_SECRET)),
         telemetry: Default::default(),
         metrics: Default::default(),
         banks: banks.key_settings(),
@@ -103,6 +134,12 @@ pub async fn test_settings(banks: &Banks) -> anyhow::Result<Settings> {
                 key_ref: "jinfu_test".into(),
             }),
         },
+        signing: Some(SigningSettings {
+            key_ref: LEDGER_KEY_REF.into(),
+            scheme: Scheme::Ed25519,
+            private_key: SecretString::from(banks.ledger.private_key_hex()),
+        }),
+        trusted_publishers: banks.trusted_publishers(),
     })
 }
 
@@ -494,6 +531,10 @@ pub fn start_ledger_process(settings: &Settings, banks: &Banks, port: u16, log: 
         .env("JINFU_BANKS__ICBC_TEST__PUBLIC_KEY", banks.icbc.public_key_hex())
         .env("JINFU_BANKS__CCB_TEST__SCHEME", "ed25519")
         .env("JINFU_BANKS__CCB_TEST__PUBLIC_KEY", banks.ccb.public_key_hex())
+        .env("JINFU_SIGNING__KEY_REF", LEDGER_KEY_REF)
+        .env("JINFU_SIGNING__SCHEME", "ed25519")
+        .env("JINFU_SIGNING__PRIVATE_KEY", banks.ledger.private_key_hex())
+        .env(format!("JINFU_TRUSTED_PUBLISHERS__GUARANTEE__{}__PUBLIC_KEY", GUARANTEE_KEY_REF.to_ascii_uppercase()), banks.guarantee.public_key_hex())
         .stdout(std::process::Stdio::from(log_file.try_clone()?))
         .stderr(std::process::Stdio::from(log_file))
         .kill_on_drop(true);

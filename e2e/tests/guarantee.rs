@@ -42,7 +42,7 @@ async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<Guarantees> {
         database: app.settings.database.clone(),
         kafka: app.settings.kafka.clone(),
         grpc: GrpcSettings { listen: "127.0.0.1:0".into(), ..GrpcSettings::default() },
-        auth: AuthSettings { token_secret: SecretString::from(TOKEN_SECRET) },
+        auth: AuthSettings::new(SecretString::from(TOKEN_SECRET)),
         sealing: SealingSettings { key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())) },
         ledger: LedgerSettings { endpoint: format!("http://{}", app.address) },
         telemetry: Default::default(),
@@ -52,6 +52,9 @@ async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<Guarantees> {
         // One in-process service per test: it reads trading.events itself (no group coordinator).
         consumer: ConsumerConfig { assignment: Assignment::Manual, instance_id: None, group_id: Some(format!("guarantee-{}", uuid::Uuid::new_v4().simple())) },
         expiry_interval_seconds: 3600,
+        // The key the ledger under test trusts for guarantee.events.
+        signing: Some(app.banks.guarantee_signing()),
+        trusted_publishers: Default::default(),
     };
     let application = Application::build(settings).await?;
     let port = application.port();

@@ -45,6 +45,21 @@ async fn app_with_section(section: &str, required_fen: i64, bidders: u32) -> any
     Ok((app, opened))
 }
 
+/// Applies `section`'s `bids.opened` event (SubmitTenderEvent, as the centre's operator): the
+/// one fact that unseals its bidders.
+async fn open_bids(app: &TestApp, section: &str) -> anyhow::Result<()> {
+    let request = pb::SubmitTenderEventRequest {
+        event_id: format!("bids-opened-{section}"),
+        centre_id: CENTRE.into(),
+        section_id: section.into(),
+        r#type: "bids.opened".into(),
+        occurred_at: Some(prost_types::Timestamp { seconds: Utc::now().timestamp(), nanos: 0 }),
+        data_json: String::new(),
+    };
+    app.client.grpc.clone().submit_tender_event(app.client.operator(request)).await?;
+    Ok(())
+}
+
 async fn assert_verified(app: &TestApp) {
     let result = verify::verify(&app.pool).await.expect("verification runs");
     assert!(result.ok(), "verification failed: {:?}", result.violations);
@@ -143,6 +158,10 @@ async fn every_matching_outcome_lands_in_its_account_with_its_reason() -> anyhow
     records.push(signed_record(&wrong_collection.sub_account_number, wrong_collection.to_json(), "ccb_test", &banks.ccb));
     app.send(&records).await?;
     app.wait_for_records(records.len() as i64).await?;
+    // The bids of OPEN and LATE are opened (the event): the operator may see their deposits
+    // and LATE's late transfer.
+    open_bids(&app, "OPEN").await?;
+    open_bids(&app, "LATE").await?;
 
     let summary = app.client.summary().await?;
     let count = |outcome: &str| summary.outcomes.iter().find(|o| o.outcome == outcome).map(|o| o.notices).unwrap_or(0);
@@ -177,8 +196,9 @@ async fn one_payer_account_funding_two_bidders_raises_a_collusion_lead() -> anyh
     let app = TestApp::spawn().await?;
     app.client.register_test_centre().await?;
     let deadline = Utc::now() - chrono::Duration::hours(2);
-    // Opening in ten seconds: the lead is raised at once but shown only once bids are opened.
-    let opening = Utc::now() + chrono::Duration::seconds(10);
+    // The lead is raised at once but shown only once the bids are opened (the event, not the
+    // schedule: the scheduled opening has passed).
+    let opening = Utc::now() - chrono::Duration::hours(1);
     app.client.create_section("COLLUDE", 1_000_000, deadline, opening, false).await?;
     let first = TestBidder::new(11);
     let second = TestBidder::new(12);
@@ -195,8 +215,7 @@ async fn one_payer_account_funding_two_bidders_raises_a_collusion_lead() -> anyh
     let raised: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.collusion_leads").fetch_one(&app.pool).await?;
     assert_eq!(raised, 1);
     assert!(app.client.summary().await?.collusion_leads.is_empty(), "hidden before bid opening");
-    let wait = opening - Utc::now();
-    tokio::time::sleep(wait.to_std().unwrap_or_default() + Duration::from_millis(200)).await;
+    open_bids(&app, "COLLUDE").await?;
 
     let leads = app.client.summary().await?.collusion_leads;
     assert_eq!(leads.len(), 1);
@@ -323,6 +342,7 @@ async fn the_operator_sees_every_deposit_once_bids_are_opened() -> anyhow::Resul
     app.client.create_section("S-OPENED", 1_000_000, Utc::now() - chrono::Duration::hours(2), Utc::now() - chrono::Duration::hours(1), false).await?;
     let bidder = TestBidder::new(21);
     app.client.open_sub_account("S-OPENED", &bidder).await?;
+    open_bids(&app, "S-OPENED").await?;
     let list = pb::ListSectionDepositsRequest { centre_id: CENTRE.into(), section_id: "S-OPENED".into() };
     let deposits = app.client.grpc.clone().list_section_deposits(app.client.operator(list)).await?.into_inner().deposits;
     assert_eq!(deposits.len(), 1);

@@ -59,7 +59,15 @@ async fn an_operator_binds_one_suspense_item_and_returns_another_and_every_step_
         .await?
         .into_inner();
     assert_eq!(listed.items.iter().map(|item| item.bank_serial.as_str()).collect::<Vec<_>>(), vec!["TYPO-1"]);
-    sqlx::query("UPDATE ledger.sections SET bid_opening_time = now() - interval '1 second' WHERE section_id = 'SUSP'").execute(&app.pool).await?;
+    let opened = pb::SubmitTenderEventRequest {
+        event_id: "bids-opened-SUSP".into(),
+        centre_id: CENTRE.into(),
+        section_id: "SUSP".into(),
+        r#type: "bids.opened".into(),
+        occurred_at: Some(prost_types::Timestamp { seconds: chrono::Utc::now().timestamp(), nanos: 0 }),
+        data_json: String::new(),
+    };
+    app.client.grpc.clone().submit_tender_event(app.client.operator(opened)).await?;
     let listed = app
         .client
         .grpc

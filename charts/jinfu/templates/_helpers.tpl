@@ -143,6 +143,50 @@ Call with (dict "root" $ "name" $name "svc" $svc).
 {{- if $uses.kafka }}
 - name: JINFU_KAFKA__BROKERS
   value: {{ $c.kafka.brokers | quote }}
+{{- with $c.kafka.securityProtocol }}
+- name: JINFU_KAFKA__SECURITY_PROTOCOL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $c.kafka.saslMechanism }}
+- name: JINFU_KAFKA__SASL_MECHANISM
+  value: {{ . | quote }}
+{{- end }}
+{{- if $c.kafka.ca.existingSecret }}
+- name: JINFU_KAFKA__SSL_CA_PEM
+  valueFrom:
+    secretKeyRef:
+      name: {{ $c.kafka.ca.existingSecret | quote }}
+      key: {{ $c.kafka.ca.key | quote }}
+{{- end }}
+{{- if and $c.kafka.users.enabled .svc.kafkaAcls }}
+{{- $user := include "jinfu.serviceFullname" (dict "root" $root "name" .name) }}
+- name: JINFU_KAFKA__SASL_USERNAME
+  value: {{ $user | quote }}
+- name: JINFU_KAFKA__SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $user | quote }}
+      key: password
+{{- end }}
+{{- end }}
+{{- with .svc.signing }}
+- name: JINFU_SIGNING__KEY_REF
+  value: {{ .keyRef | quote }}
+- name: JINFU_SIGNING__SCHEME
+  value: {{ .scheme | quote }}
+- name: JINFU_SIGNING__PRIVATE_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret | quote }}
+      key: {{ .key | quote }}
+{{- end }}
+{{- range $publisher, $keys := .svc.trustedPublishers }}
+{{- range $keys }}
+- name: {{ printf "JINFU_TRUSTED_PUBLISHERS__%s__%s__SCHEME" (upper $publisher) (upper .keyRef) }}
+  value: {{ .scheme | quote }}
+- name: {{ printf "JINFU_TRUSTED_PUBLISHERS__%s__%s__PUBLIC_KEY" (upper $publisher) (upper .keyRef) }}
+  value: {{ .publicKey | quote }}
+{{- end }}
 {{- end }}
 {{- if $uses.auth }}
 - name: JINFU_AUTH__TOKEN_SECRET

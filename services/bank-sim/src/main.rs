@@ -170,7 +170,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             let settings = DemoSettings {
                 ledger_url,
                 tokens: TokenKeys::new(&SecretString::from(token_secret))?,
-                kafka: KafkaSettings { brokers, topic_prefix, partitions: 3 },
+                kafka: KafkaSettings { brokers, topic_prefix, partitions: 3, ..KafkaSettings::default() },
                 banks,
                 count,
                 rate,
@@ -227,7 +227,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::BenchProduce { brokers, topic_prefix, banks, plan, count, rate, bidder_offset, tag, seed } => {
             let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
             let plan: bench::Plan = serde_json::from_slice(&std::fs::read(&plan)?)?;
-            let kafka = KafkaSettings { brokers, topic_prefix, partitions: 3 };
+            let kafka = KafkaSettings { brokers, topic_prefix, partitions: 3, ..KafkaSettings::default() };
             let mut generator = bench::Generator::new(&plan, &banks, &tag, bidder_offset, seed);
             let produced = bench::produce(&kafka, &mut generator, count, rate).await?;
             for (case, count) in &generator.cases {
@@ -249,7 +249,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let statements = bench::statements(&plan, &banks, &streams)?;
-            let kafka = KafkaSettings { brokers, topic_prefix, partitions: 3 };
+            let kafka = KafkaSettings { brokers, topic_prefix, partitions: 3, ..KafkaSettings::default() };
             bench::produce_statements(&kafka, &statements).await?;
             for (id, _) in &statements {
                 println!("statement={id}");
@@ -261,7 +261,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
         }
         Command::BenchConsume { brokers, topic_prefix } => {
-            let kafka = KafkaSettings { brokers, topic_prefix, partitions: 3 };
+            let kafka = KafkaSettings { brokers, topic_prefix, partitions: 3, ..KafkaSettings::default() };
             let (records, seconds) = bench::consume(&kafka).await?;
             println!("broker_records_per_second={:.0}", bench::per_second(records, seconds));
         }

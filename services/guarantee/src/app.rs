@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jinfu_platform::auth::{self, TokenKeys};
 use jinfu_platform::consumer::{self, ConsumerSettings};
+use jinfu_platform::signing::Signer;
 use jinfu_platform::supervisor::Supervisor;
 use jinfu_platform::{db, grpc, outbox, readiness, topics};
 use jinfu_proto::guarantee::v1::guarantee_service_server::GuaranteeServiceServer;
@@ -38,7 +39,8 @@ impl Application {
     /// `guarantee.events` exists, and binds the gRPC port.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         Sealer::from_hex(&settings.sealing.key)?;
-        TokenKeys::new(&settings.auth.token_secret)?;
+        event_signer(&settings.signing)?;
+        TokenKeys::from_settings(&settings.auth)?;
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
         settings.kafka.create_topics(&[topics::GUARANTEE_EVENTS, topics::TRADING_EVENTS], settings.kafka.partitions).await?;
         let listener = TcpListener::bind(&settings.grpc.listen).await?;
@@ -57,7 +59,7 @@ impl Application {
     /// names the task); then the relay drains and in-flight calls complete.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, pool, settings } = self;
-        let keys = TokenKeys::new(&settings.auth.token_secret)?;
+        let keys = TokenKeys::from_settings(&settings.auth)?;
         let api = GuaranteeApi {
             pool: pool.clone(),
             sealer: Sealer::from_hex(&settings.sealing.key)?,
@@ -70,14 +72,15 @@ impl Application {
         info!(address = %listener.local_addr()?, "guarantee gRPC listening");
         let mut tasks = Supervisor::new(STOP_GRACE);
         let stopping = tasks.stopping();
-        tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, settings.outbox_batch_max, stopping.clone()));
+        let signer = Arc::new(event_signer(&settings.signing)?);
+        tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, signer, settings.outbox_batch_max, stopping.clone()));
         let events_topic = settings.kafka.topic(topics::GUARANTEE_EVENTS);
         let consumer_settings =
             ConsumerSettings { kafka: settings.kafka.clone(), assignment: settings.consumer.assignment, instance_id: settings.consumer.instance_id.clone() };
         let handler = TradingHandler {
             sealer: Sealer::from_hex(&settings.sealing.key)?,
             events_topic: events_topic.clone(),
-            sections: Sections::new(&settings.ledger.endpoint, TokenKeys::new(&settings.auth.token_secret)?)?,
+            sections: Sections::new(&settings.ledger.endpoint, TokenKeys::from_settings(&settings.auth)?)?,
         };
         let group = settings.consumer.group_id.clone().unwrap_or_else(|| "guarantee".into());
         tasks.spawn(
@@ -101,4 +104,10 @@ impl Application {
             .await?;
         Ok(())
     }
+}
+
+/// The service's event signer; `serve` needs one (DESIGN.md §7: every published record is signed).
+fn event_signer(settings: &Option<jinfu_platform::signing::SigningSettings>) -> anyhow::Result<Signer> {
+    let settings = settings.as_ref().ok_or_else(|| anyhow::anyhow!("no event-signing key configured (JINFU_SIGNING__KEY_REF, __SCHEME, __PRIVATE_KEY)"))?;
+    Signer::from_settings(settings)
 }

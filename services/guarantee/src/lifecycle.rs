@@ -3,7 +3,9 @@
 //! contract is signed or the tender ends, and surrender (退保) a bidder's bid guarantee when it
 //! withdraws before the deadline; `bids.opened` is recorded (the figures count a section's bid
 //! guarantees from then on); a sweeper expires guarantees at the end of their validity.
-//! Every change is an event on `guarantee.events`.
+//! Every change is an event on `guarantee.events`. Events are deduplicated per source (the
+//! topic), centre and event id: a replay is a no-op, an id reused with other content is
+//! dead-lettered with `event_id_reused` (`crate::domain::tender_events`).
 
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use crate::domain::guarantees::{self, TenderEffect};
+use crate::domain::tender_events::{content_hash, seen_again, topic_source, Seen};
 use crate::domain::GuaranteeState;
 use crate::seal::Sealer;
 use crate::sections::Sections;
@@ -46,6 +49,17 @@ impl TradingHandler {
         let Some(effect) = guarantees::tender_effect(&event.event_type) else { return Ok(Handled::Applied) };
         let bidder = event.data.get("bidder_uscc").and_then(serde_json::Value::as_str).filter(|text| !text.is_empty());
         let occurred_at = event.occurred_at.with_timezone(&Utc);
+        let source = topic_source(jinfu_platform::topics::TRADING_EVENTS);
+        let hash = content_hash(&event.event_type, &event.section_id, occurred_at, &event.data);
+        if let Some(stored) = store::trading_events::recorded_hash(transaction, &source, &event.centre_id, &event.event_id).await? {
+            return match seen_again(stored.as_deref(), &hash) {
+                Seen::Replay => Ok(Handled::Applied),
+                Seen::Reused => refused(
+                    "event_id_reused",
+                    format!("event id {} of centre {} was applied before from {source} with other content", event.event_id, event.centre_id),
+                ),
+            };
+        }
         if let TenderEffect::Surrender { .. } = effect {
             if bidder.is_none() {
                 return refused("bad_field", "bidder.withdrew needs data.bidder_uscc");
@@ -57,7 +71,15 @@ impl TradingHandler {
                 return Ok(Handled::Applied);
             }
         }
-        let first = store::trading_events::record(transaction, &event.event_id, &event.centre_id, &event.section_id, &event.event_type).await?;
+        let applied = store::trading_events::AppliedEvent {
+            source: &source,
+            centre_id: &event.centre_id,
+            event_id: &event.event_id,
+            section_id: &event.section_id,
+            event_type: &event.event_type,
+            content_hash: &hash,
+        };
+        let first = store::trading_events::record(transaction, &applied).await?;
         if !first {
             return Ok(Handled::Applied);
         }

@@ -4,6 +4,7 @@
 use jinfu_platform::db::DatabaseSettings;
 use jinfu_platform::kafka::KafkaSettings;
 use jinfu_platform::metrics::MetricsSettings;
+pub use jinfu_platform::signing::{SigningSettings, TrustedKeySettings, TrustedKeys, TrustedPublishers};
 use jinfu_platform::telemetry::TelemetrySettings;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -30,6 +31,17 @@ pub struct Settings {
     /// Seconds between expiry rounds.
     #[serde(default = "default_expiry_interval_seconds")]
     pub expiry_interval_seconds: u64,
+    /// The service's own key (`JINFU_SIGNING__KEY_REF`, `__SCHEME`, `__PRIVATE_KEY`): its
+    /// outbox relay signs every `guarantee.events` record with it; the ledger trusts its public
+    /// half (DESIGN.md §7).
+    /// Required by `serve` (the service refuses to start without it); other commands
+    /// (migrate, create-topics, verify) do not need it.
+    #[serde(default)]
+    pub signing: Option<SigningSettings>,
+    /// Public keys of the Jinfu services whose events this service consumes, by service. None
+    /// today (`trading.events` is the e-trading system's and unsigned); there for the next one.
+    #[serde(default)]
+    pub trusted_publishers: TrustedPublishers,
 }
 
 fn default_expiry_interval_seconds() -> u64 {

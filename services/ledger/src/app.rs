@@ -4,6 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use jinfu_platform::auth::{self, TokenKeys};
+use jinfu_platform::consumer::Verified;
+use jinfu_platform::signing::{EventVerifier, Signer};
 use jinfu_platform::supervisor::Supervisor;
 use jinfu_platform::{db, grpc, readiness, topics};
 use jinfu_proto::ledger::v1::ledger_service_server::LedgerServiceServer;
@@ -23,6 +25,9 @@ use jinfu_ledger::calendar::Calendar;
 
 /// How long the ledger's tasks get to finish once stopping (the chart's termination grace period
 /// for the ledger is 60 s; this leaves room for the process to exit).
+/// The name `trusted_publishers` knows the e-guarantee service's keys by.
+const GUARANTEE_PUBLISHER: &str = "guarantee";
+
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(45);
 
 pub struct Application {
@@ -39,7 +44,9 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         // Validate configured keys before anything starts.
         settings.bank_keys()?;
-        TokenKeys::new(&settings.auth.token_secret)?;
+        event_signer(&settings.signing)?;
+        EventVerifier::for_publisher(&settings.trusted_publishers, GUARANTEE_PUBLISHER)?;
+        TokenKeys::from_settings(&settings.auth)?;
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
         settings
             .kafka
@@ -73,7 +80,7 @@ impl Application {
     /// stop the consumers finish their batch, the relay drains and in-flight calls complete.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, pool, settings } = self;
-        let keys = Arc::new(TokenKeys::new(&settings.auth.token_secret)?);
+        let keys = Arc::new(TokenKeys::from_settings(&settings.auth)?);
         let events_topic = settings.kafka.topic(topics::LEDGER_EVENTS);
         let trading_handler = Arc::new(TradingHandler { calendar: Calendar::china(), events_topic: events_topic.clone() });
         let signer = match &settings.refunds.signing {
@@ -104,12 +111,17 @@ impl Application {
         let handler = ResultsHandler { keys: settings.bank_keys()?, events_topic: events_topic.clone() };
         tasks.spawn("payment-result consumer", consumer::run(database, config, topic, group("payment-results"), handler, stopping.clone()));
         let (database, config, topic) = consume(topics::GUARANTEE_EVENTS);
-        tasks.spawn("guarantee-event consumer", consumer::run(database, config, topic, group("guarantees"), GuaranteeHandler, stopping.clone()));
+        let handler = Verified::new(EventVerifier::for_publisher(&settings.trusted_publishers, GUARANTEE_PUBLISHER)?, GuaranteeHandler);
+        tasks.spawn("guarantee-event consumer", consumer::run(database, config, topic, group("guarantees"), handler, stopping.clone()));
         let (database, config, topic) = consume(topics::BANK_STATEMENTS);
         let handler = StatementHandler { keys: settings.bank_keys()?, events_topic: events_topic.clone(), topic: topic.clone(), group_id: group("statements") };
         tasks.spawn("statement consumer", consumer::run(database, config, topic, group("statements"), handler, stopping.clone()));
         tasks.spawn("refund runner", refunds::run_refunds(pool.clone(), settings.clone(), stopping.clone()));
-        tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, settings.ingest.outbox_batch_max, stopping.clone()));
+        let signer = Arc::new(event_signer(&settings.signing)?);
+        tasks.spawn_unit(
+            "outbox relay",
+            outbox::run_relay(pool.clone(), settings.kafka.producer()?, signer, settings.ingest.outbox_batch_max, stopping.clone()),
+        );
         tasks.spawn_unit("gauges", observe::run_gauges(pool.clone(), settings.kafka.clone(), stopping.clone()));
         let readiness = grpc::Readiness {
             services: vec![<LedgerServiceServer<LedgerApi> as tonic::server::NamedService>::NAME],
@@ -126,4 +138,10 @@ impl Application {
             .await?;
         Ok(())
     }
+}
+
+/// The service's event signer; `serve` needs one (DESIGN.md §7: every published record is signed).
+fn event_signer(settings: &Option<jinfu_platform::signing::SigningSettings>) -> anyhow::Result<Signer> {
+    let settings = settings.as_ref().ok_or_else(|| anyhow::anyhow!("no event-signing key configured (JINFU_SIGNING__KEY_REF, __SCHEME, __PRIVATE_KEY)"))?;
+    Signer::from_settings(settings)
 }

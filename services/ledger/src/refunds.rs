@@ -89,13 +89,16 @@ pub async fn run_refunds(pool: PgPool, settings: Settings, mut shutdown: watch::
 }
 
 /// Publishes `deposit.stale` once for every refund past its due date whose money is still held
-/// (滞留保证金). Returns how many became stale.
+/// (滞留保证金). Returns how many became stale. The log line names no bidder: the section may
+/// still be sealed, and logs are read by people who may not know its bidders before opening
+/// (the event carries the bidder to the services that may; `ListStaleDeposits` lists it after
+/// opening).
 pub async fn report_stale(pool: &PgPool, events_topic: &str, now: DateTime<Utc>) -> anyhow::Result<usize> {
     let mut transaction = pool.begin().await?;
     let stale = store::mark_stale(&mut transaction, stale_as_of(now), now).await?;
     let mut outbox = OutboxRows::default();
     for (centre_id, section_id, bidder_uscc, due_on, refund_status) in &stale {
-        warn!(centre = %centre_id, section = %section_id, bidder = %bidder_uscc, "deposit is stale: held past its refund due date");
+        warn!(centre = %centre_id, section = %section_id, due_on = %due_on, refund_status = %refund_status, "deposit is stale: held past its refund due date");
         outbox.push_event(
             events_topic,
             bidder_uscc,

@@ -7,6 +7,7 @@ use jinfu_platform::db::DatabaseSettings;
 use jinfu_platform::kafka::KafkaSettings;
 use jinfu_platform::metrics::MetricsSettings;
 use jinfu_platform::signing::{Scheme, VerifyingKey};
+pub use jinfu_platform::signing::{SigningSettings, TrustedKeySettings, TrustedKeys, TrustedPublishers};
 use jinfu_platform::telemetry::TelemetrySettings;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -31,6 +32,16 @@ pub struct Settings {
     pub fault: FaultSettings,
     #[serde(default)]
     pub refunds: RefundSettings,
+    /// The ledger's own key (`JINFU_SIGNING__KEY_REF`, `__SCHEME`, `__PRIVATE_KEY`): its outbox
+    /// relay signs every record it publishes with it (DESIGN.md §7).
+    /// Required by `serve` (the service refuses to start without it); other commands
+    /// (migrate, create-topics, verify) do not need it.
+    #[serde(default)]
+    pub signing: Option<SigningSettings>,
+    /// Public keys of the services whose events the ledger consumes (`guarantee`), by service;
+    /// several per service while a key is rotated.
+    #[serde(default)]
+    pub trusted_publishers: TrustedPublishers,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -10,6 +10,12 @@
 //!
 //! The notice and its suspense entry are never changed; each decision is a row of its own in
 //! `suspense_resolutions` (who, when, why), kept even when a return fails.
+//!
+//! Binding to a sub-account of a sealed section (no `bids.opened` applied) is allowed — money
+//! meant for a deposit must reach it before the deadline — but reveals nothing: a refusal about
+//! such a sub-account (its section closed, or collecting at another account) is the answer for
+//! a sub-account that does not exist, and the decision returned names neither its section nor
+//! its bidder (the stored decision does, for the audit trail listed after opening).
 
 use std::collections::BTreeSet;
 
@@ -19,6 +25,7 @@ use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::domain::sealing::is_sealed;
 use crate::journal::{lock_chain_heads, store_chain_heads, ChainHead, JournalWriter};
 use crate::notice::{SIGNATURE_HEADER, SIGNING_KEY_HEADER};
 use crate::outbox::{trace_headers, OutboxRows};
@@ -127,14 +134,15 @@ pub async fn resolve(
         decided_at: now,
     };
     let mut writes = Writes { item, notice, head, journal: JournalWriter::default(), outbox: OutboxRows::default(), resolution };
+    let mut sealed = false;
     match decision {
-        Decision::Bind { sub_account_number } => bind(&mut transaction, &mut writes, sub_account_number, topics).await?,
+        Decision::Bind { sub_account_number } => sealed = bind(&mut transaction, &mut writes, sub_account_number, topics).await?,
         Decision::Return => {
             let signer = signer.ok_or_else(|| ResolveError::FailedPrecondition("no payment-order signing key".into()))?;
             order_return(&mut transaction, &mut writes, signer, topics, now).await?;
         }
     }
-    let Writes { journal, outbox, resolution, .. } = writes;
+    let Writes { journal, outbox, mut resolution, .. } = writes;
     // The entry first: the decision row refers to it.
     journal.flush(&mut transaction).await?;
     store::insert_resolution(&mut transaction, centre_id, &resolution).await?;
@@ -142,6 +150,10 @@ pub async fn resolve(
     outbox.insert(&mut transaction).await?;
     transaction.commit().await?;
     tracing::info!(centre = centre_id, bank, serial = bank_serial, action = %resolution.action, by = item.decided_by, "suspense item resolved");
+    if sealed {
+        resolution.section_id = None;
+        resolution.bidder_uscc = None;
+    }
     Ok(resolution)
 }
 
@@ -160,14 +172,26 @@ async fn open_item(transaction: &mut Transaction<'_, Postgres>, item: &Item<'_>)
     Ok(notice)
 }
 
-/// Binds the money to a sub-account's deposit: suspense to deposit.
-async fn bind(transaction: &mut Transaction<'_, Postgres>, writes: &mut Writes<'_>, sub_account_number: &str, topics: &Topics<'_>) -> Result<(), ResolveError> {
+/// Binds the money to a sub-account's deposit: suspense to deposit. Returns whether the
+/// sub-account's section is sealed.
+async fn bind(
+    transaction: &mut Transaction<'_, Postgres>,
+    writes: &mut Writes<'_>,
+    sub_account_number: &str,
+    topics: &Topics<'_>,
+) -> Result<bool, ResolveError> {
     let Item { centre_id, bank, bank_serial, decided_by, reason } = *writes.item;
     let account_number = writes.notice.account_number.clone();
-    let target = store::bind_target(transaction, sub_account_number)
-        .await?
-        .filter(|target| target.centre_id == centre_id)
-        .ok_or_else(|| ResolveError::NotFound(format!("centre {centre_id} has no sub-account {sub_account_number}")))?;
+    // One answer, same code and text, for a sub-account that does not exist, is another
+    // centre's, or belongs to a sealed section that cannot take this money: otherwise trying
+    // numbers would map them to sections and count a sealed section's bidders.
+    let unknown = || ResolveError::NotFound(format!("centre {centre_id} has no sub-account by that number that can take this money"));
+    let target = store::bind_target(transaction, sub_account_number).await?.filter(|target| target.centre_id == centre_id).ok_or_else(unknown)?;
+    let sealed = is_sealed(target.bids_opened_at);
+    let fits = target.open && target.bank == bank && target.account_number == account_number;
+    if sealed && !fits {
+        return Err(unknown());
+    }
     let section_id = target.section_id.clone();
     if !target.open {
         return Err(ResolveError::FailedPrecondition(format!("section {section_id} is closed: return the money instead")));
@@ -204,7 +228,7 @@ async fn bind(transaction: &mut Transaction<'_, Postgres>, writes: &mut Writes<'
             "satisfied": held >= target.required_fen, "decided_by": decided_by, "reason": reason, "entry_sequence": sequence,
         }),
     );
-    Ok(())
+    Ok(sealed)
 }
 
 /// Orders the money back to the paying account (原路退回): suspense to refund-in-transit, and a

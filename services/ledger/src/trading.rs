@@ -1,7 +1,11 @@
 //! Tender events from the e-trading system (`trading.events`, JSON v1,
 //! docs/schemas/trading.event.v1.json): they keep sections' state and trigger refunds
-//! (免申即退). Idempotent by `event_id`; events arriving out of order are handled, not dropped
-//! (a contract signed before its award was seen refunds everyone the award would have).
+//! (免申即退). Idempotent by source, centre and `event_id` (`crate::domain::tender_events`: a
+//! replay changes nothing, a reused id with other content is refused with `event_id_reused`);
+//! events arriving out of order are handled, not dropped (a contract signed before its award was
+//! seen refunds everyone the award would have). Only `bids.opened` unseals a section
+//! (`crate::domain::sealing`); after the deposit deadline `section.changed` may move the opening
+//! only later (`opening_moved_earlier`). Effects and log lines name no bidder.
 
 use std::collections::BTreeSet;
 
@@ -13,8 +17,11 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::consumer::{refused, Handled, RecordHandler, Refused};
+use crate::domain::sealing::may_move_opening;
+use crate::domain::tender_events::{content_hash, seen_again, Seen, Source};
 use crate::ingest::Record;
 use crate::outbox::OutboxRows;
+use crate::store::trading_events::{self as store, AppliedEvent};
 use jinfu_platform::events::TradingEventV1;
 
 /// China Standard Time: dates of refund deadlines are Beijing dates.
@@ -36,28 +43,49 @@ fn text_field<'a>(data: &'a serde_json::Value, name: &str) -> Option<&'a str> {
 }
 
 impl TradingHandler {
-    /// Applies one event (from the topic, or from the gRPC call of the same name).
+    /// Applies one event from the topic, now.
     pub async fn apply(&self, transaction: &mut Transaction<'static, Postgres>, record: &Record) -> anyhow::Result<Handled> {
+        self.apply_from(transaction, record, Source::Topic(jinfu_platform::topics::TRADING_EVENTS), Utc::now()).await
+    }
+
+    /// Applies one event from `source` (the topic, or the gRPC call of the same name) at `now`.
+    pub async fn apply_from(
+        &self,
+        transaction: &mut Transaction<'static, Postgres>,
+        record: &Record,
+        source: Source<'_>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Handled> {
         let event = match TradingEventV1::parse(record) {
             Ok(event) => event,
             Err(refusal) => return Ok(Handled::Refused(refusal)),
         };
-        let seen: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM trading_events WHERE event_id = $1").bind(&event.event_id).fetch_optional(&mut **transaction).await?;
-        if seen.is_some() {
-            return Ok(Handled::Applied);
+        let source = source.code();
+        let hash = content_hash(&event.event_type, &event.section_id, event.occurred_at.with_timezone(&Utc), &event.data);
+        if let Some(stored) = store::recorded_hash(transaction, &source, &event.centre_id, &event.event_id).await? {
+            return match seen_again(stored.as_deref(), &hash) {
+                Seen::Replay => Ok(Handled::Applied),
+                Seen::Reused => refused(
+                    "event_id_reused",
+                    format!("event id {} of centre {} was applied before from {source} with other content", event.event_id, event.centre_id),
+                ),
+            };
         }
-        let section = sqlx::query("SELECT regime, deposit_deadline, winner_uscc FROM sections WHERE centre_id = $1 AND section_id = $2 FOR UPDATE")
-            .bind(&event.centre_id)
-            .bind(&event.section_id)
-            .fetch_optional(&mut **transaction)
-            .await?;
+        // Two deliveries of one event that both find it new cannot both apply: the second
+        // one's insert violates the key and its transaction rolls back.
+        let section =
+            sqlx::query("SELECT regime, deposit_deadline, winner_uscc, bid_opening_time FROM sections WHERE centre_id = $1 AND section_id = $2 FOR UPDATE")
+                .bind(&event.centre_id)
+                .bind(&event.section_id)
+                .fetch_optional(&mut **transaction)
+                .await?;
         let Some(section) = section else {
             return refused("unknown_section", format!("section {} of centre {} is not registered", event.section_id, event.centre_id));
         };
         let regime: String = section.get(0);
         let deadline: DateTime<Utc> = section.get(1);
         let known_winner: Option<String> = section.get(2);
+        let opening: DateTime<Utc> = section.get(3);
         let occurred_at = event.occurred_at.with_timezone(&Utc);
         let trigger = Trigger { event: &event, regime: &regime, occurred_at };
         let data = &event.data;
@@ -70,6 +98,9 @@ impl TradingHandler {
                 let (Ok(new_deadline), Ok(new_opening)) = (new_deadline, new_opening) else {
                     return refused("bad_field", "deposit_deadline and bid_opening_time must be RFC 3339 times with an offset");
                 };
+                if let Some(Err(refusal)) = new_opening.map(|requested| may_move_opening(deadline, opening, requested, now)) {
+                    return Ok(Handled::Refused(Refused(refusal.code(), refusal.to_string())));
+                }
                 sqlx::query(
                     "UPDATE sections SET deposit_deadline = coalesce($3, deposit_deadline), bid_opening_time = coalesce($4, bid_opening_time)
                      WHERE centre_id = $1 AND section_id = $2",
@@ -117,7 +148,7 @@ impl TradingHandler {
                     .execute(&mut **transaction)
                     .await?;
                 match self.schedule(transaction, &trigger, "award", Bidders::AllBut(winner)).await? {
-                    Ok(count) => format!("award to {winner}: {count} refunds scheduled for the other bidders"),
+                    Ok(count) => format!("award announced: {count} refunds scheduled for the other bidders"),
                     Err(refusal) => return Ok(Handled::Refused(refusal)),
                 }
             }
@@ -135,7 +166,7 @@ impl TradingHandler {
                     .await?;
                 // Everyone not yet scheduled: the winner, and the others if the award was missed.
                 match self.schedule(transaction, &trigger, "contract_signed", Bidders::All).await? {
-                    Ok(count) => format!("contract signed by {winner}: {count} refunds scheduled"),
+                    Ok(count) => format!("contract signed: {count} refunds scheduled"),
                     Err(refusal) => return Ok(Handled::Refused(refusal)),
                 }
             }
@@ -178,27 +209,26 @@ impl TradingHandler {
                 .execute(&mut **transaction)
                 .await?;
                 match status.as_deref() {
-                    None | Some("scheduled") => format!("forfeiture of {bidder}'s deposit marked; it will not be refunded"),
-                    Some(other) => format!("forfeiture of {bidder}'s deposit marked too late: its refund is already {other}"),
+                    None | Some("scheduled") => "forfeiture of a deposit marked; it will not be refunded".to_owned(),
+                    Some(other) => format!("forfeiture of a deposit marked too late: its refund is already {other}"),
                 }
             }
             "performance_deposit.required" => "recorded".to_owned(),
             other => return refused("unknown_event_type", format!("event type {other:?} is not part of v1")),
         };
-        sqlx::query(
-            "INSERT INTO trading_events (event_id, centre_id, section_id, type, occurred_at, payload, effect)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&event.event_id)
-        .bind(&event.centre_id)
-        .bind(&event.section_id)
-        .bind(&event.event_type)
-        .bind(occurred_at)
-        .bind(&record.value)
-        .bind(&effect)
-        .execute(&mut **transaction)
-        .await?;
-        tracing::info!(event = %event.event_id, kind = %event.event_type, section = %event.section_id, effect = %effect, "tender event applied");
+        let applied = AppliedEvent {
+            source: &source,
+            centre_id: &event.centre_id,
+            event_id: &event.event_id,
+            section_id: &event.section_id,
+            event_type: &event.event_type,
+            occurred_at,
+            payload: &record.value,
+            content_hash: &hash,
+            effect: &effect,
+        };
+        store::record(transaction, &applied).await?;
+        tracing::info!(event = %event.event_id, source = %source, kind = %event.event_type, section = %event.section_id, effect = %effect, "tender event applied");
         Ok(Handled::Applied)
     }
 

@@ -78,7 +78,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             let settings: Settings = config::load(cli.config.as_deref())?;
             let _telemetry = telemetry::init("operator", &settings.telemetry)?;
             metrics::install(&settings.metrics)?;
-            let keys = TokenKeys::new(&settings.auth.token_secret)?;
+            let keys = TokenKeys::from_settings(&settings.auth)?;
             let platform = LedgerPlatform::new(&settings.operator.ledger_endpoint, keys)?;
             let client = kube::Client::try_default().await?;
             let reporter = Reporter { controller: "jinfu-operator".into(), instance: settings.operator.instance.clone() };

@@ -65,8 +65,10 @@ pub struct TokenArgs {
     /// The party the caller acts for (a bidder's or issuer's code); empty for staff.
     #[arg(long, default_value = "")]
     pub party: String,
-    #[arg(long, default_value_t = 3600)]
-    pub valid_seconds: i64,
+    /// Lifetime in seconds; default the longest the role may have (`auth.service_token_max_seconds`
+    /// for admin, bank and issuer, `auth.person_token_max_seconds` for people). More is refused.
+    #[arg(long)]
+    pub valid_seconds: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -106,9 +108,10 @@ where
         }
         Common::Token(args) => {
             let settings: AuthOnly = config::load(config)?;
-            let keys = TokenKeys::new(&settings.auth.token_secret)?;
+            let keys = TokenKeys::from_settings(&settings.auth)?;
             let centre = CentreCode::parse(&args.centre)?;
-            println!("{}", keys.issue(args.role, &centre, &args.party, args.valid_seconds)?);
+            let valid_seconds = args.valid_seconds.unwrap_or_else(|| keys.lifetimes().max_seconds(args.role));
+            println!("{}", keys.issue(args.role, &centre, &args.party, valid_seconds)?);
             Ok(ExitCode::SUCCESS)
         }
         Common::OutboxParked { limit } => {

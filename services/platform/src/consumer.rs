@@ -6,6 +6,13 @@
 //! low-volume topics (tender events, payment results, statements, guarantee events). The
 //! ledger's credit-notice path batches with the same [`Record`] and [`IngestContext`].
 //!
+//! Records of the platform's own event topics ([`SIGNED_EVENT_TOPICS`]) are signed by the
+//! publishing service's outbox relay; their consumer must wrap its handler in [`Verified`],
+//! which checks the signature against the publisher's trusted public keys before the handler
+//! runs and dead-letters what fails (`missing_signature`, `unknown_signing_key`,
+//! `bad_signature`). [`run`] refuses to start a consumer of those topics without it.
+//! `trading.events` comes from the e-trading system, not a Jinfu service, and is not signed.
+//!
 //! Each record is applied in a `consume_record` span, a child of the trace context in its
 //! headers, so what a handler writes to the outbox continues the producer's trace.
 //!
@@ -31,6 +38,14 @@ use crate::kafka::{self, KafkaSettings};
 use crate::metrics::DLQ_MESSAGES;
 use crate::outbox::OutboxRows;
 use crate::retry::{self, Failure};
+use crate::signing::EventVerifier;
+use crate::topics;
+
+/// The topics Jinfu services publish through their outbox, signed: every consumer of one
+/// verifies the publisher's signature ([`Verified`]). Not `trading.events` (the e-trading
+/// system's) nor the banks' topics (checked by their own handlers against bank keys).
+pub const SIGNED_EVENT_TOPICS: [&str; 5] =
+    [topics::LEDGER_EVENTS, topics::GUARANTEE_EVENTS, topics::LOAN_EVENTS, topics::CONTRACT_EVENTS, topics::CREDIT_EVENTS];
 
 /// How a service's consumers get their partitions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -161,6 +176,45 @@ pub enum Handled {
 /// Applies one record inside its transaction.
 pub trait RecordHandler: Send + Sync {
     fn handle<'a>(&'a self, transaction: &'a mut Transaction<'static, Postgres>, record: &'a Record) -> BoxFuture<'a, anyhow::Result<Handled>>;
+
+    /// The verifier checked before this handler sees a record, if any ([`Verified`]).
+    fn verifier(&self) -> Option<&EventVerifier> {
+        None
+    }
+}
+
+/// A handler that sees only records signed by a key its consumer trusts for the publisher: the
+/// signature over the exact value bytes is checked first, and a record that does not verify is
+/// refused — dead-lettered with `missing_signature`, `unknown_signing_key` or `bad_signature` —
+/// without the handler running. Dead-lettering is the consumer's usual path, so a forged record
+/// never stops the consumer and never reaches the domain.
+pub struct Verified<H> {
+    verifier: EventVerifier,
+    handler: H,
+}
+
+impl<H: RecordHandler> Verified<H> {
+    pub fn new(verifier: EventVerifier, handler: H) -> Verified<H> {
+        if verifier.key_count() == 0 {
+            warn!(publisher = verifier.publisher(), "no trusted public key configured for this publisher: every record of it is dead-lettered");
+        }
+        Verified { verifier, handler }
+    }
+}
+
+impl<H: RecordHandler> RecordHandler for Verified<H> {
+    fn handle<'a>(&'a self, transaction: &'a mut Transaction<'static, Postgres>, record: &'a Record) -> BoxFuture<'a, anyhow::Result<Handled>> {
+        Box::pin(async move {
+            if let Err(unverified) = self.verifier.verify(&record.value, &record.headers) {
+                return Ok(Handled::Refused(Refused(unverified.code, unverified.sentence)));
+            }
+            self.handler.handle(transaction, record).await
+        })
+    }
+
+    fn verifier(&self) -> Option<&EventVerifier> {
+        Some(&self.verifier)
+    }
 }
 
 /// A record whose handling failed permanently (an invariant violation or a bug): the consumer
@@ -180,7 +234,8 @@ pub struct RecordFailed {
 
 /// Consumes `topic` with `group_id`, calling `handler` for every record inside the record's
 /// transaction. A transient failure retries the same record; a permanent one stops the consumer
-/// with a [`RecordFailed`]. Nothing is skipped.
+/// with a [`RecordFailed`]. Nothing is skipped. A consumer of one of [`SIGNED_EVENT_TOPICS`]
+/// whose handler does not verify signatures ([`Verified`]) is refused at start.
 pub async fn run(
     pool: PgPool,
     settings: ConsumerSettings,
@@ -189,6 +244,11 @@ pub async fn run(
     handler: impl RecordHandler,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let signed = SIGNED_EVENT_TOPICS.iter().any(|name| settings.kafka.topic(name) == topic);
+    anyhow::ensure!(
+        !signed || handler.verifier().is_some(),
+        "the consumer of {topic} must verify its publisher's signatures (wrap the handler in consumer::Verified)"
+    );
     // A static member id must be unique per consumer, not only per group: derive one per topic.
     let instance_id = settings.instance_id.as_ref().map(|id| format!("{id}-{topic}"));
     let consumer: StreamConsumer<IngestContext> = settings.kafka.consumer(&group_id, instance_id.as_deref(), IngestContext::default())?;

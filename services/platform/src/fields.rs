@@ -51,6 +51,17 @@ pub fn required_text<'a>(field: &str, text: &'a str) -> Result<&'a str, Status> 
     Ok(trimmed)
 }
 
+/// Text a request names something by or filters on (an id to look up, a status filter): may be
+/// empty and is not trimmed, so a lookup finds exactly what it found before, but is refused
+/// with INVALID_ARGUMENT naming the field when it holds a control character (PostgreSQL cannot
+/// store NUL: it would fail as a database error) or more than 256 characters.
+pub fn printable<'a>(field: &str, text: &'a str) -> Result<&'a str, Status> {
+    if text.chars().count() > TEXT_MAX_CHARS || text.chars().any(char::is_control) {
+        return Err(invalid(format!("{field} must be at most {TEXT_MAX_CHARS} printable characters")));
+    }
+    Ok(text)
+}
+
 /// An identifier that becomes part of an account key or another `:`-separated key: a required
 /// text field without `:`.
 pub fn identifier<'a>(field: &str, text: &'a str) -> Result<&'a str, Status> {
@@ -80,10 +91,22 @@ pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: time.timestamp(), nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
-/// A required protobuf timestamp as an instant.
+/// Earliest instant a timestamp field takes: 0001-01-01T00:00:00Z, in Unix seconds.
+pub const TIMESTAMP_SECONDS_MIN: i64 = -62_135_596_800;
+/// Latest instant a timestamp field takes: 9999-12-31T23:59:59Z (and its fraction), in Unix
+/// seconds.
+pub const TIMESTAMP_SECONDS_MAX: i64 = 253_402_300_799;
+
+/// A required protobuf timestamp as an instant, within years 1 to 9999 UTC (the range of
+/// `google.protobuf.Timestamp` itself, and well inside PostgreSQL's `timestamptz`, which
+/// refuses years before 4713 BC or after 294276 with a database error).
 pub fn from_timestamp(field: &str, value: Option<prost_types::Timestamp>) -> Result<DateTime<Utc>, Status> {
     let value = value.ok_or_else(|| invalid(format!("{field} is required")))?;
-    DateTime::from_timestamp(value.seconds, u32::try_from(value.nanos).unwrap_or(u32::MAX)).ok_or_else(|| invalid(format!("{field} is out of range")))
+    let out_of_range = || invalid(format!("{field} is out of range: it must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"));
+    if !(TIMESTAMP_SECONDS_MIN..=TIMESTAMP_SECONDS_MAX).contains(&value.seconds) {
+        return Err(out_of_range());
+    }
+    DateTime::from_timestamp(value.seconds, u32::try_from(value.nanos).unwrap_or(u32::MAX)).ok_or_else(out_of_range)
 }
 
 #[cfg(test)]
@@ -120,5 +143,27 @@ mod tests {
         assert_eq!(from_timestamp("at", Some(timestamp(now))).ok(), Some(now));
         assert!(from_timestamp("at", None).is_err());
         assert!(from_timestamp("at", Some(prost_types::Timestamp { seconds: 0, nanos: -1 })).is_err());
+    }
+
+    #[test]
+    fn timestamps_outside_years_1_to_9999_are_refused_naming_the_field() {
+        let at = |seconds: i64| from_timestamp("deposit_deadline", Some(prost_types::Timestamp { seconds, nanos: 0 }));
+        // Year -200000: chrono takes it, PostgreSQL does not.
+        let year_minus_200000 = -6_373_281_168_000;
+        let refused = at(year_minus_200000).err().map(|status| (status.code(), status.message().to_owned()));
+        assert!(matches!(&refused, Some((tonic::Code::InvalidArgument, message)) if message.starts_with("deposit_deadline is out of range")), "{refused:?}");
+        assert!(at(TIMESTAMP_SECONDS_MIN - 1).is_err());
+        assert!(at(TIMESTAMP_SECONDS_MAX + 1).is_err());
+        assert_eq!(at(TIMESTAMP_SECONDS_MIN).ok().map(|time| time.to_rfc3339()), Some("0001-01-01T00:00:00+00:00".to_owned()));
+        assert_eq!(at(TIMESTAMP_SECONDS_MAX).ok().map(|time| time.to_rfc3339()), Some("9999-12-31T23:59:59+00:00".to_owned()));
+    }
+
+    #[test]
+    fn lookup_text_with_a_nul_is_refused_naming_the_field_but_is_otherwise_unchanged() {
+        assert_eq!(printable("section_id", " S-1 ").ok(), Some(" S-1 "));
+        assert_eq!(printable("status", "").ok(), Some(""));
+        let refused = printable("section_id", "S\u{0}1").err().map(|status| (status.code(), status.message().to_owned()));
+        assert!(matches!(&refused, Some((tonic::Code::InvalidArgument, message)) if message.starts_with("section_id ")), "{refused:?}");
+        assert!(printable("section_id", &"x".repeat(TEXT_MAX_CHARS + 1)).is_err());
     }
 }

@@ -7,6 +7,7 @@
 //!   process's dependencies answer (readiness): PostgreSQL and Kafka for the ledger. Traffic then
 //!   goes only to replicas that can do their work.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -127,9 +128,10 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let routes = routes.add_service(health_service).add_service(reflection);
+    let known = Arc::new(KnownMethods::of_served(file_descriptor_set, &readiness.services)?);
     let permits = Arc::new(Semaphore::new(limits.concurrency_max));
     let server = tonic::transport::Server::builder()
-        .layer(tower::layer::layer_fn(|inner| Metered { inner }))
+        .layer(tower::layer::layer_fn(move |inner| Metered { inner, known: Arc::clone(&known) }))
         .layer(tower::layer::layer_fn(move |inner| Limited::new(inner, limits, Arc::clone(&permits))))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
@@ -172,13 +174,69 @@ pub async fn probe(endpoint: &str, service: &str, timeout: Duration) -> anyhow::
     Ok(response.into_inner().status == Status::Serving as i32)
 }
 
+/// The label every call to a method the server does not serve gets, as service and method.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
+/// The methods a server serves, as `(service, method)` (`("jinfu.ledger.v1.LedgerService",
+/// "GetSection")`): the only values [`Metered`] puts in its labels. A path is chosen by the
+/// client, authenticated or not, so labelling by it would let anyone grow `/metrics` without
+/// bound; every other path is counted as [`UNKNOWN_METHOD`].
+#[derive(Debug, Clone, Default)]
+struct KnownMethods {
+    methods: HashSet<(String, String)>,
+}
+
+impl KnownMethods {
+    /// The methods of `services` (fully qualified names) described in the encoded
+    /// `file_descriptor_set`, plus those of the health and reflection services every server adds.
+    fn of_served(file_descriptor_set: &[u8], services: &[&str]) -> anyhow::Result<KnownMethods> {
+        let mut known = KnownMethods::default();
+        known.add(file_descriptor_set, |service| services.contains(&service))?;
+        known.add(tonic_health::pb::FILE_DESCRIPTOR_SET, |_| true)?;
+        known.add(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET, |_| true)?;
+        Ok(known)
+    }
+
+    /// Adds every method of the services in `encoded` for which `wanted` holds.
+    fn add(&mut self, encoded: &[u8], wanted: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+        use prost::Message as _;
+        let set = prost_types::FileDescriptorSet::decode(encoded).map_err(|error| anyhow::anyhow!("decoding a file descriptor set: {error}"))?;
+        for file in &set.file {
+            for service in &file.service {
+                let name = match file.package() {
+                    "" => service.name().to_owned(),
+                    package => format!("{package}.{}", service.name()),
+                };
+                if wanted(&name) {
+                    self.methods.extend(service.method.iter().map(|method| (name.clone(), method.name().to_owned())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `(service, method)` labels of a request path `/service/method`: the path's own when
+    /// the server serves that method, [`UNKNOWN_METHOD`] twice otherwise.
+    fn labels(&self, path: &str) -> (String, String) {
+        let path = path.strip_prefix('/').unwrap_or(path);
+        if let Some((service, method)) = path.split_once('/') {
+            if self.methods.contains(&(service.to_owned(), method.to_owned())) {
+                return (service.to_owned(), method.to_owned());
+            }
+        }
+        (UNKNOWN_METHOD.to_owned(), UNKNOWN_METHOD.to_owned())
+    }
+}
+
 /// Counts and times every call: `jinfu_grpc_requests_total{service,method,code}` and
-/// `jinfu_grpc_request_duration_seconds{service,method}`. The code is read from the response
+/// `jinfu_grpc_request_duration_seconds{service,method}`, with `service` and `method` only of
+/// the methods the server serves ([`KnownMethods`]). The code is read from the response
 /// headers (tonic sends an error as a trailers-only response); a unary success carries its
 /// status in the trailers and is counted as `OK`.
 #[derive(Clone)]
 struct Metered<S> {
     inner: S,
+    known: Arc<KnownMethods>,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for Metered<S>
@@ -195,9 +253,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let path = request.uri().path().trim_start_matches('/');
-        let (service, method) = path.split_once('/').unwrap_or((path, ""));
-        let (service, method) = (service.to_owned(), method.to_owned());
+        let (service, method) = self.known.labels(request.uri().path());
         let started = Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -331,5 +387,47 @@ mod tests {
         let answer = limited.ready().await.expect("ready").call(request("/jinfu.ledger.v1.LedgerService/ListRefunds")).await.expect("an answer");
         assert_eq!(grpc_status(&answer), Some(tonic::Code::DeadlineExceeded as i32));
         assert_eq!(permits.available_permits(), 4, "the timed-out call gave its permit back");
+    }
+
+    fn ledger_methods() -> KnownMethods {
+        KnownMethods::of_served(jinfu_proto::FILE_DESCRIPTOR_SET, &["jinfu.ledger.v1.LedgerService"]).expect("the descriptor set decodes")
+    }
+
+    #[test]
+    fn only_methods_the_server_serves_keep_their_names_in_the_labels() {
+        let known = ledger_methods();
+        let labels = |path: &str| known.labels(path);
+        let named = |service: &str, method: &str| (service.to_owned(), method.to_owned());
+        let unknown = named(UNKNOWN_METHOD, UNKNOWN_METHOD);
+        assert_eq!(labels("/jinfu.ledger.v1.LedgerService/GetSection"), named("jinfu.ledger.v1.LedgerService", "GetSection"));
+        assert_eq!(labels("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"), named("grpc.reflection.v1.ServerReflection", "ServerReflectionInfo"));
+        assert_eq!(labels("/jinfu.ledger.v1.LedgerService/NoSuchMethod"), unknown);
+        assert_eq!(labels("/made.up.Service/GetSection"), unknown);
+        assert_eq!(labels("/jinfu.guarantee.v1.GuaranteeService/Apply"), unknown, "described, but another process serves it");
+        assert_eq!(labels("/jinfu.ledger.v1.LedgerService"), unknown);
+        assert_eq!(labels("/"), unknown);
+        assert_eq!(labels("/jinfu.ledger.v1.LedgerService/GetSection/extra"), unknown);
+    }
+
+    #[test]
+    fn calls_to_made_up_methods_add_no_series_to_the_metrics() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let handler = tower::service_fn(|_request: http::Request<()>| async { Ok::<_, std::convert::Infallible>(http::Response::new(String::new())) });
+        let mut metered = Metered { inner: handler, known: Arc::new(ledger_methods()) };
+        metrics::with_local_recorder(&recorder, || {
+            futures::executor::block_on(async {
+                for n in 0..500 {
+                    let _ = metered.ready().await.expect("ready").call(request(&format!("/made.up.Service{n}/Method{n}"))).await;
+                }
+                let _ = metered.ready().await.expect("ready").call(request("/jinfu.ledger.v1.LedgerService/GetSection")).await;
+            });
+        });
+        let rendered = handle.render();
+        let series: Vec<&str> = rendered.lines().filter(|line| line.starts_with(GRPC_REQUESTS)).collect();
+        assert_eq!(series.len(), 2, "{series:?}");
+        assert!(rendered.contains(r#"service="unknown",method="unknown",code="Ok"} 500"#), "{rendered}");
+        assert!(rendered.contains(r#"service="jinfu.ledger.v1.LedgerService",method="GetSection""#), "{rendered}");
+        assert!(!rendered.contains("made.up"), "{rendered}");
     }
 }

@@ -14,6 +14,7 @@ use rdkafka::consumer::{BaseConsumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedHeaders, Header, Headers, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -35,7 +36,7 @@ pub const DLQ_TOPIC_HEADER: &str = "jinfu-dlq-original-topic";
 pub const DLQ_PARTITION_HEADER: &str = "jinfu-dlq-original-partition";
 pub const DLQ_OFFSET_HEADER: &str = "jinfu-dlq-original-offset";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct KafkaSettings {
     /// Comma-separated `host:port` list.
     pub brokers: String,
@@ -45,6 +46,27 @@ pub struct KafkaSettings {
     /// Partitions for topics this service creates when they are missing.
     #[serde(default = "default_partitions")]
     pub partitions: i32,
+    /// librdkafka's `security.protocol`: `plaintext` (its default, local and tests), `ssl`,
+    /// `sasl_plaintext` or `sasl_ssl` (production: TLS with SASL/SCRAM). Unset: not passed.
+    #[serde(default)]
+    pub security_protocol: Option<String>,
+    /// `sasl.mechanism`, e.g. `SCRAM-SHA-512` (what a Strimzi `KafkaUser` with
+    /// `authentication: scram-sha-512` gets). Needs `sasl_username` and `sasl_password`.
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    #[serde(default)]
+    pub sasl_username: Option<String>,
+    /// From the Kubernetes Secret Strimzi's user operator writes (key `password`).
+    #[serde(default)]
+    pub sasl_password: Option<SecretString>,
+    /// PEM file of the CA that signed the brokers' certificates (`ssl.ca.location`), e.g. the
+    /// mounted `<cluster>-cluster-ca-cert` Secret. Unset: the system's CA store.
+    #[serde(default)]
+    pub ssl_ca_location: Option<String>,
+    /// The same CA certificate as PEM text (`ssl.ca.pem`), e.g. from a Secret through an
+    /// environment variable, so no volume is needed.
+    #[serde(default)]
+    pub ssl_ca_pem: Option<String>,
 }
 
 fn default_partitions() -> i32 {
@@ -56,16 +78,59 @@ impl KafkaSettings {
         format!("{}{}", self.topic_prefix, name)
     }
 
-    fn base(&self) -> ClientConfig {
+    /// The settings every client shares: brokers and, when set, TLS and SASL. librdkafka must be
+    /// built with SSL (and, for GSSAPI only, Cyrus SASL) for the secure protocols; a build
+    /// without it refuses the configuration when the client is created, naming the property.
+    fn base(&self) -> anyhow::Result<ClientConfig> {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
-        config
+        for (name, value) in self.security_config()? {
+            config.set(name, value);
+        }
+        Ok(config)
+    }
+
+    /// The security properties passed to librdkafka (only those set), checked for consistency.
+    pub fn security_config(&self) -> anyhow::Result<Vec<(&'static str, String)>> {
+        let mut properties = Vec::new();
+        if let Some(protocol) = &self.security_protocol {
+            let protocol = protocol.to_ascii_lowercase();
+            anyhow::ensure!(
+                ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&protocol.as_str()),
+                "kafka.security_protocol {protocol:?} is not plaintext, ssl, sasl_plaintext or sasl_ssl"
+            );
+            properties.push(("security.protocol", protocol));
+        }
+        let sasl = self.security_protocol.as_deref().is_some_and(|protocol| protocol.to_ascii_lowercase().starts_with("sasl_"));
+        if let Some(mechanism) = &self.sasl_mechanism {
+            anyhow::ensure!(sasl, "kafka.sasl_mechanism is set but kafka.security_protocol is not sasl_ssl or sasl_plaintext");
+            properties.push(("sasl.mechanism", mechanism.clone()));
+        }
+        if sasl && self.sasl_mechanism.as_deref().is_some_and(|mechanism| mechanism.to_ascii_uppercase().starts_with("SCRAM-") || mechanism == "PLAIN") {
+            anyhow::ensure!(
+                self.sasl_username.is_some() && self.sasl_password.is_some(),
+                "kafka.sasl_username and kafka.sasl_password are required for SASL/SCRAM"
+            );
+        }
+        if let Some(username) = &self.sasl_username {
+            properties.push(("sasl.username", username.clone()));
+        }
+        if let Some(password) = &self.sasl_password {
+            properties.push(("sasl.password", password.expose_secret().to_owned()));
+        }
+        if let Some(location) = &self.ssl_ca_location {
+            properties.push(("ssl.ca.location", location.clone()));
+        }
+        if let Some(pem) = self.ssl_ca_pem.as_ref().filter(|pem| !pem.trim().is_empty()) {
+            properties.push(("ssl.ca.pem", pem.clone()));
+        }
+        Ok(properties)
     }
 
     /// An idempotent producer that waits for all in-sync replicas.
     pub fn producer(&self) -> anyhow::Result<FutureProducer> {
         Ok(self
-            .base()
+            .base()?
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
@@ -81,7 +146,7 @@ impl KafkaSettings {
     /// (a StatefulSet pod name) takes its partitions back at once instead of waiting for the
     /// group to notice the old process died.
     pub fn consumer<C: ConsumerContext + 'static>(&self, group_id: &str, instance_id: Option<&str>, context: C) -> anyhow::Result<StreamConsumer<C>> {
-        let mut config = self.base();
+        let mut config = self.base()?;
         if let Some(instance_id) = instance_id {
             config.set("group.instance.id", instance_id);
         }
@@ -101,12 +166,12 @@ impl KafkaSettings {
 
     /// A consumer outside any consumer group, for metadata and watermark queries only.
     pub fn metadata_consumer(&self) -> anyhow::Result<BaseConsumer> {
-        Ok(self.base().set("enable.auto.commit", "false").create()?)
+        Ok(self.base()?.set("enable.auto.commit", "false").create()?)
     }
 
     /// Creates each topic and its `.dlq` twin (prefixed), tolerating topics that already exist.
     pub async fn create_topics(&self, names: &[&str], partitions: i32) -> anyhow::Result<()> {
-        let admin: AdminClient<DefaultClientContext> = self.base().create()?;
+        let admin: AdminClient<DefaultClientContext> = self.base()?.create()?;
         let mut full_names = Vec::new();
         for name in names {
             full_names.push(self.topic(name));
@@ -117,6 +182,12 @@ impl KafkaSettings {
         for result in admin.create_topics(new_topics.iter(), &options).await? {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                // In production topics come from KafkaTopic resources and the services' Kafka
+                // users may not create topics (docs/kubernetes.md, Kafka users and ACLs):
+                // producing or consuming then says whether the topic is there.
+                Err((topic, RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed)) => {
+                    tracing::info!(topic = %topic, "not allowed to create topics; expecting the topic to be managed outside the service");
+                }
                 Err((topic, code)) => anyhow::bail!("creating topic {topic} failed: {code}"),
             }
         }
@@ -299,4 +370,32 @@ pub fn permanent_produce_error(error: &rdkafka::error::KafkaError) -> Option<&'s
         RDKafkaErrorCode::PolicyViolation => "policy_violation",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_settings_reach_librdkafka_only_when_set_and_scram_needs_credentials() {
+        let plain = KafkaSettings { brokers: "127.0.0.1:9092".into(), ..KafkaSettings::default() };
+        assert!(plain.security_config().unwrap().is_empty());
+        let scram = KafkaSettings {
+            security_protocol: Some("SASL_SSL".into()),
+            sasl_mechanism: Some("SCRAM-SHA-512".into()),
+            sasl_username: Some("jinfu-ledger".into()),
+            sasl_password: Some(SecretString::from("s3cret")),
+            ssl_ca_location: Some("/etc/kafka-ca/ca.crt".into()),
+            ..plain.clone()
+        };
+        let names: Vec<&str> = scram.security_config().unwrap().iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["security.protocol", "sasl.mechanism", "sasl.username", "sasl.password", "ssl.ca.location"]);
+        assert!(!format!("{scram:?}").contains("s3cret"), "the password never prints");
+        let no_password = KafkaSettings { sasl_password: None, ..scram.clone() };
+        assert!(no_password.security_config().is_err());
+        let mechanism_without_sasl = KafkaSettings { security_protocol: Some("ssl".into()), ..scram.clone() };
+        assert!(mechanism_without_sasl.security_config().is_err());
+        let unknown = KafkaSettings { security_protocol: Some("tls".into()), ..plain };
+        assert!(unknown.security_config().is_err());
+    }
 }

@@ -12,7 +12,21 @@
 //! consumer that adopts the header continues the writer's trace. A forwarded record (a dead
 //! letter) keeps its original headers, trace context included, as docs/bank-integration.md
 //! promises; its publish span still joins the original trace.
+//!
+//! Signing (DESIGN.md §7, "Our own events are signed"): the relay signs every record it sends
+//! with the service's own key ([`Signer`]) over the exact value bytes, in the headers banks use
+//! (`jinfu-signature`, `jinfu-signing-key` = the service's key reference), just before sending,
+//! so no writer can forget it and the private key lives only in the relay. Two kinds of row are
+//! sent as written:
+//! - a dead-letter copy (a `jinfu-dlq-reason` header): it keeps the original record's
+//!   signature headers, which still say who signed the original value (or that nobody did), so
+//!   an operator can check them; it is evidence, not an event of this service, and it is never
+//!   signed as one. Nothing may consume a `.dlq` topic as events.
+//! - a row that already carries `jinfu-signature`: a payment order, signed by the ledger with
+//!   the key the bank registered for orders (docs/bank-integration.md); re-signing it with the
+//!   service key would make the bank refuse it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -26,13 +40,15 @@ use tracing::field::Empty;
 use tracing::{warn, Instrument};
 
 use crate::kafka;
+use crate::signing::{Signer, SIGNATURE_HEADER};
 
 pub use crate::metrics::OUTBOX_PARKED as PARKED;
 
-/// Publishes until `shutdown` turns true, then drains what is already due.
-pub async fn run_relay(pool: PgPool, producer: FutureProducer, batch_max: i64, mut shutdown: watch::Receiver<bool>) {
+/// Publishes until `shutdown` turns true, then drains what is already due; every record is
+/// signed with `signer` (see the module documentation for the two exceptions).
+pub async fn run_relay(pool: PgPool, producer: FutureProducer, signer: Arc<Signer>, batch_max: i64, mut shutdown: watch::Receiver<bool>) {
     loop {
-        match relay_once(&pool, &producer, batch_max).await {
+        match relay_once(&pool, &producer, &signer, batch_max).await {
             Ok(round) if round.published > 0 || round.parked > 0 => continue,
             Ok(_) => {}
             Err(error) => warn!(error = %error, "outbox relay round failed; rows stay unpublished and are retried"),
@@ -74,7 +90,9 @@ struct Pending {
 /// unreadable) are parked with their reason, and rows whose send failed for a reason that may
 /// pass (a timeout, a broker away) stay for the next round. So one bad row never holds back the
 /// rows behind it, and what was acknowledged is never sent again because another row failed.
-pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, batch_max: i64) -> anyhow::Result<Round> {
+/// Each record is signed with `signer` as it is read for sending (dead-letter copies and rows
+/// already signed excepted; see the module documentation).
+pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, signer: &Signer, batch_max: i64) -> anyhow::Result<Round> {
     let mut transaction = pool.begin().await?;
     let rows = sqlx::query(
         "SELECT id, topic, message_key, payload, headers::text FROM outbox
@@ -91,7 +109,7 @@ pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, batch_max: i64
     let mut pending = Vec::with_capacity(rows.len());
     for row in &rows {
         let (id, topic) = (row.get::<i64, _>(0), row.get::<String, _>(1));
-        match read_pending(row, limit) {
+        match read_pending(row, signer, limit) {
             Ok(message) => pending.push(message),
             Err(reason) => parked.push((id, topic, reason)),
         }
@@ -123,17 +141,28 @@ pub async fn relay_once(pool: &PgPool, producer: &FutureProducer, batch_max: i64
     Ok(Round { published: published.len(), parked: parked.len(), retried })
 }
 
-/// Reads a row for sending, or the reason it can never be sent.
-fn read_pending(row: &sqlx::postgres::PgRow, limit: usize) -> Result<Pending, String> {
+/// Reads a row for sending, signed, or the reason it can never be sent.
+fn read_pending(row: &sqlx::postgres::PgRow, signer: &Signer, limit: usize) -> Result<Pending, String> {
     let (id, topic, key, payload) = (row.get::<i64, _>(0), row.get::<String, _>(1), row.get::<String, _>(2), row.get::<Vec<u8>, _>(3));
-    let headers = decode_headers(row.get::<&str, _>(4)).map_err(|error| format!("unreadable_headers: the stored headers do not decode: {error}"))?;
-    let size = key.len() + payload.len() + headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>();
+    let mut headers = decode_headers(row.get::<&str, _>(4)).map_err(|error| format!("unreadable_headers: the stored headers do not decode: {error}"))?;
+    let forwarded = headers.iter().any(|(name, _)| name == kafka::DLQ_REASON_HEADER);
+    let header_bytes = |headers: &[(String, Vec<u8>)]| headers.iter().map(|(name, value)| name.len() + value.len()).sum::<usize>();
+    let size = key.len() + payload.len() + header_bytes(&headers);
     if size > limit {
         return Err(format!("too_large: the record is {size} bytes, over the producer's limit of {limit} bytes (message.max.bytes)"));
     }
+    if !forwarded && !headers.iter().any(|(name, _)| name == SIGNATURE_HEADER) {
+        signer.sign_record(&payload, &mut headers);
+    }
+    // The limit counts the signature headers too.
+    let signed_size = key.len() + payload.len() + header_bytes(&headers);
+    if signed_size > limit {
+        return Err(format!(
+            "too_large: the record is {signed_size} bytes with its signature headers ({size} without), over the producer's limit of {limit} bytes (message.max.bytes)"
+        ));
+    }
     let span = publish_span(&topic, id, &headers);
-    let mut headers = headers;
-    if !headers.iter().any(|(name, _)| name == kafka::DLQ_REASON_HEADER) {
+    if !forwarded {
         span.in_scope(|| kafka::replace_trace_context(&mut headers));
     }
     Ok(Pending { id, topic, key, payload, headers, span })

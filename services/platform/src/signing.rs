@@ -1,4 +1,6 @@
-//! Signatures of banks (credit notices, statements) and, later, issuers (guarantees).
+//! Signatures of banks (credit notices, statements), issuers (guarantees) and Jinfu's own
+//! services (every record an outbox publishes: [`Signer`], checked by consumers with
+//! [`EventVerifier`]).
 //!
 //! Two schemes, chosen per key:
 //! - `sm2-sm3`: SM2 digital signature over an SM3 digest (GM/T 0003-2012, GM/T 0004-2012), with
@@ -9,12 +11,21 @@
 //!
 //! What is signed is exactly the bytes of the Kafka record value, nothing re-serialised.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine;
 use ed25519_dalek::{Signer as _, Verifier as _};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+
+/// The header carrying the base64 signature over the record value's exact bytes.
+pub const SIGNATURE_HEADER: &str = "jinfu-signature";
+/// The header naming the signer's key reference (lower-case letters, digits, `_`).
+pub const SIGNING_KEY_HEADER: &str = "jinfu-signing-key";
+/// The longest key reference accepted, in characters.
+pub const KEY_REF_MAX_CHARS: usize = 64;
 
 /// The distinguishing identifier GM/T 0009 sets as default for SM2 signatures.
 pub const SM2_DEFAULT_DISTINGUISHING_ID: &str = "1234567812345678";
@@ -268,6 +279,171 @@ impl SigningKey {
     }
 }
 
+/// Whether `key_ref` is a well-formed key reference: 1–64 lower-case ASCII letters, digits or `_`.
+pub fn is_key_ref(key_ref: &str) -> bool {
+    !key_ref.is_empty() && key_ref.len() <= KEY_REF_MAX_CHARS && key_ref.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
+}
+
+fn default_scheme() -> Scheme {
+    Scheme::Ed25519
+}
+
+/// A service's own signing key (`JINFU_SIGNING__KEY_REF`, `JINFU_SIGNING__SCHEME`,
+/// `JINFU_SIGNING__PRIVATE_KEY`): what its outbox relay signs every record with.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SigningSettings {
+    /// The reference consumers know the public key by; sent in `jinfu-signing-key`.
+    pub key_ref: String,
+    /// `ed25519` (default) or `sm2-sm3`.
+    #[serde(default = "default_scheme")]
+    pub scheme: Scheme,
+    /// Hex private key (32 bytes): Ed25519 seed or SM2 scalar. From a Kubernetes Secret.
+    pub private_key: SecretString,
+}
+
+/// One public key of a publishing service a consumer trusts. A service may have several at once
+/// while a key is rotated.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct TrustedKeySettings {
+    pub key_ref: String,
+    #[serde(default = "default_scheme")]
+    pub scheme: Scheme,
+    /// Hex public key: 32 bytes for ed25519, a SEC1 point for sm2-sm3.
+    pub public_key: String,
+}
+
+/// The public keys a consumer trusts for one publishing service. Written as a list
+/// `[{ key_ref, scheme, public_key }]` (a configuration file), or as a map by key reference
+/// `{ <key_ref>: { scheme, public_key } }`, the form environment variables can express
+/// (`JINFU_TRUSTED_PUBLISHERS__GUARANTEE__GUARANTEE_2026__PUBLIC_KEY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedKeys(pub Vec<TrustedKeySettings>);
+
+impl<'de> Deserialize<'de> for TrustedKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Body {
+            #[serde(default = "default_scheme")]
+            scheme: Scheme,
+            public_key: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            List(Vec<TrustedKeySettings>),
+            Map(BTreeMap<String, Body>),
+        }
+        Ok(TrustedKeys(match Form::deserialize(deserializer)? {
+            Form::List(list) => list,
+            Form::Map(map) => map.into_iter().map(|(key_ref, body)| TrustedKeySettings { key_ref, scheme: body.scheme, public_key: body.public_key }).collect(),
+        }))
+    }
+}
+
+/// The public keys a consumer trusts, by publishing service (`guarantee`, `ledger`, …):
+/// `trusted_publishers: { guarantee: [{ key_ref, scheme, public_key }] }`. Several keys per
+/// service let a rotation overlap.
+pub type TrustedPublishers = BTreeMap<String, TrustedKeys>;
+
+/// Signs what a service publishes, and names its key in the record's headers.
+pub struct Signer {
+    key: SigningKey,
+    key_ref: String,
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "Signer({}, {})", self.key_ref, self.key.scheme())
+    }
+}
+
+impl Signer {
+    pub fn new(key_ref: &str, key: SigningKey) -> anyhow::Result<Signer> {
+        anyhow::ensure!(is_key_ref(key_ref), "signing key reference {key_ref:?} must be 1-{KEY_REF_MAX_CHARS} lower-case letters, digits or _");
+        Ok(Signer { key, key_ref: key_ref.to_owned() })
+    }
+
+    pub fn from_settings(settings: &SigningSettings) -> anyhow::Result<Signer> {
+        let key = SigningKey::from_hex(settings.scheme, settings.private_key.expose_secret())
+            .map_err(|error| anyhow::anyhow!("signing key {}: {error}", settings.key_ref))?;
+        Signer::new(&settings.key_ref, key)
+    }
+
+    pub fn key_ref(&self) -> &str {
+        &self.key_ref
+    }
+
+    pub fn public_key_hex(&self) -> String {
+        self.key.public_key_hex()
+    }
+
+    /// Signs `value` and sets `jinfu-signature` and `jinfu-signing-key` in `headers`, replacing
+    /// any there were.
+    pub fn sign_record(&self, value: &[u8], headers: &mut Vec<(String, Vec<u8>)>) {
+        headers.retain(|(name, _)| name != SIGNATURE_HEADER && name != SIGNING_KEY_HEADER);
+        headers.push((SIGNATURE_HEADER.into(), self.key.sign(value).into_bytes()));
+        headers.push((SIGNING_KEY_HEADER.into(), self.key_ref.clone().into_bytes()));
+    }
+}
+
+/// Why a record's signature was not accepted: a stable reason code (`missing_signature`,
+/// `unknown_signing_key`, `bad_signature`) and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unverified {
+    pub code: &'static str,
+    pub sentence: String,
+}
+
+/// Verifies records of one publishing service against the public keys a consumer trusts for it.
+#[derive(Debug, Clone)]
+pub struct EventVerifier {
+    publisher: String,
+    keys: HashMap<String, VerifyingKey>,
+}
+
+impl EventVerifier {
+    /// The verifier of `publisher`'s records. No key configured is allowed (it refuses every
+    /// record, fail-closed); a malformed key or key reference is an error at start.
+    pub fn for_publisher(trusted: &TrustedPublishers, publisher: &str) -> anyhow::Result<EventVerifier> {
+        let mut keys = HashMap::new();
+        for key in trusted.get(publisher).map(|keys| keys.0.as_slice()).unwrap_or_default() {
+            anyhow::ensure!(
+                is_key_ref(&key.key_ref),
+                "trusted key {publisher}/{:?}: a key reference is 1-{KEY_REF_MAX_CHARS} lower-case letters, digits or _",
+                key.key_ref
+            );
+            let verifying =
+                VerifyingKey::from_hex(key.scheme, &key.public_key).map_err(|error| anyhow::anyhow!("trusted key {publisher}/{}: {error}", key.key_ref))?;
+            anyhow::ensure!(keys.insert(key.key_ref.clone(), verifying).is_none(), "trusted key {publisher}/{} is listed twice", key.key_ref);
+        }
+        Ok(EventVerifier { publisher: publisher.to_owned(), keys })
+    }
+
+    pub fn publisher(&self) -> &str {
+        &self.publisher
+    }
+
+    /// How many keys are trusted (0: every record is refused).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Verifies the signature over `value` named by the record's headers.
+    pub fn verify(&self, value: &[u8], headers: &[(String, Vec<u8>)]) -> Result<(), Unverified> {
+        let header = |name: &str| headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_slice());
+        let (Some(signature), Some(key_ref)) = (header(SIGNATURE_HEADER), header(SIGNING_KEY_HEADER)) else {
+            return Err(Unverified { code: "missing_signature", sentence: format!("{SIGNATURE_HEADER} and {SIGNING_KEY_HEADER} headers are required") });
+        };
+        let key_ref = String::from_utf8_lossy(key_ref);
+        let Some(key) = self.keys.get(key_ref.as_ref()) else {
+            let shown: String = key_ref.chars().take(KEY_REF_MAX_CHARS).map(|c| if c.is_control() { '?' } else { c }).collect();
+            return Err(Unverified { code: "unknown_signing_key", sentence: format!("{shown:?} is not a key trusted for {}", self.publisher) });
+        };
+        let signature = std::str::from_utf8(signature).map_err(|_| Unverified { code: "bad_signature", sentence: "the signature is not text".into() })?;
+        key.verify(value, signature).map_err(|error| Unverified { code: "bad_signature", sentence: format!("key {key_ref}: {error}") })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,5 +514,74 @@ mod tests {
         let der = base64::engine::general_purpose::STANDARD.encode(encoded);
         let verifier = VerifyingKey::from_hex(Scheme::Sm2Sm3, &signer.public_key_hex()).unwrap();
         assert_eq!(verifier.verify(b"notice", &der), Ok(()));
+    }
+
+    fn trusted(publisher: &str, keys: &[(&str, &SigningKey)]) -> TrustedPublishers {
+        let list = keys
+            .iter()
+            .map(|(key_ref, key)| TrustedKeySettings { key_ref: (*key_ref).into(), scheme: key.scheme(), public_key: key.public_key_hex() })
+            .collect();
+        TrustedPublishers::from([(publisher.to_owned(), TrustedKeys(list))])
+    }
+
+    #[test]
+    fn a_signed_record_verifies_under_every_trusted_key_of_its_publisher_and_nothing_else_does() {
+        let old = SigningKey::generate(Scheme::Ed25519);
+        let new = SigningKey::generate(Scheme::Sm2Sm3);
+        let stranger = SigningKey::generate(Scheme::Ed25519);
+        let verifier = EventVerifier::for_publisher(&trusted("guarantee", &[("guarantee_2026", &old), ("guarantee_2027", &new)]), "guarantee").unwrap();
+        let value = br#"{"type":"guarantee.issued"}"#;
+        for (key_ref, key) in [("guarantee_2026", &old), ("guarantee_2027", &new)] {
+            let mut headers = vec![("traceparent".to_owned(), b"00-x".to_vec())];
+            Signer::new(key_ref, SigningKey::from_hex(key.scheme(), &key.private_key_hex()).unwrap()).unwrap().sign_record(value, &mut headers);
+            assert_eq!(verifier.verify(value, &headers), Ok(()));
+            assert_eq!(verifier.verify(b"{}", &headers).unwrap_err().code, "bad_signature");
+        }
+        let code = |headers: &[(String, Vec<u8>)]| verifier.verify(value, headers).unwrap_err().code;
+        assert_eq!(code(&[]), "missing_signature");
+        assert_eq!(code(&[(SIGNATURE_HEADER.into(), stranger.sign(value).into_bytes())]), "missing_signature");
+        let mut forged = Vec::new();
+        Signer::new("stranger", SigningKey::from_hex(Scheme::Ed25519, &stranger.private_key_hex()).unwrap()).unwrap().sign_record(value, &mut forged);
+        assert_eq!(code(&forged), "unknown_signing_key");
+        // A stranger's signature under a trusted key's name.
+        let mut misnamed = vec![(SIGNATURE_HEADER.into(), stranger.sign(value).into_bytes()), (SIGNING_KEY_HEADER.into(), b"guarantee_2026".to_vec())];
+        assert_eq!(code(&misnamed), "bad_signature");
+        misnamed[0].1 = b"not base64!".to_vec();
+        assert_eq!(code(&misnamed), "bad_signature");
+        // No key configured for a publisher refuses everything; another publisher's keys do not count.
+        let none = EventVerifier::for_publisher(&trusted("ledger", &[("guarantee_2026", &old)]), "guarantee").unwrap();
+        assert_eq!(none.key_count(), 0);
+        let mut headers = Vec::new();
+        Signer::new("guarantee_2026", SigningKey::from_hex(Scheme::Ed25519, &old.private_key_hex()).unwrap()).unwrap().sign_record(value, &mut headers);
+        assert_eq!(none.verify(value, &headers).unwrap_err().code, "unknown_signing_key");
+    }
+
+    #[test]
+    fn signing_replaces_earlier_signature_headers_and_key_refs_are_checked() {
+        let key = SigningKey::generate(Scheme::Ed25519);
+        let signer = Signer::new("ledger_1", key).unwrap();
+        let mut headers = vec![(SIGNATURE_HEADER.to_owned(), b"old".to_vec()), (SIGNING_KEY_HEADER.to_owned(), b"old".to_vec())];
+        signer.sign_record(b"v", &mut headers);
+        assert_eq!(headers.iter().filter(|(name, _)| name == SIGNATURE_HEADER || name == SIGNING_KEY_HEADER).count(), 2);
+        assert!(headers.contains(&(SIGNING_KEY_HEADER.to_owned(), b"ledger_1".to_vec())));
+        for bad in ["", "Ledger", "ledger-1", "ledger 1"] {
+            assert!(Signer::new(bad, SigningKey::generate(Scheme::Ed25519)).is_err(), "{bad:?}");
+        }
+        let malformed = TrustedPublishers::from([(
+            "guarantee".to_owned(),
+            TrustedKeys(vec![TrustedKeySettings { key_ref: "g".into(), scheme: Scheme::Ed25519, public_key: "00".into() }]),
+        )]);
+        assert!(EventVerifier::for_publisher(&malformed, "guarantee").is_err());
+    }
+
+    #[test]
+    fn trusted_keys_read_as_a_list_or_as_a_map_by_key_reference() {
+        let list: TrustedPublishers =
+            serde_json::from_str(r#"{"guarantee": [{"key_ref": "g1", "scheme": "sm2-sm3", "public_key": "04ab"}, {"key_ref": "g2", "public_key": "cd"}]}"#)
+                .unwrap();
+        let map: TrustedPublishers =
+            serde_json::from_str(r#"{"guarantee": {"g1": {"scheme": "sm2-sm3", "public_key": "04ab"}, "g2": {"public_key": "cd"}}}"#).unwrap();
+        assert_eq!(list, map);
+        assert_eq!(list["guarantee"].0[1], TrustedKeySettings { key_ref: "g2".into(), scheme: Scheme::Ed25519, public_key: "cd".into() });
     }
 }

@@ -2,7 +2,7 @@
 
 use jinfu_ledger::ids::{CentreCode, Uscc};
 use jinfu_platform::auth::{Caller, Role};
-use jinfu_platform::fields::{invalid, reason, required_text, timestamp};
+use jinfu_platform::fields::{invalid, printable, reason, required_text, timestamp};
 use jinfu_platform::outbox::OutboxRows;
 use jinfu_proto::guarantee::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -35,6 +35,9 @@ impl TryFrom<pb::ApplyRequest> for Applying {
         // A request that names no type asks for a bid guarantee.
         let kind = if body.r#type == pb::GuaranteeType::Unspecified as i32 { GuaranteeType::Bid } else { guarantee_type(body.r#type)? };
         let ask = Ask { kind, amount_fen: body.amount_fen, contract_amount_fen: body.contract_amount_fen, valid_to };
+        printable("section_id", &body.section_id)?;
+        printable("issuer_code", &body.issuer_code)?;
+        printable("product_id", &body.product_id)?;
         Ok(Applying { centre, section_id: body.section_id, issuer_code: body.issuer_code.trim().to_owned(), product_id: body.product_id, beneficiary, ask })
     }
 }
@@ -209,6 +212,7 @@ pub(super) async fn list(api: &GuaranteeApi, request: Request<pb::ListApplicatio
     if caller.role != Role::Issuer || caller.centre.province() != province {
         return Err(Status::permission_denied("only an issuer lists its applications"));
     }
+    printable("status", &body.status)?;
     let stored = store::applications::of_issuer(&api.pool, province.as_str(), &caller.party, &body.status).await.map_err(failed("listing applications"))?;
     let mut applications = Vec::with_capacity(stored.len());
     for application in &stored {

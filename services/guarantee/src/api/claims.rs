@@ -1,7 +1,7 @@
 //! Claims on guarantees: submitted by the centre's staff, decided and paid by the issuer.
 
 use jinfu_platform::auth::{Caller, Role};
-use jinfu_platform::fields::{invalid, reason, required_text, timestamp};
+use jinfu_platform::fields::{invalid, printable, reason, required_text, timestamp};
 use jinfu_platform::outbox::OutboxRows;
 use jinfu_proto::guarantee::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -35,6 +35,7 @@ pub(super) async fn submit(api: &GuaranteeApi, request: Request<pb::SubmitClaimR
     let body = request.into_inner();
     caller.authorize(&[Role::Operator, Role::Supervisor], &body.centre_id)?;
     let evidence = required_text("evidence_ref", &body.evidence_ref)?;
+    printable("guarantee_no", &body.guarantee_no)?;
     let mut transaction = api.begin().await?;
     // Unknown, and a bid guarantee before opening, are answered alike: before opening, nobody
     // may learn that it exists.
@@ -163,6 +164,7 @@ pub(super) async fn list(api: &GuaranteeApi, request: Request<pb::ListClaimsRequ
             None
         }
     };
+    printable("guarantee_no", &body.guarantee_no)?;
     let claims = store::claims::list(&api.pool, &body.centre_id, body.guarantee_no.trim(), issuer).await.map_err(failed("listing claims"))?;
     Ok(Response::new(pb::ListClaimsResponse { claims: claims.iter().map(claim_message).collect() }))
 }

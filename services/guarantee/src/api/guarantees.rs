@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use jinfu_ledger::ids::CentreCode;
 use jinfu_platform::auth::{Caller, Role};
-use jinfu_platform::fields::{invalid, required_text, timestamp};
+use jinfu_platform::fields::{invalid, printable, required_text, timestamp};
 use jinfu_platform::outbox::OutboxRows;
 use jinfu_platform::signing::VerifyingKey;
 use jinfu_proto::guarantee::v1 as pb;
@@ -242,6 +242,7 @@ pub(super) async fn list_of_section(
     let caller = Caller::of(&request)?;
     let body = request.into_inner();
     caller.authorize(STAFF, &body.centre_id)?;
+    printable("section_id", &body.section_id)?;
     let section = api.sections.require(&body.centre_id, &body.section_id).await?;
     sealing::may_list(&section)?;
     let stored = store::guarantees::of_section(&api.pool, &body.centre_id, &body.section_id).await.map_err(failed("listing guarantees"))?;

@@ -11,6 +11,7 @@ pub mod guarantees;
 pub mod issuers;
 pub mod products;
 pub mod sealing;
+pub mod tender_events;
 
 use chrono::NaiveDate;
 use jinfu_ledger::Fen;

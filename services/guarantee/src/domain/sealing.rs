@@ -1,6 +1,11 @@
 //! Sealing (密封) as a rule: until a section's bids are opened, only the bidder and its issuer
 //! may learn that the bidder applied for or holds a guarantee for it; every other caller gets
 //! the answer it would get for an unknown number. (`crate::seal` is the cryptography.)
+//!
+//! One fact ends sealing: the ledger applied the section's `bids.opened` event
+//! (`Section::bids_opened`). The scheduled `bid_opening_time` is only shown, never compared
+//! with the clock: a schedule can be moved, and one that passed without an opening reveals
+//! nothing.
 
 use chrono::{DateTime, Utc};
 

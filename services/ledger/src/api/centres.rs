@@ -2,7 +2,7 @@
 
 use jinfu_ledger::ids::CentreCode;
 use jinfu_platform::auth::{Caller, Role};
-use jinfu_platform::fields::{self, identifier, invalid};
+use jinfu_platform::fields::{self, identifier, invalid, printable};
 use jinfu_proto::ledger::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -72,6 +72,8 @@ pub(super) async fn set_demand_deposit_rate(api: &LedgerApi, request: Request<pb
     caller.authorize(&[Role::Admin], &body.centre_id)?;
     let from = chrono::NaiveDate::parse_from_str(&body.effective_from, "%Y-%m-%d").map_err(|_| invalid("effective_from must be YYYY-MM-DD"))?;
     let rate = AnnualRate::parse(&body.annual_rate).ok_or_else(|| invalid("annual_rate must be a decimal fraction in [0, 1)"))?;
+    printable("bank", &body.bank)?;
+    printable("account_number", &body.account_number)?;
     if !store::set_rate(&api.pool, &body.centre_id, &body.bank, &body.account_number, from, rate).await.map_err(database)? {
         return Err(Status::not_found("no such collection account in this centre"));
     }

@@ -3,6 +3,7 @@
 
 use jinfu_ledger::Fen;
 use jinfu_platform::auth::{Caller, Role};
+use jinfu_platform::fields::printable;
 use jinfu_proto::ledger::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -22,6 +23,7 @@ pub(super) async fn get_deposit_status(api: &LedgerApi, request: Request<pb::Get
     if caller.party != body.bidder_uscc {
         return Err(Status::permission_denied("a bidder may read only its own deposit"));
     }
+    printable("section_id", &body.section_id)?;
     let statuses = deposit_statuses(api, &body.centre_id, &body.section_id, Some(&body.bidder_uscc)).await?;
     statuses.into_iter().next().map(Response::new).ok_or_else(|| Status::not_found("no sub-account for this bidder and section"))
 }
@@ -30,15 +32,15 @@ pub(super) async fn list_section_deposits(api: &LedgerApi, request: Request<pb::
     let caller = Caller::of(&request)?;
     let body = request.into_inner();
     caller.authorize(&[Role::Operator, Role::Supervisor], &body.centre_id)?;
-    let opening = crate::store::sections::bid_opening_time(&api.pool, &body.centre_id, &body.section_id)
+    printable("section_id", &body.section_id)?;
+    let opened = crate::store::sections::bids_opened_at(&api.pool, &body.centre_id, &body.section_id)
         .await
         .map_err(database)?
         .ok_or_else(|| Status::not_found("section not found"))?;
-    if is_sealed(opening, api.clock.now()) {
+    if is_sealed(opened) {
         return Err(Status::failed_precondition(format!(
-            "bidders of section {} are confidential until bid opening at {}",
-            body.section_id,
-            opening.to_rfc3339()
+            "sealed: bidders of section {} are confidential until its bids are opened (the bids.opened event)",
+            body.section_id
         )));
     }
     let deposits = deposit_statuses(api, &body.centre_id, &body.section_id, None).await?;
@@ -49,7 +51,8 @@ pub(super) async fn get_account_balances(api: &LedgerApi, request: Request<pb::G
     let caller = Caller::of(&request)?;
     let body = request.into_inner();
     caller.authorize(STAFF, &body.centre_id)?;
-    let rows = store::balances(&api.pool, &body.centre_id, &body.key_prefix, api.clock.now()).await.map_err(database)?;
+    printable("key_prefix", &body.key_prefix)?;
+    let rows = store::balances(&api.pool, &body.centre_id, &body.key_prefix).await.map_err(database)?;
     let balances = rows.into_iter().map(|(account, kind, balance_fen)| pb::AccountBalance { account, kind, balance_fen }).collect();
     Ok(Response::new(pb::GetAccountBalancesResponse { balances }))
 }
@@ -83,14 +86,8 @@ async fn deposit_statuses(api: &LedgerApi, centre_id: &str, section_id: &str, bi
         let suspended = if row.sub_account_number.is_empty() {
             Vec::new()
         } else {
-            let filter = ItemFilter {
-                centre_id,
-                sub_account_number: Some(&row.sub_account_number),
-                reason: "",
-                limit: SUSPENDED_PER_DEPOSIT_MAX,
-                hide_sealed: false,
-                now,
-            };
+            let filter =
+                ItemFilter { centre_id, sub_account_number: Some(&row.sub_account_number), reason: "", limit: SUSPENDED_PER_DEPOSIT_MAX, hide_sealed: false };
             suspense_items(api, &filter).await?
         };
         statuses.push(deposit_status(section_id, row, suspended));

@@ -1,7 +1,7 @@
 //! Reconciliation reports and the ingest summary.
 
 use jinfu_platform::auth::Caller;
-use jinfu_platform::fields::timestamp;
+use jinfu_platform::fields::{printable, timestamp};
 use jinfu_proto::ledger::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -30,6 +30,7 @@ pub(super) async fn get_reconciliation_report(api: &LedgerApi, request: Request<
     let body = request.into_inner();
     caller.authorize(STAFF, &body.centre_id)?;
     let limit = page(body.limit, 1000, 100_000);
+    printable("statement_id", &body.statement_id)?;
     match store::get_report(&api.pool, &body.statement_id, limit).await.map_err(database)? {
         Some((report, lines)) if report.centre_id == body.centre_id => Ok(Response::new(report_message(report, lines))),
         _ => Err(Status::not_found(format!("centre {} has no reconciliation report for statement {:?}", body.centre_id, body.statement_id))),
@@ -40,7 +41,7 @@ pub(super) async fn get_ingest_summary(api: &LedgerApi, request: Request<pb::Get
     let caller = Caller::of(&request)?;
     let body = request.into_inner();
     caller.authorize(STAFF, &body.centre_id)?;
-    let summary = store::ingest_summary(&api.pool, &body.centre_id, api.clock.now()).await.map_err(database)?;
+    let summary = store::ingest_summary(&api.pool, &body.centre_id).await.map_err(database)?;
     let count = |(outcome, notices, amount_fen): (String, i64, i64)| pb::OutcomeCount { outcome, notices, amount_fen };
     Ok(Response::new(pb::IngestSummary {
         outcomes: summary.outcomes.into_iter().map(count).collect(),

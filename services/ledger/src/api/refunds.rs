@@ -2,12 +2,12 @@
 //! verified by an operator, approved by a supervisor who is not the verifier).
 
 use jinfu_platform::auth::{Caller, Role};
-use jinfu_platform::fields::{identifier, invalid};
+use jinfu_platform::fields::{identifier, invalid, printable};
 use jinfu_proto::ledger::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::{database, LedgerApi, Reply, STAFF};
-use crate::domain::refunds::{check_step, may_submit, CorrectionStep, StepRefused};
+use crate::domain::refunds::{check_step, may_submit, CorrectionStep, Party, StepRefused};
 use crate::store::refunds::{self as store, Correction};
 
 pub(super) async fn submit_refund_correction(api: &LedgerApi, request: Request<pb::SubmitRefundCorrectionRequest>) -> Reply<pb::RefundCorrection> {
@@ -17,6 +17,7 @@ pub(super) async fn submit_refund_correction(api: &LedgerApi, request: Request<p
     if caller.party != body.bidder_uscc {
         return Err(Status::permission_denied("a bidder may correct only its own refund"));
     }
+    printable("section_id", &body.section_id)?;
     let payee_account = identifier("payee_account", &body.payee_account)?;
     let payee_name = identifier("payee_name", &body.payee_name)?;
     let (refund_id, status) = store::refund_of(&api.pool, &body.centre_id, &body.section_id, &body.bidder_uscc)
@@ -46,6 +47,7 @@ pub(super) async fn list_refunds(api: &LedgerApi, request: Request<pb::ListRefun
     let caller = Caller::of(&request)?;
     let body = request.into_inner();
     caller.authorize(STAFF, &body.centre_id)?;
+    printable("status", &body.status)?;
     let rows = store::list(&api.pool, &body.centre_id, &body.status).await.map_err(database)?;
     let refunds = rows
         .into_iter()
@@ -62,7 +64,7 @@ async fn decide(api: &LedgerApi, body: &pb::RefundCorrectionDecision, step: Corr
         .await
         .map_err(database)?
         .ok_or_else(|| Status::not_found("no such correction in this centre"))?;
-    check_step(step, &state, party).map_err(|refusal| match refusal {
+    check_step(step, &state, &Party::new(party)).map_err(|refusal| match refusal {
         StepRefused::SamePerson => Status::permission_denied(refusal.to_string()),
         StepRefused::WrongStatus { .. } | StepRefused::RefundNotFailed => Status::failed_precondition(refusal.to_string()),
     })?;

@@ -1,13 +1,14 @@
 //! Sections: creation, closing, reading, and tender events submitted by call.
 
 use jinfu_platform::auth::{Caller, Role};
-use jinfu_platform::fields::{self, from_timestamp, identifier, invalid, timestamp};
+use jinfu_platform::fields::{self, from_timestamp, identifier, invalid, printable, timestamp};
 use jinfu_proto::ledger::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::{database, LedgerApi, Reply};
 use crate::consumer::{Handled, Refused};
 use crate::domain::sections::{required_deposit, SectionTerms};
+use crate::domain::tender_events::Source;
 use crate::store::sections::{self as store, NewSection};
 
 fn regime(value: i32) -> Result<&'static str, Status> {
@@ -34,6 +35,8 @@ pub(super) async fn create_section(api: &LedgerApi, request: Request<pb::CreateS
     let name = identifier("name", &body.name)?;
     let regime = regime(body.regime)?;
     let terms = terms(&body)?;
+    printable("bank", &body.bank)?;
+    printable("account_number", &body.account_number)?;
     let account_centre = crate::store::centres::account_centre(&api.pool, &body.bank, &body.account_number).await.map_err(database)?;
     if account_centre.as_deref() != Some(code.as_str()) {
         return Err(Status::failed_precondition(format!("collection account {}/{} is not registered for centre {code}", body.bank, body.account_number)));
@@ -59,6 +62,7 @@ pub(super) async fn close_section(api: &LedgerApi, request: Request<pb::CloseSec
     let body = request.into_inner();
     caller.authorize(&[Role::Operator, Role::Admin], &body.centre_id)?;
     let reason = identifier("reason", &body.reason)?;
+    printable("section_id", &body.section_id)?;
     if !store::close(&api.pool, &body.centre_id, &body.section_id, reason).await.map_err(database)? {
         return Err(Status::not_found(format!("section {} not found in centre {}", body.section_id, body.centre_id)));
     }
@@ -71,6 +75,7 @@ pub(super) async fn get_section(api: &LedgerApi, request: Request<pb::GetSection
     if !caller.may_access(&body.centre_id) {
         return Err(Status::permission_denied(format!("caller of centre {} may not read centre {}", caller.centre, body.centre_id)));
     }
+    printable("section_id", &body.section_id)?;
     let section = store::get(&api.pool, &body.centre_id, &body.section_id)
         .await
         .map_err(database)?
@@ -92,6 +97,9 @@ pub(super) async fn get_section(api: &LedgerApi, request: Request<pb::GetSection
 
 /// The tender event as the `trading.events` consumer reads it.
 fn tender_event(body: &pb::SubmitTenderEventRequest) -> Result<crate::ingest::Record, Status> {
+    printable("event_id", &body.event_id)?;
+    printable("section_id", &body.section_id)?;
+    printable("type", &body.r#type)?;
     let occurred_at = from_timestamp("occurred_at", body.occurred_at)?;
     let data: serde_json::Value = if body.data_json.trim().is_empty() {
         serde_json::json!({})
@@ -116,13 +124,27 @@ pub(super) async fn submit_tender_event(api: &LedgerApi, request: Request<pb::Su
     let body = request.into_inner();
     caller.authorize(&[Role::Operator, Role::Admin], &body.centre_id)?;
     let record = tender_event(&body)?;
+    // Event ids are the caller's: deduplicated per caller and centre, never across callers.
+    let source = Source::Caller { centre: caller.centre.as_str(), party: &caller.party };
     let mut transaction = api.pool.begin().await.map_err(database)?;
-    match api.trading.apply(&mut transaction, &record).await {
+    match api.trading.apply_from(&mut transaction, &record, source, api.clock.now()).await {
         Ok(Handled::Applied) => {
             transaction.commit().await.map_err(database)?;
             Ok(Response::new(pb::SubmitTenderEventResponse {}))
         }
-        Ok(Handled::Refused(Refused(code, sentence))) => Err(invalid(format!("{code}: {sentence}"))),
+        Ok(Handled::Refused(refusal)) => Err(tender_refusal(&refusal)),
         Err(error) => Err(fields::internal("applying a tender event", error)),
+    }
+}
+
+/// A refused tender event as a status, the refusal's code first: a reused event id is
+/// ALREADY_EXISTS, an opening moved earlier after the deadline FAILED_PRECONDITION, anything
+/// else about the event itself INVALID_ARGUMENT.
+fn tender_refusal(Refused(code, sentence): &Refused) -> Status {
+    let message = format!("{code}: {sentence}");
+    match *code {
+        "event_id_reused" => Status::already_exists(message),
+        "opening_moved_earlier" => Status::failed_precondition(message),
+        _ => invalid(message),
     }
 }

@@ -23,6 +23,7 @@ fn new_sub_account<'a>(
 ) -> Result<NewSubAccount<'a>, Status> {
     let centre = fields::centre("centre_id", centre_id)?;
     let bidder = Uscc::parse(bidder_uscc).map_err(|error| invalid(error.to_string()))?;
+    let section_id = identifier("section_id", section_id)?;
     Ok(NewSubAccount { centre, section_id: section_id.to_owned(), bidder, bidder_name, basic_account })
 }
 

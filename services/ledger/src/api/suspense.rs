@@ -17,14 +17,8 @@ pub(super) async fn list_suspense(api: &LedgerApi, request: Request<pb::ListSusp
     if !body.reason.is_empty() && SuspenseReason::parse(&body.reason).is_none() {
         return Err(invalid(format!("unknown suspense reason {:?}", body.reason)));
     }
-    let filter = ItemFilter {
-        centre_id: &body.centre_id,
-        sub_account_number: None,
-        reason: &body.reason,
-        limit: page(body.limit, 100, 1000),
-        hide_sealed: true,
-        now: api.clock.now(),
-    };
+    let filter =
+        ItemFilter { centre_id: &body.centre_id, sub_account_number: None, reason: &body.reason, limit: page(body.limit, 100, 1000), hide_sealed: true };
     let items = suspense_items(api, &filter).await?;
     Ok(Response::new(pb::ListSuspenseResponse { items }))
 }
@@ -56,7 +50,7 @@ pub(super) async fn list_suspense_resolutions(
     let body = request.into_inner();
     caller.authorize(STAFF, &body.centre_id)?;
     let limit = page(body.limit, 100, 1000);
-    let resolutions = store::resolutions(&api.pool, &body.centre_id, limit, api.clock.now()).await.map_err(database)?;
+    let resolutions = store::resolutions(&api.pool, &body.centre_id, limit).await.map_err(database)?;
     Ok(Response::new(pb::ListSuspenseResolutionsResponse { resolutions: resolutions.into_iter().map(resolution_message).collect() }))
 }
 

@@ -7,3 +7,4 @@ pub mod deposits;
 pub mod refunds;
 pub mod sealing;
 pub mod sections;
+pub mod tender_events;

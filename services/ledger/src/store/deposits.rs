@@ -1,7 +1,7 @@
 //! Deposits: what each bidder holds for a section, account balances, and deposits held past
 //! their refund due date.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use crate::domain::deposits::STALE_REFUND_STATUSES;
@@ -59,30 +59,31 @@ pub async fn deposits(pool: &PgPool, centre_id: &str, section_id: &str, bidder: 
 }
 
 /// A centre's accounts whose key starts with `prefix` (at most 10,000), leaving out the
-/// deposits of sections still sealed at `now`: (account, kind, balance).
-pub async fn balances(pool: &PgPool, centre_id: &str, prefix: &str, now: DateTime<Utc>) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+/// deposits of sections still sealed (no `bids.opened` applied): (account, kind, balance).
+pub async fn balances(pool: &PgPool, centre_id: &str, prefix: &str) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.account, a.kind, a.balance_fen FROM accounts a
          WHERE a.centre_id = $1 AND starts_with(a.account, $2)
            AND NOT EXISTS (SELECT 1 FROM sections s
-                           WHERE s.centre_id = a.centre_id AND s.bid_opening_time > $3
+                           WHERE s.centre_id = a.centre_id AND s.bids_opened_at IS NULL
                              AND starts_with(a.account, deposit_account_prefix(s.section_id)))
          ORDER BY a.account LIMIT 10000",
     )
     .bind(centre_id)
     .bind(prefix)
-    .bind(now)
     .fetch_all(pool)
     .await
 }
 
-/// Deposits still held after their refund due date: (section, bidder, held, due on, status).
+/// Deposits still held after their refund due date: (section, bidder, held, due on, status),
+/// leaving out sections still sealed (no `bids.opened` applied): the list names bidders.
 /// The rule is `crate::domain::deposits::is_stale`.
 pub async fn stale_deposits(pool: &PgPool, centre_id: &str, today: NaiveDate) -> Result<Vec<(String, String, i64, NaiveDate, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.section_id, r.bidder_uscc, a.balance_fen, r.due_on, r.status FROM refunds r
          JOIN accounts a ON a.centre_id = r.centre_id AND a.account = deposit_account_key(r.section_id, r.bidder_uscc)
-         WHERE r.centre_id = $1 AND r.due_on < $2 AND r.status = ANY($3) AND a.balance_fen > 0
+         JOIN sections s ON s.centre_id = r.centre_id AND s.section_id = r.section_id
+         WHERE r.centre_id = $1 AND r.due_on < $2 AND r.status = ANY($3) AND a.balance_fen > 0 AND s.bids_opened_at IS NOT NULL
          ORDER BY r.due_on, r.section_id, r.bidder_uscc",
     )
     .bind(centre_id)

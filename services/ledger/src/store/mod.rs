@@ -15,3 +15,4 @@ pub mod sections;
 pub mod statements;
 pub mod sub_accounts;
 pub mod suspense;
+pub mod trading_events;

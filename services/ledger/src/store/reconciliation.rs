@@ -100,8 +100,9 @@ pub struct IngestSummary {
     pub refunds: Vec<(String, i64, i64)>,
 }
 
-/// The centre's ingest summary; collusion leads of sections still sealed at `now` are left out.
-pub async fn ingest_summary(pool: &PgPool, centre_id: &str, now: DateTime<Utc>) -> Result<IngestSummary, sqlx::Error> {
+/// The centre's ingest summary; collusion leads of sections still sealed (no `bids.opened`
+/// applied, whatever the schedule says) are left out.
+pub async fn ingest_summary(pool: &PgPool, centre_id: &str) -> Result<IngestSummary, sqlx::Error> {
     let outcomes = sqlx::query_as(
         "SELECT outcome, count(*), coalesce(sum(amount_fen), 0)::int8 FROM credit_notices WHERE centre_id = $1 GROUP BY outcome ORDER BY outcome",
     )
@@ -113,11 +114,10 @@ pub async fn ingest_summary(pool: &PgPool, centre_id: &str, now: DateTime<Utc>) 
          FROM collusion_leads c JOIN payer_links l USING (centre_id, section_id, payer_account)
          WHERE c.centre_id = $1
            AND NOT EXISTS (SELECT 1 FROM sections s WHERE s.centre_id = c.centre_id AND s.section_id = c.section_id
-                                                     AND s.bid_opening_time > $2)
+                                                     AND s.bids_opened_at IS NULL)
          GROUP BY 1, 2 ORDER BY 1, 2",
     )
     .bind(centre_id)
-    .bind(now)
     .fetch_all(pool)
     .await?;
     let conflicts = sqlx::query_scalar("SELECT count(*) FROM notice_conflicts WHERE centre_id = $1").bind(centre_id).fetch_one(pool).await?;

@@ -8,7 +8,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::domain::deposits::STALE_REFUND_STATUSES;
-use crate::domain::refunds::{CorrectionState, CorrectionStep};
+use crate::domain::refunds::{CorrectionState, CorrectionStep, Party};
 
 /// A correction as the API shows it.
 #[derive(Debug, Clone)]
@@ -82,7 +82,9 @@ pub async fn lock_correction(
     .bind(centre_id)
     .fetch_optional(&mut **transaction)
     .await?;
-    Ok(row.map(|row| (CorrectionState { status: row.get(0), verified_by: row.get(1), refund_status: row.get(3) }, row.get(2))))
+    Ok(row.map(|row| {
+        (CorrectionState { status: row.get(0), verified_by: row.get::<Option<String>, _>(1).as_deref().map(Party::new), refund_status: row.get(3) }, row.get(2))
+    }))
 }
 
 /// Records `step` by `party` on the correction; approval schedules the refund again, now.
@@ -117,11 +119,15 @@ pub async fn record_step(
 }
 
 /// A centre's refunds (of one status, or all when empty), by due date, at most 1,000:
-/// (section, bidder, trigger, due on, status).
+/// (section, bidder, trigger, due on, status). Refunds of sections still sealed (no
+/// `bids.opened` applied) are left out: each names a bidder, and even their number would
+/// count a sealed section's bidders (a withdrawal's refund is due long before the opening).
 pub async fn list(pool: &PgPool, centre_id: &str, status: &str) -> Result<Vec<(String, String, String, NaiveDate, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT section_id, bidder_uscc, trigger, due_on, status FROM refunds
-         WHERE centre_id = $1 AND ($2 = '' OR status = $2) ORDER BY due_on, section_id, bidder_uscc LIMIT 1000",
+        "SELECT r.section_id, r.bidder_uscc, r.trigger, r.due_on, r.status FROM refunds r
+         JOIN sections s ON s.centre_id = r.centre_id AND s.section_id = r.section_id
+         WHERE r.centre_id = $1 AND ($2 = '' OR r.status = $2) AND s.bids_opened_at IS NOT NULL
+         ORDER BY r.due_on, r.section_id, r.bidder_uscc LIMIT 1000",
     )
     .bind(centre_id)
     .bind(status)

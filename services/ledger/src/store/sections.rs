@@ -50,9 +50,10 @@ pub async fn close(pool: &PgPool, centre_id: &str, section_id: &str, reason: &st
     Ok(updated.rows_affected() > 0)
 }
 
-/// When a section's bids open, if the centre has it.
-pub async fn bid_opening_time(pool: &PgPool, centre_id: &str, section_id: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("SELECT bid_opening_time FROM sections WHERE centre_id = $1 AND section_id = $2")
+/// When the bids.opened event says the section's bids were opened (`Some(None)`: not yet), if
+/// the centre has the section.
+pub async fn bids_opened_at(pool: &PgPool, centre_id: &str, section_id: &str) -> Result<Option<Option<DateTime<Utc>>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT bids_opened_at FROM sections WHERE centre_id = $1 AND section_id = $2")
         .bind(centre_id)
         .bind(section_id)
         .fetch_optional(pool)

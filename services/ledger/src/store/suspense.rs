@@ -28,9 +28,9 @@ pub struct ItemFilter<'a> {
     /// A suspense reason code, or empty for all.
     pub reason: &'a str,
     pub limit: i64,
-    /// Leave out items bound to a section still sealed at `now`: they would name its bidders.
+    /// Leave out items bound to a section still sealed (no `bids.opened` applied): they would
+    /// name its bidders.
     pub hide_sealed: bool,
-    pub now: DateTime<Utc>,
 }
 
 /// Suspense items, newest first.
@@ -45,7 +45,7 @@ pub async fn items(pool: &PgPool, filter: &ItemFilter<'_>) -> Result<Vec<Suspens
            AND ($4::text IS NULL OR sub_account_number = $4)
            AND NOT ($6 AND EXISTS (SELECT 1 FROM sections s
                                    WHERE s.centre_id = credit_notices.centre_id AND s.section_id = credit_notices.section_id
-                                     AND s.bid_opening_time > $7))
+                                     AND s.bids_opened_at IS NULL))
          ORDER BY posted_at DESC, bank, bank_serial LIMIT $5",
     )
     .bind(filter.centre_id)
@@ -54,7 +54,6 @@ pub async fn items(pool: &PgPool, filter: &ItemFilter<'_>) -> Result<Vec<Suspens
     .bind(filter.sub_account_number)
     .bind(filter.limit)
     .bind(filter.hide_sealed)
-    .bind(filter.now)
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -74,20 +73,19 @@ pub async fn items(pool: &PgPool, filter: &ItemFilter<'_>) -> Result<Vec<Suspens
 }
 
 /// A centre's resolutions, newest first, leaving out decisions that name a section still
-/// sealed at `now` (they would name its bidders).
-pub async fn resolutions(pool: &PgPool, centre_id: &str, limit: i64, now: DateTime<Utc>) -> Result<Vec<Resolution>, sqlx::Error> {
+/// sealed (they would name its bidders).
+pub async fn resolutions(pool: &PgPool, centre_id: &str, limit: i64) -> Result<Vec<Resolution>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT r.resolution_id, r.bank, r.bank_serial, r.action, r.status, n.amount_fen, r.sub_account_number, r.section_id,
                 r.bidder_uscc, r.order_id, r.entry_sequence, r.decided_by, r.reason, r.decided_at
          FROM suspense_resolutions r JOIN credit_notices n USING (bank, bank_serial)
          WHERE r.centre_id = $1
            AND NOT EXISTS (SELECT 1 FROM sections s WHERE s.centre_id = r.centre_id
-                             AND s.section_id IN (r.section_id, n.section_id) AND s.bid_opening_time > $3)
+                             AND s.section_id IN (r.section_id, n.section_id) AND s.bids_opened_at IS NULL)
          ORDER BY r.decided_at DESC, r.resolution_id DESC LIMIT $2",
     )
     .bind(centre_id)
     .bind(limit)
-    .bind(now)
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -154,11 +152,13 @@ pub struct BindTarget {
     pub account_number: String,
     pub open: bool,
     pub required_fen: i64,
+    /// When the section's `bids.opened` event was applied; `None` while it is sealed.
+    pub bids_opened_at: Option<DateTime<Utc>>,
 }
 
 pub async fn bind_target(transaction: &mut Transaction<'_, Postgres>, sub_account_number: &str) -> Result<Option<BindTarget>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT s.centre_id, s.section_id, s.bidder_uscc, sec.bank, sec.account_number, sec.open, sec.required_deposit_fen
+        "SELECT s.centre_id, s.section_id, s.bidder_uscc, sec.bank, sec.account_number, sec.open, sec.required_deposit_fen, sec.bids_opened_at
          FROM sub_accounts s JOIN sections sec USING (centre_id, section_id) WHERE s.sub_account_number = $1",
     )
     .bind(sub_account_number)
@@ -172,6 +172,7 @@ pub async fn bind_target(transaction: &mut Transaction<'_, Postgres>, sub_accoun
         account_number: row.get(4),
         open: row.get(5),
         required_fen: row.get(6),
+        bids_opened_at: row.get(7),
     }))
 }
 
