@@ -9,61 +9,17 @@ use std::time::Duration;
 
 use jinfu_bank_sim::BankRecord;
 use jinfu_e2e::*;
-use jinfu_guarantee_service::app::Application;
 use jinfu_guarantee_service::domain::{GuaranteeTerms, GuaranteeType};
-use jinfu_guarantee_service::settings::{AuthSettings, ConsumerConfig, GrpcSettings, LedgerSettings, SealingSettings, Settings};
 use jinfu_platform::auth::Role;
-use jinfu_platform::consumer::Assignment;
 use jinfu_platform::kafka;
 use jinfu_platform::signing::{Scheme, Signer, SigningKey, SIGNATURE_HEADER, SIGNING_KEY_HEADER};
 use jinfu_platform::topics;
 use jinfu_proto::guarantee::v1 as g;
-use jinfu_proto::guarantee::v1::guarantee_service_client::GuaranteeServiceClient;
 use jinfu_proto::ledger::v1 as pb;
-use secrecy::SecretString;
 
 const PROVINCE: &str = "520000";
 const SECTION: &str = "SIGN-1";
 const REQUIRED_FEN: i64 = 5_000_000;
-
-/// Stops the in-process guarantee service when dropped.
-struct Stop(Option<tokio::sync::oneshot::Sender<()>>);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        if let Some(stop) = self.0.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// The real guarantee service on the ledger's test database and topics, signing with the key
-/// the ledger trusts (`guarantee_test`).
-async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<(GuaranteeServiceClient<tonic::transport::Channel>, Stop)> {
-    let settings = Settings {
-        database: app.settings.database.clone(),
-        kafka: app.settings.kafka.clone(),
-        grpc: GrpcSettings { listen: "127.0.0.1:0".into(), ..GrpcSettings::default() },
-        auth: AuthSettings::new(SecretString::from(TOKEN_SECRET)),
-        sealing: SealingSettings { key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())) },
-        ledger: LedgerSettings { endpoint: format!("http://{}", app.address) },
-        telemetry: Default::default(),
-        metrics: Default::default(),
-        outbox_batch_max: 100,
-        fraud: Default::default(),
-        consumer: ConsumerConfig { assignment: Assignment::Manual, instance_id: None, group_id: Some(format!("guarantee-{}", uuid::Uuid::new_v4().simple())) },
-        expiry_interval_seconds: 3600,
-        signing: Some(app.banks.guarantee_signing()),
-        trusted_publishers: Default::default(),
-    };
-    let application = Application::build(settings).await?;
-    let port = application.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(application.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    Ok((GuaranteeServiceClient::connect(format!("http://127.0.0.1:{port}")).await?, Stop(Some(stop))))
-}
 
 /// A `guarantee.issued` event exactly as the guarantee service writes it, for `bidder`.
 fn issued_event(bidder: &TestBidder, number: &str, amount_fen: i64) -> Vec<u8> {
@@ -153,7 +109,8 @@ async fn forged_guarantee_events_are_dead_lettered_and_only_the_guarantee_servic
 
     // The real guarantee service issues the bidder's guarantee: its relay signs the event with
     // the key the ledger trusts, and the deposit is satisfied by it.
-    let (mut grpc, _stop) = spawn_guarantees(&app).await?;
+    let guarantees = spawn_guarantees(&app).await?;
+    let mut grpc = guarantees.grpc.clone();
     let picc = SigningKey::generate(Scheme::Ed25519);
     let admin = |message| app.client.as_role(Role::Admin, PROVINCE, "admin", message);
     grpc.register_issuer(admin(g::RegisterIssuerRequest {

@@ -6,16 +6,12 @@
 use std::time::Duration;
 
 use jinfu_e2e::*;
-use jinfu_guarantee_service::app::Application;
 use jinfu_guarantee_service::domain::{GuaranteeTerms, GuaranteeType};
-use jinfu_guarantee_service::settings::{AuthSettings, ConsumerConfig, GrpcSettings, LedgerSettings, SealingSettings, Settings};
 use jinfu_platform::auth::Role;
-use jinfu_platform::consumer::Assignment;
 use jinfu_platform::signing::{Scheme, SigningKey};
 use jinfu_proto::guarantee::v1 as g;
 use jinfu_proto::guarantee::v1::guarantee_service_client::GuaranteeServiceClient;
 use jinfu_proto::ledger::v1 as pb;
-use secrecy::SecretString;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -23,52 +19,9 @@ const PROVINCE: &str = "520000";
 const SECTION: &str = "GUAR-1";
 const REQUIRED_FEN: i64 = 5_000_000;
 
-struct Guarantees {
-    grpc: GuaranteeServiceClient<Channel>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Guarantees {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// The guarantee service on the ledger's test database (its own schema) and topics.
-async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<Guarantees> {
-    let settings = Settings {
-        database: app.settings.database.clone(),
-        kafka: app.settings.kafka.clone(),
-        grpc: GrpcSettings { listen: "127.0.0.1:0".into(), ..GrpcSettings::default() },
-        auth: AuthSettings::new(SecretString::from(TOKEN_SECRET)),
-        sealing: SealingSettings { key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())) },
-        ledger: LedgerSettings { endpoint: format!("http://{}", app.address) },
-        telemetry: Default::default(),
-        metrics: Default::default(),
-        outbox_batch_max: 100,
-        fraud: Default::default(),
-        // One in-process service per test: it reads trading.events itself (no group coordinator).
-        consumer: ConsumerConfig { assignment: Assignment::Manual, instance_id: None, group_id: Some(format!("guarantee-{}", uuid::Uuid::new_v4().simple())) },
-        expiry_interval_seconds: 3600,
-        // The key the ledger under test trusts for guarantee.events.
-        signing: Some(app.banks.guarantee_signing()),
-        trusted_publishers: Default::default(),
-    };
-    let application = Application::build(settings).await?;
-    let port = application.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(application.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let grpc = GuaranteeServiceClient::connect(format!("http://127.0.0.1:{port}")).await?;
-    Ok(Guarantees { grpc, stop: Some(stop) })
-}
-
 /// The ledger with the test centre and section SECTION (deadline in 2 days, opening in 3), and
 /// the guarantee service beside it.
-async fn setup() -> anyhow::Result<(TestApp, Guarantees)> {
+async fn setup() -> anyhow::Result<(TestApp, TestGuarantees)> {
     let app = TestApp::spawn().await?;
     app.client.register_test_centre().await?;
     let now = chrono::Utc::now();

@@ -7,51 +7,9 @@
 use chrono::{DateTime, Utc};
 use jinfu_bank_sim::BankRecord;
 use jinfu_e2e::*;
-use jinfu_guarantee_service::app::Application;
-use jinfu_guarantee_service::settings::{AuthSettings, ConsumerConfig, GrpcSettings, LedgerSettings, SealingSettings, Settings};
-use jinfu_platform::consumer::Assignment;
-use secrecy::SecretString;
 use serde_json::json;
 
 const SECTION: &str = "GEV-1";
-
-/// Stops the in-process guarantee service when dropped.
-struct Guarantees(Option<tokio::sync::oneshot::Sender<()>>);
-
-impl Drop for Guarantees {
-    fn drop(&mut self) {
-        if let Some(stop) = self.0.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// The guarantee service on the ledger's test database (its own schema) and topics, as in
-/// e2e/tests/guarantee.rs.
-async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<Guarantees> {
-    let settings = Settings {
-        database: app.settings.database.clone(),
-        kafka: app.settings.kafka.clone(),
-        grpc: GrpcSettings { listen: "127.0.0.1:0".into(), ..GrpcSettings::default() },
-        auth: AuthSettings::new(SecretString::from(TOKEN_SECRET)),
-        sealing: SealingSettings { key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())) },
-        ledger: LedgerSettings { endpoint: format!("http://{}", app.address) },
-        telemetry: Default::default(),
-        metrics: Default::default(),
-        outbox_batch_max: 100,
-        fraud: Default::default(),
-        consumer: ConsumerConfig { assignment: Assignment::Manual, instance_id: None, group_id: Some(format!("guarantee-{}", uuid::Uuid::new_v4().simple())) },
-        expiry_interval_seconds: 3600,
-        signing: Some(app.banks.guarantee_signing()),
-        trusted_publishers: Default::default(),
-    };
-    let application = Application::build(settings).await?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(application.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    Ok(Guarantees(Some(stop)))
-}
 
 /// Produces a tender event keyed by SECTION (one partition, so in order) for `centre`.
 async fn produce(app: &TestApp, centre: &str, section: &str, id: &str, occurred_at: DateTime<Utc>) -> anyhow::Result<()> {

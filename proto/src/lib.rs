@@ -16,5 +16,9 @@ pub mod guarantee {
 /// The signed terms of an e-guarantee and its types: the contract with issuers and banks.
 pub mod guarantee_terms;
 
+/// Tender events' identity: the source an event id is unique in, and the content hash that tells
+/// a replay from a reused id.
+pub mod tender_events;
+
 /// The encoded file descriptor set of every Jinfu API, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("jinfu_descriptor");
