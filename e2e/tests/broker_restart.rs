@@ -75,11 +75,12 @@ async fn a_broker_restart_between_streams_is_survived_without_restarting_the_led
         accounts.push((bidder, account));
     }
     let notices = |range: std::ops::Range<usize>| -> Vec<_> {
-        range.map(|index| {
-            let (bidder, account) = &accounts[index % accounts.len()];
-            sign_icbc(&app.banks, &icbc_notice(&app.banks, &format!("RESTART{index:04}"), account, bidder, "1000.00"))
-        })
-        .collect()
+        range
+            .map(|index| {
+                let (bidder, account) = &accounts[index % accounts.len()];
+                sign_icbc(&app.banks, &icbc_notice(&app.banks, &format!("RESTART{index:04}"), account, bidder, "1000.00"))
+            })
+            .collect()
     };
     app.send(&notices(0..HALF)).await?;
     app.wait_for_records(i64::try_from(HALF)?).await?;
