@@ -15,13 +15,13 @@ use tonic::service::Routes;
 use tracing::info;
 
 use crate::api::LedgerApi;
+use crate::domain::calendar::SharedCalendar;
 use crate::guarantees::GuaranteeHandler;
 use crate::refunds::ResultsHandler;
 use crate::settings::Settings;
 use crate::statements::StatementHandler;
 use crate::trading::TradingHandler;
-use crate::{consumer, ingest, observe, outbox, refunds, MIGRATOR, SCHEMA};
-use jinfu_ledger::calendar::Calendar;
+use crate::{consumer, ingest, observe, outbox, refunds, trading, MIGRATOR, SCHEMA};
 
 /// How long the ledger's tasks get to finish once stopping (the chart's termination grace period
 /// for the ledger is 60 s; this leaves room for the process to exit).
@@ -82,7 +82,11 @@ impl Application {
         let Application { listener, pool, settings } = self;
         let keys = Arc::new(TokenKeys::from_settings(&settings.auth)?);
         let events_topic = settings.kafka.topic(topics::LEDGER_EVENTS);
-        let trading_handler = Arc::new(TradingHandler { calendar: Calendar::china(), events_topic: events_topic.clone() });
+        // The calendar in force: the seed with every year loaded so far; refreshed when a year is
+        // loaded (here by the API, elsewhere seen by the refresher polling the version).
+        let (national, version) = trading::load_calendar(&pool).await?;
+        let calendar = SharedCalendar::new(national, version);
+        let trading_handler = Arc::new(TradingHandler { calendar: calendar.clone(), events_topic: events_topic.clone() });
         let signer = match &settings.refunds.signing {
             Some(signing) => Some(Arc::new(refunds::OrderSigner::from_settings(signing)?)),
             None => None,
@@ -105,7 +109,7 @@ impl Application {
         let group = |suffix: &str| format!("{}-{suffix}", settings.ingest.group_id);
         let consume = |topic: &str| (pool.clone(), settings.clone(), settings.kafka.topic(topic));
         let (database, config, topic) = consume(topics::TRADING_EVENTS);
-        let handler = TradingHandler { calendar: Calendar::china(), events_topic: events_topic.clone() };
+        let handler = TradingHandler { calendar: calendar.clone(), events_topic: events_topic.clone() };
         tasks.spawn("trading-event consumer", consumer::run(database, config, topic, group("trading"), handler, stopping.clone()));
         let (database, config, topic) = consume(topics::BANK_PAYMENT_RESULTS);
         let handler = ResultsHandler { keys: settings.bank_keys()?, events_topic: events_topic.clone() };
@@ -117,6 +121,8 @@ impl Application {
         let handler = StatementHandler { keys: settings.bank_keys()?, events_topic: events_topic.clone(), topic: topic.clone(), group_id: group("statements") };
         tasks.spawn("statement consumer", consumer::run(database, config, topic, group("statements"), handler, stopping.clone()));
         tasks.spawn("refund runner", refunds::run_refunds(pool.clone(), settings.clone(), stopping.clone()));
+        let every = std::time::Duration::from_millis(settings.refunds.poll_ms);
+        tasks.spawn_unit("calendar refresher", trading::run_calendar_refresh(pool.clone(), calendar, events_topic.clone(), every, stopping.clone()));
         let signer = Arc::new(event_signer(&settings.signing)?);
         tasks.spawn_unit(
             "outbox relay",

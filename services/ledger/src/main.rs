@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use jinfu_ledger_service::app::Application;
 use jinfu_ledger_service::settings::Settings;
-use jinfu_ledger_service::{store, verify, MIGRATOR, SCHEMA};
+use jinfu_ledger_service::{store, trading, verify, MIGRATOR, SCHEMA};
 use jinfu_platform::{cli, config, db, kafka, shutdown};
 
 /// The Jinfu deposit ledger.
@@ -45,6 +45,28 @@ enum Command {
         #[arg(long)]
         to: Option<NaiveDate>,
     },
+    /// The national working-day calendar (State Council holidays): load a year, list the years.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// Load one year from FILE, in the format of ledger/data/cn-holidays.txt: a
+    /// `year <year> <source>` line naming the State Council's notice, then `holiday` and
+    /// `workday` lines. Refused when inconsistent, or when it changes a year that scheduled
+    /// refunds depend on. Refunds waiting for the year are scheduled by the load.
+    Load {
+        #[arg(long)]
+        year: i32,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// List the calendar's years (seed and loaded), the days it has left and the refunds
+    /// waiting for a year.
+    List,
 }
 
 const SERVICE: cli::Service = cli::Service { name: "ledger", schema: SCHEMA, migrator: &MIGRATOR };
@@ -98,6 +120,50 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::Reconciliation { centre, statement, from, to } => {
             let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
             return reconciliation(&pool, &centre, statement.as_deref(), from, to).await;
+        }
+        Command::Calendar { command } => {
+            let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
+            return calendar(&pool, &settings, command).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ledger calendar load|list`.
+async fn calendar(pool: &sqlx::PgPool, settings: &Settings, command: CalendarCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        CalendarCommand::Load { year, file } => {
+            let text = std::fs::read_to_string(&file).map_err(|error| anyhow::anyhow!("reading {}: {error}", file.display()))?;
+            let (data, source) = jinfu_ledger::calendar::YearData::parse(year, &text)?;
+            let source = jinfu_ledger_service::domain::calendar::source(&source).map_err(|problem| anyhow::anyhow!(problem))?;
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            let events_topic = settings.kafka.topic(jinfu_platform::topics::LEDGER_EVENTS);
+            let loaded = trading::load_calendar_year(pool, None, &data, source, &format!("cli:{user}"), chrono::Utc::now(), &events_topic).await?;
+            println!(
+                "calendar {year}: {} (load {}; {} holidays, {} make-up workdays; {} waiting refunds scheduled); source: {source}",
+                loaded.outcome.code(),
+                loaded.load_id,
+                data.holidays().count(),
+                data.make_up_workdays().count(),
+                loaded.refunds_scheduled
+            );
+        }
+        CalendarCommand::List => {
+            let loaded = store::calendar::loaded_years(pool).await?;
+            let (calendar, version) = trading::load_calendar(pool).await?;
+            println!("year\torigin\tloaded_at\tloaded_by\tsource");
+            let seed: Vec<i32> = jinfu_ledger::calendar::Calendar::china().years().collect();
+            for year in calendar.years() {
+                match loaded.iter().find(|entry| entry.data.year() == year) {
+                    Some(entry) => println!("{year}\tloaded\t{}\t{}\t{}", entry.loaded_at.to_rfc3339(), entry.loaded_by, entry.source),
+                    None if seed.contains(&year) => println!("{year}\tseed\t-\t-\tcompiled-in data"),
+                    None => {}
+                }
+            }
+            let today = jinfu_ledger::beijing::date(chrono::Utc::now());
+            let until = calendar.covered_until(today).map(|day| day.to_string()).unwrap_or_else(|| "-".into());
+            let pending = store::calendar::pending_count(pool).await?;
+            println!("version {version}; covered until {until} ({} days left); {pending} refunds pending the calendar", calendar.days_left(today));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,7 +1,8 @@
 //! The ledger's Prometheus metrics (names in `jinfu_platform::metrics`): what a credit-notice
 //! batch did, and gauges measured every [`GAUGE_INTERVAL`] — open suspense items and refunds
 //! past due per centre, and consumer lag per group and partition against the offsets the
-//! ledger stores in PostgreSQL.
+//! ledger stores in PostgreSQL. The calendar's days left are set by the calendar refresher
+//! (`crate::trading::run_calendar_refresh`), which holds the calendar in force.
 //!
 //! Recording goes through the `metrics` facade: without an installed recorder (tests that
 //! start the ledger in-process) it costs next to nothing.
@@ -12,7 +13,8 @@ use std::time::Duration;
 use chrono::Utc;
 use jinfu_platform::kafka::KafkaSettings;
 use jinfu_platform::metrics::{
-    CONSUMER_LAG, DLQ_MESSAGES, INGEST_BATCH_DURATION, INGEST_BATCH_SIZE, NOTICES, REFUNDS_PAST_DUE, STATEMENT_DISCREPANCIES, SUSPENSE_OPEN_ITEMS,
+    CALENDAR_DAYS_LEFT, CONSUMER_LAG, DLQ_MESSAGES, INGEST_BATCH_DURATION, INGEST_BATCH_SIZE, NOTICES, REFUNDS_PAST_DUE, STATEMENT_DISCREPANCIES,
+    SUSPENSE_OPEN_ITEMS,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::PgPool;
@@ -47,6 +49,11 @@ pub fn record_batch(topic: &str, records: usize, elapsed: Duration, report: &Bat
     for (reason, count) in &report.dead_letter_reasons {
         metrics::counter!(DLQ_MESSAGES, "topic" => topic.to_owned(), "reason" => *reason).increment(*count as u64);
     }
+}
+
+/// Sets CALENDAR_DAYS_LEFT: days from today to the last day the calendar in force covers.
+pub fn record_calendar_days_left(days: i64) {
+    metrics::gauge!(CALENDAR_DAYS_LEFT).set(days as f64);
 }
 
 /// Records the discrepancies of one persisted reconciliation report, by kind.

@@ -6,21 +6,32 @@
 //! seen refunds everyone the award would have). Only `bids.opened` unseals a section
 //! (`crate::domain::sealing`); after the deposit deadline `section.changed` may move the opening
 //! only later (`opening_moved_earlier`). Effects and log lines name no bidder.
+//!
+//! A refund whose due date needs a calendar year not loaded yet is stored as
+//! `pending_calendar` (no due date) instead of dead-lettering its event; [`schedule_pending`]
+//! dates it once the year is loaded (by the load itself, and by [`run_calendar_refresh`] on
+//! every replica).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
-use jinfu_ledger::calendar::{Calendar, DayKind};
+use jinfu_ledger::calendar::{Calendar, CalendarError, DayKind};
 use serde_json::json;
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use tokio::sync::watch;
+use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::consumer::{refused, Handled, RecordHandler, Refused};
+use crate::domain::calendar::{self as calendars, refund_dates, RefundClock, SharedCalendar, PENDING_CALENDAR};
 use crate::domain::sealing::may_move_opening;
 use crate::domain::tender_events::{content_hash, seen_again, Seen, Source};
 use crate::ingest::Record;
 use crate::outbox::OutboxRows;
+use crate::store::calendar as calendar_store;
 use crate::store::trading_events::{self as store, AppliedEvent};
 use jinfu_platform::events::TradingEventV1;
 
@@ -28,7 +39,8 @@ use jinfu_platform::events::TradingEventV1;
 pub use jinfu_ledger::calendar::china_date;
 
 pub struct TradingHandler {
-    pub calendar: Calendar,
+    /// The national calendar in force (seed and loaded years), shared with the refresher.
+    pub calendar: SharedCalendar,
     pub events_topic: String,
 }
 
@@ -118,11 +130,8 @@ impl TradingHandler {
                     return refused("bad_field", "data.bidder_uscc is required");
                 };
                 if occurred_at <= deadline {
-                    let scheduled = match self.schedule(transaction, &trigger, "withdrawal", Bidders::Only(bidder)).await? {
-                        Ok(count) => count,
-                        Err(refusal) => return Ok(Handled::Refused(refusal)),
-                    };
-                    format!("withdrawal before the deadline: {scheduled} refund scheduled")
+                    let outcome = self.schedule(transaction, &trigger, "withdrawal", Bidders::Only(bidder)).await?;
+                    format!("withdrawal before the deadline: {outcome}")
                 } else {
                     "withdrawal after the deadline: no automatic refund; the deposit may be marked for forfeiture".to_owned()
                 }
@@ -147,10 +156,8 @@ impl TradingHandler {
                     .bind(occurred_at)
                     .execute(&mut **transaction)
                     .await?;
-                match self.schedule(transaction, &trigger, "award", Bidders::AllBut(winner)).await? {
-                    Ok(count) => format!("award announced: {count} refunds scheduled for the other bidders"),
-                    Err(refusal) => return Ok(Handled::Refused(refusal)),
-                }
+                let outcome = self.schedule(transaction, &trigger, "award", Bidders::AllBut(winner)).await?;
+                format!("award announced: {outcome} for the other bidders")
             }
             "contract.signed" => {
                 let winner = text_field(data, "winner_uscc").map(str::to_owned).or(known_winner);
@@ -165,10 +172,8 @@ impl TradingHandler {
                     .execute(&mut **transaction)
                     .await?;
                 // Everyone not yet scheduled: the winner, and the others if the award was missed.
-                match self.schedule(transaction, &trigger, "contract_signed", Bidders::All).await? {
-                    Ok(count) => format!("contract signed: {count} refunds scheduled"),
-                    Err(refusal) => return Ok(Handled::Refused(refusal)),
-                }
+                let outcome = self.schedule(transaction, &trigger, "contract_signed", Bidders::All).await?;
+                format!("contract signed: {outcome}")
             }
             "tender.terminated" | "tender.failed" => {
                 sqlx::query("UPDATE sections SET open = false, closed_reason = $3 WHERE centre_id = $1 AND section_id = $2")
@@ -178,10 +183,8 @@ impl TradingHandler {
                     .execute(&mut **transaction)
                     .await?;
                 let trigger_name = if event.event_type == "tender.terminated" { "terminated" } else { "failed_tender" };
-                match self.schedule(transaction, &trigger, trigger_name, Bidders::All).await? {
-                    Ok(count) => format!("section closed: {count} refunds scheduled"),
-                    Err(refusal) => return Ok(Handled::Refused(refusal)),
-                }
+                let outcome = self.schedule(transaction, &trigger, trigger_name, Bidders::All).await?;
+                format!("section closed: {outcome}")
             }
             "deposit.forfeiture_marked" => {
                 let (Some(bidder), Some(reason), Some(evidence)) =
@@ -209,7 +212,7 @@ impl TradingHandler {
                 .execute(&mut **transaction)
                 .await?;
                 match status.as_deref() {
-                    None | Some("scheduled") => "forfeiture of a deposit marked; it will not be refunded".to_owned(),
+                    None | Some("scheduled" | PENDING_CALENDAR) => "forfeiture of a deposit marked; it will not be refunded".to_owned(),
                     Some(other) => format!("forfeiture of a deposit marked too late: its refund is already {other}"),
                 }
             }
@@ -233,41 +236,33 @@ impl TradingHandler {
     }
 
     /// Schedules a refund for each chosen bidder holding a sub-account in the section, unless
-    /// one exists. Returns how many were scheduled, or a refusal when the calendar lacks data.
+    /// one exists. When the due date needs a calendar year with no data yet, the refunds wait
+    /// as `pending_calendar` (no `refund.scheduled` event until they are dated).
     async fn schedule(
         &self,
         transaction: &mut Transaction<'static, Postgres>,
         trigger: &Trigger<'_>,
         name: &str,
         bidders: Bidders<'_>,
-    ) -> anyhow::Result<Result<u64, Refused>> {
+    ) -> anyhow::Result<Outcome> {
         let event = trigger.event;
         let centre = sqlx::query("SELECT refund_period_days, refund_hold_working_days FROM centres WHERE centre_id = $1")
             .bind(&event.centre_id)
             .fetch_one(&mut **transaction)
             .await?;
-        let period = u32::try_from(centre.get::<i32, _>(0)).unwrap_or(5);
-        let hold = u32::try_from(centre.get::<i32, _>(1)).unwrap_or(1);
-        let overrides: Vec<(NaiveDate, DayKind)> = sqlx::query("SELECT day, kind FROM calendar_overrides WHERE centre_id = $1")
-            .bind(&event.centre_id)
-            .fetch_all(&mut **transaction)
-            .await?
-            .iter()
-            .map(|row| (row.get(0), if row.get::<String, _>(1) == "holiday" { DayKind::Holiday } else { DayKind::Workday }))
-            .collect();
-        let calendar = self.calendar.with_overrides(&overrides);
-        let day = china_date(trigger.occurred_at);
-        let due = if trigger.regime == "engineering" { calendar.add_calendar_days(day, period) } else { calendar.add_working_days(day, period) };
-        let hold_until = if hold == 0 { Ok(day) } else { calendar.add_working_days(day, hold) };
-        let (due, hold_until) = match (due, hold_until) {
-            (Ok(due), Ok(hold_until)) => (due, hold_until),
-            (Err(error), _) | (_, Err(error)) => return Ok(Err(Refused("calendar_missing_year", error.to_string()))),
+        let rules = RefundClock {
+            regime: trigger.regime,
+            period_days: u32::try_from(centre.get::<i32, _>(0)).unwrap_or(5),
+            hold_working_days: u32::try_from(centre.get::<i32, _>(1)).unwrap_or(1),
         };
-        let order_after = if hold == 0 {
-            trigger.occurred_at
-        } else {
-            let start = hold_until.min(due).and_hms_opt(0, 0, 0).expect("midnight exists");
-            jinfu_ledger::beijing::instant(start)
+        let calendar = centre_calendar(transaction, &self.calendar.current(), &event.centre_id).await?;
+        let dates = match refund_dates(&calendar, rules, trigger.occurred_at) {
+            Ok(dates) => Some(dates),
+            Err(CalendarError::NoDataForYear(year)) => {
+                warn!(centre = %event.centre_id, section = %event.section_id, year, "refund due date needs a calendar year not loaded: refunds wait as pending_calendar");
+                None
+            }
+            Err(other) => return Err(other.into()),
         };
         let all: Vec<String> = sqlx::query_scalar("SELECT bidder_uscc FROM sub_accounts WHERE centre_id = $1 AND section_id = $2 ORDER BY bidder_uscc")
             .bind(&event.centre_id)
@@ -282,12 +277,14 @@ impl TradingHandler {
                 Bidders::AllBut(winner) => bidder.as_str() != winner,
             })
             .collect();
-        let mut scheduled = 0;
+        let mut outcome = Outcome::default();
         let mut outbox = OutboxRows::default();
+        let (due, order_after) = (dates.map(|(due, _)| due), dates.map(|(_, order_after)| order_after));
+        let status = if dates.is_some() { "scheduled" } else { PENDING_CALENDAR };
         for bidder in chosen {
             let inserted = sqlx::query(
                 "INSERT INTO refunds (refund_id, centre_id, section_id, bidder_uscc, trigger, trigger_event_id, triggered_at, due_on, order_after, status)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled') ON CONFLICT (centre_id, section_id, bidder_uscc) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (centre_id, section_id, bidder_uscc) DO NOTHING",
             )
             .bind(Uuid::now_v7())
             .bind(&event.centre_id)
@@ -298,17 +295,138 @@ impl TradingHandler {
             .bind(trigger.occurred_at)
             .bind(due)
             .bind(order_after)
+            .bind(status)
             .execute(&mut **transaction)
             .await?;
-            if inserted.rows_affected() == 1 {
-                scheduled += 1;
-                let data = json!({ "section_id": event.section_id, "bidder_uscc": bidder, "trigger": name, "due_on": due, "order_after": order_after });
-                outbox.push_event(&self.events_topic, &format!("{}:{}", event.centre_id, event.section_id), "refund.scheduled", &event.centre_id, data);
+            if inserted.rows_affected() != 1 {
+                continue;
+            }
+            match (due, order_after) {
+                (Some(due), Some(order_after)) => {
+                    outcome.scheduled += 1;
+                    let data = json!({ "section_id": event.section_id, "bidder_uscc": bidder, "trigger": name, "due_on": due, "order_after": order_after });
+                    outbox.push_event(&self.events_topic, &format!("{}:{}", event.centre_id, event.section_id), "refund.scheduled", &event.centre_id, data);
+                }
+                _ => outcome.pending += 1,
             }
         }
         outbox.insert(transaction).await?;
-        Ok(Ok(scheduled))
+        Ok(outcome)
     }
+}
+
+/// What scheduling did: refunds dated, and refunds waiting for the calendar.
+#[derive(Debug, Default, Clone, Copy)]
+struct Outcome {
+    scheduled: u64,
+    pending: u64,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = |count: u64| if count == 1 { "" } else { "s" };
+        write!(formatter, "{} refund{} scheduled", self.scheduled, plural(self.scheduled))?;
+        if self.pending > 0 {
+            write!(formatter, ", {} refund{} pending the calendar (due date needs a year not loaded yet)", self.pending, plural(self.pending))?;
+        }
+        Ok(())
+    }
+}
+
+/// The centre's calendar: the national one with the centre's overrides on top.
+async fn centre_calendar(transaction: &mut Transaction<'_, Postgres>, national: &Calendar, centre_id: &str) -> anyhow::Result<Calendar> {
+    let overrides: Vec<(NaiveDate, DayKind)> = sqlx::query("SELECT day, kind FROM calendar_overrides WHERE centre_id = $1")
+        .bind(centre_id)
+        .fetch_all(&mut **transaction)
+        .await?
+        .iter()
+        .map(|row| (row.get(0), if row.get::<String, _>(1) == "holiday" { DayKind::Holiday } else { DayKind::Workday }))
+        .collect();
+    Ok(national.with_overrides(&overrides))
+}
+
+/// Waiting refunds dated per round, at most.
+const PENDING_PER_ROUND_MAX: i64 = 1_000;
+
+/// Dates every refund waiting for the calendar that `national` (with each centre's overrides)
+/// can date now, inside `transaction`, and publishes `refund.scheduled` for each. Refunds still
+/// needing a missing year keep waiting. Returns how many were scheduled.
+pub async fn schedule_pending(
+    transaction: &mut Transaction<'_, Postgres>,
+    national: &Calendar,
+    events_topic: &str,
+    locked: calendar_store::Locked,
+) -> anyhow::Result<u64> {
+    let pending = calendar_store::lock_pending(transaction, PENDING_PER_ROUND_MAX, locked).await?;
+    let mut calendars: BTreeMap<String, Calendar> = BTreeMap::new();
+    let mut outbox = OutboxRows::default();
+    let mut scheduled = 0;
+    for refund in &pending {
+        if !calendars.contains_key(&refund.centre_id) {
+            let calendar = centre_calendar(transaction, national, &refund.centre_id).await?;
+            calendars.insert(refund.centre_id.clone(), calendar);
+        }
+        let Some(calendar) = calendars.get(&refund.centre_id) else { continue };
+        let rules = RefundClock {
+            regime: &refund.regime,
+            period_days: u32::try_from(refund.period_days).unwrap_or(5),
+            hold_working_days: u32::try_from(refund.hold_working_days).unwrap_or(1),
+        };
+        let (due, order_after) = match refund_dates(calendar, rules, refund.triggered_at) {
+            Ok(dates) => dates,
+            Err(CalendarError::NoDataForYear(_)) => continue,
+            Err(other) => return Err(other.into()),
+        };
+        calendar_store::schedule_pending(transaction, refund.refund_id, due, order_after).await?;
+        scheduled += 1;
+        let data = json!({
+            "section_id": refund.section_id, "bidder_uscc": refund.bidder_uscc, "trigger": refund.trigger, "due_on": due, "order_after": order_after,
+        });
+        outbox.push_event(events_topic, &format!("{}:{}", refund.centre_id, refund.section_id), "refund.scheduled", &refund.centre_id, data);
+    }
+    outbox.insert(transaction).await?;
+    Ok(scheduled)
+}
+
+/// The national calendar as stored now: the seed with every loaded year, and its version.
+pub async fn load_calendar(pool: &PgPool) -> anyhow::Result<(Calendar, i64)> {
+    let version = calendar_store::version(pool).await?;
+    let loaded: Vec<_> = calendar_store::loaded_years(pool).await?.into_iter().map(|year| year.data).collect();
+    Ok((calendars::build(&Calendar::china(), &loaded), version))
+}
+
+/// Every `interval` until `shutdown` turns true: rebuilds `shared` when the stored version
+/// moved (a year loaded through another replica or the CLI), dates the refunds waiting for the
+/// calendar, and sets `jinfu_calendar_days_left`. A failed round is logged and retried.
+pub async fn run_calendar_refresh(pool: PgPool, shared: SharedCalendar, events_topic: String, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(error) = refresh_calendar(&pool, &shared, &events_topic).await {
+            warn!(error = %error, "refreshing the calendar failed; retrying next round");
+        }
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            () = tokio::time::sleep(interval) => {},
+        }
+    }
+}
+
+/// One refresher round (see [`run_calendar_refresh`]). Returns how many waiting refunds it dated.
+pub async fn refresh_calendar(pool: &PgPool, shared: &SharedCalendar, events_topic: &str) -> anyhow::Result<u64> {
+    let version = calendar_store::version(pool).await?;
+    if version != shared.version() {
+        let (calendar, version) = load_calendar(pool).await?;
+        info!(version, years = ?calendar.years().collect::<Vec<_>>(), "calendar refreshed");
+        shared.replace(calendar, version);
+    }
+    let calendar = shared.current();
+    crate::observe::record_calendar_days_left(calendars::days_left(&calendar, Utc::now()));
+    let mut transaction = pool.begin().await?;
+    let scheduled = schedule_pending(&mut transaction, &calendar, events_topic, calendar_store::Locked::Skip).await?;
+    transaction.commit().await?;
+    if scheduled > 0 {
+        info!(scheduled, "refunds waiting for the calendar scheduled");
+    }
+    Ok(scheduled)
 }
 
 struct Trigger<'a> {
@@ -321,4 +439,59 @@ enum Bidders<'a> {
     All,
     Only(&'a str),
     AllBut(&'a str),
+}
+
+/// What loading a calendar year did.
+#[derive(Debug, Clone, Copy)]
+pub struct YearLoaded {
+    pub outcome: calendars::Reload,
+    pub load_id: i64,
+    pub refunds_scheduled: u64,
+}
+
+/// Why loading a calendar year failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadYearError {
+    #[error(transparent)]
+    Refused(#[from] calendars::LoadRefused),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Loads one year of the national calendar (checked already: a [`YearData`] is consistent) on
+/// behalf of `loaded_by`, in one transaction: decides it against the year in force and the
+/// scheduled refunds depending on it, records the load (audit) and the year, and dates the
+/// refunds waiting for the calendar with the new calendar. After the commit `shared` (this
+/// process's calendar, when there is one) is replaced; other replicas follow by polling.
+pub async fn load_calendar_year(
+    pool: &PgPool,
+    shared: Option<&SharedCalendar>,
+    data: &jinfu_ledger::calendar::YearData,
+    source: &str,
+    loaded_by: &str,
+    now: DateTime<Utc>,
+    events_topic: &str,
+) -> Result<YearLoaded, LoadYearError> {
+    let failed = |error: sqlx::Error| LoadYearError::Failed(error.into());
+    let mut transaction = pool.begin().await.map_err(failed)?;
+    let in_force = calendar_store::lock_year(&mut transaction, data.year()).await.map_err(failed)?;
+    let dependent = match calendars::year_span(data.year()) {
+        Some((first, last)) => calendar_store::scheduled_refunds_spanning(&mut transaction, first, last).await.map_err(failed)?,
+        None => 0,
+    };
+    let seed_has_year = Calendar::china().years().any(|year| year == data.year());
+    let outcome = calendars::may_load(in_force.as_ref().map(|year| &year.data), seed_has_year, data, dependent)?;
+    let load = calendar_store::NewLoad { data, source, loaded_by, now, outcome: outcome.code() };
+    let load_id = calendar_store::record_load(&mut transaction, &load).await.map_err(failed)?;
+    let loaded: Vec<_> = calendar_store::loaded_years_in(&mut transaction).await.map_err(failed)?.into_iter().map(|year| year.data).collect();
+    let national = calendars::build(&Calendar::china(), &loaded);
+    // Waits for rows a refresher round holds, so the answer counts every refund now dated.
+    let refunds_scheduled = schedule_pending(&mut transaction, &national, events_topic, calendar_store::Locked::Wait).await?;
+    calendar_store::set_refunds_scheduled(&mut transaction, load_id, refunds_scheduled).await.map_err(failed)?;
+    transaction.commit().await.map_err(failed)?;
+    info!(year = data.year(), outcome = outcome.code(), load_id, refunds_scheduled, by = %loaded_by, source = %source, "calendar year loaded");
+    if let Some(shared) = shared {
+        shared.replace(national, load_id);
+    }
+    Ok(YearLoaded { outcome, load_id, refunds_scheduled })
 }

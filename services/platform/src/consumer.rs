@@ -16,13 +16,23 @@
 //! Each record is applied in a `consume_record` span, a child of the trace context in its
 //! headers, so what a handler writes to the outbox continues the producer's trace.
 //!
+//! Record sizes (issue 12): consumers fetch records of up to [`kafka::CONSUMER_RECORD_MAX_BYTES`]
+//! (16 MiB) and their handlers refuse what is over their topic's limit (`oversized`). A record
+//! the client cannot fetch at all — larger than that, or one the broker stores but does not serve
+//! (tansu 0.6.0 serves nothing of 5 MiB or more, silently) — would stop its partition without a
+//! word: [`IngestContext`] watches librdkafka's statistics for a partition whose fetch position
+//! stays behind the high watermark with nothing buffered ([`STALL_AFTER`]), logs it and counts
+//! it, and the consumer loops dead-letter that record by its coordinates
+//! ([`dead_letter_unfetchable`], reason `unfetchable`) and go on after it.
+//!
 //! Failures (see [`crate::retry`]): a transient one (the database unavailable) retries the same
 //! record until it passes or the service shuts down; a permanent one (an invariant violation,
 //! a bug) stops the consumer at once with a [`RecordFailed`] naming topic, partition and
 //! offset. The failed record's offset is neither stored nor committed, so after the fix it is
 //! applied exactly once; it is never skipped and never retried in a loop.
 
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -95,14 +105,129 @@ impl Record {
     }
 }
 
+/// How long a partition's fetcher may stay at one offset, with the broker's high watermark
+/// ahead and nothing buffered for the service, before the record there counts as unfetchable
+/// (larger than [`kafka::CONSUMER_RECORD_MAX_BYTES`], or not served by the broker at all) and is
+/// dead-lettered by its coordinates. Checked every [`kafka::CONSUMER_STATISTICS_INTERVAL`].
+pub const STALL_AFTER: Duration = Duration::from_secs(20);
+
+/// A partition whose fetcher stopped at `offset` although the broker holds records up to
+/// `high_watermark`: the record at `offset` cannot be fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stall {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub low_watermark: i64,
+    pub high_watermark: i64,
+}
+
+/// A partition behind its high watermark, as the stall detector last saw it.
+struct Watched {
+    /// The fetch position.
+    offset: i64,
+    /// Since when the position has not moved.
+    since: Instant,
+    /// Whether the stall was logged and counted already.
+    reported: bool,
+}
+
 /// Notes rebalances, so the consumer re-checks newly assigned partitions against the offsets
-/// stored in the database.
+/// stored in the database; and watches librdkafka's statistics for stalled partitions
+/// ([`Stall`], [`STALL_AFTER`]), which the consumer loops take with [`IngestContext::stalls`].
 #[derive(Default)]
 pub struct IngestContext {
     assigned: std::sync::Mutex<Vec<i32>>,
+    /// Per (topic, partition) behind its high watermark: the fetch position, since when it has
+    /// not moved, and whether the stall was reported already.
+    watched: std::sync::Mutex<HashMap<(String, i32), Watched>>,
+    stalls: std::sync::Mutex<Vec<Stall>>,
+    stalled: tokio::sync::Notify,
 }
 
-impl ClientContext for IngestContext {}
+impl ClientContext for IngestContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let stalls = self.note_statistics(&statistics, Instant::now());
+        if stalls.is_empty() {
+            return;
+        }
+        if let Ok(mut pending) = self.stalls.lock() {
+            *pending = stalls;
+        }
+        self.stalled.notify_one();
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code().map(|code| format!("{code:?}")).unwrap_or_else(|| "other".into());
+        metrics::counter!(crate::metrics::CONSUMER_ERRORS, "code" => code).increment(1);
+        tracing::error!(error = %error, reason, "Kafka consumer error");
+    }
+}
+
+impl IngestContext {
+    /// Reads one statistics report; returns the partitions stalled for [`STALL_AFTER`] or more.
+    /// A partition is watched while its fetcher is active, nothing of it waits in the client's
+    /// queue and the broker's high watermark is beyond its fetch position; it stalls when that
+    /// position has not moved for [`STALL_AFTER`]. A slow service does not stall its partitions
+    /// (their records wait in the queue), nor does a busy one (the position moves).
+    fn note_statistics(&self, statistics: &rdkafka::Statistics, now: Instant) -> Vec<Stall> {
+        let Ok(mut watched) = self.watched.lock() else { return Vec::new() };
+        let mut behind = HashSet::new();
+        let mut stalls = Vec::new();
+        for (topic, topic_statistics) in &statistics.topics {
+            for (partition, stats) in &topic_statistics.partitions {
+                let waiting = stats.fetch_state == "active" && stats.next_offset >= 0 && stats.hi_offset > stats.next_offset && stats.fetchq_cnt == 0;
+                if *partition < 0 || !waiting {
+                    continue;
+                }
+                let key = (topic.clone(), *partition);
+                behind.insert(key.clone());
+                let fresh = Watched { offset: stats.next_offset, since: now, reported: false };
+                let entry = watched.entry(key).or_insert(fresh);
+                if entry.offset != stats.next_offset {
+                    *entry = Watched { offset: stats.next_offset, since: now, reported: false };
+                    continue;
+                }
+                if now.duration_since(entry.since) < STALL_AFTER {
+                    continue;
+                }
+                if !entry.reported {
+                    entry.reported = true;
+                    metrics::counter!(crate::metrics::CONSUMER_STALLS, "topic" => topic.clone()).increment(1);
+                    tracing::error!(
+                        topic = %topic,
+                        partition,
+                        offset = stats.next_offset,
+                        high_watermark = stats.hi_offset,
+                        fetch_max_bytes = kafka::CONSUMER_RECORD_MAX_BYTES,
+                        "a partition is stalled: the broker holds records beyond this offset but serves none; the record there is larger than the consumer fetches, or the broker does not serve it; unless a fresh client is served it, it is dead-lettered as unfetchable"
+                    );
+                }
+                stalls.push(Stall {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: stats.next_offset,
+                    low_watermark: stats.lo_offset,
+                    high_watermark: stats.hi_offset,
+                });
+            }
+        }
+        watched.retain(|key, _| behind.contains(key));
+        stalls
+    }
+
+    /// Waits until a statistics report finds stalled partitions and returns them. Cancel-safe
+    /// (for `tokio::select!`): a report not yet taken stays for the next call.
+    pub async fn stalls(&self) -> Vec<Stall> {
+        loop {
+            self.stalled.notified().await;
+            let stalls = self.stalls.lock().map(|mut stalls| std::mem::take(&mut *stalls)).unwrap_or_default();
+            if !stalls.is_empty() {
+                return stalls;
+            }
+        }
+    }
+}
 
 impl ConsumerContext for IngestContext {
     fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &rdkafka::consumer::Rebalance<'_>) {
@@ -258,6 +383,14 @@ pub async fn run(
         let message = tokio::select! {
             _ = shutdown.changed() => break,
             received = consumer.recv() => received,
+            stalls = consumer.context().stalls() => {
+                for stall in stalls.iter().filter(|stall| stall.topic == topic) {
+                    if let Err(error) = dead_letter_unfetchable(&pool, &consumer, &settings.kafka, &group_id, stall).await {
+                        warn!(error = %format!("{error:#}"), topic = %topic, partition = stall.partition, offset = stall.offset, "dead-lettering an unfetchable record failed; tried again at the next statistics report");
+                    }
+                }
+                continue;
+            }
         };
         let record = match message {
             Ok(message) => Record::from_message(&message),
@@ -364,4 +497,177 @@ async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, 
         .await?;
     transaction.commit().await?;
     Ok(refusal)
+}
+
+/// How long a fresh client may take to be served the record a consumer stalled on before the
+/// record counts as unfetchable ([`dead_letter_unfetchable`]).
+pub const PROBE_WAIT: Duration = Duration::from_secs(10);
+
+/// Dead-letters the record a partition stalled on ([`Stall`]) by its coordinates — its bytes
+/// were never received — with reason `unfetchable`, stores the next offset and moves the
+/// consumer past it. Only when every record before it is applied (the stored next offset is the
+/// stall's offset; for a partition never consumed, its first offset): otherwise nothing is done
+/// and the next statistics report tries again. And only when a fresh client with the same fetch
+/// limits is not served the record within [`PROBE_WAIT`] either: if it is, the consumer itself
+/// was stuck, not the record; it is sought back to the record to fetch it again, and nothing is
+/// skipped. Returns whether the record was dead-lettered. For every consumer of the platform:
+/// [`run`] and the ledger's credit-notice ingestion.
+pub async fn dead_letter_unfetchable<C: ConsumerContext + 'static>(
+    pool: &PgPool,
+    consumer: &StreamConsumer<C>,
+    kafka: &KafkaSettings,
+    group_id: &str,
+    stall: &Stall,
+) -> anyhow::Result<bool> {
+    let topic = stall.topic.as_str();
+    if !next_to_apply(pool, group_id, stall).await? {
+        return Ok(false);
+    }
+    let probe = kafka.probe_consumer()?;
+    let probed = stall.clone();
+    if tokio::task::spawn_blocking(move || probe_served(&probe, &probed)).await?? {
+        warn!(topic, partition = stall.partition, offset = stall.offset, "a stalled partition's record is served to a fresh client: fetching it again");
+        consumer.seek(topic, stall.partition, Offset::Offset(stall.offset), Duration::from_secs(10))?;
+        return Ok(false);
+    }
+    let mut transaction = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset) VALUES ($1, $2, $3, -1)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(group_id)
+    .bind(topic)
+    .bind(stall.partition)
+    .execute(&mut *transaction)
+    .await?;
+    let next: i64 = sqlx::query_scalar("SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3 FOR UPDATE")
+        .bind(group_id)
+        .bind(topic)
+        .bind(stall.partition)
+        .fetch_one(&mut *transaction)
+        .await?;
+    let expected = if next >= 0 { next } else { stall.low_watermark };
+    if expected != stall.offset {
+        info!(
+            topic,
+            partition = stall.partition,
+            offset = stall.offset,
+            stored_next_offset = next,
+            "a stalled partition still has records before the stall to apply; waiting"
+        );
+        return Ok(false);
+    }
+    let reason = format!(
+        "unfetchable: the record at partition {}, offset {} was not served within {} s although the broker holds records up to offset {}: it is larger than the consumer fetches ({} bytes) or than the broker serves",
+        stall.partition,
+        stall.offset,
+        STALL_AFTER.as_secs(),
+        stall.high_watermark,
+        kafka::CONSUMER_RECORD_MAX_BYTES,
+    );
+    let origin = kafka::Origin { topic, partition: stall.partition, offset: stall.offset };
+    let dead = kafka::dead_letter(&[], &[], &reason, origin);
+    let mut outbox = OutboxRows::default();
+    outbox.push(&kafka::dlq_topic(topic), &format!("{}:{}", stall.partition, stall.offset), dead.value, &dead.headers);
+    outbox.insert(&mut transaction).await?;
+    sqlx::query(
+        "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, payload) VALUES ($1, $2, $3, $4, '')
+         ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
+    )
+    .bind(topic)
+    .bind(stall.partition)
+    .bind(stall.offset)
+    .bind(&reason)
+    .execute(&mut *transaction)
+    .await?;
+    sqlx::query("UPDATE consumer_offsets SET next_offset = $4 WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3")
+        .bind(group_id)
+        .bind(topic)
+        .bind(stall.partition)
+        .bind(stall.offset + 1)
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    metrics::counter!(DLQ_MESSAGES, "topic" => topic.to_owned(), "reason" => "unfetchable").increment(1);
+    tracing::error!(topic, partition = stall.partition, offset = stall.offset, reason = %reason, "unfetchable record dead-lettered; the consumer goes on after it");
+    consumer.seek(topic, stall.partition, Offset::Offset(stall.offset + 1), Duration::from_secs(10))?;
+    let mut offsets = TopicPartitionList::new();
+    offsets.add_partition_offset(topic, stall.partition, Offset::Offset(stall.offset + 1))?;
+    if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
+        warn!(error = %error, "committing the offset copy to Kafka failed; the database holds the truth");
+    }
+    Ok(true)
+}
+
+/// Whether the stall's offset is the next record of its partition to apply (every record
+/// before it is applied; for a partition never consumed, its first offset).
+async fn next_to_apply(pool: &PgPool, group_id: &str, stall: &Stall) -> anyhow::Result<bool> {
+    let next: Option<i64> = sqlx::query_scalar("SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3")
+        .bind(group_id)
+        .bind(&stall.topic)
+        .bind(stall.partition)
+        .fetch_optional(pool)
+        .await?;
+    let expected = next.filter(|next| *next >= 0).unwrap_or(stall.low_watermark);
+    Ok(expected == stall.offset)
+}
+
+/// Whether a fresh client is served the record at the stall's coordinates (or, the offset being
+/// a gap, any record after it) within [`PROBE_WAIT`]. Blocking.
+fn probe_served(probe: &rdkafka::consumer::BaseConsumer, stall: &Stall) -> anyhow::Result<bool> {
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition_offset(&stall.topic, stall.partition, Offset::Offset(stall.offset))?;
+    probe.assign(&partitions)?;
+    let deadline = Instant::now() + PROBE_WAIT;
+    while Instant::now() < deadline {
+        match probe.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) if message.offset() >= stall.offset => return Ok(true),
+            Some(Ok(_)) | None => {}
+            Some(Err(error)) => warn!(error = %error, topic = %stall.topic, partition = stall.partition, "probing a stalled partition"),
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod stall_tests {
+    use super::*;
+
+    fn statistics(next_offset: i64, hi_offset: i64, fetchq_cnt: i64) -> rdkafka::Statistics {
+        let partition = rdkafka::statistics::Partition {
+            partition: 0,
+            fetch_state: "active".into(),
+            next_offset,
+            lo_offset: 0,
+            hi_offset,
+            fetchq_cnt,
+            ..Default::default()
+        };
+        let topic = rdkafka::statistics::Topic { topic: "t.trading.events".into(), partitions: HashMap::from([(0, partition)]), ..Default::default() };
+        rdkafka::Statistics { topics: HashMap::from([("t.trading.events".to_owned(), topic)]), ..Default::default() }
+    }
+
+    #[test]
+    fn a_partition_stalls_only_when_its_fetch_position_stays_behind_the_high_watermark_with_nothing_queued() {
+        let context = IngestContext::default();
+        let start = Instant::now();
+        let later = start + STALL_AFTER;
+        // Behind, nothing queued, not moving: a stall once STALL_AFTER has passed.
+        assert!(context.note_statistics(&statistics(5, 7, 0), start).is_empty());
+        assert!(context.note_statistics(&statistics(5, 7, 0), start + STALL_AFTER / 2).is_empty());
+        let stalls = context.note_statistics(&statistics(5, 7, 0), later);
+        assert_eq!(stalls, vec![Stall { topic: "t.trading.events".into(), partition: 0, offset: 5, low_watermark: 0, high_watermark: 7 }]);
+        // Reported again while it lasts (the consumer may not have been able to act yet).
+        assert_eq!(context.note_statistics(&statistics(5, 7, 0), later + STALL_AFTER).len(), 1);
+        // Moving: the clock starts again.
+        assert!(context.note_statistics(&statistics(6, 7, 0), later + STALL_AFTER * 2).is_empty());
+        // Records waiting in the client's queue (a slow service) or none beyond the position
+        // (caught up): never a stall.
+        let quiet = IngestContext::default();
+        for (stats, at) in
+            [(statistics(5, 7, 3), start), (statistics(5, 7, 3), later), (statistics(7, 7, 0), later), (statistics(7, 7, 0), later + STALL_AFTER)]
+        {
+            assert!(quiet.note_statistics(&stats, at).is_empty());
+        }
+    }
 }

@@ -27,6 +27,36 @@ pub const TOPICS: [&str; 10] = crate::topics::ALL;
 /// (`outbox::relay_once`); banks must keep their records under it too (docs/bank-integration.md).
 pub const MESSAGE_MAX_BYTES: usize = 1_000_000;
 
+/// The largest record a Jinfu consumer fetches, in bytes (key, value and headers): librdkafka's
+/// `fetch.max.bytes`, set explicitly. A record up to this size is fetched and then refused by
+/// the service's own size check (`oversized`, dead-lettered with a bounded copy). Kafka brokers
+/// return the first record batch of a fetch even when it is larger than this (KIP-74), but the
+/// response must still fit [`CONSUMER_RECEIVE_MAX_BYTES`]; a record beyond that, or one the
+/// broker does not serve at all (tansu 0.6.0 serves no record of 5 MiB or more: every fetch is
+/// capped at 5 MiB and comes back empty, without an error), stops its partition's fetcher, and
+/// [`crate::consumer::IngestContext`] detects the stall and dead-letters the record by its
+/// coordinates as `unfetchable`. Kafka's default limits (broker `message.max.bytes`, topic
+/// `max.message.bytes`: 1,048,588 bytes) refuse such records at produce time; keep them so on
+/// Jinfu's topics. Producers' limits per topic: docs/bank-integration.md, "Record size limits".
+pub const CONSUMER_RECORD_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// librdkafka's `max.partition.fetch.bytes` (alias `fetch.message.max.bytes`): what a consumer
+/// first asks for per partition in one fetch. Above [`MESSAGE_MAX_BYTES`], so any record a
+/// Jinfu producer sends fits at once; librdkafka grows it by itself for a larger record, up to
+/// [`CONSUMER_RECORD_MAX_BYTES`].
+pub const CONSUMER_PARTITION_FETCH_BYTES: usize = 1024 * 1024;
+
+/// librdkafka's `receive.message.max.bytes`: the largest protocol response a consumer accepts,
+/// [`CONSUMER_RECORD_MAX_BYTES`] plus 1 MiB of framing (librdkafka needs at least
+/// `fetch.max.bytes` + 512). A larger response is refused by the client with an error
+/// ("Invalid response size ... receive.message.max.bytes"), logged and counted as a consumer
+/// error; it bounds what one fetch can make the service allocate.
+pub const CONSUMER_RECEIVE_MAX_BYTES: usize = CONSUMER_RECORD_MAX_BYTES + 1024 * 1024;
+
+/// How often librdkafka reports a consumer's statistics (`statistics.interval.ms`), which the
+/// stall detector reads ([`crate::consumer::STALL_AFTER`]).
+pub const CONSUMER_STATISTICS_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The W3C trace-context headers (what the global propagator injects and extracts).
 pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
@@ -161,7 +191,30 @@ impl KafkaSettings {
             // to every record's latency: 50 ms made half of the ledger's steady-load latency.
             // 10 ms costs at most 100 empty fetches a second per broker connection when idle.
             .set("fetch.wait.max.ms", "10")
+            // Record size limits, consistent with each other (see the constants).
+            .set("max.partition.fetch.bytes", CONSUMER_PARTITION_FETCH_BYTES.to_string())
+            .set("fetch.max.bytes", CONSUMER_RECORD_MAX_BYTES.to_string())
+            .set("receive.message.max.bytes", CONSUMER_RECEIVE_MAX_BYTES.to_string())
+            // Per-partition fetch positions, watermarks and queue depths for the stall detector.
+            .set("statistics.interval.ms", CONSUMER_STATISTICS_INTERVAL.as_millis().to_string())
             .create_with_context(context)?)
+    }
+
+    /// A consumer outside any consumer group with the consumers' own fetch limits, to check
+    /// whether a fresh client is served a record a consumer stalled on
+    /// ([`crate::consumer::dead_letter_unfetchable`]).
+    pub fn probe_consumer(&self) -> anyhow::Result<BaseConsumer> {
+        Ok(self
+            .base()?
+            // librdkafka's assign needs a group id; the probe never joins it nor commits.
+            .set("group.id", "jinfu-stall-probe")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("fetch.wait.max.ms", "100")
+            .set("max.partition.fetch.bytes", CONSUMER_PARTITION_FETCH_BYTES.to_string())
+            .set("fetch.max.bytes", CONSUMER_RECORD_MAX_BYTES.to_string())
+            .set("receive.message.max.bytes", CONSUMER_RECEIVE_MAX_BYTES.to_string())
+            .create()?)
     }
 
     /// A consumer outside any consumer group, for metadata and watermark queries only.

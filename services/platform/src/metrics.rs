@@ -13,6 +13,13 @@ use serde::Deserialize;
 pub const CONSUMER_LAG: &str = "jinfu_kafka_consumer_lag";
 /// Records sent to a dead-letter topic (counter; labels `topic` — the original topic —, `reason`).
 pub const DLQ_MESSAGES: &str = "jinfu_dlq_messages_total";
+/// Partitions a consumer found stalled (label `topic`): the broker's high watermark is ahead,
+/// nothing is buffered, and the fetch position has not moved for `consumer::STALL_AFTER` — a
+/// record the client cannot fetch. Each stalled record is then dead-lettered as `unfetchable`.
+pub const CONSUMER_STALLS: &str = "jinfu_consumer_stalls_total";
+/// Errors librdkafka reports on a consumer (label `code`), e.g. a response over
+/// `receive.message.max.bytes`.
+pub const CONSUMER_ERRORS: &str = "jinfu_consumer_errors_total";
 /// Bank credit notices handled, by outcome (counter; label `outcome`: the matching outcome code
 /// a notice was posted with — see docs/ledger.md —, or `duplicate`, `conflict`, `dead_letter`).
 pub const NOTICES: &str = "jinfu_notices_total";
@@ -38,6 +45,12 @@ pub const OUTBOX_PARKED: &str = "jinfu_outbox_parked_total";
 pub const TASK_FAILURES: &str = "jinfu_task_failures_total";
 /// TradingCentre reconciliations by the operator (counter; label `result`: `ok` or an error kind).
 pub const OPERATOR_RECONCILIATIONS: &str = "jinfu_operator_reconciliations_total";
+/// Days from today (Beijing date) to the last day the ledger's working-day calendar covers
+/// without a gap — the seed years plus the years loaded with `LoadCalendarYear` (gauge, no
+/// labels; 0 on the last covered day, -1 when today's year has no data). Refund due dates past
+/// that day cannot be computed: their refunds wait as `pending_calendar`. Alert
+/// `JinfuCalendarRunningOut` fires under 60 (docs/runbook.md#calendar-running-out).
+pub const CALENDAR_DAYS_LEFT: &str = "jinfu_calendar_days_left";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetricsSettings {

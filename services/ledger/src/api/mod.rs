@@ -13,6 +13,7 @@ use jinfu_proto::ledger::v1::ledger_service_server::LedgerService;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
+mod calendar;
 mod centres;
 mod deposits;
 mod reconciliation;
@@ -122,6 +123,14 @@ impl LedgerService for LedgerApi {
 
     async fn set_calendar_overrides(&self, request: Request<pb::SetCalendarOverridesRequest>) -> Reply<pb::SetCalendarOverridesResponse> {
         centres::set_calendar_overrides(self, request).await
+    }
+
+    async fn load_calendar_year(&self, request: Request<pb::LoadCalendarYearRequest>) -> Reply<pb::LoadCalendarYearResponse> {
+        calendar::load_calendar_year(self, request).await
+    }
+
+    async fn list_calendar_years(&self, request: Request<pb::ListCalendarYearsRequest>) -> Reply<pb::ListCalendarYearsResponse> {
+        calendar::list_calendar_years(self, request).await
     }
 
     async fn get_centre_holdings(&self, request: Request<pb::GetCentreHoldingsRequest>) -> Reply<pb::CentreHoldings> {

@@ -51,7 +51,13 @@ pub(super) async fn list_refunds(api: &LedgerApi, request: Request<pb::ListRefun
     let rows = store::list(&api.pool, &body.centre_id, &body.status).await.map_err(database)?;
     let refunds = rows
         .into_iter()
-        .map(|(section_id, bidder_uscc, trigger, due_on, status)| pb::Refund { section_id, bidder_uscc, trigger, due_on: due_on.to_string(), status })
+        .map(|(section_id, bidder_uscc, trigger, due_on, status)| pb::Refund {
+            section_id,
+            bidder_uscc,
+            trigger,
+            due_on: due_on.map(|day| day.to_string()).unwrap_or_default(),
+            status,
+        })
         .collect();
     Ok(Response::new(pb::ListRefundsResponse { refunds }))
 }

@@ -2,6 +2,7 @@
 //! Whatever depends on the time takes `now` as a parameter, so each rule is tested by giving
 //! it an instant rather than by moving rows or clocks.
 
+pub mod calendar;
 pub mod centres;
 pub mod deposits;
 pub mod refunds;

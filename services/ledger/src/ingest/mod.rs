@@ -188,7 +188,9 @@ impl Ingest {
 
     /// Receives the next batch, numbered `number`.
     async fn receive(&self, shutdown: &mut watch::Receiver<bool>, previous_done: watch::Receiver<bool>, number: u64) -> Result<Option<PreparedBatch>, Failure> {
-        let received = receive_batch(&self.consumer, &self.pool, &self.keys, shutdown, previous_done, self.limits).await?;
+        let received =
+            receive_batch(&self.consumer, &self.pool, &self.settings.kafka, &self.settings.ingest.group_id, &self.keys, shutdown, previous_done, self.limits)
+                .await?;
         Ok(received.map(|received| prepared(&self.topic, number, received)))
     }
 
@@ -220,7 +222,8 @@ impl Ingest {
             }
             applied
         });
-        let mut receiving = pin!(receive_batch(&self.consumer, &self.pool, &self.keys, shutdown, done, self.limits));
+        let mut receiving =
+            pin!(receive_batch(&self.consumer, &self.pool, &self.settings.kafka, &self.settings.ingest.group_id, &self.keys, shutdown, done, self.limits));
         let mut following = None;
         let applied = loop {
             tokio::select! {

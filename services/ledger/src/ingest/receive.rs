@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jinfu_platform::kafka;
+use jinfu_platform::kafka::{self, KafkaSettings};
 use jinfu_platform::retry::Failure;
 use jinfu_platform::signing::VerifyingKey;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -67,9 +67,19 @@ pub(super) struct BatchLimits {
 /// committed). So under load a batch grows while its predecessor is in the database (fewer,
 /// larger transactions), and under light load it closes after `wait` (low latency). Fails only
 /// if the registry cannot be loaded (permanently, or transiently until shutdown).
+///
+/// While waiting for a first record, a partition found stalled on a record the client cannot
+/// fetch ([`jinfu_platform::consumer::Stall`]) has that record dead-lettered by its coordinates
+/// (`unfetchable`) and is moved past it, once every record before it is applied and no batch is
+/// in flight.
+// The consumer's own handles (consumer, pool, Kafka settings, group) and the batch's: grouping
+// them in a struct would only move the list.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn receive_batch(
     consumer: &StreamConsumer<IngestContext>,
     pool: &PgPool,
+    kafka: &KafkaSettings,
+    group_id: &str,
     keys: &Arc<HashMap<String, VerifyingKey>>,
     shutdown: &mut watch::Receiver<bool>,
     previous_done: watch::Receiver<bool>,
@@ -79,6 +89,20 @@ pub(super) async fn receive_batch(
         let received = tokio::select! {
             _ = shutdown.changed() => return Ok(None),
             received = consumer.recv() => received,
+            stalls = consumer.context().stalls() => {
+                // Only with no batch in flight: a record the batch before holds must be applied
+                // (or not) before its partition's stored offset can say what was skipped. A
+                // lasting stall is reported again at the next statistics report.
+                if !*previous_done.borrow() {
+                    continue;
+                }
+                for stall in &stalls {
+                    if let Err(error) = jinfu_platform::consumer::dead_letter_unfetchable(pool, consumer, kafka, group_id, stall).await {
+                        warn!(error = %format!("{error:#}"), topic = %stall.topic, partition = stall.partition, offset = stall.offset, "dead-lettering an unfetchable record failed; tried again at the next statistics report");
+                    }
+                }
+                continue;
+            }
         };
         match received {
             Ok(message) => break Record::from_message(&message),

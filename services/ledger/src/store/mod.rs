@@ -3,6 +3,7 @@
 //! in one transaction inside one function. No function here decides a business rule: the
 //! facts it reads go to `crate::domain`, the decisions come back as parameters.
 
+pub mod calendar;
 pub mod centres;
 pub mod deposits;
 pub mod guarantee_covers;

@@ -119,15 +119,16 @@ pub async fn record_step(
 }
 
 /// A centre's refunds (of one status, or all when empty), by due date, at most 1,000:
-/// (section, bidder, trigger, due on, status). Refunds of sections still sealed (no
+/// (section, bidder, trigger, due on, status); refunds waiting for the calendar
+/// (`pending_calendar`, no due date yet) come last, oldest trigger first. Refunds of sections still sealed (no
 /// `bids.opened` applied) are left out: each names a bidder, and even their number would
 /// count a sealed section's bidders (a withdrawal's refund is due long before the opening).
-pub async fn list(pool: &PgPool, centre_id: &str, status: &str) -> Result<Vec<(String, String, String, NaiveDate, String)>, sqlx::Error> {
+pub async fn list(pool: &PgPool, centre_id: &str, status: &str) -> Result<Vec<(String, String, String, Option<NaiveDate>, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.section_id, r.bidder_uscc, r.trigger, r.due_on, r.status FROM refunds r
          JOIN sections s ON s.centre_id = r.centre_id AND s.section_id = r.section_id
          WHERE r.centre_id = $1 AND ($2 = '' OR r.status = $2) AND s.bids_opened_at IS NOT NULL
-         ORDER BY r.due_on, r.section_id, r.bidder_uscc LIMIT 1000",
+         ORDER BY r.due_on NULLS LAST, r.triggered_at, r.section_id, r.bidder_uscc LIMIT 1000",
     )
     .bind(centre_id)
     .bind(status)
