@@ -15,13 +15,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use jinfu_e2e::*;
-use jinfu_guarantee_service::app::Application;
-use jinfu_guarantee_service::settings::{AuthSettings, ConsumerConfig, GrpcSettings, LedgerSettings, SealingSettings, Settings};
-use jinfu_platform::consumer::Assignment;
 use jinfu_platform::kafka::KafkaSettings;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
-use secrecy::SecretString;
 use serde_json::json;
 
 const SECTION: &str = "BIG-1";
@@ -29,44 +25,6 @@ const SECTION: &str = "BIG-1";
 const BIG: usize = 4 * 1024 * 1024;
 /// The size of the finding's record: 10 MB, stored by the broker but never served by tansu.
 const HUGE: usize = 10 * 1024 * 1024;
-
-/// Stops the in-process guarantee service when dropped.
-struct Guarantees(Option<tokio::sync::oneshot::Sender<()>>);
-
-impl Drop for Guarantees {
-    fn drop(&mut self) {
-        if let Some(stop) = self.0.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// The guarantee service on the ledger's test database (its own schema) and topics, as in
-/// e2e/tests/guarantee.rs.
-async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<Guarantees> {
-    let settings = Settings {
-        database: app.settings.database.clone(),
-        kafka: app.settings.kafka.clone(),
-        grpc: GrpcSettings { listen: "127.0.0.1:0".into(), ..GrpcSettings::default() },
-        auth: AuthSettings::new(SecretString::from(TOKEN_SECRET)),
-        sealing: SealingSettings { key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())) },
-        ledger: LedgerSettings { endpoint: format!("http://{}", app.address) },
-        telemetry: Default::default(),
-        metrics: Default::default(),
-        outbox_batch_max: 100,
-        fraud: Default::default(),
-        consumer: ConsumerConfig { assignment: Assignment::Manual, instance_id: None, group_id: Some(format!("guarantee-{}", uuid::Uuid::new_v4().simple())) },
-        expiry_interval_seconds: 3600,
-        signing: Some(app.banks.guarantee_signing()),
-        trusted_publishers: Default::default(),
-    };
-    let application = Application::build(settings).await?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(application.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    Ok(Guarantees(Some(stop)))
-}
 
 /// A plain producer that sends records up to 32 MiB uncompressed: not a Jinfu producer (which
 /// refuses anything over `kafka::MESSAGE_MAX_BYTES`), but what a careless bank could run.
