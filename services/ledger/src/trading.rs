@@ -32,6 +32,7 @@ use crate::domain::tender_events::{content_hash, seen_again, Seen, Source};
 use crate::ingest::Record;
 use crate::outbox::OutboxRows;
 use crate::store::calendar as calendar_store;
+use crate::store::tender_sections::{self as sections, ForfeitureMark, LockedSection};
 use crate::store::trading_events::{self as store, AppliedEvent};
 use jinfu_platform::events::TradingEventV1;
 
@@ -83,142 +84,14 @@ impl TradingHandler {
                 ),
             };
         }
-        // Two deliveries of one event that both find it new cannot both apply: the second
-        // one's insert violates the key and its transaction rolls back.
-        let section =
-            sqlx::query("SELECT regime, deposit_deadline, winner_uscc, bid_opening_time FROM sections WHERE centre_id = $1 AND section_id = $2 FOR UPDATE")
-                .bind(&event.centre_id)
-                .bind(&event.section_id)
-                .fetch_optional(&mut **transaction)
-                .await?;
-        let Some(section) = section else {
+        let Some(section) = sections::lock(transaction, &event.centre_id, &event.section_id).await? else {
             return refused("unknown_section", format!("section {} of centre {} is not registered", event.section_id, event.centre_id));
         };
-        let regime: String = section.get(0);
-        let deadline: DateTime<Utc> = section.get(1);
-        let known_winner: Option<String> = section.get(2);
-        let opening: DateTime<Utc> = section.get(3);
-        let occurred_at = event.occurred_at.with_timezone(&Utc);
-        let trigger = Trigger { event: &event, regime: &regime, occurred_at };
-        let data = &event.data;
-
-        let effect = match event.event_type.as_str() {
-            "section.changed" => {
-                let parse = |name: &str| text_field(data, name).map(|t| DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)));
-                let new_deadline = parse("deposit_deadline").transpose();
-                let new_opening = parse("bid_opening_time").transpose();
-                let (Ok(new_deadline), Ok(new_opening)) = (new_deadline, new_opening) else {
-                    return refused("bad_field", "deposit_deadline and bid_opening_time must be RFC 3339 times with an offset");
-                };
-                if let Some(Err(refusal)) = new_opening.map(|requested| may_move_opening(deadline, opening, requested, now)) {
-                    return Ok(Handled::Refused(Refused(refusal.code(), refusal.to_string())));
-                }
-                sqlx::query(
-                    "UPDATE sections SET deposit_deadline = coalesce($3, deposit_deadline), bid_opening_time = coalesce($4, bid_opening_time)
-                     WHERE centre_id = $1 AND section_id = $2",
-                )
-                .bind(&event.centre_id)
-                .bind(&event.section_id)
-                .bind(new_deadline)
-                .bind(new_opening)
-                .execute(&mut **transaction)
-                .await?;
-                "section updated".to_owned()
-            }
-            "bidder.withdrew" => {
-                let Some(bidder) = text_field(data, "bidder_uscc") else {
-                    return refused("bad_field", "data.bidder_uscc is required");
-                };
-                if occurred_at <= deadline {
-                    let outcome = self.schedule(transaction, &trigger, "withdrawal", Bidders::Only(bidder)).await?;
-                    format!("withdrawal before the deadline: {outcome}")
-                } else {
-                    "withdrawal after the deadline: no automatic refund; the deposit may be marked for forfeiture".to_owned()
-                }
-            }
-            "bids.opened" => {
-                sqlx::query("UPDATE sections SET bids_opened_at = $3 WHERE centre_id = $1 AND section_id = $2")
-                    .bind(&event.centre_id)
-                    .bind(&event.section_id)
-                    .bind(occurred_at)
-                    .execute(&mut **transaction)
-                    .await?;
-                "bids opened".to_owned()
-            }
-            "award.announced" => {
-                let Some(winner) = text_field(data, "winner_uscc") else {
-                    return refused("bad_field", "data.winner_uscc is required");
-                };
-                sqlx::query("UPDATE sections SET winner_uscc = $3, awarded_at = $4 WHERE centre_id = $1 AND section_id = $2")
-                    .bind(&event.centre_id)
-                    .bind(&event.section_id)
-                    .bind(winner)
-                    .bind(occurred_at)
-                    .execute(&mut **transaction)
-                    .await?;
-                let outcome = self.schedule(transaction, &trigger, "award", Bidders::AllBut(winner)).await?;
-                format!("award announced: {outcome} for the other bidders")
-            }
-            "contract.signed" => {
-                let winner = text_field(data, "winner_uscc").map(str::to_owned).or(known_winner);
-                let Some(winner) = winner else {
-                    return refused("bad_field", "data.winner_uscc is required when no award was seen");
-                };
-                sqlx::query("UPDATE sections SET winner_uscc = coalesce(winner_uscc, $3), contract_signed_at = $4 WHERE centre_id = $1 AND section_id = $2")
-                    .bind(&event.centre_id)
-                    .bind(&event.section_id)
-                    .bind(&winner)
-                    .bind(occurred_at)
-                    .execute(&mut **transaction)
-                    .await?;
-                // Everyone not yet scheduled: the winner, and the others if the award was missed.
-                let outcome = self.schedule(transaction, &trigger, "contract_signed", Bidders::All).await?;
-                format!("contract signed: {outcome}")
-            }
-            "tender.terminated" | "tender.failed" => {
-                sqlx::query("UPDATE sections SET open = false, closed_reason = $3 WHERE centre_id = $1 AND section_id = $2")
-                    .bind(&event.centre_id)
-                    .bind(&event.section_id)
-                    .bind(&event.event_type)
-                    .execute(&mut **transaction)
-                    .await?;
-                let trigger_name = if event.event_type == "tender.terminated" { "terminated" } else { "failed_tender" };
-                let outcome = self.schedule(transaction, &trigger, trigger_name, Bidders::All).await?;
-                format!("section closed: {outcome}")
-            }
-            "deposit.forfeiture_marked" => {
-                let (Some(bidder), Some(reason), Some(evidence)) =
-                    (text_field(data, "bidder_uscc"), text_field(data, "reason"), text_field(data, "evidence_ref"))
-                else {
-                    return refused("bad_field", "data.bidder_uscc, data.reason and data.evidence_ref are required");
-                };
-                let status: Option<String> = sqlx::query_scalar("SELECT status FROM refunds WHERE centre_id = $1 AND section_id = $2 AND bidder_uscc = $3")
-                    .bind(&event.centre_id)
-                    .bind(&event.section_id)
-                    .bind(bidder)
-                    .fetch_optional(&mut **transaction)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO forfeiture_marks (centre_id, section_id, bidder_uscc, reason, evidence_ref, event_id, marked_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                )
-                .bind(&event.centre_id)
-                .bind(&event.section_id)
-                .bind(bidder)
-                .bind(reason)
-                .bind(evidence)
-                .bind(&event.event_id)
-                .bind(occurred_at)
-                .execute(&mut **transaction)
-                .await?;
-                match status.as_deref() {
-                    None | Some("scheduled" | PENDING_CALENDAR) => "forfeiture of a deposit marked; it will not be refunded".to_owned(),
-                    Some(other) => format!("forfeiture of a deposit marked too late: its refund is already {other}"),
-                }
-            }
-            "performance_deposit.required" => "recorded".to_owned(),
-            other => return refused("unknown_event_type", format!("event type {other:?} is not part of v1")),
+        let effect = match self.effect(transaction, &event, &section, now).await? {
+            Ok(effect) => effect,
+            Err(refusal) => return Ok(Handled::Refused(refusal)),
         };
+        let occurred_at = event.occurred_at.with_timezone(&Utc);
         let applied = AppliedEvent {
             source: &source,
             centre_id: &event.centre_id,
@@ -233,6 +106,109 @@ impl TradingHandler {
         store::record(transaction, &applied).await?;
         tracing::info!(event = %event.event_id, source = %source, kind = %event.event_type, section = %event.section_id, effect = %effect, "tender event applied");
         Ok(Handled::Applied)
+    }
+
+    /// What the event does to its section and its bidders' refunds: a sentence naming no bidder,
+    /// or the refusal of the event.
+    async fn effect(
+        &self,
+        transaction: &mut Transaction<'static, Postgres>,
+        event: &TradingEventV1,
+        section: &LockedSection,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<String, Refused>> {
+        let occurred_at = event.occurred_at.with_timezone(&Utc);
+        let trigger = Trigger { event, regime: &section.regime, occurred_at };
+        let (centre, section_id, data) = (event.centre_id.as_str(), event.section_id.as_str(), &event.data);
+        let refuse = |code: &'static str, sentence: &str| Ok(Err(Refused(code, sentence.to_owned())));
+        Ok(Ok(match event.event_type.as_str() {
+            "section.changed" => return Self::reschedule(transaction, event, section, now).await,
+            "bidder.withdrew" => {
+                let Some(bidder) = text_field(data, "bidder_uscc") else {
+                    return refuse("bad_field", "data.bidder_uscc is required");
+                };
+                if occurred_at <= section.deposit_deadline {
+                    let outcome = self.schedule(transaction, &trigger, "withdrawal", Bidders::Only(bidder)).await?;
+                    format!("withdrawal before the deadline: {outcome}")
+                } else {
+                    "withdrawal after the deadline: no automatic refund; the deposit may be marked for forfeiture".to_owned()
+                }
+            }
+            "bids.opened" => {
+                sections::mark_opened(transaction, centre, section_id, occurred_at).await?;
+                "bids opened".to_owned()
+            }
+            "award.announced" => {
+                let Some(winner) = text_field(data, "winner_uscc") else {
+                    return refuse("bad_field", "data.winner_uscc is required");
+                };
+                sections::record_award(transaction, centre, section_id, winner, occurred_at).await?;
+                let outcome = self.schedule(transaction, &trigger, "award", Bidders::AllBut(winner)).await?;
+                format!("award announced: {outcome} for the other bidders")
+            }
+            "contract.signed" => {
+                let Some(winner) = text_field(data, "winner_uscc").map(str::to_owned).or_else(|| section.winner_uscc.clone()) else {
+                    return refuse("bad_field", "data.winner_uscc is required when no award was seen");
+                };
+                sections::record_contract(transaction, centre, section_id, &winner, occurred_at).await?;
+                // Everyone not yet scheduled: the winner, and the others if the award was missed.
+                let outcome = self.schedule(transaction, &trigger, "contract_signed", Bidders::All).await?;
+                format!("contract signed: {outcome}")
+            }
+            "tender.terminated" | "tender.failed" => {
+                sections::close(transaction, centre, section_id, &event.event_type).await?;
+                let trigger_name = if event.event_type == "tender.terminated" { "terminated" } else { "failed_tender" };
+                let outcome = self.schedule(transaction, &trigger, trigger_name, Bidders::All).await?;
+                format!("section closed: {outcome}")
+            }
+            "deposit.forfeiture_marked" => return Self::mark_forfeiture(transaction, event, occurred_at).await,
+            "performance_deposit.required" => "recorded".to_owned(),
+            other => return Ok(Err(Refused("unknown_event_type", format!("event type {other:?} is not part of v1")))),
+        }))
+    }
+
+    /// `section.changed`: new times, the opening moved earlier only before the deposit deadline.
+    async fn reschedule(
+        transaction: &mut Transaction<'static, Postgres>,
+        event: &TradingEventV1,
+        section: &LockedSection,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<String, Refused>> {
+        let parse = |name: &str| text_field(&event.data, name).map(|t| DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)));
+        let (Ok(new_deadline), Ok(new_opening)) = (parse("deposit_deadline").transpose(), parse("bid_opening_time").transpose()) else {
+            return Ok(Err(Refused("bad_field", "deposit_deadline and bid_opening_time must be RFC 3339 times with an offset".into())));
+        };
+        if let Some(Err(refusal)) = new_opening.map(|requested| may_move_opening(section.deposit_deadline, section.bid_opening_time, requested, now)) {
+            return Ok(Err(Refused(refusal.code(), refusal.to_string())));
+        }
+        sections::reschedule(transaction, &event.centre_id, &event.section_id, new_deadline, new_opening).await?;
+        Ok(Ok("section updated".to_owned()))
+    }
+
+    /// `deposit.forfeiture_marked`: the mark, and whether it came before the refund was ordered.
+    async fn mark_forfeiture(
+        transaction: &mut Transaction<'static, Postgres>,
+        event: &TradingEventV1,
+        occurred_at: DateTime<Utc>,
+    ) -> anyhow::Result<Result<String, Refused>> {
+        let data = &event.data;
+        let (Some(bidder), Some(reason), Some(evidence)) = (text_field(data, "bidder_uscc"), text_field(data, "reason"), text_field(data, "evidence_ref"))
+        else {
+            return Ok(Err(Refused("bad_field", "data.bidder_uscc, data.reason and data.evidence_ref are required".into())));
+        };
+        let mark = ForfeitureMark {
+            centre_id: &event.centre_id,
+            section_id: &event.section_id,
+            bidder_uscc: bidder,
+            reason,
+            evidence_ref: evidence,
+            event_id: &event.event_id,
+            marked_at: occurred_at,
+        };
+        Ok(Ok(match sections::mark_forfeiture(transaction, &mark).await?.as_deref() {
+            None | Some("scheduled" | PENDING_CALENDAR) => "forfeiture of a deposit marked; it will not be refunded".to_owned(),
+            Some(other) => format!("forfeiture of a deposit marked too late: its refund is already {other}"),
+        }))
     }
 
     /// Schedules a refund for each chosen bidder holding a sub-account in the section, unless

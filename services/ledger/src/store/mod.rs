@@ -16,4 +16,5 @@ pub mod sections;
 pub mod statements;
 pub mod sub_accounts;
 pub mod suspense;
+pub mod tender_sections;
 pub mod trading_events;
