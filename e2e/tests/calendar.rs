@@ -28,8 +28,10 @@ async fn paid_section(app: &TestApp, section: &str, count: u32, first_bidder: u3
         records.push(sign_icbc(&app.banks, &notice));
         bidders.push(bidder);
     }
+    // Counted before sending, so that records the ledger takes at once are not waited for again.
+    let before = records_done(&app.pool).await?;
     app.send(&records).await?;
-    wait_for_records(&app.pool, records_done(&app.pool).await? + i64::from(count), Duration::from_secs(60)).await?;
+    wait_for_records(&app.pool, before + i64::from(count), Duration::from_secs(60)).await?;
     let opened = pb::SubmitTenderEventRequest {
         event_id: format!("bids-opened-{section}"),
         centre_id: CENTRE.into(),

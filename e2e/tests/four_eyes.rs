@@ -25,8 +25,10 @@ async fn a_failed_refund(app: &TestApp, section: &str) -> anyhow::Result<TestBid
         records.push(sign_icbc(&app.banks, &notice));
         bidders.push(bidder);
     }
+    // Counted before sending, so that records the ledger takes at once are not waited for again.
+    let before = records_done(&app.pool).await?;
     app.send(&records).await?;
-    wait_for_records(&app.pool, records_done(&app.pool).await? + 2, Duration::from_secs(60)).await?;
+    wait_for_records(&app.pool, before + 2, Duration::from_secs(60)).await?;
     let award = pb::SubmitTenderEventRequest {
         event_id: format!("award-{section}"),
         centre_id: CENTRE.into(),

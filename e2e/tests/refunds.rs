@@ -32,8 +32,12 @@ async fn paid_section(app: &TestApp, section: &str, count: u32, first_bidder: u3
         records.push(sign_icbc(&app.banks, &notice));
         bidders.push(bidder);
     }
+    // The count before sending: read after it, a fast ledger may already have taken some of
+    // these records, and the wait would then be for records that never come (this was the
+    // intermittent "only 1 of 2 records were consumed within 60s" of the stale-deposit test).
+    let before = records_done(&app.pool).await?;
     app.send(&records).await?;
-    wait_for_records(&app.pool, records_done(&app.pool).await? + i64::from(count), Duration::from_secs(60)).await?;
+    wait_for_records(&app.pool, before + i64::from(count), Duration::from_secs(60)).await?;
     let opened = jinfu_proto::ledger::v1::SubmitTenderEventRequest {
         event_id: format!("bids-opened-{section}"),
         centre_id: CENTRE.into(),
