@@ -79,3 +79,49 @@ async fn a_token_expiring_in_the_year_2999_is_unauthenticated() -> anyhow::Resul
     app.client.grpc.clone().get_ingest_summary(app.client.admin(pb::GetIngestSummaryRequest { centre_id: CENTRE.into() })).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_rate_with_more_decimal_places_than_its_numeric_12_8_column_keeps_is_an_invalid_argument_naming_the_field() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    let stored_rates = || async {
+        let rates: Vec<String> =
+            sqlx::query_scalar("SELECT annual_rate::text FROM ledger.bank_account_rates WHERE account_number = $1 ORDER BY effective_from")
+                .bind(ICBC_ACCOUNT)
+                .fetch_all(&app.pool)
+                .await?;
+        anyhow::Ok(rates)
+    };
+    let before = stored_rates().await?;
+
+    // 0.999999999 is below 1, but numeric(12, 8) rounds it to 1, which the column refuses.
+    let register = pb::RegisterBankAccountRequest {
+        centre_id: CENTRE.into(),
+        bank: "ICBC".into(),
+        account_number: ICBC_ACCOUNT.into(),
+        signing_key_ref: "icbc_test".into(),
+        demand_deposit_rate: "0.999999999".into(),
+    };
+    let refused = app.client.grpc.clone().register_bank_account(app.client.admin(register)).await.expect_err("nine decimal places are refused");
+    assert_names_field(&refused, "demand_deposit_rate");
+    assert!(refused.message().contains("8 decimal places") && refused.message().contains("up to but not including 1"), "the limits: {refused:?}");
+
+    // 0.000000001 would be stored silently as 0.
+    let set = pb::SetDemandDepositRateRequest {
+        centre_id: CENTRE.into(),
+        bank: "ICBC".into(),
+        account_number: ICBC_ACCOUNT.into(),
+        effective_from: "2026-07-01".into(),
+        annual_rate: "0.000000001".into(),
+    };
+    let refused = app.client.grpc.clone().set_demand_deposit_rate(app.client.admin(set.clone())).await.expect_err("nine decimal places are refused");
+    assert_names_field(&refused, "annual_rate");
+    assert!(refused.message().contains("8 decimal places"), "the limits: {refused:?}");
+    assert_eq!(stored_rates().await?, before, "nothing stored");
+
+    // Eight places are kept exactly.
+    let eight = pb::SetDemandDepositRateRequest { annual_rate: "0.00000001".into(), ..set };
+    app.client.grpc.clone().set_demand_deposit_rate(app.client.admin(eight)).await?;
+    assert_eq!(stored_rates().await?.last().map(String::as_str), Some("0.00000001"));
+    Ok(())
+}

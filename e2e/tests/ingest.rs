@@ -227,6 +227,21 @@ async fn one_payer_account_funding_two_bidders_raises_a_collusion_lead() -> anyh
     Ok(())
 }
 
+/// The cause column of the refusal-code table in docs/bank-integration.md for `code`.
+fn documented_cause(guide: &str, code: &str) -> String {
+    let row = format!("| `{code}` |");
+    guide.lines().find_map(|line| line.strip_prefix(&row)).map(str::to_owned).unwrap_or_else(|| panic!("{code} is not in the refusal table"))
+}
+
+#[test]
+fn the_bank_guide_documents_a_negative_amount_and_a_duplicated_key_with_the_codes_the_ledger_answers() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bank-integration.md")).expect("the bank guide");
+    // The codes asserted for the same inputs in the dead-letter test above.
+    assert!(documented_cause(&guide, "non_positive_amount").contains("`\"-1.00\"`"), "a negative amount is non_positive_amount");
+    assert!(!documented_cause(&guide, "amount_not_a_number").contains("signs,"), "a minus sign is not amount_not_a_number");
+    assert!(documented_cause(&guide, "malformed_json").contains("given twice"), "a duplicated key is malformed_json");
+}
+
 #[tokio::test]
 async fn each_bad_input_lands_in_the_dead_letter_topic_with_its_reason_and_moves_no_money() -> anyhow::Result<()> {
     let (app, bidders) = app_with_section("S-BAD", 1_000_000, 1).await?;
@@ -252,6 +267,9 @@ async fn each_bad_input_lands_in_the_dead_letter_topic_with_its_reason_and_moves
     version_two["schema_version"] = serde_json::json!(2);
     version_two["new_field"] = serde_json::json!("x");
     let version_two = signed_record(sub_account, serde_json::to_vec(&version_two)?, "icbc_test", &banks.icbc);
+    // A key given twice (the second `amount` would otherwise win silently).
+    let duplicate_key = String::from_utf8(good("B17", "10000.00").to_json())?.replacen('{', r#"{"amount":"1.00","#, 1);
+    let duplicate_key = signed_record(sub_account, duplicate_key.into_bytes(), "icbc_test", &banks.icbc);
     let mut binary_header = sign_icbc(banks, &good("B14", "1.001"));
     binary_header.headers.push(("x-bank-binary".into(), vec![0, 159, 146, 150]));
     let cases: Vec<(BankRecord, &str)> = vec![
@@ -269,6 +287,10 @@ async fn each_bad_input_lands_in_the_dead_letter_topic_with_its_reason_and_moves
         (version_two, "unsupported_schema_version"),
         (sign_icbc(banks, &good("B15", "+10.00")), "amount_not_a_number"),
         (binary_header, "too_many_decimals"),
+        // The two cases docs/bank-integration.md names (see the test below): a negative amount is
+        // not positive; a duplicated key is malformed.
+        (sign_icbc(banks, &good("B16", "-1.00")), "non_positive_amount"),
+        (duplicate_key, "malformed_json"),
     ];
     let mut records: Vec<BankRecord> = cases.iter().map(|(record, _)| record.clone()).collect();
     // A good notice after the bad ones: the consumer keeps going.

@@ -123,6 +123,7 @@ pub async fn register_province(client: &mut Client, banks: &[DemoBank]) -> anyho
             parent_centre_id: parent.into(),
             refund_period_days: Some(5),
             refund_hold_working_days: Some(0),
+            refund_periods: Vec::new(),
         };
         client.grpc.register_centre(client.request(Role::Admin, code, "demo-admin", request)?).await?;
     }

@@ -3,7 +3,10 @@
 //! (免申即退). Idempotent by source, centre and `event_id` (`crate::domain::tender_events`: a
 //! replay changes nothing, a reused id with other content is refused with `event_id_reused`);
 //! events arriving out of order are handled, not dropped (a contract signed before its award was
-//! seen refunds everyone the award would have). Only `bids.opened` unseals a section
+//! seen refunds everyone the award would have). Who is refunded on which event depends on the
+//! section's regime (`crate::domain::refund_triggers`: an engineering award refunds nobody, its
+//! contract signing everyone), and the period on the centre's rules for that regime and trigger.
+//! Only `bids.opened` unseals a section
 //! (`crate::domain::sealing`); after the deposit deadline `section.changed` may move the opening
 //! only later (`opening_moved_earlier`). Effects and log lines name no bidder.
 //!
@@ -27,6 +30,7 @@ use uuid::Uuid;
 
 use crate::consumer::{refused, Handled, RecordHandler, Refused};
 use crate::domain::calendar::{self as calendars, refund_dates, RefundClock, SharedCalendar, PENDING_CALENDAR};
+use crate::domain::refund_triggers::{refunded_on, RefundTrigger, Refunded, Regime, LAW_REFUND_PERIOD_DAYS};
 use crate::domain::sealing::may_move_opening;
 use crate::domain::tender_events::{content_hash, seen_again, Seen, Source};
 use crate::ingest::Record;
@@ -118,7 +122,9 @@ impl TradingHandler {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Result<String, Refused>> {
         let occurred_at = event.occurred_at.with_timezone(&Utc);
-        let trigger = Trigger { event, regime: &section.regime, occurred_at };
+        let regime =
+            Regime::parse(&section.regime).ok_or_else(|| anyhow::anyhow!("section {} has an unknown regime {:?}", event.section_id, section.regime))?;
+        let trigger = Trigger { event, regime, occurred_at };
         let (centre, section_id, data) = (event.centre_id.as_str(), event.section_id.as_str(), &event.data);
         let refuse = |code: &'static str, sentence: &str| Ok(Err(Refused(code, sentence.to_owned())));
         Ok(Ok(match event.event_type.as_str() {
@@ -128,7 +134,7 @@ impl TradingHandler {
                     return refuse("bad_field", "data.bidder_uscc is required");
                 };
                 if occurred_at <= section.deposit_deadline {
-                    let outcome = self.schedule(transaction, &trigger, "withdrawal", Bidders::Only(bidder)).await?;
+                    let outcome = self.schedule(transaction, &trigger, RefundTrigger::Withdrawal, Bidders::Only(bidder)).await?;
                     format!("withdrawal before the deadline: {outcome}")
                 } else {
                     "withdrawal after the deadline: no automatic refund; the deposit may be marked for forfeiture".to_owned()
@@ -143,22 +149,29 @@ impl TradingHandler {
                     return refuse("bad_field", "data.winner_uscc is required");
                 };
                 sections::record_award(transaction, centre, section_id, winner, occurred_at).await?;
-                let outcome = self.schedule(transaction, &trigger, "award", Bidders::AllBut(winner)).await?;
-                format!("award announced: {outcome} for the other bidders")
+                match refunded_on(regime, RefundTrigger::Award) {
+                    Refunded::AllButTheWinner => {
+                        let outcome = self.schedule(transaction, &trigger, RefundTrigger::Award, Bidders::AllBut(winner)).await?;
+                        format!("award announced: {outcome} for the other bidders")
+                    }
+                    // Engineering (实施条例 art. 55, 57): a runner-up may still be awarded; everyone waits for the contract.
+                    _ => "award announced: no refund until the contract is signed".to_owned(),
+                }
             }
             "contract.signed" => {
                 let Some(winner) = text_field(data, "winner_uscc").map(str::to_owned).or_else(|| section.winner_uscc.clone()) else {
                     return refuse("bad_field", "data.winner_uscc is required when no award was seen");
                 };
                 sections::record_contract(transaction, centre, section_id, &winner, occurred_at).await?;
-                // Everyone not yet scheduled: the winner, and the others if the award was missed.
-                let outcome = self.schedule(transaction, &trigger, "contract_signed", Bidders::All).await?;
+                // Everyone not yet scheduled: the winner, and the others (engineering: always;
+                // procurement: if the award was missed).
+                let outcome = self.schedule(transaction, &trigger, RefundTrigger::ContractSigned, Bidders::All).await?;
                 format!("contract signed: {outcome}")
             }
             "tender.terminated" | "tender.failed" => {
                 sections::close(transaction, centre, section_id, &event.event_type).await?;
-                let trigger_name = if event.event_type == "tender.terminated" { "terminated" } else { "failed_tender" };
-                let outcome = self.schedule(transaction, &trigger, trigger_name, Bidders::All).await?;
+                let kind = if event.event_type == "tender.terminated" { RefundTrigger::Terminated } else { RefundTrigger::FailedTender };
+                let outcome = self.schedule(transaction, &trigger, kind, Bidders::All).await?;
                 format!("section closed: {outcome}")
             }
             "deposit.forfeiture_marked" => return Self::mark_forfeiture(transaction, event, occurred_at).await,
@@ -218,17 +231,25 @@ impl TradingHandler {
         &self,
         transaction: &mut Transaction<'static, Postgres>,
         trigger: &Trigger<'_>,
-        name: &str,
+        kind: RefundTrigger,
         bidders: Bidders<'_>,
     ) -> anyhow::Result<Outcome> {
         let event = trigger.event;
-        let centre = sqlx::query("SELECT refund_period_days, refund_hold_working_days FROM centres WHERE centre_id = $1")
-            .bind(&event.centre_id)
-            .fetch_one(&mut **transaction)
-            .await?;
+        let name = kind.code();
+        // The centre's period for this regime and trigger, else its general one (default 5, the law).
+        let centre = sqlx::query(
+            "SELECT coalesce(p.period_days, c.refund_period_days), c.refund_hold_working_days
+             FROM centres c LEFT JOIN centre_refund_periods p ON p.centre_id = c.centre_id AND p.regime = $2 AND p.trigger = $3
+             WHERE c.centre_id = $1",
+        )
+        .bind(&event.centre_id)
+        .bind(trigger.regime.code())
+        .bind(name)
+        .fetch_one(&mut **transaction)
+        .await?;
         let rules = RefundClock {
-            regime: trigger.regime,
-            period_days: u32::try_from(centre.get::<i32, _>(0)).unwrap_or(5),
+            regime: trigger.regime.code(),
+            period_days: u32::try_from(centre.get::<i32, _>(0)).unwrap_or(LAW_PERIOD),
             hold_working_days: u32::try_from(centre.get::<i32, _>(1)).unwrap_or(1),
         };
         let calendar = centre_calendar(transaction, &self.calendar.current(), &event.centre_id).await?;
@@ -345,7 +366,7 @@ pub async fn schedule_pending(
         let Some(calendar) = calendars.get(&refund.centre_id) else { continue };
         let rules = RefundClock {
             regime: &refund.regime,
-            period_days: u32::try_from(refund.period_days).unwrap_or(5),
+            period_days: u32::try_from(refund.period_days).unwrap_or(LAW_PERIOD),
             hold_working_days: u32::try_from(refund.hold_working_days).unwrap_or(1),
         };
         let (due, order_after) = match refund_dates(calendar, rules, refund.triggered_at) {
@@ -407,9 +428,12 @@ pub async fn refresh_calendar(pool: &PgPool, shared: &SharedCalendar, events_top
 
 struct Trigger<'a> {
     event: &'a TradingEventV1,
-    regime: &'a str,
+    regime: Regime,
     occurred_at: DateTime<Utc>,
 }
+
+/// The law's refund period, when a stored one cannot be read as days.
+const LAW_PERIOD: u32 = LAW_REFUND_PERIOD_DAYS.unsigned_abs();
 
 enum Bidders<'a> {
     All,

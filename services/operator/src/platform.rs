@@ -92,6 +92,8 @@ impl Platform for LedgerPlatform {
             parent_centre_id: parent.unwrap_or_default().to_owned(),
             refund_period_days: refunds.and_then(|rules| rules.period_days),
             refund_hold_working_days: refunds.and_then(|rules| rules.hold_working_days),
+            // Manifests set no per-regime, per-trigger periods yet: the ledger keeps what it has.
+            refund_periods: Vec::new(),
         };
         self.client.clone().register_centre(self.request(centre_id, body)?).await?;
         Ok(())

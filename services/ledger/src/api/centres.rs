@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::{database, LedgerApi, Reply, STAFF};
 use crate::domain::centres::{holdings, AnnualRate, OverrideKind, Overrides, RefundRules};
+use crate::domain::refund_triggers::{RefundPeriod, RefundTrigger, Regime};
 use crate::store::centres::{self as store, AccountRegistered, CentreRegistered, NewBankAccount};
 
 /// A centre to register, as converted from its request.
@@ -25,9 +26,23 @@ impl<'a> TryFrom<&'a pb::RegisterCentreRequest> for NewCentre<'a> {
         let code = fields::centre("centre_id", &body.centre_id)?;
         let name = identifier("name", &body.name)?;
         let parent = if body.parent_centre_id.is_empty() { None } else { Some(fields::centre("parent_centre_id", &body.parent_centre_id)?) };
-        let rules = RefundRules::new(body.refund_period_days, body.refund_hold_working_days).map_err(invalid)?;
+        let periods = body.refund_periods.iter().map(refund_period).collect::<Result<Vec<_>, Status>>()?;
+        let rules = RefundRules::new(body.refund_period_days, body.refund_hold_working_days).map_err(invalid)?.with_periods(periods).map_err(invalid)?;
         Ok(NewCentre { code, name, parent, rules })
     }
+}
+
+/// One of `refund_periods`, converted.
+fn refund_period(period: &pb::RefundPeriod) -> Result<RefundPeriod, Status> {
+    let regime = match pb::Regime::try_from(period.regime) {
+        Ok(pb::Regime::Engineering) => Regime::Engineering,
+        Ok(pb::Regime::Procurement) => Regime::Procurement,
+        _ => return Err(invalid("refund_periods: regime must be REGIME_ENGINEERING or REGIME_PROCUREMENT")),
+    };
+    let trigger = RefundTrigger::parse(&period.trigger).ok_or_else(|| {
+        invalid(format!("refund_periods: trigger {:?} must be withdrawal, award, contract_signed, terminated or failed_tender", period.trigger))
+    })?;
+    RefundPeriod::new(regime, trigger, period.days).map_err(invalid)
 }
 
 pub(super) async fn register_centre(api: &LedgerApi, request: Request<pb::RegisterCentreRequest>) -> Reply<pb::RegisterCentreResponse> {
@@ -37,7 +52,7 @@ pub(super) async fn register_centre(api: &LedgerApi, request: Request<pb::Regist
     caller.authorize(&[Role::Admin], code.as_str())?;
     let centre = NewCentre::try_from(&body)?;
     let parent = centre.parent.as_ref().map(CentreCode::as_str);
-    match store::register_centre(&api.pool, centre.code.as_str(), centre.name, parent, centre.rules).await.map_err(database)? {
+    match store::register_centre(&api.pool, centre.code.as_str(), centre.name, parent, &centre.rules).await.map_err(database)? {
         CentreRegistered::Created => Ok(Response::new(pb::RegisterCentreResponse { created: true })),
         CentreRegistered::AlreadyRegistered => Ok(Response::new(pb::RegisterCentreResponse { created: false })),
         CentreRegistered::Conflict => Err(Status::already_exists(format!("centre {code} is registered with another name or parent"))),
@@ -56,8 +71,7 @@ pub(super) async fn register_bank_account(api: &LedgerApi, request: Request<pb::
     if !api.known_key_refs.contains(&key_ref) {
         return Err(Status::failed_precondition(format!("signing key {key_ref:?} is not configured on the ledger (banks.{key_ref}.scheme / public_key)")));
     }
-    let rate =
-        AnnualRate::parse(&body.demand_deposit_rate).ok_or_else(|| invalid("demand_deposit_rate must be a decimal fraction in [0, 1), e.g. \"0.0010\""))?;
+    let rate = AnnualRate::parse(&body.demand_deposit_rate).map_err(|refused| invalid(refused.message("demand_deposit_rate")))?;
     let account = NewBankAccount { centre_id: code.as_str(), bank, account_number, signing_key_ref: &key_ref, rate };
     match store::register_bank_account(&api.pool, &account).await.map_err(database)? {
         AccountRegistered::Stored { created } => Ok(Response::new(pb::RegisterBankAccountResponse { created })),
@@ -71,7 +85,7 @@ pub(super) async fn set_demand_deposit_rate(api: &LedgerApi, request: Request<pb
     let body = request.into_inner();
     caller.authorize(&[Role::Admin], &body.centre_id)?;
     let from = chrono::NaiveDate::parse_from_str(&body.effective_from, "%Y-%m-%d").map_err(|_| invalid("effective_from must be YYYY-MM-DD"))?;
-    let rate = AnnualRate::parse(&body.annual_rate).ok_or_else(|| invalid("annual_rate must be a decimal fraction in [0, 1)"))?;
+    let rate = AnnualRate::parse(&body.annual_rate).map_err(|refused| invalid(refused.message("annual_rate")))?;
     printable("bank", &body.bank)?;
     printable("account_number", &body.account_number)?;
     if !store::set_rate(&api.pool, &body.centre_id, &body.bank, &body.account_number, from, rate).await.map_err(database)? {

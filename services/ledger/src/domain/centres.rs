@@ -4,16 +4,21 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use super::refund_triggers::RefundPeriod;
+
 /// Allowed refund periods, in days after the trigger.
 pub const REFUND_PERIOD_DAYS: std::ops::RangeInclusive<i32> = 1..=60;
 /// Allowed holds before a refund is ordered, in working days.
 pub const REFUND_HOLD_WORKING_DAYS: std::ops::RangeInclusive<i32> = 0..=10;
 
 /// A centre's refund rules as given at registration; `None` keeps what is set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RefundRules {
+    /// The period of every trigger without one of its own in `periods`.
     pub period_days: Option<i32>,
     pub hold_working_days: Option<i32>,
+    /// Periods per regime and trigger, set (or replaced) one by one; the others keep what is set.
+    pub periods: Vec<RefundPeriod>,
 }
 
 impl RefundRules {
@@ -24,17 +29,62 @@ impl RefundRules {
         if hold_working_days.is_some_and(|days| !REFUND_HOLD_WORKING_DAYS.contains(&days)) {
             return Err("refund_hold_working_days must be 0–10");
         }
-        Ok(RefundRules { period_days, hold_working_days })
+        Ok(RefundRules { period_days, hold_working_days, periods: Vec::new() })
+    }
+
+    /// The rules with `periods` per regime and trigger, each (regime, trigger) at most once.
+    pub fn with_periods(mut self, periods: Vec<RefundPeriod>) -> Result<RefundRules, String> {
+        for (index, period) in periods.iter().enumerate() {
+            if periods[..index].iter().any(|other| (other.regime(), other.trigger()) == (period.regime(), period.trigger())) {
+                return Err(format!("refund_periods: {} {} is given twice", period.regime().code(), period.trigger().code()));
+            }
+        }
+        self.periods = periods;
+        Ok(self)
     }
 }
 
-/// An annual interest rate as a decimal fraction in [0, 1), e.g. 0.0010 for 0.10 %.
+/// Decimal places a stored rate keeps: the rate columns are `numeric(12, 8)`.
+pub const RATE_DECIMAL_PLACES: u32 = 8;
+
+/// Why a rate's text is refused; `message` names the field and the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateRefused {
+    NotADecimal,
+    OutOfRange,
+    /// More decimal places than the column keeps: it would round silently (and 0.999999999
+    /// would round to 1, which the column refuses).
+    TooManyDecimalPlaces,
+}
+
+impl RateRefused {
+    /// The sentence for `field`, with the limits.
+    pub fn message(self, field: &str) -> String {
+        let why = match self {
+            RateRefused::NotADecimal => "is not a decimal number",
+            RateRefused::OutOfRange => "is outside [0, 1)",
+            RateRefused::TooManyDecimalPlaces => "has more than 8 decimal places",
+        };
+        format!("{field} {why}: it must be an annual rate as a decimal fraction from 0 up to but not including 1, with at most {RATE_DECIMAL_PLACES} decimal places, e.g. \"0.0010\" for 0.10 %")
+    }
+}
+
+/// An annual interest rate as a decimal fraction in [0, 1) with at most 8 decimal places (what
+/// the `numeric(12, 8)` columns store exactly), e.g. 0.0010 for 0.10 %.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnnualRate(Decimal);
 
 impl AnnualRate {
-    pub fn parse(text: &str) -> Option<AnnualRate> {
-        text.trim().parse::<Decimal>().ok().filter(|rate| *rate >= Decimal::ZERO && *rate < Decimal::ONE).map(AnnualRate)
+    pub fn parse(text: &str) -> Result<AnnualRate, RateRefused> {
+        let rate = text.trim().parse::<Decimal>().map_err(|_| RateRefused::NotADecimal)?;
+        if rate < Decimal::ZERO || rate >= Decimal::ONE {
+            return Err(RateRefused::OutOfRange);
+        }
+        // Trailing zeros are no precision: "0.001000000000" is stored exactly.
+        if rate.normalize().scale() > RATE_DECIMAL_PLACES {
+            return Err(RateRefused::TooManyDecimalPlaces);
+        }
+        Ok(AnnualRate(rate))
     }
 
     /// The rate as the text PostgreSQL's `numeric` takes.
@@ -134,13 +184,39 @@ mod tests {
     }
 
     #[test]
+    fn a_regime_and_trigger_gets_at_most_one_period() {
+        use crate::domain::refund_triggers::{RefundTrigger, Regime};
+        let period = |days| RefundPeriod::new(Regime::Engineering, RefundTrigger::ContractSigned, days).expect("valid");
+        let other = RefundPeriod::new(Regime::Procurement, RefundTrigger::ContractSigned, 5).expect("valid");
+        let rules = RefundRules::default().with_periods(vec![period(7), other]).expect("distinct");
+        assert_eq!(rules.periods, vec![period(7), other]);
+        assert_eq!(
+            RefundRules::default().with_periods(vec![period(7), period(8)]),
+            Err("refund_periods: engineering contract_signed is given twice".to_owned())
+        );
+    }
+
+    #[test]
     fn a_rate_is_a_fraction_from_zero_up_to_but_not_including_one() {
-        assert_eq!(AnnualRate::parse(" 0.0010 ").map(AnnualRate::to_numeric_text), Some("0.0010".to_owned()));
-        assert!(AnnualRate::parse("0").is_some());
-        assert!(AnnualRate::parse("1").is_none());
-        assert!(AnnualRate::parse("-0.01").is_none());
-        assert!(AnnualRate::parse("1.5%").is_none());
-        assert!(AnnualRate::parse("").is_none());
+        assert_eq!(AnnualRate::parse(" 0.0010 ").map(AnnualRate::to_numeric_text), Ok("0.0010".to_owned()));
+        assert!(AnnualRate::parse("0").is_ok());
+        assert_eq!(AnnualRate::parse("1"), Err(RateRefused::OutOfRange));
+        assert_eq!(AnnualRate::parse("-0.01"), Err(RateRefused::OutOfRange));
+        assert_eq!(AnnualRate::parse("1.5%"), Err(RateRefused::NotADecimal));
+        assert_eq!(AnnualRate::parse(""), Err(RateRefused::NotADecimal));
+    }
+
+    #[test]
+    fn a_rate_has_at_most_the_eight_decimal_places_its_column_keeps() {
+        assert!(AnnualRate::parse("0.99999999").is_ok());
+        assert!(AnnualRate::parse("0.00000001").is_ok());
+        assert!(AnnualRate::parse("0.001000000000").is_ok(), "trailing zeros are no precision");
+        // numeric(12, 8) would round these: 0.000000001 to 0, 0.999999999 to 1 (then refused).
+        assert_eq!(AnnualRate::parse("0.000000001"), Err(RateRefused::TooManyDecimalPlaces));
+        assert_eq!(AnnualRate::parse("0.999999999"), Err(RateRefused::TooManyDecimalPlaces));
+        let message = RateRefused::TooManyDecimalPlaces.message("annual_rate");
+        assert!(message.starts_with("annual_rate has more than 8 decimal places"), "{message}");
+        assert!(message.contains("[0, 1)") || message.contains("from 0 up to but not including 1"), "{message}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod centres;
 pub mod deposits;
+pub mod refund_triggers;
 pub mod refunds;
 pub mod sealing;
 pub mod sections;

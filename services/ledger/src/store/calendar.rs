@@ -152,13 +152,15 @@ pub enum Locked {
 }
 
 /// Refunds waiting for the calendar, locked, oldest trigger first, at most `limit`, with their
-/// section's regime and their centre's current refund rules.
+/// section's regime and their centre's current refund rules (the period for the regime and
+/// trigger, else the centre's general one).
 pub async fn lock_pending(transaction: &mut Tx<'_>, limit: i64, locked: Locked) -> Result<Vec<PendingRefund>, sqlx::Error> {
     let skip = if locked == Locked::Skip { " SKIP LOCKED" } else { "" };
     let rows = sqlx::query(&format!(
         "SELECT r.refund_id, r.centre_id, r.section_id, r.bidder_uscc, r.trigger, r.triggered_at, s.regime,
-                c.refund_period_days, c.refund_hold_working_days
+                coalesce(p.period_days, c.refund_period_days), c.refund_hold_working_days
          FROM refunds r JOIN sections s USING (centre_id, section_id) JOIN centres c USING (centre_id)
+              LEFT JOIN centre_refund_periods p ON p.centre_id = r.centre_id AND p.regime = s.regime AND p.trigger = r.trigger
          WHERE r.status = 'pending_calendar' ORDER BY r.triggered_at, r.refund_id LIMIT $1 FOR UPDATE OF r{skip}"
     ))
     .bind(limit)

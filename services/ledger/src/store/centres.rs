@@ -18,7 +18,7 @@ pub enum CentreRegistered {
 }
 
 /// Registers a centre with its chain head and refund rules, in one transaction.
-pub async fn register_centre(pool: &PgPool, centre_id: &str, name: &str, parent: Option<&str>, rules: RefundRules) -> Result<CentreRegistered, sqlx::Error> {
+pub async fn register_centre(pool: &PgPool, centre_id: &str, name: &str, parent: Option<&str>, rules: &RefundRules) -> Result<CentreRegistered, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     let existing = sqlx::query("SELECT name, parent_centre_id FROM centres WHERE centre_id = $1").bind(centre_id).fetch_optional(&mut *transaction).await?;
     if let Some(row) = existing {
@@ -55,7 +55,19 @@ async fn exists(transaction: &mut Transaction<'_, Postgres>, centre_id: &str) ->
     Ok(known.is_some())
 }
 
-async fn set_refund_rules(transaction: &mut Transaction<'_, Postgres>, centre_id: &str, rules: RefundRules) -> Result<(), sqlx::Error> {
+async fn set_refund_rules(transaction: &mut Transaction<'_, Postgres>, centre_id: &str, rules: &RefundRules) -> Result<(), sqlx::Error> {
+    for period in &rules.periods {
+        sqlx::query(
+            "INSERT INTO centre_refund_periods (centre_id, regime, trigger, period_days) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (centre_id, regime, trigger) DO UPDATE SET period_days = EXCLUDED.period_days",
+        )
+        .bind(centre_id)
+        .bind(period.regime().code())
+        .bind(period.trigger().code())
+        .bind(period.days())
+        .execute(&mut **transaction)
+        .await?;
+    }
     sqlx::query(
         "UPDATE centres SET refund_period_days = coalesce($2, refund_period_days),
                             refund_hold_working_days = coalesce($3, refund_hold_working_days)
