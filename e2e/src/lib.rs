@@ -620,3 +620,49 @@ pub async fn spawn_guarantees_with(settings: jinfu_guarantee_service::settings::
 pub async fn spawn_guarantees(app: &TestApp) -> anyhow::Result<TestGuarantees> {
     spawn_guarantees_with(guarantee_settings(app)).await
 }
+
+/// `count` bidders of `section` (numbered from `first_bidder`) who each paid 50,000.00 yuan at
+/// ICBC thirty days ago; returns when the ledger has taken every notice. The count of records
+/// done is read before sending: read after, a fast ledger may already have taken some, and the
+/// wait would be for records that never come.
+pub async fn pay_bidders(app: &TestApp, section: &str, count: u32, first_bidder: u32) -> anyhow::Result<Vec<TestBidder>> {
+    let paid_at = (Utc::now() - chrono::Duration::days(30)).with_timezone(&jinfu_ledger::beijing::offset());
+    let mut bidders = Vec::new();
+    let mut records = Vec::new();
+    for number in first_bidder..first_bidder + count {
+        let bidder = TestBidder::new(number);
+        let account = app.client.open_sub_account(section, &bidder).await?;
+        let mut notice = icbc_notice(&app.banks, &format!("{section}-{number}"), &account, &bidder, "50000.00");
+        notice.value_time = paid_at;
+        records.push(sign_icbc(&app.banks, &notice));
+        bidders.push(bidder);
+    }
+    let before = records_done(&app.pool).await?;
+    app.send(&records).await?;
+    wait_for_records(&app.pool, before + i64::from(count), Duration::from_secs(60)).await?;
+    Ok(bidders)
+}
+
+/// Submits `bids.opened` for `section` of the test centre, as having happened at `at`.
+pub async fn open_bids(app: &TestApp, section: &str, at: DateTime<Utc>) -> anyhow::Result<()> {
+    let opened = pb::SubmitTenderEventRequest {
+        event_id: format!("bids-opened-{section}"),
+        centre_id: CENTRE.into(),
+        section_id: section.into(),
+        r#type: "bids.opened".into(),
+        occurred_at: Some(prost_types::Timestamp { seconds: at.timestamp(), nanos: 0 }),
+        data_json: String::new(),
+    };
+    app.client.grpc.clone().submit_tender_event(app.client.operator(opened)).await?;
+    Ok(())
+}
+
+/// A section (deadline 20 days ago, opening 19 days ago) whose bids are opened, with `count`
+/// bidders who each paid 50,000.00 yuan before the deadline.
+pub async fn paid_section(app: &TestApp, section: &str, count: u32, first_bidder: u32) -> anyhow::Result<Vec<TestBidder>> {
+    let now = Utc::now();
+    app.client.create_section(section, 5_000_000, now - chrono::Duration::days(20), now - chrono::Duration::days(19), true).await?;
+    let bidders = pay_bidders(app, section, count, first_bidder).await?;
+    open_bids(app, section, now - chrono::Duration::days(19)).await?;
+    Ok(bidders)
+}

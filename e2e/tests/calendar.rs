@@ -3,8 +3,6 @@
 //! the right due date as soon as an administrator loads the year over gRPC. The 2027 calendar
 //! here is fictional test data (only New Year's Day off), not the State Council's.
 
-use std::time::Duration;
-
 use chrono::{NaiveDate, Utc};
 use jinfu_e2e::*;
 use jinfu_ledger::calendar::{Calendar, YearData};
@@ -13,36 +11,6 @@ use jinfu_proto::ledger::v1 as pb;
 use serde_json::json;
 
 const PROVINCE: &str = "520000";
-
-/// A section whose bids are opened, with `count` bidders who each paid 50,000.00 yuan.
-async fn paid_section(app: &TestApp, section: &str, count: u32, first_bidder: u32) -> anyhow::Result<Vec<TestBidder>> {
-    let now = Utc::now();
-    app.client.create_section(section, 5_000_000, now - chrono::Duration::days(20), now - chrono::Duration::days(19), true).await?;
-    let mut bidders = Vec::new();
-    let mut records = Vec::new();
-    for number in first_bidder..first_bidder + count {
-        let bidder = TestBidder::new(number);
-        let account = app.client.open_sub_account(section, &bidder).await?;
-        let mut notice = icbc_notice(&app.banks, &format!("{section}-{number}"), &account, &bidder, "50000.00");
-        notice.value_time = (now - chrono::Duration::days(30)).with_timezone(&jinfu_ledger::beijing::offset());
-        records.push(sign_icbc(&app.banks, &notice));
-        bidders.push(bidder);
-    }
-    // Counted before sending, so that records the ledger takes at once are not waited for again.
-    let before = records_done(&app.pool).await?;
-    app.send(&records).await?;
-    wait_for_records(&app.pool, before + i64::from(count), Duration::from_secs(60)).await?;
-    let opened = pb::SubmitTenderEventRequest {
-        event_id: format!("bids-opened-{section}"),
-        centre_id: CENTRE.into(),
-        section_id: section.into(),
-        r#type: "bids.opened".into(),
-        occurred_at: Some(prost_types::Timestamp { seconds: (now - chrono::Duration::days(19)).timestamp(), nanos: 0 }),
-        data_json: String::new(),
-    };
-    app.client.grpc.clone().submit_tender_event(app.client.operator(opened)).await?;
-    Ok(bidders)
-}
 
 /// Produces a tender event on trading.events that occurred at `occurred_at` (RFC 3339).
 async fn tender_event_at(app: &TestApp, section: &str, event_type: &str, occurred_at: &str) -> anyhow::Result<()> {

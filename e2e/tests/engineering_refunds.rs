@@ -3,7 +3,6 @@
 //! refunds every bidder, due after the centre's engineering period in calendar days.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 
@@ -35,27 +34,8 @@ async fn paid_engineering_section(app: &TestApp, section: &str, count: u32, firs
         basic_account_required: true,
     };
     app.client.grpc.clone().create_section(app.client.operator(request)).await?;
-    let mut bidders = Vec::new();
-    let mut records = Vec::new();
-    for number in first_bidder..first_bidder + count {
-        let bidder = TestBidder::new(number);
-        let account = app.client.open_sub_account(section, &bidder).await?;
-        let mut notice = icbc_notice(&app.banks, &format!("{section}-{number}"), &account, &bidder, "50000.00");
-        notice.value_time = (now - chrono::Duration::days(30)).with_timezone(&jinfu_ledger::beijing::offset());
-        records.push(sign_icbc(&app.banks, &notice));
-        bidders.push(bidder);
-    }
-    app.send(&records).await?;
-    wait_for_records(&app.pool, records_done(&app.pool).await? + i64::from(count), Duration::from_secs(60)).await?;
-    let opened = pb::SubmitTenderEventRequest {
-        event_id: format!("bids-opened-{section}"),
-        centre_id: CENTRE.into(),
-        section_id: section.into(),
-        r#type: "bids.opened".into(),
-        occurred_at: at(19),
-        data_json: String::new(),
-    };
-    app.client.grpc.clone().submit_tender_event(app.client.operator(opened)).await?;
+    let bidders = pay_bidders(app, section, count, first_bidder).await?;
+    open_bids(app, section, now - chrono::Duration::days(19)).await?;
     Ok(bidders)
 }
 

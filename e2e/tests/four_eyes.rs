@@ -15,20 +15,7 @@ use serde_json::json;
 async fn a_failed_refund(app: &TestApp, section: &str) -> anyhow::Result<TestBidder> {
     let now = Utc::now();
     app.client.create_section(section, 5_000_000, now - chrono::Duration::days(20), now - chrono::Duration::days(19), true).await?;
-    let mut records = Vec::new();
-    let mut bidders = Vec::new();
-    for number in [701, 702] {
-        let bidder = TestBidder::new(number);
-        let account = app.client.open_sub_account(section, &bidder).await?;
-        let mut notice = icbc_notice(&app.banks, &format!("{section}-{number}"), &account, &bidder, "50000.00");
-        notice.value_time = (now - chrono::Duration::days(30)).with_timezone(&jinfu_ledger::beijing::offset());
-        records.push(sign_icbc(&app.banks, &notice));
-        bidders.push(bidder);
-    }
-    // Counted before sending, so that records the ledger takes at once are not waited for again.
-    let before = records_done(&app.pool).await?;
-    app.send(&records).await?;
-    wait_for_records(&app.pool, before + 2, Duration::from_secs(60)).await?;
+    let mut bidders = pay_bidders(app, section, 2, 701).await?;
     let award = pb::SubmitTenderEventRequest {
         event_id: format!("award-{section}"),
         centre_id: CENTRE.into(),

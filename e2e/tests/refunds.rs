@@ -17,39 +17,6 @@ async fn refund_statuses(app: &TestApp, section: &str) -> anyhow::Result<HashMap
     Ok(rows.into_iter().collect())
 }
 
-/// A section whose bids are opened (its `bids.opened` event applied), with `count` bidders who
-/// each paid 50,000.00 yuan thirty days ago, before the deadline.
-async fn paid_section(app: &TestApp, section: &str, count: u32, first_bidder: u32) -> anyhow::Result<Vec<TestBidder>> {
-    let now = Utc::now();
-    app.client.create_section(section, 5_000_000, now - chrono::Duration::days(20), now - chrono::Duration::days(19), true).await?;
-    let mut bidders = Vec::new();
-    let mut records = Vec::new();
-    for number in first_bidder..first_bidder + count {
-        let bidder = TestBidder::new(number);
-        let account = app.client.open_sub_account(section, &bidder).await?;
-        let mut notice = icbc_notice(&app.banks, &format!("{section}-{number}"), &account, &bidder, "50000.00");
-        notice.value_time = (now - chrono::Duration::days(30)).with_timezone(&jinfu_ledger::beijing::offset());
-        records.push(sign_icbc(&app.banks, &notice));
-        bidders.push(bidder);
-    }
-    // The count before sending: read after it, a fast ledger may already have taken some of
-    // these records, and the wait would then be for records that never come (this was the
-    // intermittent "only 1 of 2 records were consumed within 60s" of the stale-deposit test).
-    let before = records_done(&app.pool).await?;
-    app.send(&records).await?;
-    wait_for_records(&app.pool, before + i64::from(count), Duration::from_secs(60)).await?;
-    let opened = jinfu_proto::ledger::v1::SubmitTenderEventRequest {
-        event_id: format!("bids-opened-{section}"),
-        centre_id: CENTRE.into(),
-        section_id: section.into(),
-        r#type: "bids.opened".into(),
-        occurred_at: Some(prost_types::Timestamp { seconds: (now - chrono::Duration::days(19)).timestamp(), nanos: 0 }),
-        data_json: String::new(),
-    };
-    app.client.grpc.clone().submit_tender_event(app.client.operator(opened)).await?;
-    Ok(bidders)
-}
-
 #[tokio::test]
 async fn an_award_refunds_the_losers_fifty_thousand_yuan_held_thirty_days_at_0_10_percent_earns_4_17_yuan() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
