@@ -108,7 +108,11 @@ async fn two_instances_share_the_partitions_and_a_rebalance_mid_batch_applies_no
     let wave3 = transfers(&banks, &bidders, 600..800, &mut rng, &mut total);
     send(&settings.kafka, &wave3).await?;
     wait_for_records(&pool, sent + wave3.len() as i64, Duration::from_secs(120)).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // B stops once its relay has published every event it wrote, not after a guessed pause.
+    wait_until("B's relay to publish every event", || async {
+        Ok(count(&pool, "SELECT count(*) FROM ledger.outbox WHERE published_at IS NULL AND parked_at IS NULL").await == 0)
+    })
+    .await?;
     terminate(&mut b).await?;
 
     assert_eq!(count(&pool, "SELECT count(*) FROM ledger.credit_notices").await, 800, "every distinct transfer exactly once");

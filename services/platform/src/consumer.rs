@@ -445,24 +445,30 @@ fn record_centre(value: &[u8]) -> Option<String> {
     value.get("centre_id")?.as_str().map(str::to_owned)
 }
 
-/// Applies one record in its transaction; returns the refusal code if it was dead-lettered now.
-async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, handler: &impl RecordHandler) -> anyhow::Result<Option<&'static str>> {
-    let mut transaction = pool.begin().await?;
+/// The partition's stored next offset (-1 when nothing was stored yet), locked for the
+/// transaction so that no other consumer of the group applies the same record meanwhile.
+async fn lock_next_offset(transaction: &mut Transaction<'static, Postgres>, group_id: &str, topic: &str, partition: i32) -> sqlx::Result<i64> {
     sqlx::query(
         "INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset) VALUES ($1, $2, $3, -1)
          ON CONFLICT DO NOTHING",
     )
     .bind(group_id)
     .bind(topic)
-    .bind(record.partition)
-    .execute(&mut *transaction)
+    .bind(partition)
+    .execute(&mut **transaction)
     .await?;
-    let next: i64 = sqlx::query_scalar("SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3 FOR UPDATE")
+    sqlx::query_scalar("SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3 FOR UPDATE")
         .bind(group_id)
         .bind(topic)
-        .bind(record.partition)
-        .fetch_one(&mut *transaction)
-        .await?;
+        .bind(partition)
+        .fetch_one(&mut **transaction)
+        .await
+}
+
+/// Applies one record in its transaction; returns the refusal code if it was dead-lettered now.
+async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, handler: &impl RecordHandler) -> anyhow::Result<Option<&'static str>> {
+    let mut transaction = pool.begin().await?;
+    let next = lock_next_offset(&mut transaction, group_id, topic, record.partition).await?;
     if record.offset < next {
         return Ok(None);
     }
@@ -531,21 +537,7 @@ pub async fn dead_letter_unfetchable<C: ConsumerContext + 'static>(
         return Ok(false);
     }
     let mut transaction = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO consumer_offsets (consumer_group, topic, kafka_partition, next_offset) VALUES ($1, $2, $3, -1)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(group_id)
-    .bind(topic)
-    .bind(stall.partition)
-    .execute(&mut *transaction)
-    .await?;
-    let next: i64 = sqlx::query_scalar("SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3 FOR UPDATE")
-        .bind(group_id)
-        .bind(topic)
-        .bind(stall.partition)
-        .fetch_one(&mut *transaction)
-        .await?;
+    let next = lock_next_offset(&mut transaction, group_id, topic, stall.partition).await?;
     let expected = if next >= 0 { next } else { stall.low_watermark };
     if expected != stall.offset {
         info!(
