@@ -7,7 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptor = PathBuf::from(std::env::var("OUT_DIR")?).join("jinfu_descriptor.bin");
     tonic_prost_build::configure()
         .file_descriptor_set_path(&descriptor)
-        .compile_protos(&["jinfu/ledger/v1/ledger.proto", "jinfu/guarantee/v1/guarantee.proto"], &["."])?;
+        .compile_protos(&["jinfu/ledger/v1/ledger.proto", "jinfu/guarantee/v1/guarantee.proto", "jinfu/contract/v1/contract.proto"], &["."])?;
     println!("cargo:rerun-if-changed=jinfu");
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod interest;
 pub mod matching;
 pub mod money;
+pub mod overdue;
 
 pub use account::{AccountKey, AccountKind};
 pub use entry::{EntryError, EntryKind, JournalEntry, Posting, Side};

@@ -13,6 +13,12 @@ pub mod guarantee {
     }
 }
 
+pub mod contract {
+    pub mod v1 {
+        tonic::include_proto!("jinfu.contract.v1");
+    }
+}
+
 /// The signed terms of an e-guarantee and its types: the contract with issuers and banks.
 pub mod guarantee_terms;
 

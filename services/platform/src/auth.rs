@@ -27,13 +27,17 @@ pub enum Role {
     Bank,
     Issuer,
     Admin,
+    /// A purchaser (采购人) acting on its own contracts; `party` is its USCC.
+    Purchaser,
+    /// A supplier (供应商) acting on its own contracts; `party` is its USCC.
+    Supplier,
 }
 
 impl FromStr for Role {
     type Err = anyhow::Error;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         serde_json::from_value(serde_json::Value::String(text.to_owned()))
-            .map_err(|_| anyhow::anyhow!("unknown role {text:?}: operator, bidder, supervisor, bank, issuer or admin"))
+            .map_err(|_| anyhow::anyhow!("unknown role {text:?}: operator, bidder, supervisor, bank, issuer, admin, purchaser or supplier"))
     }
 }
 
@@ -45,7 +49,7 @@ impl Role {
     pub fn is_service(self) -> bool {
         match self {
             Role::Admin | Role::Bank | Role::Issuer => true,
-            Role::Operator | Role::Bidder | Role::Supervisor => false,
+            Role::Operator | Role::Bidder | Role::Supervisor | Role::Purchaser | Role::Supplier => false,
         }
     }
 }

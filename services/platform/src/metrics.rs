@@ -51,6 +51,13 @@ pub const OPERATOR_RECONCILIATIONS: &str = "jinfu_operator_reconciliations_total
 /// that day cannot be computed: their refunds wait as `pending_calendar`. Alert
 /// `JinfuCalendarRunningOut` fires under 60 (docs/runbook.md#calendar-running-out).
 pub const CALENDAR_DAYS_LEFT: &str = "jinfu_calendar_days_left";
+/// Counter, label `clock` (`signing`, `publication`, `filing`, `acceptance`): contract clocks
+/// found breached (not done by their last day), each counted once when its event is published.
+pub const CONTRACT_DEADLINE_BREACHES: &str = "jinfu_contract_deadline_breaches_total";
+/// Gauge: invoices past their due date with an amount still payable, as of the last sweep.
+pub const CONTRACT_OVERDUE_INVOICES: &str = "jinfu_contract_overdue_invoices";
+/// Gauge: fen past due and unpaid on those invoices, as of the last sweep.
+pub const CONTRACT_OVERDUE_FEN: &str = "jinfu_contract_overdue_fen";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetricsSettings {

@@ -1,0 +1,99 @@
+//! Facts gathered from the store for the domain's decisions that span aggregates: an invoice's
+//! due date and overdue interest need its contract, milestone, acceptance and centre's rules.
+//! Used by the API, the clock sweeper and the annual report alike, so they agree.
+
+use chrono::NaiveDate;
+use jinfu_ledger::calendar::Calendar;
+use jinfu_ledger::overdue::{LprHistory, OverdueInterest};
+use sqlx::PgPool;
+
+use crate::domain::clocks::ClockFacts;
+use crate::domain::contracts::Milestone;
+use crate::domain::invoices::{self, DueBy, DueFacts, Trigger};
+use crate::domain::rules::CentreRules;
+use crate::domain::Scale;
+use crate::store::contracts::{self as contract_store, AcceptanceRow, ContractRow};
+use crate::store::invoices::{self as invoice_store, InvoiceRow};
+use crate::store::rules;
+
+/// A contract with what its invoices' clocks need.
+pub struct ContractFacts {
+    pub contract: ContractRow,
+    pub milestones: Vec<Milestone>,
+    pub acceptances: Vec<AcceptanceRow>,
+    pub rules: CentreRules,
+}
+
+impl ContractFacts {
+    pub async fn load(pool: &PgPool, contract: ContractRow) -> anyhow::Result<ContractFacts> {
+        let milestones = contract_store::milestones(pool, &contract.centre_id, &contract.contract_id).await?;
+        let acceptances = contract_store::acceptances(pool, &contract.centre_id, &contract.contract_id).await?;
+        let rules = rules::centre_rules(pool, &contract.centre_id).await?;
+        Ok(ContractFacts { contract, milestones, acceptances, rules })
+    }
+
+    /// What starts milestone `sequence`'s payment clock.
+    pub fn trigger(&self, sequence: u32) -> Trigger {
+        let acceptance = self.acceptances.iter().find(|row| u32::try_from(row.milestone).ok() == Some(sequence));
+        let passed = acceptance.and_then(|row| if row.passed == Some(true) { row.recorded_at } else { None });
+        Trigger {
+            signed_on: self.contract.signed_at.map(jinfu_ledger::beijing::date),
+            requested_on: acceptance.map(|row| jinfu_ledger::beijing::date(row.requested_at)),
+            organise_by: acceptance.map(|row| row.organise_by),
+            passed_on: passed.map(jinfu_ledger::beijing::date),
+            failed: acceptance.is_some_and(|row| row.passed == Some(false)),
+        }
+    }
+
+    /// The invoice's due date on `today`.
+    pub fn due(&self, invoice: &InvoiceRow, calendar: &Calendar, today: NaiveDate) -> anyhow::Result<Option<(NaiveDate, DueBy)>> {
+        let sequence = u32::try_from(invoice.milestone).unwrap_or(0);
+        let Some(milestone) = self.milestones.iter().find(|milestone| milestone.sequence == sequence) else { return Ok(None) };
+        let facts = DueFacts {
+            term: milestone.term,
+            trigger: self.trigger(sequence),
+            sme: Scale::parse(&self.contract.supplier_scale).is_some_and(Scale::is_sme),
+            payment_days: u32::try_from(self.contract.payment_days).unwrap_or(0),
+            received_on: jinfu_ledger::beijing::date(invoice.received_at),
+            centre_working_days: self.rules.invoice_payment_working_days,
+        };
+        Ok(invoices::due_date(&facts, calendar, today)?)
+    }
+}
+
+/// An invoice with its due date and the interest accrued through `until`.
+pub struct InvoiceFacts {
+    pub invoice: InvoiceRow,
+    pub due: Option<(NaiveDate, DueBy)>,
+    pub interest: Option<OverdueInterest>,
+}
+
+/// The invoice's due date and its overdue interest through `until` (inclusive).
+pub async fn invoice_facts(pool: &PgPool, contract: &ContractFacts, invoice: InvoiceRow, calendar: &Calendar, lpr: &LprHistory, until: NaiveDate) -> anyhow::Result<InvoiceFacts> {
+    let due = contract.due(&invoice, calendar, until)?;
+    let interest = match due {
+        Some((due_on, _)) => {
+            let payments = invoice_store::payments_of(pool, &invoice.centre_id, &invoice.invoice_no).await?;
+            let paid_by_then: Vec<_> = payments.into_iter().filter(|(day, _)| *day <= until).collect();
+            let rate = contract.contract.rate_in_force().overdue_rate();
+            Some(invoices::interest(invoice.amounts(), due_on, &paid_by_then, until, &rate, lpr)?)
+        }
+        None => None,
+    };
+    Ok(InvoiceFacts { invoice, due, interest })
+}
+
+/// The facts of a contract's clocks.
+pub fn clock_facts(contract: &ContractRow, acceptances: &[AcceptanceRow]) -> ClockFacts {
+    ClockFacts {
+        sign_by: Some(contract.sign_by),
+        purchaser_signed_at: contract.purchaser_signed_at,
+        supplier_signed_at: contract.supplier_signed_at,
+        signed_at: contract.signed_at,
+        publish_by: contract.publish_by,
+        published_at: contract.published_at,
+        file_by: contract.file_by,
+        filed_at: contract.filed_at,
+        acceptances: acceptances.iter().map(|row| (u32::try_from(row.milestone).unwrap_or(0), row.organise_by, row.recorded_at)).collect(),
+    }
+}
