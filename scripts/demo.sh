@@ -71,6 +71,14 @@ if [ ! -f "$DEMO_DIR/services.env" ]; then
   } >"$DEMO_DIR/services.env"
 fi
 source "$DEMO_DIR/services.env"
+# The contract service's event-signing key: the ledger and the guarantee service trust it for
+# contract.events (publisher `contract`).
+if [ ! -f "$DEMO_DIR/contract.env" ]; then
+  read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "CONTRACT_EVENTS_PRIVATE=$priv CONTRACT_EVENTS_PUBLIC=$pub" >"$DEMO_DIR/contract.env"
+fi
+source "$DEMO_DIR/contract.env"
+export JINFU_TRUSTED_PUBLISHERS__CONTRACT__CONTRACT_DEMO__SCHEME=ed25519
+export JINFU_TRUSTED_PUBLISHERS__CONTRACT__CONTRACT_DEMO__PUBLIC_KEY="$CONTRACT_EVENTS_PUBLIC"
 export JINFU_SIGNING__KEY_REF=ledger_demo JINFU_SIGNING__SCHEME=ed25519 JINFU_SIGNING__PRIVATE_KEY="$LEDGER_EVENTS_PRIVATE"
 export JINFU_TRUSTED_PUBLISHERS__GUARANTEE__GUARANTEE_DEMO__SCHEME=ed25519
 export JINFU_TRUSTED_PUBLISHERS__GUARANTEE__GUARANTEE_DEMO__PUBLIC_KEY="$GUARANTEE_EVENTS_PUBLIC"
@@ -86,9 +94,11 @@ echo "[demo] starting the ledger on $JINFU_GRPC__LISTEN, metrics on http://$JINF
 target/debug/ledger serve >"$DEMO_DIR/ledger.log" 2>&1 &
 LEDGER_PID=$!
 GUARANTEE_PID=
+CONTRACT_PID=
 stop_ledger() { kill "$LEDGER_PID" 2>/dev/null && wait "$LEDGER_PID" 2>/dev/null || true; }
 stop_guarantee() { [ -z "$GUARANTEE_PID" ] || { kill "$GUARANTEE_PID" 2>/dev/null && wait "$GUARANTEE_PID" 2>/dev/null || true; }; }
-trap 'stop_guarantee; stop_ledger' EXIT
+stop_contract() { [ -z "$CONTRACT_PID" ] || { kill "$CONTRACT_PID" 2>/dev/null && wait "$CONTRACT_PID" 2>/dev/null || true; }; }
+trap 'stop_contract; stop_guarantee; stop_ledger' EXIT
 for _ in $(seq 1 120); do
   (exec 3<>"/dev/tcp/127.0.0.1/${DEMO_GRPC_PORT:-50051}") 2>/dev/null && break
   kill -0 "$LEDGER_PID" 2>/dev/null || { echo "[demo] the ledger exited:"; tail -20 "$DEMO_DIR/ledger.log"; exit 1; }
@@ -114,9 +124,30 @@ for attempt in $(seq 1 120); do
   sleep 0.5
 done
 
+# The contract service: same database (its own schema) and broker. Its clock reads a file the
+# simulator moves (demos only: weeks of contract deadlines in seconds); sweeps every second.
+CONTRACT_LISTEN="127.0.0.1:${DEMO_CONTRACT_PORT:-50053}"
+CONTRACT_METRICS="127.0.0.1:${DEMO_CONTRACT_METRICS_PORT:-9191}"
+CONTRACT_CLOCK="$DEMO_DIR/contract-clock"
+rm -f "$CONTRACT_CLOCK"
+echo "[demo] starting the contract service on $CONTRACT_LISTEN, metrics on http://$CONTRACT_METRICS/metrics (log: $DEMO_DIR/contract.log)"
+JINFU_GRPC__LISTEN="$CONTRACT_LISTEN" JINFU_METRICS__LISTEN="$CONTRACT_METRICS" \
+  JINFU_CONSUMER__ASSIGNMENT=manual JINFU_CONSUMER__INSTANCE_ID="contract-demo-0" \
+  JINFU_SIGNING__KEY_REF=contract_demo JINFU_SIGNING__PRIVATE_KEY="$CONTRACT_EVENTS_PRIVATE" \
+  JINFU_CLOCK_FILE="$CONTRACT_CLOCK" JINFU_SWEEP_INTERVAL_SECONDS=1 \
+  target/debug/contract serve >"$DEMO_DIR/contract.log" 2>&1 &
+CONTRACT_PID=$!
+for attempt in $(seq 1 120); do
+  target/debug/contract health --endpoint "http://$CONTRACT_LISTEN" >/dev/null 2>&1 && break
+  kill -0 "$CONTRACT_PID" 2>/dev/null || { echo "[demo] the contract service exited:"; tail -20 "$DEMO_DIR/contract.log"; exit 1; }
+  [ "$attempt" -lt 120 ] || { echo "[demo] the contract service did not become ready:"; tail -20 "$DEMO_DIR/contract.log"; exit 1; }
+  sleep 0.5
+done
+
 target/debug/bank-sim demo \
   --ledger-url "http://$JINFU_GRPC__LISTEN" \
   --guarantee-url "http://$GUARANTEE_LISTEN" \
+  --contract-url "http://$CONTRACT_LISTEN" --contract-clock-file "$CONTRACT_CLOCK" \
   --issuer "CCBG:sm2-sm3:$CCBG_PRIVATE" --issuer "PICC:ed25519:$PICC_PRIVATE" --issuer "GZDB:sm2-sm3:$GZDB_PRIVATE" \
   --bank "ICBC:2402001029200012345:520100:icbc_gy:sm2-sm3:$ICBC_PRIVATE" \
   --bank "CCB:52050110360800000123:520300:ccb_zy:ed25519:$CCB_PRIVATE" \
@@ -124,7 +155,8 @@ target/debug/bank-sim demo \
   --count "${DEMO_COUNT:-3000}" --rate "${DEMO_RATE:-1000}"
 
 echo
-echo "[demo] stopping the guarantee service and the ledger gracefully, then verifying every invariant"
+echo "[demo] stopping the contract service, the guarantee service and the ledger gracefully, then verifying every invariant"
+stop_contract
 stop_guarantee
 stop_ledger
 trap - EXIT

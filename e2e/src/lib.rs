@@ -1,6 +1,9 @@
 //! Test helpers: a fresh database per test, topics isolated by a random prefix, the real ledger
 //! started in-process (or as a real process), and one method per operation.
 
+
+pub mod contracts;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -61,11 +64,15 @@ pub struct Banks {
     /// The guarantee service's own key (`guarantee_test`), which the ledger trusts for
     /// `guarantee.events`.
     pub guarantee: SigningKey,
+    /// The contract service's own key (`contract_test`), which the ledger and the guarantee
+    /// service trust for `contract.events`.
+    pub contract: SigningKey,
 }
 
 /// Key references of the services' own keys in tests.
 pub const LEDGER_KEY_REF: &str = "ledger_test";
 pub const GUARANTEE_KEY_REF: &str = "guarantee_test";
+pub const CONTRACT_KEY_REF: &str = "contract_test";
 
 impl Banks {
     pub fn generate() -> Banks {
@@ -75,6 +82,7 @@ impl Banks {
             platform: SigningKey::generate(Scheme::Ed25519),
             ledger: SigningKey::generate(Scheme::Ed25519),
             guarantee: SigningKey::generate(Scheme::Ed25519),
+            contract: SigningKey::generate(Scheme::Ed25519),
         }
     }
 
@@ -83,10 +91,17 @@ impl Banks {
         SigningSettings { key_ref: GUARANTEE_KEY_REF.into(), scheme: Scheme::Ed25519, private_key: SecretString::from(self.guarantee.private_key_hex()) }
     }
 
-    /// What the ledger trusts: the guarantee service's public key.
+    /// The contract service's signing settings (`contract_test`).
+    pub fn contract_signing(&self) -> SigningSettings {
+        SigningSettings { key_ref: CONTRACT_KEY_REF.into(), scheme: Scheme::Ed25519, private_key: SecretString::from(self.contract.private_key_hex()) }
+    }
+
+    /// What the ledger and the guarantee service trust: the guarantee service's and the contract
+    /// service's public keys.
     pub fn trusted_publishers(&self) -> TrustedPublishers {
         let guarantee = TrustedKeySettings { key_ref: GUARANTEE_KEY_REF.into(), scheme: Scheme::Ed25519, public_key: self.guarantee.public_key_hex() };
-        TrustedPublishers::from([("guarantee".to_owned(), TrustedKeys(vec![guarantee]))])
+        let contract = TrustedKeySettings { key_ref: CONTRACT_KEY_REF.into(), scheme: Scheme::Ed25519, public_key: self.contract.public_key_hex() };
+        TrustedPublishers::from([("guarantee".to_owned(), TrustedKeys(vec![guarantee])), ("contract".to_owned(), TrustedKeys(vec![contract]))])
     }
 
     pub fn key_settings(&self) -> BTreeMap<String, BankKeySettings> {
@@ -249,6 +264,18 @@ pub async fn records_done(pool: &PgPool) -> anyhow::Result<i64> {
         sqlx::query_scalar("SELECT sum(next_offset)::int8 FROM ledger.consumer_offsets WHERE topic LIKE '%bank.credit-notices' AND next_offset > 0")
             .fetch_one(pool)
             .await?;
+    Ok(done.unwrap_or(0))
+}
+
+/// Records of platform topic `topic` (the prefix is added) that the consumer in `schema`
+/// (`ledger`, `guarantee`) has finished with, applied or dead-lettered: its stored offsets
+/// summed over partitions.
+pub async fn topic_records_done(app: &TestApp, schema: &str, topic: &str) -> anyhow::Result<i64> {
+    anyhow::ensure!(schema == "ledger" || schema == "guarantee", "unknown schema {schema}");
+    let done: Option<i64> = sqlx::query_scalar(&format!("SELECT sum(next_offset)::int8 FROM {schema}.consumer_offsets WHERE topic = $1 AND next_offset > 0"))
+        .bind(app.settings.kafka.topic(topic))
+        .fetch_one(&app.pool)
+        .await?;
     Ok(done.unwrap_or(0))
 }
 
@@ -535,6 +562,7 @@ pub fn start_ledger_process(settings: &Settings, banks: &Banks, port: u16, log: 
         .env("JINFU_SIGNING__SCHEME", "ed25519")
         .env("JINFU_SIGNING__PRIVATE_KEY", banks.ledger.private_key_hex())
         .env(format!("JINFU_TRUSTED_PUBLISHERS__GUARANTEE__{}__PUBLIC_KEY", GUARANTEE_KEY_REF.to_ascii_uppercase()), banks.guarantee.public_key_hex())
+        .env(format!("JINFU_TRUSTED_PUBLISHERS__CONTRACT__{}__PUBLIC_KEY", CONTRACT_KEY_REF.to_ascii_uppercase()), banks.contract.public_key_hex())
         .stdout(std::process::Stdio::from(log_file.try_clone()?))
         .stderr(std::process::Stdio::from(log_file))
         .kill_on_drop(true);
@@ -559,6 +587,26 @@ pub async fn trading_event(app: &TestApp, section: &str, event_type: &str, data:
     let record = BankRecord { key: section.into(), value, headers: vec![] };
     jinfu_bank_sim::produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic(jinfu_platform::topics::TRADING_EVENTS), &[record]).await?;
     Ok(event_id)
+}
+
+/// Publishes one event of the contract service on contract.events (prefixed), as its outbox
+/// relay would: the platform envelope with a fresh event id, signed with `banks.contract`.
+/// Returns the event id.
+pub async fn publish_contract_event(app: &TestApp, event_type: &str, centre: &str, data: serde_json::Value) -> anyhow::Result<String> {
+    let value = jinfu_platform::outbox::event_envelope(event_type, centre, data);
+    let event: serde_json::Value = serde_json::from_slice(&value)?;
+    let event_id = event["event_id"].as_str().unwrap_or_default().to_owned();
+    let mut headers = Vec::new();
+    jinfu_platform::signing::Signer::from_settings(&app.banks.contract_signing())?.sign_record(&value, &mut headers);
+    publish_contract_record(app, centre, value, headers).await?;
+    Ok(event_id)
+}
+
+/// Produces `value` with `headers` to contract.events (prefixed) as it is, keyed by `key`: what
+/// anyone with produce rights on the topic could write.
+pub async fn publish_contract_record(app: &TestApp, key: &str, value: Vec<u8>, headers: Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
+    let record = BankRecord { key: key.into(), value, headers };
+    jinfu_bank_sim::produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic(jinfu_platform::topics::CONTRACT_EVENTS), &[record]).await
 }
 
 /// The e-guarantee service running in-process beside a [`TestApp`] (same database, its own
@@ -600,7 +648,8 @@ pub fn guarantee_settings(app: &TestApp) -> jinfu_guarantee_service::settings::S
         expiry_interval_seconds: 3600,
         // The key the ledger under test trusts for guarantee.events.
         signing: Some(app.banks.guarantee_signing()),
-        trusted_publishers: Default::default(),
+        // The contract service's key, for contract.events.
+        trusted_publishers: app.banks.trusted_publishers(),
     }
 }
 
@@ -662,6 +711,29 @@ pub async fn open_bids(app: &TestApp, section: &str, at: DateTime<Utc>) -> anyho
 pub async fn paid_section(app: &TestApp, section: &str, count: u32, first_bidder: u32) -> anyhow::Result<Vec<TestBidder>> {
     let now = Utc::now();
     app.client.create_section(section, 5_000_000, now - chrono::Duration::days(20), now - chrono::Duration::days(19), true).await?;
+    let bidders = pay_bidders(app, section, count, first_bidder).await?;
+    open_bids(app, section, now - chrono::Duration::days(19)).await?;
+    Ok(bidders)
+}
+
+/// An engineering section whose bids are opened, with `count` bidders who each paid 50,000.00
+/// yuan thirty days ago, before the deadline.
+pub async fn paid_engineering_section(app: &TestApp, section: &str, count: u32, first_bidder: u32) -> anyhow::Result<Vec<TestBidder>> {
+    let now = Utc::now();
+    let at = |days: i64| Some(prost_types::Timestamp { seconds: (now - chrono::Duration::days(days)).timestamp(), nanos: 0 });
+    let request = pb::CreateSectionRequest {
+        centre_id: CENTRE.into(),
+        section_id: section.into(),
+        name: format!("工程测试标段 {section}"),
+        regime: pb::Regime::Engineering as i32,
+        required_deposit_fen: 5_000_000,
+        deposit_deadline: at(20),
+        bid_opening_time: at(19),
+        bank: "ICBC".into(),
+        account_number: ICBC_ACCOUNT.into(),
+        basic_account_required: true,
+    };
+    app.client.grpc.clone().create_section(app.client.operator(request)).await?;
     let bidders = pay_bidders(app, section, count, first_bidder).await?;
     open_bids(app, section, now - chrono::Duration::days(19)).await?;
     Ok(bidders)

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use jinfu_e2e::*;
 use jinfu_proto::ledger::v1 as pb;
@@ -14,29 +14,6 @@ async fn refund_statuses(app: &TestApp, section: &str) -> anyhow::Result<HashMap
     let rows: Vec<(String, String)> =
         sqlx::query_as("SELECT bidder_uscc, status FROM ledger.refunds WHERE section_id = $1").bind(section).fetch_all(&app.pool).await?;
     Ok(rows.into_iter().collect())
-}
-
-/// An engineering section whose bids are opened, with `count` bidders who each paid 50,000.00
-/// yuan thirty days ago, before the deadline.
-async fn paid_engineering_section(app: &TestApp, section: &str, count: u32, first_bidder: u32) -> anyhow::Result<Vec<TestBidder>> {
-    let now = Utc::now();
-    let at = |days: i64| Some(prost_types::Timestamp { seconds: (now - chrono::Duration::days(days)).timestamp(), nanos: 0 });
-    let request = pb::CreateSectionRequest {
-        centre_id: CENTRE.into(),
-        section_id: section.into(),
-        name: format!("工程测试标段 {section}"),
-        regime: pb::Regime::Engineering as i32,
-        required_deposit_fen: 5_000_000,
-        deposit_deadline: at(20),
-        bid_opening_time: at(19),
-        bank: "ICBC".into(),
-        account_number: ICBC_ACCOUNT.into(),
-        basic_account_required: true,
-    };
-    app.client.grpc.clone().create_section(app.client.operator(request)).await?;
-    let bidders = pay_bidders(app, section, count, first_bidder).await?;
-    open_bids(app, section, now - chrono::Duration::days(19)).await?;
-    Ok(bidders)
 }
 
 /// Waits until `count` tender events other than `bids.opened` are applied to `section`.

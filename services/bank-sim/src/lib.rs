@@ -3,6 +3,7 @@
 //! value bytes, with the signature and key reference in headers.
 
 pub mod bench;
+pub mod contracts;
 pub mod demo;
 pub mod guarantees;
 

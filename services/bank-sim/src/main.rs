@@ -64,6 +64,14 @@ enum Command {
         /// Bidders per hundred, in each open section, who buy a bid guarantee.
         #[arg(long, default_value_t = 30)]
         guarantee_percent: u32,
+        /// The contract service's gRPC endpoint; given, the awarded sections' contracts are
+        /// signed, invoiced and paid there after the refunds (needs --contract-clock-file).
+        #[arg(long, requires = "contract_clock_file")]
+        contract_url: Option<String>,
+        /// The file the contract service reads "now" from (its `JINFU_CLOCK_FILE`); the demo
+        /// moves it day by day.
+        #[arg(long)]
+        contract_clock_file: Option<std::path::PathBuf>,
     },
     /// Benchmark: set up the province with one sub-account per notice to come; write the plan.
     BenchSetup {
@@ -164,6 +172,8 @@ async fn run() -> anyhow::Result<ExitCode> {
             guarantee_url,
             issuers,
             guarantee_percent,
+            contract_url,
+            contract_clock_file,
         } => {
             let failures_per_thousand = refund_failures_per_thousand.min(1000);
             let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -215,6 +225,12 @@ async fn run() -> anyhow::Result<ExitCode> {
             println!("the simulated banks answered {answered} payment orders");
             if !finished {
                 return Ok(ExitCode::FAILURE);
+            }
+            if let (Some(url), Some(clock_file)) = (contract_url, contract_clock_file) {
+                let contracts = jinfu_bank_sim::contracts::ContractDemo { url, clock_file };
+                let figures = jinfu_bank_sim::contracts::run(&contracts, &settings.tokens, &mix.sections, settings.seed).await?;
+                println!();
+                println!("{figures}");
             }
         }
         Command::BenchSetup { ledger_url, token_secret, banks, sub_accounts, plan } => {

@@ -39,7 +39,14 @@ impl Application {
     /// Checks the keys, connects to PostgreSQL (applying migrations), makes sure the topics
     /// exist, and binds the gRPC port.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        Application::build_with_clock(settings, jinfu_platform::clock::system()).await
+        let clock = match &settings.clock_file {
+            Some(path) => {
+                tracing::warn!(path = %path.display(), "reading now from a clock file (demos and rehearsals only): every deadline follows it");
+                jinfu_platform::clock::FileClock::new(path).shared()
+            }
+            None => jinfu_platform::clock::system(),
+        };
+        Application::build_with_clock(settings, clock).await
     }
 
     /// As [`Application::build`], reading "now" from `clock` (tests move time).

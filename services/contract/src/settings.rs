@@ -33,6 +33,12 @@ pub struct Settings {
     /// service trust its public half under the publisher name `contract`. Required by `serve`.
     #[serde(default)]
     pub signing: Option<SigningSettings>,
+    /// Demos and rehearsals only: read "now" from this file (one RFC 3339 instant; see
+    /// `jinfu_platform::clock::FileClock`) instead of the machine's clock, so a demo can walk
+    /// contracts through weeks of deadlines in minutes. `serve` logs a warning when it is set.
+    /// Never set it in production (`JINFU_CLOCK_FILE`).
+    #[serde(default)]
+    pub clock_file: Option<std::path::PathBuf>,
     /// Public keys of the Jinfu services whose events this service consumes. None today
     /// (`trading.events` is the e-trading system's and unsigned).
     #[serde(default)]

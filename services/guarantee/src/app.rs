@@ -1,13 +1,13 @@
-//! The running guarantee service: gRPC API, trading.events consumer, expiry sweeper and outbox
-//! relay, stopped together.
+//! The running guarantee service: gRPC API, trading.events and contract.events consumers,
+//! expiry sweeper and outbox relay, stopped together.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jinfu_platform::auth::{self, TokenKeys};
-use jinfu_platform::consumer::{self, ConsumerSettings};
-use jinfu_platform::signing::Signer;
+use jinfu_platform::consumer::{self, ConsumerSettings, Verified};
+use jinfu_platform::signing::{EventVerifier, Signer};
 use jinfu_platform::supervisor::Supervisor;
 use jinfu_platform::{db, grpc, outbox, readiness, topics};
 use jinfu_proto::guarantee::v1::guarantee_service_server::GuaranteeServiceServer;
@@ -17,6 +17,7 @@ use tonic::service::Routes;
 use tracing::info;
 
 use crate::api::GuaranteeApi;
+use crate::contracts::ContractHandler;
 use crate::lifecycle::{self, TradingHandler};
 use crate::seal::Sealer;
 use crate::sections::Sections;
@@ -25,6 +26,8 @@ use crate::{MIGRATOR, SCHEMA};
 
 /// How long tasks get to finish once stopping, within the pod's termination grace period.
 const STOP_GRACE: Duration = Duration::from_secs(25);
+/// The name `trusted_publishers` knows the contract service's keys by.
+const CONTRACT_PUBLISHER: &str = "contract";
 
 pub struct Application {
     /// The bound gRPC listener (port 0 in tests resolves here).
@@ -35,14 +38,16 @@ pub struct Application {
 }
 
 impl Application {
-    /// Checks the keys, connects to PostgreSQL (applying migrations), makes sure
-    /// `guarantee.events` exists, and binds the gRPC port.
+    /// Checks the keys, connects to PostgreSQL (applying migrations), makes sure the topics it
+    /// writes and reads exist, and binds the gRPC port.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         Sealer::from_hex(&settings.sealing.key)?;
         event_signer(&settings.signing)?;
+        EventVerifier::for_publisher(&settings.trusted_publishers, CONTRACT_PUBLISHER)?;
         TokenKeys::from_settings(&settings.auth)?;
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-        settings.kafka.create_topics(&[topics::GUARANTEE_EVENTS, topics::TRADING_EVENTS], settings.kafka.partitions).await?;
+        let topics = [topics::GUARANTEE_EVENTS, topics::TRADING_EVENTS, topics::CONTRACT_EVENTS];
+        settings.kafka.create_topics(&topics, settings.kafka.partitions).await?;
         let listener = TcpListener::bind(&settings.grpc.listen).await?;
         Ok(Application { listener, pool, settings })
     }
@@ -77,16 +82,22 @@ impl Application {
         let events_topic = settings.kafka.topic(topics::GUARANTEE_EVENTS);
         let consumer_settings =
             ConsumerSettings { kafka: settings.kafka.clone(), assignment: settings.consumer.assignment, instance_id: settings.consumer.instance_id.clone() };
-        let handler = TradingHandler {
-            sealer: Sealer::from_hex(&settings.sealing.key)?,
-            events_topic: events_topic.clone(),
-            sections: Sections::new(&settings.ledger.endpoint, TokenKeys::from_settings(&settings.auth)?)?,
+        let trading_handler = || -> anyhow::Result<TradingHandler> {
+            Ok(TradingHandler {
+                sealer: Sealer::from_hex(&settings.sealing.key)?,
+                events_topic: events_topic.clone(),
+                sections: Sections::new(&settings.ledger.endpoint, TokenKeys::from_settings(&settings.auth)?)?,
+            })
         };
         let group = settings.consumer.group_id.clone().unwrap_or_else(|| "guarantee".into());
-        tasks.spawn(
-            "trading-event consumer",
-            consumer::run(pool.clone(), consumer_settings, settings.kafka.topic(topics::TRADING_EVENTS), group, handler, stopping.clone()),
-        );
+        let topic = settings.kafka.topic(topics::TRADING_EVENTS);
+        let handler = trading_handler()?;
+        tasks.spawn("trading-event consumer", consumer::run(pool.clone(), consumer_settings.clone(), topic, group.clone(), handler, stopping.clone()));
+        let topic = settings.kafka.topic(topics::CONTRACT_EVENTS);
+        let verifier = EventVerifier::for_publisher(&settings.trusted_publishers, CONTRACT_PUBLISHER)?;
+        let handler = Verified::new(verifier, ContractHandler { trading: trading_handler()? });
+        let group = format!("{group}-contracts");
+        tasks.spawn("contract-event consumer", consumer::run(pool.clone(), consumer_settings, topic, group, handler, stopping.clone()));
         let interval = Duration::from_secs(settings.expiry_interval_seconds);
         tasks.spawn_unit("expiry sweeper", lifecycle::run_expiry(pool.clone(), events_topic, interval, stopping.clone()));
         let readiness = grpc::Readiness {

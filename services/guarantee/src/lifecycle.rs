@@ -5,7 +5,9 @@
 //! guarantees from then on); a sweeper expires guarantees at the end of their validity.
 //! Every change is an event on `guarantee.events`. Events are deduplicated per source (the
 //! topic), centre and event id: a replay is a no-op, an id reused with other content is
-//! dead-lettered with `event_id_reused` (`crate::domain::tender_events`).
+//! dead-lettered with `event_id_reused` (`crate::domain::tender_events`). The contract service's
+//! `contract.signed` (`contract.events`, `crate::contracts`) takes the same path under its own
+//! source; only guarantees still in force are released, so a second signing releases nothing.
 
 use std::time::Duration;
 
@@ -45,13 +47,19 @@ impl TradingHandler {
             Ok(event) => event,
             Err(refusal) => return Ok(Handled::Refused(refusal)),
         };
+        self.apply_event(transaction, &event, &topic_source(jinfu_platform::topics::TRADING_EVENTS)).await
+    }
+
+    /// Applies one tender event parsed already — from `trading.events`, or the contract
+    /// service's `contract.signed` (`crate::contracts`) — deduplicated under `source`
+    /// (`kafka:<topic>`).
+    pub async fn apply_event(&self, transaction: &mut Tx, event: &TradingEventV1, source: &str) -> anyhow::Result<Handled> {
         // Other tender events do not concern guarantees.
         let Some(effect) = guarantees::tender_effect(&event.event_type) else { return Ok(Handled::Applied) };
         let bidder = event.data.get("bidder_uscc").and_then(serde_json::Value::as_str).filter(|text| !text.is_empty());
         let occurred_at = event.occurred_at.with_timezone(&Utc);
-        let source = topic_source(jinfu_platform::topics::TRADING_EVENTS);
         let hash = content_hash(&event.event_type, &event.section_id, occurred_at, &event.data);
-        if let Some(stored) = store::trading_events::recorded_hash(transaction, &source, &event.centre_id, &event.event_id).await? {
+        if let Some(stored) = store::trading_events::recorded_hash(transaction, source, &event.centre_id, &event.event_id).await? {
             return match seen_again(stored.as_deref(), &hash) {
                 Seen::Replay => Ok(Handled::Applied),
                 Seen::Reused => refused(
@@ -72,7 +80,7 @@ impl TradingHandler {
             }
         }
         let applied = store::trading_events::AppliedEvent {
-            source: &source,
+            source,
             centre_id: &event.centre_id,
             event_id: &event.event_id,
             section_id: &event.section_id,

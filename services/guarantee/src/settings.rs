@@ -38,8 +38,8 @@ pub struct Settings {
     /// (migrate, create-topics, verify) do not need it.
     #[serde(default)]
     pub signing: Option<SigningSettings>,
-    /// Public keys of the Jinfu services whose events this service consumes, by service. None
-    /// today (`trading.events` is the e-trading system's and unsigned); there for the next one.
+    /// Public keys of the Jinfu services whose events this service consumes, by service:
+    /// `contract` for `contract.events` (`trading.events` is the e-trading system's and unsigned).
     #[serde(default)]
     pub trusted_publishers: TrustedPublishers,
 }
@@ -50,14 +50,15 @@ fn default_expiry_interval_seconds() -> u64 {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ConsumerConfig {
-    /// `group` (default) or `manual` (one replica reads every partition of trading.events from
-    /// the offsets in PostgreSQL).
+    /// `group` (default) or `manual` (one replica reads every partition of trading.events and
+    /// contract.events from the offsets in PostgreSQL).
     #[serde(default)]
     pub assignment: jinfu_platform::consumer::Assignment,
     /// Static group membership id (the pod name).
     #[serde(default)]
     pub instance_id: Option<String>,
-    /// Consumer group of the trading.events consumer; default `guarantee`.
+    /// Consumer group of the trading.events consumer; default `guarantee`. The contract.events
+    /// consumer's is this one with `-contracts` appended.
     #[serde(default)]
     pub group_id: Option<String>,
 }

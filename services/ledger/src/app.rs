@@ -1,4 +1,5 @@
-//! The running ledger: gRPC API, credit-notice consumer and outbox relay, stopped together.
+//! The running ledger: gRPC API, its consumers (credit notices, statements, payment results,
+//! tender, guarantee and contract events) and outbox relay, stopped together.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tonic::service::Routes;
 use tracing::info;
 
 use crate::api::LedgerApi;
+use crate::contracts::ContractHandler;
 use crate::domain::calendar::SharedCalendar;
 use crate::guarantees::GuaranteeHandler;
 use crate::refunds::ResultsHandler;
@@ -23,11 +25,13 @@ use crate::statements::StatementHandler;
 use crate::trading::TradingHandler;
 use crate::{consumer, ingest, observe, outbox, refunds, trading, MIGRATOR, SCHEMA};
 
-/// How long the ledger's tasks get to finish once stopping (the chart's termination grace period
-/// for the ledger is 60 s; this leaves room for the process to exit).
 /// The name `trusted_publishers` knows the e-guarantee service's keys by.
 const GUARANTEE_PUBLISHER: &str = "guarantee";
+/// The name `trusted_publishers` knows the contract service's keys by.
+const CONTRACT_PUBLISHER: &str = "contract";
 
+/// How long the ledger's tasks get to finish once stopping (the chart's termination grace period
+/// for the ledger is 60 s; this leaves room for the process to exit).
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(45);
 
 pub struct Application {
@@ -46,6 +50,7 @@ impl Application {
         settings.bank_keys()?;
         event_signer(&settings.signing)?;
         EventVerifier::for_publisher(&settings.trusted_publishers, GUARANTEE_PUBLISHER)?;
+        EventVerifier::for_publisher(&settings.trusted_publishers, CONTRACT_PUBLISHER)?;
         TokenKeys::from_settings(&settings.auth)?;
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
         settings
@@ -59,6 +64,7 @@ impl Application {
                     topics::BANK_PAYMENT_ORDERS,
                     topics::BANK_PAYMENT_RESULTS,
                     topics::GUARANTEE_EVENTS,
+                    topics::CONTRACT_EVENTS,
                 ],
                 settings.kafka.partitions,
             )
@@ -117,6 +123,10 @@ impl Application {
         let (database, config, topic) = consume(topics::GUARANTEE_EVENTS);
         let handler = Verified::new(EventVerifier::for_publisher(&settings.trusted_publishers, GUARANTEE_PUBLISHER)?, GuaranteeHandler);
         tasks.spawn("guarantee-event consumer", consumer::run(database, config, topic, group("guarantees"), handler, stopping.clone()));
+        let (database, config, topic) = consume(topics::CONTRACT_EVENTS);
+        let trading = TradingHandler { calendar: calendar.clone(), events_topic: events_topic.clone() };
+        let handler = Verified::new(EventVerifier::for_publisher(&settings.trusted_publishers, CONTRACT_PUBLISHER)?, ContractHandler { trading });
+        tasks.spawn("contract-event consumer", consumer::run(database, config, topic, group("contracts"), handler, stopping.clone()));
         let (database, config, topic) = consume(topics::BANK_STATEMENTS);
         let handler = StatementHandler { keys: settings.bank_keys()?, events_topic: events_topic.clone(), topic: topic.clone(), group_id: group("statements") };
         tasks.spawn("statement consumer", consumer::run(database, config, topic, group("statements"), handler, stopping.clone()));

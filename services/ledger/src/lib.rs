@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod consumer;
+pub mod contracts;
 pub mod domain;
 pub mod guarantees;
 pub mod ingest;

@@ -38,7 +38,7 @@ pub struct Settings {
     /// (migrate, create-topics, verify) do not need it.
     #[serde(default)]
     pub signing: Option<SigningSettings>,
-    /// Public keys of the services whose events the ledger consumes (`guarantee`), by service;
+    /// Public keys of the services whose events the ledger consumes (`guarantee`, `contract`), by service;
     /// several per service while a key is rotated.
     #[serde(default)]
     pub trusted_publishers: TrustedPublishers,

@@ -6,6 +6,8 @@
 //! seen refunds everyone the award would have). Who is refunded on which event depends on the
 //! section's regime (`crate::domain::refund_triggers`: an engineering award refunds nobody, its
 //! contract signing everyone), and the period on the centre's rules for that regime and trigger.
+//! The contract service's `contract.signed` (`contract.events`, `crate::contracts`) is applied on
+//! the same path under its own source, so a section's contract signed twice refunds once.
 //! Only `bids.opened` unseals a section
 //! (`crate::domain::sealing`); after the deposit deadline `section.changed` may move the opening
 //! only later (`opening_moved_earlier`). Effects and log lines name no bidder.
@@ -77,6 +79,20 @@ impl TradingHandler {
             Ok(event) => event,
             Err(refusal) => return Ok(Handled::Refused(refusal)),
         };
+        self.apply_event(transaction, &event, &record.value, source, now).await
+    }
+
+    /// Applies one tender event parsed already — from a record of `trading.events`, a gRPC
+    /// call, or the contract service's `contract.signed` (`crate::contracts`) — deduplicated
+    /// under `source`, at `now`. `payload` is what was received, kept with the event.
+    pub async fn apply_event(
+        &self,
+        transaction: &mut Transaction<'static, Postgres>,
+        event: &TradingEventV1,
+        payload: &[u8],
+        source: Source<'_>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Handled> {
         let source = source.code();
         let hash = content_hash(&event.event_type, &event.section_id, event.occurred_at.with_timezone(&Utc), &event.data);
         if let Some(stored) = store::recorded_hash(transaction, &source, &event.centre_id, &event.event_id).await? {
@@ -91,7 +107,7 @@ impl TradingHandler {
         let Some(section) = sections::lock(transaction, &event.centre_id, &event.section_id).await? else {
             return refused("unknown_section", format!("section {} of centre {} is not registered", event.section_id, event.centre_id));
         };
-        let effect = match self.effect(transaction, &event, &section, now).await? {
+        let effect = match self.effect(transaction, event, &section, now).await? {
             Ok(effect) => effect,
             Err(refusal) => return Ok(Handled::Refused(refusal)),
         };
@@ -103,7 +119,7 @@ impl TradingHandler {
             section_id: &event.section_id,
             event_type: &event.event_type,
             occurred_at,
-            payload: &record.value,
+            payload,
             content_hash: &hash,
             effect: &effect,
         };

@@ -123,7 +123,7 @@ struct SignedData {
     section_id: String,
     supplier_uscc: String,
     purchaser_uscc: String,
-    /// Yuan with two decimals, as text.
+    /// Yuan with at most two decimals, as text; not negative.
     amount: String,
     signed_at: DateTime<FixedOffset>,
 }
@@ -146,7 +146,7 @@ impl ContractSignedV1 {
         let uscc = |name: &str, text: &str| Uscc::parse(text).map_err(|error| bad(format!("contract.signed data.{name}: {error}")));
         let supplier_uscc = uscc("supplier_uscc", &data.supplier_uscc)?;
         uscc("purchaser_uscc", &data.purchaser_uscc)?;
-        Fen::parse_positive_yuan(&data.amount).map_err(|error| bad(format!("contract.signed data.amount: {error}")))?;
+        Fen::parse_balance_yuan(&data.amount).map_err(|error| bad(format!("contract.signed data.amount: {error}")))?;
         let mut tender_data = envelope.data.clone();
         if let Some(fields) = tender_data.as_object_mut() {
             fields.insert("winner_uscc".into(), serde_json::Value::String(supplier_uscc.to_string()));
@@ -250,6 +250,8 @@ mod tests {
         assert_eq!(code(with("supplier_uscc", json!("91520100000000701"))), "bad_field");
         assert_eq!(code(with("purchaser_uscc", json!("91520100000000701O"))), "bad_field");
         assert_eq!(code(with("amount", json!("12.345"))), "bad_field");
+        assert_eq!(code(with("amount", json!("-1.00"))), "bad_field");
+        assert_eq!(code(with("amount", json!(1200000))), "bad_field", "the amount is text");
         assert_eq!(code(with("signed_at", json!("2026-12-01 10:00"))), "bad_field");
         assert_eq!(code(json!("not an object")), "bad_field");
     }
