@@ -124,6 +124,12 @@ for attempt in $(seq 1 120); do
   sleep 0.5
 done
 
+# The contract service walks contracts into 2027; the shipped calendar ends with 2026. Load the
+# demo's stand-in for 2027 into the ledger (which owns the calendar) unless a year is loaded
+# already (production loads the State Council's notice; see scripts/demo-data/calendar-2027.txt).
+if ! target/debug/ledger calendar list | grep -q "^2027"; then
+  target/debug/ledger calendar load --year 2027 --file scripts/demo-data/calendar-2027.txt
+fi
 # The contract service: same database (its own schema) and broker. Its clock reads a file the
 # simulator moves (demos only: weeks of contract deadlines in seconds); sweeps every second.
 CONTRACT_LISTEN="127.0.0.1:${DEMO_CONTRACT_PORT:-50053}"
@@ -134,7 +140,7 @@ echo "[demo] starting the contract service on $CONTRACT_LISTEN, metrics on http:
 JINFU_GRPC__LISTEN="$CONTRACT_LISTEN" JINFU_METRICS__LISTEN="$CONTRACT_METRICS" \
   JINFU_CONSUMER__ASSIGNMENT=manual JINFU_CONSUMER__INSTANCE_ID="contract-demo-0" \
   JINFU_SIGNING__KEY_REF=contract_demo JINFU_SIGNING__PRIVATE_KEY="$CONTRACT_EVENTS_PRIVATE" \
-  JINFU_CLOCK_FILE="$CONTRACT_CLOCK" JINFU_SWEEP_INTERVAL_SECONDS=1 \
+  JINFU_CLOCK_FILE="$CONTRACT_CLOCK" JINFU_SWEEP_INTERVAL_SECONDS=1 JINFU_LEDGER__ENDPOINT="http://$LEDGER_LISTEN" \
   target/debug/contract serve >"$DEMO_DIR/contract.log" 2>&1 &
 CONTRACT_PID=$!
 for attempt in $(seq 1 120); do

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use jinfu_contract_service::app::Application;
-use jinfu_contract_service::settings::{ConsumerConfig, Settings};
+use jinfu_contract_service::calendar::SharedCalendar;
+use jinfu_contract_service::settings::{ConsumerConfig, LedgerSettings, Settings};
 use jinfu_contract_service::sweeper::{Round, Sweeper};
 use jinfu_platform::auth::{AuthSettings, Role, TokenKeys};
 use jinfu_platform::clock::ManualClock;
@@ -49,6 +50,8 @@ pub fn contract_settings(app: &TestApp) -> Settings {
         signing: Some(app.banks.contract_signing()),
         trusted_publishers: Default::default(),
         clock_file: None,
+        ledger: Some(LedgerSettings { endpoint: format!("http://{}", app.address), centre_id: "520000".into() }),
+        calendar_refresh_seconds: 3600,
     }
 }
 
@@ -117,7 +120,7 @@ impl TestContracts {
 
     /// A sweeper on this service's database and clock: tests run its rounds themselves.
     pub fn sweeper(&self) -> Sweeper {
-        Sweeper { pool: self.pool.clone(), events_topic: self.events_topic.clone(), calendar: jinfu_ledger::calendar::Calendar::china(), clock: self.clock.shared() }
+        Sweeper { pool: self.pool.clone(), events_topic: self.events_topic.clone(), calendar: SharedCalendar::new(jinfu_ledger::calendar::Calendar::china()), clock: self.clock.shared() }
     }
 
     pub async fn sweep(&self) -> anyhow::Result<Round> {

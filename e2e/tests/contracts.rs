@@ -298,6 +298,10 @@ async fn overdue_interest_accrues_daily_over_a_month_across_an_lpr_change() -> a
     let before_paying = contracts.get_invoice("25522000000000000032", &statutory.supplier.uscc).await?;
     assert_eq!(before_paying.overdue_interest_fen, 48_000, "accrued through today, unpaid");
     assert_eq!(contracts.sweep().await?.overdue, 1, "one overdue warning");
+    // The annual report (条例 art. 18) for 2025, as of today: LP-2's purchaser owes 30,000.00 and 480.00 of interest.
+    let report = contracts.grpc.clone().overdue_report(contracts.operator(pb::OverdueReportRequest { centre_id: CENTRE.into(), year: 2025 })).await?.into_inner();
+    let rows: Vec<(&str, u32, i64, i64)> = report.rows.iter().map(|row| (row.purchaser_uscc.as_str(), row.contracts, row.overdue_unpaid_fen, row.overdue_interest_fen)).collect();
+    assert_eq!(rows, vec![(statutory.purchaser.uscc.as_str(), 1, 3_000_000, 48_000)]);
     assert_eq!(contracts.events("payment.overdue").await?.len(), 1);
     contracts.assert_events_match_schema().await?;
     Ok(())
@@ -367,6 +371,57 @@ async fn a_bad_award_is_dead_lettered_while_the_one_behind_it_applies_and_a_repl
     .await?;
     let recorded = contracts.events("award.recorded").await?;
     assert_eq!(recorded.iter().filter(|event| event["data"]["section_id"] == "DL-2").count(), 1, "the replay recorded nothing");
+    contracts.assert_events_match_schema().await?;
+    Ok(())
+}
+
+/// A payment record for `contract.payments`, signed with `key` under `key_ref`.
+fn payment_record(value: &serde_json::Value, key: &SigningKey, key_ref: &str) -> jinfu_bank_sim::BankRecord {
+    let bytes = serde_json::to_vec(value).expect("json");
+    let headers = vec![("jinfu-signature".to_owned(), key.sign(&bytes).into_bytes()), ("jinfu-signing-key".to_owned(), key_ref.as_bytes().to_vec())];
+    jinfu_bank_sim::BankRecord { key: "520100:HT-PR-1".into(), value: bytes, headers }
+}
+
+#[tokio::test]
+async fn a_signed_payment_record_pays_an_invoice_once_and_a_forged_one_changes_nothing() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let contracts = spawn_contracts(&app, beijing("2026-03-02T09:00")).await?;
+    let parties = Parties::new(909, 81);
+    let draft = draft_request("PR-1", "HT-PR-1", &parties, Some(beijing("2026-02-27T10:00")));
+    let contract = signed_contract(&contracts, &parties, "PR-1", draft).await?;
+    contracts.invoice(&contract, "26522000000000000051", 1, 3_000_000).await?;
+    contracts.clock.set(beijing("2026-03-10T09:00"));
+    let payment = serde_json::json!({
+        "schema_version": 1, "payment_id": "GK-2026-0001", "centre_id": CENTRE, "contract_id": "HT-PR-1", "purchaser_uscc": parties.purchaser.uscc,
+        "paid_on": "2026-03-09", "allocations": [{ "invoice_no": "26522000000000000051", "amount": "30000.00" }],
+    });
+    let validator = jinfu_e2e::schema("contract.payment.v1.json");
+    assert!(validator.is_valid(&payment), "the test's record matches the published schema");
+    let forged = payment_record(&payment, &SigningKey::generate(Scheme::Sm2Sm3), "contract_key_1");
+    let overpaid = payment_record(
+        &serde_json::json!({
+            "schema_version": 1, "payment_id": "GK-2026-0000", "centre_id": CENTRE, "contract_id": "HT-PR-1", "purchaser_uscc": parties.purchaser.uscc,
+            "paid_on": "2026-03-09", "allocations": [{ "invoice_no": "26522000000000000051", "amount": "30000.01" }],
+        }),
+        &parties.purchaser_key,
+        "contract_key_1",
+    );
+    let good = payment_record(&payment, &parties.purchaser_key, "contract_key_1");
+    let topic = app.settings.kafka.topic(jinfu_platform::topics::CONTRACT_PAYMENTS);
+    jinfu_bank_sim::produce_all(&app.settings.kafka.producer()?, &topic, &[forged, overpaid, good.clone(), good]).await?;
+    wait_until("the payment applied", || async { Ok(contracts.events("payment.recorded").await?.len() == 1) }).await?;
+    let reasons: Vec<String> = sqlx::query_scalar("SELECT reason FROM contract.dead_letters WHERE topic = $1 ORDER BY id").bind(&topic).fetch_all(&contracts.pool).await?;
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].starts_with("bad_signature:") && reasons[1].starts_with("overpaid:"), "{reasons:?}");
+    wait_until("every record consumed", || async {
+        let done: Option<i64> = sqlx::query_scalar("SELECT sum(next_offset)::int8 FROM contract.consumer_offsets WHERE topic = $1").bind(&topic).fetch_one(&contracts.pool).await?;
+        Ok(done == Some(4))
+    })
+    .await?;
+    let invoice = contracts.get_invoice("26522000000000000051", &parties.supplier.uscc).await?;
+    assert_eq!((invoice.status, invoice.paid_fen), (pb::InvoiceStatus::Paid as i32, 3_000_000), "paid once: the repeat changed nothing, the refused ones nothing");
+    let paid: i64 = sqlx::query_scalar("SELECT count(*) FROM contract.payments").fetch_one(&contracts.pool).await?;
+    assert_eq!(paid, 1, "the overpaying record left no payment row behind");
     contracts.assert_events_match_schema().await?;
     Ok(())
 }

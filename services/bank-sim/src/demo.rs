@@ -600,17 +600,17 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
             let request = client.request(Role::Supervisor, "520000", "demo-supervisor", pb::GetIngestSummaryRequest { centre_id: centre.clone() })?;
             summaries.push((centre.clone(), client.grpc.clone().get_ingest_summary(request).await?.into_inner()));
         }
-        let pending: i64 =
-            summaries.iter().flat_map(|(_, s)| s.refunds.iter()).filter(|r| r.outcome == "scheduled" || r.outcome == "ordered").map(|r| r.notices).sum();
-        let any: i64 = summaries.iter().flat_map(|(_, s)| s.refunds.iter()).map(|r| r.notices).sum();
+        // This run's refunds still to settle (an earlier run's contracts may have scheduled
+        // refunds that fall due only later).
+        let (ours, pending) = run_refunds(&client, &centres, mix).await?;
         let failed: i64 = summaries.iter().flat_map(|(_, s)| s.refunds.iter()).filter(|r| r.outcome == "failed").map(|r| r.notices).sum();
-        if any > 0 && pending == 0 && failed > 0 && !corrected {
+        if ours > 0 && pending == 0 && failed > 0 && !corrected {
             corrected = true;
             let count = second_refunds(&client, &centres).await?;
             println!("{count} failed refunds went through the second-refund flow (bidder corrects, operator verifies, supervisor approves)");
             continue;
         }
-        if any > 0 && pending == 0 {
+        if ours > 0 && pending == 0 {
             println!();
             println!("refunds (免申即退), by status: count, principal + interest paid or ordered");
             for (centre, summary) in &summaries {
@@ -629,6 +629,22 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// This run's sections' refunds: how many there are, and how many are still scheduled or
+/// ordered.
+async fn run_refunds(client: &Client, centres: &[String], mix: &SentMix) -> anyhow::Result<(usize, i64)> {
+    let sections: std::collections::BTreeSet<(&str, &str)> = mix.sections.iter().map(|(centre, section, _)| (centre.as_str(), section.as_str())).collect();
+    let (mut total, mut pending) = (0, 0);
+    for centre in centres {
+        let request = client.request(Role::Operator, centre, "demo-operator", pb::ListRefundsRequest { centre_id: centre.clone(), status: String::new() })?;
+        let refunds = client.grpc.clone().list_refunds(request).await?.into_inner().refunds;
+        for refund in refunds.iter().filter(|refund| sections.contains(&(centre.as_str(), refund.section_id.as_str()))) {
+            total += 1;
+            pending += i64::from(refund.status == "scheduled" || refund.status == "ordered");
+        }
+    }
+    Ok((total, pending))
 }
 
 /// Every failed refund: the bidder gives a corrected account, an operator verifies it, a

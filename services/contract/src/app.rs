@@ -19,6 +19,8 @@ use tonic::service::Routes;
 use tracing::info;
 
 use crate::api::ContractApi;
+use crate::payment_records::PaymentRecordHandler;
+use crate::calendar::{LedgerCalendar, SharedCalendar};
 use crate::settings::Settings;
 use crate::sweeper::Sweeper;
 use crate::trading::TradingHandler;
@@ -54,7 +56,7 @@ impl Application {
         event_signer(&settings.signing)?;
         TokenKeys::from_settings(&settings.auth)?;
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-        settings.kafka.create_topics(&[topics::CONTRACT_EVENTS, topics::TRADING_EVENTS], settings.kafka.partitions).await?;
+        settings.kafka.create_topics(&[topics::CONTRACT_EVENTS, topics::CONTRACT_PAYMENTS, topics::TRADING_EVENTS], settings.kafka.partitions).await?;
         let listener = TcpListener::bind(&settings.grpc.listen).await?;
         Ok(Application { listener, pool, settings, clock })
     }
@@ -73,9 +75,8 @@ impl Application {
         let Application { listener, pool, settings, clock } = self;
         let keys = TokenKeys::from_settings(&settings.auth)?;
         let events_topic = settings.kafka.topic(topics::CONTRACT_EVENTS);
-        // The national calendar shipped with Jinfu (years loaded into the ledger at run time are
-        // not seen here yet: docs/contracts.md, "Working days").
-        let calendar = Calendar::china();
+        // The national calendar shipped with Jinfu, then the ledger's (with the years it loaded).
+        let calendar = SharedCalendar::new(Calendar::china());
         let api = ContractApi { pool: pool.clone(), events_topic: events_topic.clone(), calendar: calendar.clone(), clock: clock.clone() };
         let service = ContractServiceServer::with_interceptor(api, auth::interceptor(Arc::new(keys)));
         info!(address = %listener.local_addr()?, "contract gRPC listening");
@@ -90,6 +91,19 @@ impl Application {
         tasks.spawn(
             "trading-event consumer",
             consumer::run(pool.clone(), consumer_settings, settings.kafka.topic(topics::TRADING_EVENTS), group, handler, stopping.clone()),
+        );
+        if let Some(ledger) = &settings.ledger {
+            let source = LedgerCalendar::new(&ledger.endpoint, TokenKeys::from_settings(&settings.auth)?, &ledger.centre_id)?;
+            let every = Duration::from_secs(settings.calendar_refresh_seconds.max(1));
+            tasks.spawn_unit("calendar refresher", crate::calendar::run_refresh(calendar.clone(), source, every, stopping.clone()));
+        }
+        let consumer_settings =
+            ConsumerSettings { kafka: settings.kafka.clone(), assignment: settings.consumer.assignment, instance_id: settings.consumer.instance_id.clone() };
+        let handler = PaymentRecordHandler { events_topic: events_topic.clone(), clock: clock.clone() };
+        let group = format!("{}-payments", settings.consumer.group_id.clone().unwrap_or_else(|| "contract".into()));
+        tasks.spawn(
+            "payment-record consumer",
+            consumer::run(pool.clone(), consumer_settings, settings.kafka.topic(topics::CONTRACT_PAYMENTS), group, handler, stopping.clone()),
         );
         let sweeper = Sweeper { pool: pool.clone(), events_topic, calendar, clock };
         tasks.spawn_unit("clock sweeper", sweeper.run(Duration::from_secs(settings.sweep_interval_seconds.max(1)), stopping.clone()));

@@ -3,7 +3,7 @@
 //! Used by the API, the clock sweeper and the annual report alike, so they agree.
 
 use chrono::NaiveDate;
-use jinfu_ledger::calendar::Calendar;
+use jinfu_ledger::calendar::{Calendar, CalendarError};
 use jinfu_ledger::overdue::{LprHistory, OverdueInterest};
 use sqlx::PgPool;
 
@@ -46,7 +46,7 @@ impl ContractFacts {
     }
 
     /// The invoice's due date on `today`.
-    pub fn due(&self, invoice: &InvoiceRow, calendar: &Calendar, today: NaiveDate) -> anyhow::Result<Option<(NaiveDate, DueBy)>> {
+    pub fn due(&self, invoice: &InvoiceRow, calendar: &Calendar, today: NaiveDate) -> Result<Option<(NaiveDate, DueBy)>, CalendarError> {
         let sequence = u32::try_from(invoice.milestone).unwrap_or(0);
         let Some(milestone) = self.milestones.iter().find(|milestone| milestone.sequence == sequence) else { return Ok(None) };
         let facts = DueFacts {
@@ -57,7 +57,7 @@ impl ContractFacts {
             received_on: jinfu_ledger::beijing::date(invoice.received_at),
             centre_working_days: self.rules.invoice_payment_working_days,
         };
-        Ok(invoices::due_date(&facts, calendar, today)?)
+        invoices::due_date(&facts, calendar, today)
     }
 }
 
@@ -66,12 +66,22 @@ pub struct InvoiceFacts {
     pub invoice: InvoiceRow,
     pub due: Option<(NaiveDate, DueBy)>,
     pub interest: Option<OverdueInterest>,
+    /// The due date needs a year the calendar has no data for yet (it is then unknown).
+    pub calendar_missing: Option<i32>,
 }
 
 /// The invoice's due date and its overdue interest through `until` (inclusive).
 pub async fn invoice_facts(pool: &PgPool, contract: &ContractFacts, invoice: InvoiceRow, calendar: &Calendar, lpr: &LprHistory, until: NaiveDate) -> anyhow::Result<InvoiceFacts> {
-    let due = contract.due(&invoice, calendar, until)?;
+    let (due, calendar_missing) = match contract.due(&invoice, calendar, until) {
+        Ok(due) => (due, None),
+        Err(CalendarError::NoDataForYear(year)) => (None, Some(year)),
+        Err(other) => return Err(other.into()),
+    };
+    let sme = Scale::parse(&contract.contract.supplier_scale).is_some_and(Scale::is_sme);
+    let agreed = contract.contract.rate_in_force().kind != crate::domain::RateKind::Statutory;
     let interest = match due {
+        // 条例 art. 17 protects SMEs; a large supplier is owed interest only at a rate it agreed.
+        Some(_) if !sme && !agreed => None,
         Some((due_on, _)) => {
             let payments = invoice_store::payments_of(pool, &invoice.centre_id, &invoice.invoice_no).await?;
             let paid_by_then: Vec<_> = payments.into_iter().filter(|(day, _)| *day <= until).collect();
@@ -80,7 +90,7 @@ pub async fn invoice_facts(pool: &PgPool, contract: &ContractFacts, invoice: Inv
         }
         None => None,
     };
-    Ok(InvoiceFacts { invoice, due, interest })
+    Ok(InvoiceFacts { invoice, due, interest, calendar_missing })
 }
 
 /// The facts of a contract's clocks.

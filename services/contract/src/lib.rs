@@ -7,9 +7,12 @@
 
 pub mod api;
 pub mod app;
+pub mod calendar;
 pub mod domain;
 pub mod events;
 pub mod facts;
+pub mod payment_records;
+pub mod payments;
 pub mod report;
 pub mod settings;
 pub mod store;

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use jinfu_contract_service::app::Application;
 use jinfu_contract_service::report::overdue_report;
-use jinfu_contract_service::settings::Settings;
+use jinfu_contract_service::calendar::LedgerCalendar;
+use jinfu_contract_service::settings::{AuthSettings, LedgerSettings, Settings};
+use jinfu_platform::auth::TokenKeys;
 use jinfu_contract_service::{MIGRATOR, SCHEMA};
 use jinfu_platform::db::DatabaseSettings;
 use jinfu_platform::{cli, config, db, shutdown};
@@ -37,9 +39,14 @@ enum Command {
     },
 }
 
+/// What the report needs: the database, and the ledger (with the token secret) for its calendar.
 #[derive(Deserialize)]
-struct DatabaseOnly {
+struct ReportSettings {
     database: DatabaseSettings,
+    #[serde(default)]
+    ledger: Option<LedgerSettings>,
+    #[serde(default)]
+    auth: Option<AuthSettings>,
 }
 
 const SERVICE: cli::Service = cli::Service { name: "contract", schema: SCHEMA, migrator: &MIGRATOR };
@@ -59,9 +66,14 @@ async fn run() -> anyhow::Result<ExitCode> {
             .await
         }
         Command::OverdueReport { centre, year } => {
-            let settings: DatabaseOnly = config::load(args.config.as_deref())?;
+            let settings: ReportSettings = config::load(args.config.as_deref())?;
             let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-            let rows = overdue_report(&pool, &jinfu_ledger::calendar::Calendar::china(), &centre, year, None).await?;
+            let calendar = match (&settings.ledger, &settings.auth) {
+                (Some(ledger), Some(auth)) => LedgerCalendar::new(&ledger.endpoint, TokenKeys::from_settings(auth)?, &ledger.centre_id)?.fetch().await?,
+                _ => jinfu_ledger::calendar::Calendar::china(),
+            };
+            let today = jinfu_ledger::beijing::date(chrono::Utc::now());
+            let rows = overdue_report(&pool, &calendar, &centre, year, None, today).await?;
             println!("purchaser_uscc\tpurchaser_name\tcontracts\tinvoices\toverdue_unpaid_yuan\toverdue_interest_yuan");
             for row in &rows {
                 let yuan = |fen: i64| jinfu_ledger::Fen::from_fen(fen).to_yuan_string();

@@ -25,9 +25,11 @@ pub struct OverdueRow {
     pub overdue_interest_fen: i64,
 }
 
-/// The report for `year` of `centre_id` (one purchaser's line only, when `purchaser` is set).
-pub async fn overdue_report(pool: &PgPool, calendar: &Calendar, centre_id: &str, year: i32, purchaser: Option<&str>) -> anyhow::Result<Vec<OverdueRow>> {
-    let last_day = NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| anyhow::anyhow!("no such year {year}"))?;
+/// The report for `year` of `centre_id` as of its last day, or of `today` while the year runs (one
+/// purchaser's line only, when `purchaser` is set).
+pub async fn overdue_report(pool: &PgPool, calendar: &Calendar, centre_id: &str, year: i32, purchaser: Option<&str>, today: NaiveDate) -> anyhow::Result<Vec<OverdueRow>> {
+    // The end of the year, or today for the year still running.
+    let last_day = NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| anyhow::anyhow!("no such year {year}"))?.min(today);
     let year_end = jinfu_ledger::beijing::start_of(last_day + chrono::Duration::days(1));
     let lpr = rules::lpr_history(pool).await?;
     let mut rows: BTreeMap<String, (OverdueRow, BTreeSet<String>)> = BTreeMap::new();

@@ -33,6 +33,14 @@ pub struct Settings {
     /// service trust its public half under the publisher name `contract`. Required by `serve`.
     #[serde(default)]
     pub signing: Option<SigningSettings>,
+    /// The ledger, which owns the working-day calendar: the years it loaded are fetched at start
+    /// and every `calendar_refresh_seconds` (`JINFU_LEDGER__ENDPOINT`). Without it only the
+    /// calendar shipped with Jinfu is used.
+    #[serde(default)]
+    pub ledger: Option<LedgerSettings>,
+    /// Seconds between calendar refreshes from the ledger.
+    #[serde(default = "default_calendar_refresh_seconds")]
+    pub calendar_refresh_seconds: u64,
     /// Demos and rehearsals only: read "now" from this file (one RFC 3339 instant; see
     /// `jinfu_platform::clock::FileClock`) instead of the machine's clock, so a demo can walk
     /// contracts through weeks of deadlines in minutes. `serve` logs a warning when it is set.
@@ -51,6 +59,24 @@ fn default_outbox_batch_max() -> i64 {
 
 fn default_sweep_interval_seconds() -> u64 {
     60
+}
+
+fn default_calendar_refresh_seconds() -> u64 {
+    300
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LedgerSettings {
+    /// The ledger's gRPC endpoint, e.g. `http://jinfu-ledger:50051`.
+    pub endpoint: String,
+    /// The centre of the service's token for the ledger (role admin, party `jinfu-contract`):
+    /// any centre the ledger knows; default the province, 520000.
+    #[serde(default = "default_token_centre")]
+    pub centre_id: String,
+}
+
+fn default_token_centre() -> String {
+    "520000".to_owned()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

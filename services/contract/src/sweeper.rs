@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use jinfu_ledger::calendar::Calendar;
 use jinfu_platform::clock::SharedClock;
 use jinfu_platform::metrics::{CONTRACT_DEADLINE_BREACHES, CONTRACT_OVERDUE_FEN, CONTRACT_OVERDUE_INVOICES};
 use serde_json::json;
@@ -31,7 +30,7 @@ const ROUND_MAX: i64 = 2_000;
 pub struct Sweeper {
     pub pool: PgPool,
     pub events_topic: String,
-    pub calendar: Calendar,
+    pub calendar: crate::calendar::SharedCalendar,
     pub clock: SharedClock,
 }
 
@@ -92,7 +91,7 @@ impl Sweeper {
         let mut published = 0;
         for award in awards::undrafted(&self.pool, now, ROUND_MAX).await? {
             let centre_rules = rules::centre_rules(&self.pool, &award.centre_id).await?;
-            let Ok(sign_by) = centre_rules.sign_by(&self.calendar, jinfu_ledger::beijing::date(award.awarded_at)) else { continue };
+            let Ok(sign_by) = centre_rules.sign_by(&self.calendar.current(), jinfu_ledger::beijing::date(award.awarded_at)) else { continue };
             if today <= sign_by {
                 continue;
             }
@@ -142,7 +141,7 @@ impl Sweeper {
                 deemed += 1;
             }
             let facts = ContractFacts::load(&self.pool, contract).await?;
-            let facts = invoice_facts(&self.pool, &facts, invoice, &self.calendar, &lpr, today).await?;
+            let facts = invoice_facts(&self.pool, &facts, invoice, &self.calendar.current(), &lpr, today).await?;
             let (Some((due_on, due_by)), outstanding) = (facts.due, facts.invoice.amounts().outstanding()) else { continue };
             if !outstanding.is_positive() {
                 continue;

@@ -473,7 +473,13 @@ async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, 
         return Ok(None);
     }
     let mut refusal = None;
-    if let Handled::Refused(Refused(code, sentence)) = handler.handle(&mut transaction, record).await? {
+    // A refused record changes nothing: whatever the handler wrote before refusing is undone
+    // (a savepoint), and only the dead letter and the offset are committed.
+    sqlx::query("SAVEPOINT jinfu_record").execute(&mut *transaction).await?;
+    let handled = handler.handle(&mut transaction, record).await?;
+    let verb = if matches!(handled, Handled::Refused(_)) { "ROLLBACK TO SAVEPOINT jinfu_record" } else { "RELEASE SAVEPOINT jinfu_record" };
+    sqlx::query(verb).execute(&mut *transaction).await?;
+    if let Handled::Refused(Refused(code, sentence)) = handled {
         refusal = Some(code);
         let reason = format!("{code}: {sentence}");
         warn!(topic, offset = record.offset, reason = %reason, "record refused; sent to the dead-letter topic");

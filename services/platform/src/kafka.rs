@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Every topic of DESIGN.md §4. Each has a `.dlq` twin.
-pub const TOPICS: [&str; 10] = crate::topics::ALL;
+pub const TOPICS: [&str; 11] = crate::topics::ALL;
 
 /// The largest record a Jinfu producer sends, in bytes (key, value and headers; librdkafka's
 /// `message.max.bytes`, set explicitly). Kafka brokers accept 1,048,588 by default, so whatever

@@ -20,11 +20,14 @@ pub const GUARANTEE_EVENTS: &str = "guarantee.events";
 pub const LOAN_EVENTS: &str = "loan.events";
 /// Contracts, acceptance, invoices, payments.
 pub const CONTRACT_EVENTS: &str = "contract.events";
+/// Purchasers' payment records, signed with a key registered for the purchaser at the contract
+/// service (docs/schemas/contract.payment.v1.json). Consumed by the contract service.
+pub const CONTRACT_PAYMENTS: &str = "contract.payments";
 /// Credit records and debarments.
 pub const CREDIT_EVENTS: &str = "credit.events";
 
-/// Every topic of DESIGN.md §4. Each has a `.dlq` twin.
-pub const ALL: [&str; 10] = [
+/// Every topic of DESIGN.md §4 (and `contract.payments`). Each has a `.dlq` twin.
+pub const ALL: [&str; 11] = [
     BANK_CREDIT_NOTICES,
     BANK_STATEMENTS,
     BANK_PAYMENT_ORDERS,
@@ -34,5 +37,6 @@ pub const ALL: [&str; 10] = [
     GUARANTEE_EVENTS,
     LOAN_EVENTS,
     CONTRACT_EVENTS,
+    CONTRACT_PAYMENTS,
     CREDIT_EVENTS,
 ];

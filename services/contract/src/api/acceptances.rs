@@ -66,7 +66,7 @@ pub(super) async fn request(api: &ContractApi, request: Request<pb::RequestAccep
     let milestone = deliverable(&mut transaction, &contract, body.milestone).await?;
     let centre_rules = rules::centre_rules(&mut *transaction, centre.as_str()).await.map_err(failed("reading centre rules"))?;
     let organise_by = centre_rules
-        .organise_by(&api.calendar, jinfu_ledger::beijing::date(now))
+        .organise_by(&api.calendar.current(), jinfu_ledger::beijing::date(now))
         .map_err(|error| Status::failed_precondition(format!("calendar_missing: {error}")))?;
     let mut events = Events::new(&api.events_topic);
     if store::request_acceptance(&mut transaction, centre.as_str(), &contract.contract_id, body.milestone, now, organise_by).await.map_err(failed("storing a request"))? {

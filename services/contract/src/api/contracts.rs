@@ -71,7 +71,7 @@ fn terms(request: &pb::DraftContractRequest, centre_id: &str, awarded_at: DateTi
         amount,
         awarded_at,
         milestones,
-        payment_days: if request.payment_days == 0 && scale.is_sme() { domain::LAW_PAYMENT_DAYS } else { request.payment_days },
+        payment_days: if request.payment_days == 0 { domain::LAW_PAYMENT_DAYS } else { request.payment_days },
         collection_account: CollectionAccount {
             bank_name: name("collection_account.bank_name", &account.bank_name)?,
             account_no: name("collection_account.account_no", &account.account_no)?,
@@ -109,7 +109,7 @@ pub(super) async fn draft(api: &ContractApi, request: Request<pb::DraftContractR
     let lpr = rules::lpr_history(&api.pool).await.map_err(failed("reading the LPR"))?;
     terms.check(&lpr, jinfu_ledger::beijing::date(now)).map_err(|bad| invalid(bad.0))?;
     let centre_rules = rules::centre_rules(&api.pool, centre.as_str()).await.map_err(failed("reading centre rules"))?;
-    let sign_by = centre_rules.sign_by(&api.calendar, jinfu_ledger::beijing::date(awarded_at)).map_err(calendar_failed)?;
+    let sign_by = centre_rules.sign_by(&api.calendar.current(), jinfu_ledger::beijing::date(awarded_at)).map_err(calendar_failed)?;
     let hash = request_hash(&terms.canonical_text());
     let mut transaction = api.begin().await?;
     if let Some(existing) = store::lock(&mut transaction, centre.as_str(), &terms.contract_id).await.map_err(failed("reading a contract"))? {
@@ -207,7 +207,7 @@ pub(super) async fn sign(api: &ContractApi, request: Request<pb::SignContractReq
     if let Signing::Completes { signed_at } = signing {
         let centre_rules = rules::centre_rules(&mut *transaction, centre.as_str()).await.map_err(failed("reading centre rules"))?;
         let signed_on = jinfu_ledger::beijing::date(signed_at);
-        let disclose_by = centre_rules.disclose_by(&api.calendar, signed_on).map_err(calendar_failed)?;
+        let disclose_by = centre_rules.disclose_by(&api.calendar.current(), signed_on).map_err(calendar_failed)?;
         let lpr = rules::lpr_history(&mut *transaction).await.map_err(failed("reading the LPR"))?;
         let rate = domain::rate_at_signing(&contract.agreed_rate(), signed_on, &lpr);
         store::activate(&mut transaction, &contract, signed_at, disclose_by, rate.kind).await.map_err(failed("activating a contract"))?;
@@ -235,9 +235,6 @@ pub(super) async fn disclose(api: &ContractApi, request: Request<pb::RecordDiscl
         _ => return Err(invalid("kind must be PUBLICATION or FILING")),
     };
     let reference = printable("reference", required_text("reference", &body.reference)?)?;
-    if reference.chars().count() > 500 {
-        return Err(invalid("reference: at most 500 characters"));
-    }
     let now = api.clock.now();
     let mut transaction = api.begin().await?;
     let contract = api.lock_visible(&mut transaction, &caller, &centre, &body.contract_id).await?;
@@ -250,7 +247,10 @@ pub(super) async fn disclose(api: &ContractApi, request: Request<pb::RecordDiscl
             centre.as_str(),
             &contract.contract_id,
             kind,
-            json!({ "contract_id": contract.contract_id, "section_id": contract.section_id, "reference": reference, "due_on": due, "late": late, "signed_at": signed_at }),
+            json!({
+                "contract_id": contract.contract_id, "section_id": contract.section_id, "reference": reference, "due_on": due, "late": late,
+                "signed_at": jinfu_ledger::beijing::rfc3339(signed_at),
+            }),
         );
     }
     let contract = finish(transaction, events, centre.as_str(), &contract.contract_id).await?;

@@ -232,7 +232,11 @@ pub fn invoice_pb(facts: &InvoiceFacts) -> pb::Invoice {
         payable_fen: amounts.payable().fen(),
         paid_fen: invoice.paid_fen,
         due_on: facts.due.map(|(day, _)| date_text(day)).unwrap_or_default(),
-        due_by: facts.due.map(|(_, by)| by.code().to_owned()).unwrap_or_default(),
+        due_by: match (facts.due, facts.calendar_missing) {
+            (Some((_, by)), _) => by.code().to_owned(),
+            (None, Some(_)) => "calendar_missing".to_owned(),
+            (None, None) => String::new(),
+        },
         overdue_interest_fen: interest.map_or(0, |interest| interest.fen.fen()),
         interest: interest
             .map(|interest| {

@@ -21,7 +21,7 @@ use crate::store::{rules, Tx};
 pub(super) async fn view(api: &ContractApi, contract: ContractRow, invoice: InvoiceRow) -> Result<pb::Invoice, Status> {
     let facts = ContractFacts::load(&api.pool, contract).await.map_err(failed("reading a contract's facts"))?;
     let lpr = rules::lpr_history(&api.pool).await.map_err(failed("reading the LPR"))?;
-    let facts = invoice_facts(&api.pool, &facts, invoice, &api.calendar, &lpr, api.today()).await.map_err(failed("computing an invoice's dates"))?;
+    let facts = invoice_facts(&api.pool, &facts, invoice, &api.calendar.current(), &lpr, api.today()).await.map_err(failed("computing an invoice's dates"))?;
     Ok(invoice_pb(&facts))
 }
 
@@ -82,7 +82,7 @@ pub(super) async fn submit(api: &ContractApi, request: Request<pb::SubmitInvoice
     }
     let centre_rules = rules::centre_rules(&mut *transaction, centre.as_str()).await.map_err(failed("reading centre rules"))?;
     let object_by =
-        centre_rules.object_by(&api.calendar, jinfu_ledger::beijing::date(now)).map_err(|error| Status::failed_precondition(format!("calendar_missing: {error}")))?;
+        centre_rules.object_by(&api.calendar.current(), jinfu_ledger::beijing::date(now)).map_err(|error| Status::failed_precondition(format!("calendar_missing: {error}")))?;
     let new = NewInvoice {
         centre_id: centre.as_str(),
         invoice_no: &body.invoice_no,
@@ -197,7 +197,7 @@ pub(super) async fn list(api: &ContractApi, request: Request<pb::ContractRef>) -
     let lpr = rules::lpr_history(&api.pool).await.map_err(failed("reading the LPR"))?;
     let mut invoices = Vec::new();
     for row in rows {
-        let facts = invoice_facts(&api.pool, &facts, row, &api.calendar, &lpr, api.today()).await.map_err(failed("computing an invoice's dates"))?;
+        let facts = invoice_facts(&api.pool, &facts, row, &api.calendar.current(), &lpr, api.today()).await.map_err(failed("computing an invoice's dates"))?;
         invoices.push(invoice_pb(&facts));
     }
     Ok(Response::new(pb::ListInvoicesResponse { invoices }))

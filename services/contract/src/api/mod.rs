@@ -11,7 +11,6 @@ mod payments;
 mod report;
 mod rules;
 
-use jinfu_ledger::calendar::Calendar;
 use jinfu_ledger::ids::CentreCode;
 use jinfu_platform::auth::{Caller, Role};
 use jinfu_platform::clock::SharedClock;
@@ -37,8 +36,8 @@ pub struct ContractApi {
     pub pool: PgPool,
     /// `contract.events` (with the deployment's topic prefix).
     pub events_topic: String,
-    /// The national working-day calendar.
-    pub calendar: Calendar,
+    /// The working-day calendar (shipped, plus the years the ledger loaded).
+    pub calendar: crate::calendar::SharedCalendar,
     /// Where "now" is read for the domain's decisions.
     pub clock: SharedClock,
 }

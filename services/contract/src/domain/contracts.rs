@@ -126,6 +126,9 @@ impl Terms {
         if self.supplier_scale.is_sme() && !(1..=SME_PAYMENT_DAYS_MAX).contains(&self.payment_days) {
             return bad(format!("payment_days: at most {SME_PAYMENT_DAYS_MAX} for an SME (条例 art. 9), not {}", self.payment_days));
         }
+        if !(1..=365).contains(&self.payment_days) {
+            return bad(format!("payment_days: 1 to 365, not {}", self.payment_days));
+        }
         let within = |security: &Security, bp: i64| security.amount.fen() <= self.amount.fen().saturating_mul(bp) / 10_000;
         for (name, security, bp) in [("performance_security", &self.performance_security, PERFORMANCE_BP_MAX), ("quality_retention", &self.quality_retention, QUALITY_BP_MAX)] {
             if (security.form == SecurityForm::None) != (security.amount == Fen::ZERO) {

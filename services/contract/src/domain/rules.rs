@@ -15,7 +15,7 @@ pub struct CentreRules {
     pub sign_in_working_days: bool,
     /// Working days from signing to publication (实施条例 art. 50).
     pub publish_working_days: u32,
-    /// Working days from signing to filing (实施条例 art. 47).
+    /// Working days from signing to filing (政府采购法 art. 47).
     pub file_working_days: u32,
     /// Working days from the supplier's request to the acceptance result.
     pub acceptance_working_days: u32,
@@ -51,8 +51,10 @@ impl CentreRules {
             objection_working_days: pick(asked.objection_working_days, CentreRules::LAW.objection_working_days),
             invoice_payment_working_days: asked.invoice_payment_working_days,
         };
+        // Signing: the law's 30 calendar days; counted in working days, at most 20 (never longer).
+        let sign_max = if rules.sign_in_working_days { 20 } else { 30 };
         let limits = [
-            ("sign_days", rules.sign_days, 30),
+            ("sign_days", rules.sign_days, sign_max),
             ("publish_working_days", rules.publish_working_days, CentreRules::LAW.publish_working_days),
             ("file_working_days", rules.file_working_days, CentreRules::LAW.file_working_days),
             ("acceptance_working_days", rules.acceptance_working_days, 60),

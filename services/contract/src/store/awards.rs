@@ -45,9 +45,9 @@ pub async fn record_event(transaction: &mut Tx, source: &str, centre_id: &str, e
 }
 
 /// Records (or, for a later award of the same section — a runner-up after the winner
-/// declined — replaces) the award.
-pub async fn record(transaction: &mut Tx, centre_id: &str, section_id: &str, winner: &str, awarded_at: DateTime<Utc>, event_id: &str) -> sqlx::Result<()> {
-    sqlx::query(
+/// declined — replaces) the award; `false` when an award at least as recent was recorded.
+pub async fn record(transaction: &mut Tx, centre_id: &str, section_id: &str, winner: &str, awarded_at: DateTime<Utc>, event_id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
         "INSERT INTO awards (centre_id, section_id, winner_uscc, awarded_at, event_id) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (centre_id, section_id) DO UPDATE SET winner_uscc = $3, awarded_at = $4, event_id = $5, closed_reason = NULL
          WHERE awards.awarded_at <= $4",
@@ -59,7 +59,7 @@ pub async fn record(transaction: &mut Tx, centre_id: &str, section_id: &str, win
     .bind(event_id)
     .execute(&mut **transaction)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Stops the award's signing clock (`closed_reason`: the tender ended, or the e-trading system

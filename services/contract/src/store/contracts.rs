@@ -118,7 +118,7 @@ pub async fn list(executor: impl PgExecutor<'_>, centre_id: &str, section_id: Op
 pub async fn running(executor: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<ContractRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM contracts WHERE status = 'pending' OR (status = 'active' AND (published_at IS NULL OR filed_at IS NULL))
-            OR EXISTS (SELECT 1 FROM acceptances a WHERE a.centre_id = contracts.centre_id AND a.contract_id = contracts.contract_id AND a.recorded_at IS NULL)
+            OR status = 'active' AND EXISTS (SELECT 1 FROM acceptances a WHERE a.centre_id = contracts.centre_id AND a.contract_id = contracts.contract_id AND a.recorded_at IS NULL)
          ORDER BY awarded_at LIMIT $1"
     ))
     .bind(limit)

@@ -63,10 +63,10 @@ pub async fn of_contract(executor: impl PgExecutor<'_>, centre_id: &str, contrac
         .await
 }
 
-/// Invoices not fully paid, for the sweeper (oldest first), or a centre's for the report.
+/// Invoices with something still payable (not paid, not wholly disputed), oldest first.
 pub async fn open(executor: impl PgExecutor<'_>, centre_id: Option<&str>, limit: i64) -> sqlx::Result<Vec<InvoiceRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM invoices WHERE status <> 'paid' AND ($1::text IS NULL OR centre_id = $1) ORDER BY received_at LIMIT $2"
+        "SELECT {COLUMNS} FROM invoices WHERE status NOT IN ('paid', 'under_query') AND ($1::text IS NULL OR centre_id = $1) ORDER BY received_at LIMIT $2"
     ))
     .bind(centre_id)
     .bind(limit)

@@ -79,6 +79,8 @@ pub(super) async fn list_calendar_years(api: &LedgerApi, request: Request<pb::Li
                 loaded_at: Some(fields::timestamp(loaded.loaded_at)),
                 holiday_count: i32::try_from(loaded.data.holidays().count()).unwrap_or(i32::MAX),
                 make_up_workday_count: i32::try_from(loaded.data.make_up_workdays().count()).unwrap_or(i32::MAX),
+                holidays: loaded.data.holidays().map(|day| day.to_string()).collect(),
+                make_up_workdays: loaded.data.make_up_workdays().map(|day| day.to_string()).collect(),
             },
             None => pb::CalendarYear { year, origin: "seed".into(), source: "compiled-in data".into(), ..Default::default() },
         })
