@@ -120,7 +120,12 @@ impl TestContracts {
 
     /// A sweeper on this service's database and clock: tests run its rounds themselves.
     pub fn sweeper(&self) -> Sweeper {
-        Sweeper { pool: self.pool.clone(), events_topic: self.events_topic.clone(), calendar: SharedCalendar::new(jinfu_ledger::calendar::Calendar::china()), clock: self.clock.shared() }
+        Sweeper {
+            pool: self.pool.clone(),
+            events_topic: self.events_topic.clone(),
+            calendar: SharedCalendar::new(jinfu_ledger::calendar::Calendar::china()),
+            clock: self.clock.shared(),
+        }
     }
 
     pub async fn sweep(&self) -> anyhow::Result<Round> {
@@ -210,14 +215,18 @@ impl TestContracts {
             payment_id: payment_id.into(),
             contract_id: contract.contract_id.clone(),
             paid_on: paid_on.into(),
-            allocations: allocations.iter().map(|(invoice_no, amount_fen)| pb::Allocation { invoice_no: (*invoice_no).into(), amount_fen: *amount_fen }).collect(),
+            allocations: allocations
+                .iter()
+                .map(|(invoice_no, amount_fen)| pb::Allocation { invoice_no: (*invoice_no).into(), amount_fen: *amount_fen })
+                .collect(),
         };
         Ok(self.grpc.clone().record_payment(self.as_role(Role::Purchaser, &contract.purchaser_uscc, request)).await?.into_inner())
     }
 
     /// The events of `event_type` written to `contract.events` so far (outbox, in order), as JSON.
     pub async fn events(&self, event_type: &str) -> anyhow::Result<Vec<serde_json::Value>> {
-        let payloads: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM contract.outbox WHERE topic = $1 ORDER BY id").bind(&self.events_topic).fetch_all(&self.pool).await?;
+        let payloads: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT payload FROM contract.outbox WHERE topic = $1 ORDER BY id").bind(&self.events_topic).fetch_all(&self.pool).await?;
         let mut events = Vec::new();
         for payload in payloads {
             let event: serde_json::Value = serde_json::from_slice(&payload)?;
@@ -264,7 +273,11 @@ pub fn draft_request(section: &str, contract_id: &str, parties: &Parties, awarde
             pb::Milestone { kind: pb::MilestoneKind::Acceptance as i32, percent_bp: 7_000, period_days: 30, working_days: false, ..Default::default() },
         ],
         payment_days: 30,
-        collection_account: Some(pb::CollectionAccount { bank_name: "中国工商银行贵阳分行".into(), account_no: "2402000001".into(), account_name: parties.supplier.name.clone() }),
+        collection_account: Some(pb::CollectionAccount {
+            bank_name: "中国工商银行贵阳分行".into(),
+            account_no: "2402000001".into(),
+            account_name: parties.supplier.name.clone(),
+        }),
         performance_security: Some(pb::Security { form: pb::SecurityForm::Guarantee as i32, amount_fen: 500_000 }),
         quality_retention: None,
         overdue_rate: None,

@@ -1,7 +1,6 @@
 //! Test helpers: a fresh database per test, topics isolated by a random prefix, the real ledger
 //! started in-process (or as a real process), and one method per operation.
 
-
 pub mod contracts;
 
 use std::collections::{BTreeMap, HashMap};

@@ -100,8 +100,18 @@ async fn a_forged_or_altered_signature_is_refused_and_nothing_is_stored() -> any
     let refused = contracts.sign(&contract, Role::Supplier, purchaser, &parties.purchaser_key).await.unwrap_err();
     assert_eq!(refused.code(), Code::NotFound, "a supplier that is not this contract's sees nothing");
     let stranger = TestBidder::new(12);
-    let hidden = contracts.grpc.clone().get_contract(contracts.as_role(Role::Supplier, &stranger.uscc, pb::ContractRef { centre_id: CENTRE.into(), contract_id: "HT-SG-1".into() })).await.unwrap_err();
-    let unknown = contracts.grpc.clone().get_contract(contracts.as_role(Role::Supplier, &stranger.uscc, pb::ContractRef { centre_id: CENTRE.into(), contract_id: "HT-NONE".into() })).await.unwrap_err();
+    let hidden = contracts
+        .grpc
+        .clone()
+        .get_contract(contracts.as_role(Role::Supplier, &stranger.uscc, pb::ContractRef { centre_id: CENTRE.into(), contract_id: "HT-SG-1".into() }))
+        .await
+        .unwrap_err();
+    let unknown = contracts
+        .grpc
+        .clone()
+        .get_contract(contracts.as_role(Role::Supplier, &stranger.uscc, pb::ContractRef { centre_id: CENTRE.into(), contract_id: "HT-NONE".into() }))
+        .await
+        .unwrap_err();
     assert_eq!((hidden.code(), hidden.message().replace("HT-SG-1", "X")), (unknown.code(), unknown.message().replace("HT-NONE", "X")));
     let stored = contracts.get_contract("HT-SG-1").await?;
     assert_eq!((stored.purchaser_signed_at, stored.status), (None, pb::ContractStatus::Pending as i32), "nothing stored");
@@ -136,7 +146,11 @@ async fn breaches(contracts: &TestContracts) -> anyhow::Result<Vec<(String, Stri
         .iter()
         .map(|event| {
             let data = &event["data"];
-            (data["clock"].as_str().unwrap_or_default().to_owned(), data["due_on"].as_str().unwrap_or_default().to_owned(), data["parties"].as_str().unwrap_or_default().to_owned())
+            (
+                data["clock"].as_str().unwrap_or_default().to_owned(),
+                data["due_on"].as_str().unwrap_or_default().to_owned(),
+                data["parties"].as_str().unwrap_or_default().to_owned(),
+            )
         })
         .collect())
 }
@@ -225,7 +239,8 @@ async fn an_invoice_not_objected_to_within_five_working_days_is_deemed_received(
     assert_eq!(invoice.status, pb::InvoiceStatus::Accepted as i32);
     let accepted = contracts.events("invoice.accepted").await?;
     assert_eq!((accepted.len(), &accepted[0]["data"]["deemed"]), (1, &serde_json::json!(true)));
-    let late = pb::ObjectToInvoiceRequest { centre_id: CENTRE.into(), invoice_no: "26522000000000000011".into(), disputed_fen: 100, reason: "数量不符".into() };
+    let late =
+        pb::ObjectToInvoiceRequest { centre_id: CENTRE.into(), invoice_no: "26522000000000000011".into(), disputed_fen: 100, reason: "数量不符".into() };
     let refused = contracts.grpc.clone().object_to_invoice(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, late)).await.unwrap_err();
     assert!(refused.message().starts_with("invoice_not_open:") || refused.message().starts_with("objection_window_closed:"), "{}", refused.message());
     assert_eq!(contracts.sweep().await?.deemed, 0, "deemed once");
@@ -242,7 +257,12 @@ async fn a_partial_objection_leaves_the_undisputed_part_payable_on_its_due_date(
     let contract = signed_contract(&contracts, &parties, "PO-1", draft).await?;
     contracts.invoice(&contract, "26522000000000000021", 1, 3_000_000).await?;
     contracts.clock.set(beijing("2026-03-05T10:00"));
-    let objection = pb::ObjectToInvoiceRequest { centre_id: CENTRE.into(), invoice_no: "26522000000000000021".into(), disputed_fen: 750_000, reason: "预付比例与合同不符".into() };
+    let objection = pb::ObjectToInvoiceRequest {
+        centre_id: CENTRE.into(),
+        invoice_no: "26522000000000000021".into(),
+        disputed_fen: 750_000,
+        reason: "预付比例与合同不符".into(),
+    };
     let invoice = contracts.grpc.clone().object_to_invoice(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, objection)).await?.into_inner();
     assert_eq!((invoice.status, invoice.payable_fen, invoice.due_on.as_str()), (pb::InvoiceStatus::ConditionallyAccepted as i32, 2_250_000, "2026-03-16"));
     // More than the undisputed part cannot be paid against it.
@@ -299,8 +319,10 @@ async fn overdue_interest_accrues_daily_over_a_month_across_an_lpr_change() -> a
     assert_eq!(before_paying.overdue_interest_fen, 48_000, "accrued through today, unpaid");
     assert_eq!(contracts.sweep().await?.overdue, 1, "one overdue warning");
     // The annual report (条例 art. 18) for 2025, as of today: LP-2's purchaser owes 30,000.00 and 480.00 of interest.
-    let report = contracts.grpc.clone().overdue_report(contracts.operator(pb::OverdueReportRequest { centre_id: CENTRE.into(), year: 2025 })).await?.into_inner();
-    let rows: Vec<(&str, u32, i64, i64)> = report.rows.iter().map(|row| (row.purchaser_uscc.as_str(), row.contracts, row.overdue_unpaid_fen, row.overdue_interest_fen)).collect();
+    let report =
+        contracts.grpc.clone().overdue_report(contracts.operator(pb::OverdueReportRequest { centre_id: CENTRE.into(), year: 2025 })).await?.into_inner();
+    let rows: Vec<(&str, u32, i64, i64)> =
+        report.rows.iter().map(|row| (row.purchaser_uscc.as_str(), row.contracts, row.overdue_unpaid_fen, row.overdue_interest_fen)).collect();
     assert_eq!(rows, vec![(statutory.purchaser.uscc.as_str(), 1, 3_000_000, 48_000)]);
     assert_eq!(contracts.events("payment.overdue").await?.len(), 1);
     contracts.assert_events_match_schema().await?;
@@ -327,7 +349,14 @@ async fn acceptance_delayed_by_the_purchaser_starts_the_payment_clock_at_the_end
     assert_eq!(invoice.due_on, "2026-04-07");
     // Recorded late, on 10 March: the clock still runs from 5 March.
     contracts.clock.set(beijing("2026-03-10T09:00"));
-    let result = pb::RecordAcceptanceRequest { centre_id: CENTRE.into(), contract_id: "HT-AC-1".into(), milestone: 2, passed: true, note: "验收合格".into(), settlement_amount_fen: 0 };
+    let result = pb::RecordAcceptanceRequest {
+        centre_id: CENTRE.into(),
+        contract_id: "HT-AC-1".into(),
+        milestone: 2,
+        passed: true,
+        note: "验收合格".into(),
+        settlement_amount_fen: 0,
+    };
     let recorded = contracts.grpc.clone().record_acceptance(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, result)).await?.into_inner();
     assert_eq!(recorded.payment_clock_from, "2026-03-05");
     assert_eq!(contracts.get_invoice("26522000000000000041", &parties.supplier.uscc).await?.due_on, "2026-04-07");
@@ -410,16 +439,22 @@ async fn a_signed_payment_record_pays_an_invoice_once_and_a_forged_one_changes_n
     let topic = app.settings.kafka.topic(jinfu_platform::topics::CONTRACT_PAYMENTS);
     jinfu_bank_sim::produce_all(&app.settings.kafka.producer()?, &topic, &[forged, overpaid, good.clone(), good]).await?;
     wait_until("the payment applied", || async { Ok(contracts.events("payment.recorded").await?.len() == 1) }).await?;
-    let reasons: Vec<String> = sqlx::query_scalar("SELECT reason FROM contract.dead_letters WHERE topic = $1 ORDER BY id").bind(&topic).fetch_all(&contracts.pool).await?;
+    let reasons: Vec<String> =
+        sqlx::query_scalar("SELECT reason FROM contract.dead_letters WHERE topic = $1 ORDER BY id").bind(&topic).fetch_all(&contracts.pool).await?;
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(reasons[0].starts_with("bad_signature:") && reasons[1].starts_with("overpaid:"), "{reasons:?}");
     wait_until("every record consumed", || async {
-        let done: Option<i64> = sqlx::query_scalar("SELECT sum(next_offset)::int8 FROM contract.consumer_offsets WHERE topic = $1").bind(&topic).fetch_one(&contracts.pool).await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT sum(next_offset)::int8 FROM contract.consumer_offsets WHERE topic = $1").bind(&topic).fetch_one(&contracts.pool).await?;
         Ok(done == Some(4))
     })
     .await?;
     let invoice = contracts.get_invoice("26522000000000000051", &parties.supplier.uscc).await?;
-    assert_eq!((invoice.status, invoice.paid_fen), (pb::InvoiceStatus::Paid as i32, 3_000_000), "paid once: the repeat changed nothing, the refused ones nothing");
+    assert_eq!(
+        (invoice.status, invoice.paid_fen),
+        (pb::InvoiceStatus::Paid as i32, 3_000_000),
+        "paid once: the repeat changed nothing, the refused ones nothing"
+    );
     let paid: i64 = sqlx::query_scalar("SELECT count(*) FROM contract.payments").fetch_one(&contracts.pool).await?;
     assert_eq!(paid, 1, "the overpaying record left no payment row behind");
     contracts.assert_events_match_schema().await?;

@@ -23,9 +23,11 @@ pub struct ContractDemo {
     pub clock_file: PathBuf,
 }
 
-/// What happened, for the summary line.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What happened, for the summary line, and a few overdue invoices' interest laid out day run by
+/// day run so that a reader can check it by hand.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ContractFigures {
+    pub examples: Vec<String>,
     pub signed: usize,
     pub late: usize,
     pub invoices: usize,
@@ -39,14 +41,15 @@ impl std::fmt::Display for ContractFigures {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             formatter,
-            "contracts: {} signed ({} late), {} invoices ({} objected), {} paid on time, {} overdue, overdue interest {} yuan",
+            "contracts: {} signed ({} late), {} invoices ({} objected), {} paid on time, {} overdue, overdue interest {} yuan{}",
             self.signed,
             self.late,
             self.invoices,
             self.objected,
             self.paid_on_time,
             self.overdue,
-            jinfu_ledger::Fen::from_fen(self.interest_fen)
+            jinfu_ledger::Fen::from_fen(self.interest_fen),
+            self.examples.iter().map(|example| format!("\n{example}")).collect::<String>()
         )
     }
 }
@@ -131,7 +134,10 @@ impl Demo {
     }
 
     fn now(&self) -> DateTime<Utc> {
-        std::fs::read_to_string(&self.clock_file).ok().and_then(|text| DateTime::parse_from_rfc3339(text.trim()).ok()).map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+        std::fs::read_to_string(&self.clock_file)
+            .ok()
+            .and_then(|text| DateTime::parse_from_rfc3339(text.trim()).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
     }
 
     async fn get_invoice(&self, deal: &Deal, invoice_no: &str) -> anyhow::Result<pb::Invoice> {
@@ -163,7 +169,16 @@ impl Demo {
 async fn set_rules(demo: &Demo, centres: &[String]) -> anyhow::Result<()> {
     for centre in centres {
         let rules = if centre == "520100" {
-            pb::CentreRules { centre_id: centre.clone(), sign_days: 2, sign_in_working_days: true, publish_working_days: 1, file_working_days: 1, acceptance_working_days: 1, invoice_payment_working_days: 2, ..Default::default() }
+            pb::CentreRules {
+                centre_id: centre.clone(),
+                sign_days: 2,
+                sign_in_working_days: true,
+                publish_working_days: 1,
+                file_working_days: 1,
+                acceptance_working_days: 1,
+                invoice_payment_working_days: 2,
+                ..Default::default()
+            }
         } else {
             pb::CentreRules { centre_id: centre.clone(), invoice_payment_working_days: 10, ..Default::default() }
         };
@@ -191,18 +206,61 @@ fn draft(centre: &str, section: &str, purchaser: &str, supplier: &str, index: us
             pb::Milestone { kind: pb::MilestoneKind::Acceptance as i32, percent_bp: 7_000, period_days: 30, working_days: false, ..Default::default() },
         ],
         payment_days: 30,
-        collection_account: Some(pb::CollectionAccount { bank_name: "中国工商银行贵州省分行".into(), account_no: format!("2402{index:012}"), account_name: format!("供应商 {supplier}") }),
+        collection_account: Some(pb::CollectionAccount {
+            bank_name: "中国工商银行贵州省分行".into(),
+            account_no: format!("2402{index:012}"),
+            account_name: format!("供应商 {supplier}"),
+        }),
         performance_security: Some(pb::Security { form: pb::SecurityForm::Guarantee as i32, amount_fen: amount_fen / 20 }),
         quality_retention: None,
         overdue_rate: (index % 4 == 0).then(|| pb::OverdueRate { kind: pb::overdue_rate::Kind::LprPlus as i32, annual_percent: "0.50".into() }),
     }
 }
 
+/// One invoice's overdue interest as a reader checks it: the rate in force, each run of days.
+fn worked(contract: &pb::Contract, invoice: &pb::Invoice) -> String {
+    let yuan = |fen: i64| jinfu_ledger::Fen::from_fen(fen).to_yuan_string();
+    let rate = contract.overdue_rate_in_force.as_ref().map_or_else(String::new, |rate| match pb::overdue_rate::Kind::try_from(rate.kind) {
+        Ok(pb::overdue_rate::Kind::LprPlus) => format!("one-year LPR + {} % a year, / 365", rate.annual_percent),
+        Ok(pb::overdue_rate::Kind::Fixed) => format!("{} % a year, / 365", rate.annual_percent),
+        _ => "0.05 % a day (万分之五)".to_owned(),
+    });
+    let mut text = format!(
+        "  worked: invoice {} of {} ({}; scale {}), payable {} yuan, due {} ({}), paid {} yuan; rate {rate}:",
+        invoice.invoice_no,
+        contract.contract_id,
+        contract.centre_id,
+        pb::Scale::try_from(contract.supplier_scale).map_or("?", |scale| scale.as_str_name()),
+        yuan(invoice.payable_fen),
+        invoice.due_on,
+        invoice.due_by,
+        yuan(invoice.paid_fen)
+    );
+    for segment in &invoice.interest {
+        text.push_str(&format!(
+            "\n    {}..{}: {} days x {} yuan x {} = {} fen",
+            segment.from,
+            segment.to,
+            segment.days,
+            yuan(segment.unpaid_fen),
+            segment.daily_rate,
+            segment.exact_fen
+        ));
+    }
+    text.push_str(&format!("\n    total, rounded half up once: {} yuan", yuan(invoice.overdue_interest_fen)));
+    text
+}
+
 /// Runs the contracts of `sections` (centre, section, bidders with the winner first; the first
 /// section is skipped: the e-trading system reported its contract signed) and returns the
 /// figures. `seed` makes the choices repeatable.
 pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(String, String, Vec<String>)], seed: u64) -> anyhow::Result<ContractFigures> {
-    let demo = Demo { grpc: ContractServiceClient::connect(settings.url.clone()).await?, tokens: tokens.clone(), clock_file: settings.clock_file.clone(), start: Utc::now() };
+    let demo = Demo {
+        grpc: ContractServiceClient::connect(settings.url.clone()).await?,
+        tokens: tokens.clone(),
+        clock_file: settings.clock_file.clone(),
+        start: Utc::now(),
+    };
     let mut rng = StdRng::seed_from_u64(seed);
     let mut centres: Vec<String> = sections.iter().map(|(centre, _, _)| centre.clone()).collect();
     centres.sort();
@@ -217,9 +275,21 @@ pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(Strin
         let (purchaser_key, supplier_key) = (SigningKey::generate(Scheme::Sm2Sm3), SigningKey::generate(Scheme::Ed25519));
         demo.register(centre, &purchaser, &purchaser_key).await?;
         demo.register(centre, winner, &supplier_key).await?;
-        let contract = demo.grpc.clone().draft_contract(demo.request(Role::Purchaser, centre, &purchaser, draft(centre, section, &purchaser, winner, index))?).await?.into_inner();
+        let contract = demo
+            .grpc
+            .clone()
+            .draft_contract(demo.request(Role::Purchaser, centre, &purchaser, draft(centre, section, &purchaser, winner, index))?)
+            .await?
+            .into_inner();
         let late = rng.gen_ratio(1, 8);
-        deals.push(Deal { centre: centre.clone(), contract, purchaser: (purchaser, purchaser_key), supplier: (winner.clone(), supplier_key), late, invoices: Vec::new() });
+        deals.push(Deal {
+            centre: centre.clone(),
+            contract,
+            purchaser: (purchaser, purchaser_key),
+            supplier: (winner.clone(), supplier_key),
+            late,
+            invoices: Vec::new(),
+        });
     }
     for deal in deals.iter_mut().filter(|deal| !deal.late) {
         demo.sign(deal, Role::Purchaser, &deal.purchaser).await?;
@@ -229,7 +299,12 @@ pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(Strin
     demo.day(2)?;
     for deal in deals.iter().filter(|deal| !deal.late) {
         for kind in [pb::record_disclosure_request::Kind::Publication, pb::record_disclosure_request::Kind::Filing] {
-            let request = pb::RecordDisclosureRequest { centre_id: deal.centre.clone(), contract_id: deal.contract.contract_id.clone(), kind: kind as i32, reference: format!("公告-{}", deal.contract.contract_id) };
+            let request = pb::RecordDisclosureRequest {
+                centre_id: deal.centre.clone(),
+                contract_id: deal.contract.contract_id.clone(),
+                kind: kind as i32,
+                reference: format!("公告-{}", deal.contract.contract_id),
+            };
             demo.grpc.clone().record_disclosure(demo.request(Role::Purchaser, &deal.centre, &deal.purchaser.0, request)?).await?;
         }
     }
@@ -246,7 +321,12 @@ pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(Strin
         if rng.gen_ratio(1, 10) {
             let Some(invoice_no) = deal.invoices.first() else { continue };
             let invoice = demo.get_invoice(deal, invoice_no).await?;
-            let request = pb::ObjectToInvoiceRequest { centre_id: deal.centre.clone(), invoice_no: invoice_no.clone(), disputed_fen: invoice.amount_with_tax_fen / 10, reason: "预付款金额与合同约定比例不符".into() };
+            let request = pb::ObjectToInvoiceRequest {
+                centre_id: deal.centre.clone(),
+                invoice_no: invoice_no.clone(),
+                disputed_fen: invoice.amount_with_tax_fen / 10,
+                reason: "预付款金额与合同约定比例不符".into(),
+            };
             demo.grpc.clone().object_to_invoice(demo.request(Role::Purchaser, &deal.centre, &deal.purchaser.0, request)?).await?;
             objected += 1;
         }
@@ -259,7 +339,14 @@ pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(Strin
     }
     demo.day(21)?;
     for deal in deals.iter().filter(|deal| !deal.late) {
-        let request = pb::RecordAcceptanceRequest { centre_id: deal.centre.clone(), contract_id: deal.contract.contract_id.clone(), milestone: 2, passed: true, note: "验收合格".into(), settlement_amount_fen: 0 };
+        let request = pb::RecordAcceptanceRequest {
+            centre_id: deal.centre.clone(),
+            contract_id: deal.contract.contract_id.clone(),
+            milestone: 2,
+            passed: true,
+            note: "验收合格".into(),
+            settlement_amount_fen: 0,
+        };
         demo.grpc.clone().record_acceptance(demo.request(Role::Purchaser, &deal.centre, &deal.purchaser.0, request)?).await?;
     }
     demo.day(22)?;
@@ -281,13 +368,20 @@ pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(Strin
             let invoice = demo.get_invoice(deal, invoice_no).await?;
             let Ok(due) = NaiveDate::parse_from_str(&invoice.due_on, "%Y-%m-%d") else { continue };
             let roll = rng.gen_range(0..100);
-            let paid_on = if roll < 75 { due } else if roll < 92 { due + Duration::days(rng.gen_range(3..=20)) } else { continue };
+            let paid_on = if roll < 75 {
+                due
+            } else if roll < 92 {
+                due + Duration::days(rng.gen_range(3..=20))
+            } else {
+                continue;
+            };
             demo.pay(deal, invoice_no, paid_on.min(today)).await?;
         }
     }
     // Day 75: where things stand.
     demo.day(75)?;
     let mut figures = ContractFigures { objected, ..ContractFigures::default() };
+    let mut kinds = Vec::new();
     for deal in &deals {
         let request = pb::ContractRef { centre_id: deal.centre.clone(), contract_id: deal.contract.contract_id.clone() };
         let contract = demo.grpc.clone().get_contract(demo.request(Role::Operator, &deal.centre, "demo-operator", request)?).await?.into_inner();
@@ -301,6 +395,12 @@ pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(Strin
             figures.interest_fen += invoice.overdue_interest_fen;
             if invoice.overdue_interest_fen > 0 || (invoice.paid_fen < invoice.payable_fen && !invoice.due_on.is_empty()) {
                 figures.overdue += 1;
+                // One of each kind where there is one: paid late, unpaid, at an agreed rate.
+                let kind = (contract.overdue_rate_in_force.as_ref().map(|rate| rate.kind), invoice.paid_fen >= invoice.payable_fen);
+                if figures.examples.len() < 3 && invoice.overdue_interest_fen > 0 && !kinds.contains(&kind) {
+                    kinds.push(kind);
+                    figures.examples.push(worked(&contract, &invoice));
+                }
             } else if invoice.status == pb::InvoiceStatus::Paid as i32 {
                 figures.paid_on_time += 1;
             }

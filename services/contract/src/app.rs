@@ -19,8 +19,8 @@ use tonic::service::Routes;
 use tracing::info;
 
 use crate::api::ContractApi;
-use crate::payment_records::PaymentRecordHandler;
 use crate::calendar::{LedgerCalendar, SharedCalendar};
+use crate::payment_records::PaymentRecordHandler;
 use crate::settings::Settings;
 use crate::sweeper::Sweeper;
 use crate::trading::TradingHandler;

@@ -57,7 +57,8 @@ impl LedgerCalendar {
         let years = self.client.clone().list_calendar_years(request).await?.into_inner().years;
         let mut calendar = Calendar::china();
         for year in years.iter().filter(|year| year.origin == "loaded") {
-            let days = |texts: &[String]| -> anyhow::Result<Vec<NaiveDate>> { texts.iter().map(|text| Ok(NaiveDate::parse_from_str(text, "%Y-%m-%d")?)).collect() };
+            let days =
+                |texts: &[String]| -> anyhow::Result<Vec<NaiveDate>> { texts.iter().map(|text| Ok(NaiveDate::parse_from_str(text, "%Y-%m-%d")?)).collect() };
             let data = YearData::new(year.year, &days(&year.holidays)?, &days(&year.make_up_workdays)?)?;
             calendar = calendar.with_year(&data);
         }

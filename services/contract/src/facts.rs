@@ -71,7 +71,14 @@ pub struct InvoiceFacts {
 }
 
 /// The invoice's due date and its overdue interest through `until` (inclusive).
-pub async fn invoice_facts(pool: &PgPool, contract: &ContractFacts, invoice: InvoiceRow, calendar: &Calendar, lpr: &LprHistory, until: NaiveDate) -> anyhow::Result<InvoiceFacts> {
+pub async fn invoice_facts(
+    pool: &PgPool,
+    contract: &ContractFacts,
+    invoice: InvoiceRow,
+    calendar: &Calendar,
+    lpr: &LprHistory,
+    until: NaiveDate,
+) -> anyhow::Result<InvoiceFacts> {
     let (due, calendar_missing) = match contract.due(&invoice, calendar, until) {
         Ok(due) => (due, None),
         Err(CalendarError::NoDataForYear(year)) => (None, Some(year)),

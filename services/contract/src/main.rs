@@ -3,11 +3,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use jinfu_contract_service::app::Application;
-use jinfu_contract_service::report::overdue_report;
 use jinfu_contract_service::calendar::LedgerCalendar;
+use jinfu_contract_service::report::overdue_report;
 use jinfu_contract_service::settings::{AuthSettings, LedgerSettings, Settings};
-use jinfu_platform::auth::TokenKeys;
 use jinfu_contract_service::{MIGRATOR, SCHEMA};
+use jinfu_platform::auth::TokenKeys;
 use jinfu_platform::db::DatabaseSettings;
 use jinfu_platform::{cli, config, db, shutdown};
 use serde::Deserialize;
@@ -77,7 +77,15 @@ async fn run() -> anyhow::Result<ExitCode> {
             println!("purchaser_uscc\tpurchaser_name\tcontracts\tinvoices\toverdue_unpaid_yuan\toverdue_interest_yuan");
             for row in &rows {
                 let yuan = |fen: i64| jinfu_ledger::Fen::from_fen(fen).to_yuan_string();
-                println!("{}\t{}\t{}\t{}\t{}\t{}", row.purchaser_uscc, row.purchaser_name, row.contracts, row.invoices, yuan(row.overdue_unpaid_fen), yuan(row.overdue_interest_fen));
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    row.purchaser_uscc,
+                    row.purchaser_name,
+                    row.contracts,
+                    row.invoices,
+                    yuan(row.overdue_unpaid_fen),
+                    yuan(row.overdue_interest_fen)
+                );
             }
             println!("{} purchasers of centre {centre} with payments to SMEs overdue and unpaid at the end of {year}", rows.len());
             Ok(if rows.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -88,7 +88,10 @@ impl PaymentRecordHandler {
             return refused("missing_signature", format!("{SIGNATURE_HEADER} and {SIGNING_KEY_HEADER} headers are required"));
         };
         let Some((scheme, public_key)) = rules::party_key(&mut **transaction, &sent.centre_id, &sent.purchaser_uscc, &key_ref).await? else {
-            return refused("unknown_signing_key", format!("no key {:?} is registered for purchaser {}", jinfu_platform::fields::clip(&key_ref, 64), sent.purchaser_uscc));
+            return refused(
+                "unknown_signing_key",
+                format!("no key {:?} is registered for purchaser {}", jinfu_platform::fields::clip(&key_ref, 64), sent.purchaser_uscc),
+            );
         };
         let key = VerifyingKey::from_hex(scheme.parse::<Scheme>()?, &public_key)?;
         if key.verify(&record.value, &signature).is_err() {
@@ -104,7 +107,9 @@ impl PaymentRecordHandler {
         Ok(match payments::record(transaction, &self.events_topic, &contract, &payment, &by, now).await? {
             Ok(_) => Handled::Applied,
             Err(NotRecorded::Refused(refusal)) => Handled::Refused(Refused(refusal.code(), refusal.to_string())),
-            Err(NotRecorded::IdReused) => Handled::Refused(Refused("payment_id_reused", format!("payment {} was recorded with other content", payment.payment_id))),
+            Err(NotRecorded::IdReused) => {
+                Handled::Refused(Refused("payment_id_reused", format!("payment {} was recorded with other content", payment.payment_id)))
+            }
         })
     }
 }

@@ -123,7 +123,8 @@ pub async fn record(
             events.push(centre, &contract.contract_id, "invoice.paid", data);
         }
     }
-    let allocations: Vec<_> = payment.allocations.iter().map(|(invoice_no, amount)| json!({ "invoice_no": invoice_no, "amount": yuan(amount.fen()) })).collect();
+    let allocations: Vec<_> =
+        payment.allocations.iter().map(|(invoice_no, amount)| json!({ "invoice_no": invoice_no, "amount": yuan(amount.fen()) })).collect();
     events.push(
         centre,
         &contract.contract_id,

@@ -27,7 +27,14 @@ pub struct OverdueRow {
 
 /// The report for `year` of `centre_id` as of its last day, or of `today` while the year runs (one
 /// purchaser's line only, when `purchaser` is set).
-pub async fn overdue_report(pool: &PgPool, calendar: &Calendar, centre_id: &str, year: i32, purchaser: Option<&str>, today: NaiveDate) -> anyhow::Result<Vec<OverdueRow>> {
+pub async fn overdue_report(
+    pool: &PgPool,
+    calendar: &Calendar,
+    centre_id: &str,
+    year: i32,
+    purchaser: Option<&str>,
+    today: NaiveDate,
+) -> anyhow::Result<Vec<OverdueRow>> {
     // The end of the year, or today for the year still running.
     let last_day = NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| anyhow::anyhow!("no such year {year}"))?.min(today);
     let year_end = jinfu_ledger::beijing::start_of(last_day + chrono::Duration::days(1));
@@ -44,7 +51,8 @@ pub async fn overdue_report(pool: &PgPool, calendar: &Calendar, centre_id: &str,
         if purchaser.is_some_and(|purchaser| purchaser != contract.purchaser_uscc) || !Scale::parse(&contract.supplier_scale).is_some_and(Scale::is_sme) {
             continue;
         }
-        let paid_by_year_end: i64 = invoices::payments_of(pool, centre_id, &invoice.invoice_no).await?.iter().filter(|(day, _)| *day <= last_day).map(|(_, fen)| fen.fen()).sum();
+        let paid_by_year_end: i64 =
+            invoices::payments_of(pool, centre_id, &invoice.invoice_no).await?.iter().filter(|(day, _)| *day <= last_day).map(|(_, fen)| fen.fen()).sum();
         let unpaid = invoice.amounts().payable().fen() - paid_by_year_end;
         let invoice_facts = invoice_facts(pool, facts, invoice, calendar, &lpr, last_day).await?;
         let Some((due_on, _)) = invoice_facts.due else { continue };
@@ -52,7 +60,10 @@ pub async fn overdue_report(pool: &PgPool, calendar: &Calendar, centre_id: &str,
             continue;
         }
         let (row, contracts) = rows.entry(contract.purchaser_uscc.clone()).or_insert_with(|| {
-            (OverdueRow { purchaser_uscc: contract.purchaser_uscc.clone(), purchaser_name: contract.purchaser_name.clone(), ..OverdueRow::default() }, BTreeSet::new())
+            (
+                OverdueRow { purchaser_uscc: contract.purchaser_uscc.clone(), purchaser_name: contract.purchaser_name.clone(), ..OverdueRow::default() },
+                BTreeSet::new(),
+            )
         });
         contracts.insert(contract.contract_id.clone());
         row.invoices += 1;

@@ -75,7 +75,15 @@ impl Sweeper {
 
     /// Claims the notice `clock` of `subject` and publishes its event (keyed by `key`) in one
     /// transaction; `true` when it was new.
-    async fn notice(&self, centre: &str, (subject, key): (&str, &str), clock: &str, event_type: &str, data: serde_json::Value, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    async fn notice(
+        &self,
+        centre: &str,
+        (subject, key): (&str, &str),
+        clock: &str,
+        event_type: &str,
+        data: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
         let mut transaction = self.pool.begin().await?;
         if !notices::claim(&mut transaction, centre, subject, clock, now).await? {
             return Ok(false);
@@ -121,7 +129,10 @@ impl Sweeper {
                     "clock": clock.name, "section_id": contract.section_id, "contract_id": contract.contract_id, "due_on": clock.due_on,
                     "parties": clock.party_codes(), "supplier_uscc": contract.supplier_uscc, "purchaser_uscc": contract.purchaser_uscc, "detail": null,
                 });
-                if self.notice(&contract.centre_id, (&contract.contract_id, &contract.contract_id), &clock.name, "contract.deadline_breached", data, now).await? {
+                if self
+                    .notice(&contract.centre_id, (&contract.contract_id, &contract.contract_id), &clock.name, "contract.deadline_breached", data, now)
+                    .await?
+                {
                     metrics::counter!(CONTRACT_DEADLINE_BREACHES, "clock" => kind.to_owned()).increment(1);
                     published += 1;
                 }
@@ -183,4 +194,3 @@ impl Sweeper {
         Ok(true)
     }
 }
-

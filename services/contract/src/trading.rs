@@ -43,7 +43,9 @@ impl TradingHandler {
         if let Some(stored) = awards::recorded_hash(transaction, &source, &event.centre_id, &event.event_id).await? {
             return match seen_again(Some(&stored), &hash) {
                 Seen::Replay => Ok(Handled::Applied),
-                Seen::Reused => refused("event_id_reused", format!("event id {} of centre {} was applied before with other content", event.event_id, event.centre_id)),
+                Seen::Reused => {
+                    refused("event_id_reused", format!("event id {} of centre {} was applied before with other content", event.event_id, event.centre_id))
+                }
             };
         }
         if jinfu_ledger::ids::CentreCode::parse(&event.centre_id).is_err() {
@@ -53,7 +55,10 @@ impl TradingHandler {
         match event.event_type.as_str() {
             "award.announced" => {
                 let Some(winner) = event.data.get("winner_uscc").and_then(serde_json::Value::as_str).filter(|text| is_uscc(text)) else {
-                    return refused("bad_field", "award.announced needs data.winner_uscc, a unified social credit code (18 characters, upper-case, correct check character)");
+                    return refused(
+                        "bad_field",
+                        "award.announced needs data.winner_uscc, a unified social credit code (18 characters, upper-case, correct check character)",
+                    );
                 };
                 if !awards::record(transaction, centre, section, winner, occurred_at, &event.event_id).await? {
                     awards::record_event(transaction, &source, centre, &event.event_id, &event.event_type, &hash).await?;
@@ -62,7 +67,8 @@ impl TradingHandler {
                 let centre_rules = rules::centre_rules(&mut **transaction, centre).await?;
                 let sign_by = centre_rules.sign_by(&self.calendar.current(), jinfu_ledger::beijing::date(occurred_at)).ok();
                 let mut events = Events::new(&self.events_topic);
-                let data = json!({ "section_id": section, "supplier_uscc": winner, "awarded_at": jinfu_ledger::beijing::rfc3339(occurred_at), "sign_by": sign_by });
+                let data =
+                    json!({ "section_id": section, "supplier_uscc": winner, "awarded_at": jinfu_ledger::beijing::rfc3339(occurred_at), "sign_by": sign_by });
                 events.push(centre, section, "award.recorded", data);
                 events.insert(transaction).await?;
             }

@@ -17,7 +17,9 @@ use crate::store::{rules, Tx};
 /// The milestone `sequence` of an active contract that can be delivered.
 async fn deliverable(transaction: &mut Tx, contract: &ContractRow, sequence: u32) -> Result<Milestone, Status> {
     if contract.status != ContractStatus::Active.code() {
-        return Err(Refusal::WrongStatus { status: ContractStatus::parse(&contract.status).map_or("unknown", ContractStatus::code), what: "an acceptance" }.into());
+        return Err(
+            Refusal::WrongStatus { status: ContractStatus::parse(&contract.status).map_or("unknown", ContractStatus::code), what: "an acceptance" }.into()
+        );
     }
     let milestones = store::milestones(&mut **transaction, &contract.centre_id, &contract.contract_id).await.map_err(failed("reading milestones"))?;
     let milestone = milestones.into_iter().find(|milestone| milestone.sequence == sequence).ok_or(Refusal::NoSuchMilestone { milestone: sequence })?;
@@ -48,7 +50,13 @@ fn acceptance_pb(contract: &ContractRow, row: &AcceptanceRow, kind: MilestoneKin
     }
 }
 
-async fn answer(api: &ContractApi, transaction: Tx, events: Events<'_>, contract: &ContractRow, milestone: &Milestone) -> Result<Response<pb::Acceptance>, Status> {
+async fn answer(
+    api: &ContractApi,
+    transaction: Tx,
+    events: Events<'_>,
+    contract: &ContractRow,
+    milestone: &Milestone,
+) -> Result<Response<pb::Acceptance>, Status> {
     let mut transaction = transaction;
     events.insert(&mut transaction).await.map_err(failed("writing events"))?;
     let rows = store::acceptances(&mut *transaction, &contract.centre_id, &contract.contract_id).await.map_err(failed("reading acceptances"))?;
@@ -69,7 +77,10 @@ pub(super) async fn request(api: &ContractApi, request: Request<pb::RequestAccep
         .organise_by(&api.calendar.current(), jinfu_ledger::beijing::date(now))
         .map_err(|error| Status::failed_precondition(format!("calendar_missing: {error}")))?;
     let mut events = Events::new(&api.events_topic);
-    if store::request_acceptance(&mut transaction, centre.as_str(), &contract.contract_id, body.milestone, now, organise_by).await.map_err(failed("storing a request"))? {
+    if store::request_acceptance(&mut transaction, centre.as_str(), &contract.contract_id, body.milestone, now, organise_by)
+        .await
+        .map_err(failed("storing a request"))?
+    {
         events.push(
             centre.as_str(),
             &contract.contract_id,
@@ -92,7 +103,10 @@ pub(super) async fn record(api: &ContractApi, request: Request<pb::RecordAccepta
     let contract = api.lock_visible(&mut transaction, &caller, &centre, &body.contract_id).await?;
     let milestone = deliverable(&mut transaction, &contract, body.milestone).await?;
     let rows = store::acceptances(&mut *transaction, centre.as_str(), &contract.contract_id).await.map_err(failed("reading acceptances"))?;
-    let row = rows.iter().find(|row| u32::try_from(row.milestone).ok() == Some(body.milestone)).ok_or(Refusal::AcceptanceNotRequested { milestone: body.milestone })?;
+    let row = rows
+        .iter()
+        .find(|row| u32::try_from(row.milestone).ok() == Some(body.milestone))
+        .ok_or(Refusal::AcceptanceNotRequested { milestone: body.milestone })?;
     if row.recorded_at.is_some() {
         return Err(Refusal::AcceptanceRecorded { milestone: body.milestone }.into());
     }

@@ -14,10 +14,10 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, contract_pb};
 use super::{failed, fen, request_hash, ContractApi, PURCHASER_SIDE, READERS};
 use crate::domain::clocks::clocks;
-use crate::facts::clock_facts;
 use crate::domain::contracts::{self as domain, CollectionAccount, Signing, Terms};
 use crate::domain::{is_reference, is_uscc, ContractStatus, Party, Refusal};
 use crate::events::{yuan, Events};
+use crate::facts::clock_facts;
 use crate::store::contracts::{self as store, ContractRow};
 use crate::store::{awards, rules, Tx};
 
@@ -190,7 +190,13 @@ pub(super) async fn sign(api: &ContractApi, request: Request<pb::SignContractReq
     let mut transaction = api.begin().await?;
     let contract = api.lock_visible(&mut transaction, &caller, &centre, &body.contract_id).await?;
     let party = signing_party(&caller, &contract)?;
-    let signing = domain::sign(ContractStatus::parse(&contract.status).unwrap_or(ContractStatus::Terminated), party, contract.purchaser_signed_at, contract.supplier_signed_at, now)?;
+    let signing = domain::sign(
+        ContractStatus::parse(&contract.status).unwrap_or(ContractStatus::Terminated),
+        party,
+        contract.purchaser_signed_at,
+        contract.supplier_signed_at,
+        now,
+    )?;
     if signing == Signing::AlreadySigned {
         return Ok(Response::new(view(api, &contract).await?));
     }
@@ -269,15 +275,25 @@ pub(super) async fn amend(api: &ContractApi, request: Request<pb::AmendContractR
     let mut transaction = api.begin().await?;
     let contract = api.lock_visible(&mut transaction, &caller, &centre, &body.contract_id).await?;
     if contract.status != ContractStatus::Active.code() {
-        return Err(Refusal::WrongStatus { status: ContractStatus::parse(&contract.status).map_or("unknown", ContractStatus::code), what: "an amendment" }.into());
+        return Err(
+            Refusal::WrongStatus { status: ContractStatus::parse(&contract.status).map_or("unknown", ContractStatus::code), what: "an amendment" }.into()
+        );
     }
-    let invoiced = crate::store::invoices::contract_total(&mut transaction, centre.as_str(), &contract.contract_id).await.map_err(failed("summing invoices"))?;
+    let invoiced =
+        crate::store::invoices::contract_total(&mut transaction, centre.as_str(), &contract.contract_id).await.map_err(failed("summing invoices"))?;
     if amount.fen() < invoiced {
         return Err(Refusal::AmountBelowInvoiced { amount_fen: amount.fen(), invoiced_fen: invoiced }.into());
     }
-    let terms: Vec<_> = store::milestones(&mut *transaction, centre.as_str(), &contract.contract_id).await.map_err(failed("reading milestones"))?.iter().map(|m| m.term).collect();
+    let terms: Vec<_> = store::milestones(&mut *transaction, centre.as_str(), &contract.contract_id)
+        .await
+        .map_err(failed("reading milestones"))?
+        .iter()
+        .map(|m| m.term)
+        .collect();
     store::amend(&mut transaction, &contract, amount, why, &caller.party, now).await.map_err(failed("storing an amendment"))?;
-    store::replace_milestones(&mut transaction, centre.as_str(), &contract.contract_id, &domain::milestone_amounts(&terms, amount)).await.map_err(failed("updating milestones"))?;
+    store::replace_milestones(&mut transaction, centre.as_str(), &contract.contract_id, &domain::milestone_amounts(&terms, amount))
+        .await
+        .map_err(failed("updating milestones"))?;
     let mut events = Events::new(&api.events_topic);
     events.push(
         centre.as_str(),

@@ -35,9 +35,16 @@ async fn visible(api: &ContractApi, caller: &Caller, centre: &str, invoice_no: &
 }
 
 /// The invoice locked for a change by the contract's purchaser.
-async fn lock_for_purchaser(api: &ContractApi, transaction: &mut Tx, caller: &Caller, centre: &str, invoice_no: &str) -> Result<(ContractRow, InvoiceRow), Status> {
+async fn lock_for_purchaser(
+    api: &ContractApi,
+    transaction: &mut Tx,
+    caller: &Caller,
+    centre: &str,
+    invoice_no: &str,
+) -> Result<(ContractRow, InvoiceRow), Status> {
     let (contract, _) = visible(api, caller, centre, invoice_no).await?;
-    let invoice = store::lock(transaction, centre, invoice_no).await.map_err(failed("locking an invoice"))?.ok_or_else(|| Status::not_found("invoice not found"))?;
+    let invoice =
+        store::lock(transaction, centre, invoice_no).await.map_err(failed("locking an invoice"))?.ok_or_else(|| Status::not_found("invoice not found"))?;
     Ok((contract, invoice))
 }
 
@@ -49,7 +56,8 @@ pub(super) async fn submit(api: &ContractApi, request: Request<pb::SubmitInvoice
     }
     let kind = invoice_type(body.r#type)?;
     let issue_date = parse_date("issue_date", &body.issue_date)?;
-    let (without_tax, tax, with_tax) = (fen("amount_without_tax_fen", body.amount_without_tax_fen)?, fen("tax_fen", body.tax_fen)?, fen("amount_with_tax_fen", body.amount_with_tax_fen)?);
+    let (without_tax, tax, with_tax) =
+        (fen("amount_without_tax_fen", body.amount_without_tax_fen)?, fen("tax_fen", body.tax_fen)?, fen("amount_with_tax_fen", body.amount_with_tax_fen)?);
     if !with_tax.is_positive() || without_tax.checked_add(tax) != Some(with_tax) {
         return Err(invalid("amount_with_tax_fen: more than 0 and equal to amount_without_tax_fen + tax_fen"));
     }
@@ -81,8 +89,9 @@ pub(super) async fn submit(api: &ContractApi, request: Request<pb::SubmitInvoice
         return Err(Refusal::InvoiceExceedsMilestone { milestone: body.milestone, total_fen: total, limit_fen: milestone.amount.fen() }.into());
     }
     let centre_rules = rules::centre_rules(&mut *transaction, centre.as_str()).await.map_err(failed("reading centre rules"))?;
-    let object_by =
-        centre_rules.object_by(&api.calendar.current(), jinfu_ledger::beijing::date(now)).map_err(|error| Status::failed_precondition(format!("calendar_missing: {error}")))?;
+    let object_by = centre_rules
+        .object_by(&api.calendar.current(), jinfu_ledger::beijing::date(now))
+        .map_err(|error| Status::failed_precondition(format!("calendar_missing: {error}")))?;
     let new = NewInvoice {
         centre_id: centre.as_str(),
         invoice_no: &body.invoice_no,
@@ -111,7 +120,10 @@ pub(super) async fn submit(api: &ContractApi, request: Request<pb::SubmitInvoice
         }),
     );
     commit(transaction, events).await?;
-    let invoice = store::get(&api.pool, centre.as_str(), &body.invoice_no).await.map_err(failed("reading an invoice"))?.ok_or_else(|| Status::internal("invoice vanished"))?;
+    let invoice = store::get(&api.pool, centre.as_str(), &body.invoice_no)
+        .await
+        .map_err(failed("reading an invoice"))?
+        .ok_or_else(|| Status::internal("invoice vanished"))?;
     Ok(Response::new(view(api, contract, invoice).await?))
 }
 
@@ -138,10 +150,13 @@ pub(super) async fn object(api: &ContractApi, request: Request<pb::ObjectToInvoi
     let (contract, invoice) = lock_for_purchaser(api, &mut transaction, &caller, centre.as_str(), &body.invoice_no).await?;
     purchaser_of(&caller, &contract)?;
     let status = InvoiceStatus::parse(&invoice.status).unwrap_or(InvoiceStatus::Paid);
-    let new_status = invoices::object(status, invoice.amounts(), disputed, invoice.object_by, jinfu_ledger::beijing::date(now)).map_err(|refusal| match refusal {
-        Refusal::Overpaid { .. } => invalid(format!("disputed_fen: 1 to {} fen (the invoice's unpaid amount)", invoice.amount_with_tax_fen - invoice.paid_fen)),
-        other => other.into(),
-    })?;
+    let new_status =
+        invoices::object(status, invoice.amounts(), disputed, invoice.object_by, jinfu_ledger::beijing::date(now)).map_err(|refusal| match refusal {
+            Refusal::Overpaid { .. } => {
+                invalid(format!("disputed_fen: 1 to {} fen (the invoice's unpaid amount)", invoice.amount_with_tax_fen - invoice.paid_fen))
+            }
+            other => other.into(),
+        })?;
     store::object(&mut transaction, &invoice, new_status.code(), disputed, why, now).await.map_err(failed("storing an objection"))?;
     let mut events = Events::new(&api.events_topic);
     events.push(
@@ -173,11 +188,18 @@ pub(super) async fn accept(api: &ContractApi, request: Request<pb::InvoiceRef>) 
         if invoice.status == InvoiceStatus::Accepted.code() {
             return Ok(Response::new(view(api, contract, invoice).await?));
         }
-        return Err(Refusal::InvoiceNotOpen { status: InvoiceStatus::parse(&invoice.status).map_or("unknown", InvoiceStatus::code), what: "an acceptance" }.into());
+        return Err(
+            Refusal::InvoiceNotOpen { status: InvoiceStatus::parse(&invoice.status).map_or("unknown", InvoiceStatus::code), what: "an acceptance" }.into()
+        );
     }
     let mut events = Events::new(&api.events_topic);
     if store::accept(&mut transaction, centre.as_str(), &invoice.invoice_no, false, now).await.map_err(failed("accepting an invoice"))? {
-        events.push(centre.as_str(), &contract.contract_id, "invoice.accepted", json!({ "invoice_no": invoice.invoice_no, "contract_id": contract.contract_id, "deemed": false }));
+        events.push(
+            centre.as_str(),
+            &contract.contract_id,
+            "invoice.accepted",
+            json!({ "invoice_no": invoice.invoice_no, "contract_id": contract.contract_id, "deemed": false }),
+        );
     }
     commit(transaction, events).await?;
     reread(api, contract, centre.as_str(), &body.invoice_no).await
@@ -202,4 +224,3 @@ pub(super) async fn list(api: &ContractApi, request: Request<pb::ContractRef>) -
     }
     Ok(Response::new(pb::ListInvoicesResponse { invoices }))
 }
-

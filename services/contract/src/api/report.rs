@@ -17,7 +17,9 @@ pub(super) async fn overdue(api: &ContractApi, request: Request<pb::OverdueRepor
         return Err(invalid(format!("year: 2000 to {this_year}")));
     }
     let purchaser = (caller.role == Role::Purchaser).then_some(caller.party.as_str());
-    let rows = overdue_report(&api.pool, &api.calendar.current(), centre.as_str(), year, purchaser, api.today()).await.map_err(failed("computing the overdue report"))?;
+    let rows = overdue_report(&api.pool, &api.calendar.current(), centre.as_str(), year, purchaser, api.today())
+        .await
+        .map_err(failed("computing the overdue report"))?;
     Ok(Response::new(pb::OverdueReportResponse { centre_id: centre.to_string(), year, rows: rows.into_iter().map(row_pb).collect() }))
 }
 

@@ -96,4 +96,3 @@ pub(super) async fn add_lpr(api: &ContractApi, request: Request<pb::LprRate>) ->
     }
     Ok(Response::new(asked.clone()))
 }
-

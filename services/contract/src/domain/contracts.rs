@@ -130,7 +130,9 @@ impl Terms {
             return bad(format!("payment_days: 1 to 365, not {}", self.payment_days));
         }
         let within = |security: &Security, bp: i64| security.amount.fen() <= self.amount.fen().saturating_mul(bp) / 10_000;
-        for (name, security, bp) in [("performance_security", &self.performance_security, PERFORMANCE_BP_MAX), ("quality_retention", &self.quality_retention, QUALITY_BP_MAX)] {
+        for (name, security, bp) in
+            [("performance_security", &self.performance_security, PERFORMANCE_BP_MAX), ("quality_retention", &self.quality_retention, QUALITY_BP_MAX)]
+        {
             if (security.form == SecurityForm::None) != (security.amount == Fen::ZERO) {
                 return bad(format!("{name}: form NONE goes with amount 0, and only it"));
             }
@@ -182,15 +184,7 @@ impl Terms {
         for milestone in self.milestones() {
             let term = milestone.term;
             let unit = if term.working_days { "working" } else { "calendar" };
-            lines.push(format!(
-                "milestone.{}={} {} {} {} {}",
-                milestone.sequence,
-                term.kind,
-                term.percent_bp,
-                milestone.amount.fen(),
-                term.period_days,
-                unit
-            ));
+            lines.push(format!("milestone.{}={} {} {} {} {}", milestone.sequence, term.kind, term.percent_bp, milestone.amount.fen(), term.period_days, unit));
         }
         let account = &self.collection_account;
         lines.push(format!("collection_account={}|{}|{}", account.bank_name, account.account_no, account.account_name));
@@ -235,7 +229,13 @@ pub enum Signing {
 
 /// What a signature by `party` at `now` does to a contract in `status` whose parties signed at
 /// `purchaser_signed` and `supplier_signed`.
-pub fn sign(status: ContractStatus, party: Party, purchaser_signed: Option<DateTime<Utc>>, supplier_signed: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<Signing, Refusal> {
+pub fn sign(
+    status: ContractStatus,
+    party: Party,
+    purchaser_signed: Option<DateTime<Utc>>,
+    supplier_signed: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Signing, Refusal> {
     let (own, other) = match party {
         Party::Purchaser => (purchaser_signed, supplier_signed),
         Party::Supplier => (supplier_signed, purchaser_signed),
@@ -283,7 +283,9 @@ mod tests {
                 MilestoneTerm { kind: MilestoneKind::Acceptance, percent_bp: 7_000, period_days: 30, working_days: false },
             ],
             payment_days: 30,
-            collection_account: CollectionAccount { bank_name: "工商银行贵阳分行".into(), account_no: "2402000001".into(), account_name: "黔货科技".into() },
+            collection_account: CollectionAccount {
+                bank_name: "工商银行贵阳分行".into(), account_no: "2402000001".into(), account_name: "黔货科技".into()
+            },
             performance_security: Security { form: SecurityForm::Guarantee, amount: Fen::from_fen(1_000_000) },
             quality_retention: Security { form: SecurityForm::None, amount: Fen::ZERO },
             overdue_rate: AgreedRate::STATUTORY,
@@ -313,7 +315,10 @@ mod tests {
             (Box::new(|t| t.payment_days = 61), "payment_days: at most 60"),
             (Box::new(|t| t.performance_security.amount = Fen::from_fen(1_000_001)), "performance_security: at most 10 %"),
             (Box::new(|t| t.quality_retention = Security { form: SecurityForm::Cash, amount: Fen::from_fen(100) }), "quality_retention: only engineering"),
-            (Box::new(|t| t.overdue_rate = AgreedRate { kind: RateKind::Fixed, annual: Some(Decimal::new(29, 3)) }), "overdue_rate: an agreed rate may not be below"),
+            (
+                Box::new(|t| t.overdue_rate = AgreedRate { kind: RateKind::Fixed, annual: Some(Decimal::new(29, 3)) }),
+                "overdue_rate: an agreed rate may not be below",
+            ),
             (Box::new(|t| t.performance_security = Security { form: SecurityForm::None, amount: Fen::from_fen(5) }), "performance_security: form NONE"),
         ];
         for (change, expected) in cases {

@@ -166,7 +166,14 @@ pub fn may_allocate(invoice_no: &str, amounts: Amounts, amount: Fen) -> Result<(
 
 /// The overdue interest on an invoice through `until` (inclusive): on the payable amount, from the
 /// day after `due_on`, less what was paid on each day (`payments`: value date and amount).
-pub fn interest(amounts: Amounts, due_on: NaiveDate, payments: &[(NaiveDate, Fen)], until: NaiveDate, rate: &OverdueRate, lpr: &LprHistory) -> Result<OverdueInterest, OverdueError> {
+pub fn interest(
+    amounts: Amounts,
+    due_on: NaiveDate,
+    payments: &[(NaiveDate, Fen)],
+    until: NaiveDate,
+    rate: &OverdueRate,
+    lpr: &LprHistory,
+) -> Result<OverdueInterest, OverdueError> {
     overdue_interest(amounts.payable(), due_on, payments, until, rate, lpr)
 }
 

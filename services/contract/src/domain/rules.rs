@@ -104,7 +104,14 @@ mod tests {
 
     #[test]
     fn zero_means_the_law_and_longer_than_the_law_is_refused() {
-        let asked = CentreRules { sign_days: 0, publish_working_days: 0, file_working_days: 0, acceptance_working_days: 0, objection_working_days: 0, ..CentreRules::LAW };
+        let asked = CentreRules {
+            sign_days: 0,
+            publish_working_days: 0,
+            file_working_days: 0,
+            acceptance_working_days: 0,
+            objection_working_days: 0,
+            ..CentreRules::LAW
+        };
         assert_eq!(CentreRules::with_defaults(asked), Ok(CentreRules::LAW));
         let longer = CentreRules { publish_working_days: 3, ..CentreRules::LAW };
         assert!(CentreRules::with_defaults(longer).unwrap_err().starts_with("publish_working_days is 3"));
@@ -115,7 +122,14 @@ mod tests {
     #[test]
     fn the_clocks_cross_the_spring_festival_2026() {
         let calendar = Calendar::china();
-        let xuchang = CentreRules { sign_days: 2, sign_in_working_days: true, publish_working_days: 1, file_working_days: 1, acceptance_working_days: 1, ..CentreRules::LAW };
+        let xuchang = CentreRules {
+            sign_days: 2,
+            sign_in_working_days: true,
+            publish_working_days: 1,
+            file_working_days: 1,
+            acceptance_working_days: 1,
+            ..CentreRules::LAW
+        };
         // Award Friday 13 Feb: Saturday 14 is a make-up workday (1), then the holiday to the 23rd, Tuesday 24 is 2.
         assert_eq!(xuchang.sign_by(&calendar, day("2026-02-13")), Ok(day("2026-02-24")));
         // Signed Friday 13 Feb: publish and file by the make-up Saturday 14 (Xuchang: 1 working day).

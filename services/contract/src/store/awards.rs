@@ -96,4 +96,3 @@ pub async fn undrafted(executor: impl PgExecutor<'_>, before: DateTime<Utc>, lim
     .fetch_all(executor)
     .await
 }
-

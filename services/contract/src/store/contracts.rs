@@ -54,7 +54,10 @@ pub struct ContractRow {
 impl ContractRow {
     /// The overdue rate agreed.
     pub fn agreed_rate(&self) -> AgreedRate {
-        AgreedRate { kind: RateKind::parse(&self.rate_kind).unwrap_or(RateKind::Statutory), annual: self.rate_annual.as_deref().and_then(|text| text.parse::<Decimal>().ok()) }
+        AgreedRate {
+            kind: RateKind::parse(&self.rate_kind).unwrap_or(RateKind::Statutory),
+            annual: self.rate_annual.as_deref().and_then(|text| text.parse::<Decimal>().ok()),
+        }
     }
 
     /// The overdue rate that applies (set at signing; the agreed one before).
@@ -212,10 +215,21 @@ pub async fn milestones(executor: impl PgExecutor<'_>, centre_id: &str, contract
 }
 
 /// One party's signature.
-pub async fn record_signature(transaction: &mut Tx, contract: &ContractRow, party: Party, key_ref: &str, signature: &str, at: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn record_signature(
+    transaction: &mut Tx,
+    contract: &ContractRow,
+    party: Party,
+    key_ref: &str,
+    signature: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
     let sql = match party {
-        Party::Purchaser => "UPDATE contracts SET purchaser_key_ref = $3, purchaser_signature = $4, purchaser_signed_at = $5 WHERE centre_id = $1 AND contract_id = $2",
-        Party::Supplier => "UPDATE contracts SET supplier_key_ref = $3, supplier_signature = $4, supplier_signed_at = $5 WHERE centre_id = $1 AND contract_id = $2",
+        Party::Purchaser => {
+            "UPDATE contracts SET purchaser_key_ref = $3, purchaser_signature = $4, purchaser_signed_at = $5 WHERE centre_id = $1 AND contract_id = $2"
+        }
+        Party::Supplier => {
+            "UPDATE contracts SET supplier_key_ref = $3, supplier_signature = $4, supplier_signed_at = $5 WHERE centre_id = $1 AND contract_id = $2"
+        }
     };
     sqlx::query(sql).bind(&contract.centre_id).bind(&contract.contract_id).bind(key_ref).bind(signature).bind(at).execute(&mut **transaction).await?;
     Ok(())
@@ -223,7 +237,13 @@ pub async fn record_signature(transaction: &mut Tx, contract: &ContractRow, part
 
 /// Both signed: the contract is active from `signed_at`, its disclosure clocks start and its
 /// overdue rate is fixed.
-pub async fn activate(transaction: &mut Tx, contract: &ContractRow, signed_at: DateTime<Utc>, disclose_by: (NaiveDate, NaiveDate), rate: RateKind) -> sqlx::Result<()> {
+pub async fn activate(
+    transaction: &mut Tx,
+    contract: &ContractRow,
+    signed_at: DateTime<Utc>,
+    disclose_by: (NaiveDate, NaiveDate),
+    rate: RateKind,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE contracts SET status = 'active', signed_at = $3, publish_by = $4, file_by = $5, rate_kind_in_force = $6 WHERE centre_id = $1 AND contract_id = $2",
     )
@@ -322,7 +342,14 @@ pub async fn acceptances(executor: impl PgExecutor<'_>, centre_id: &str, contrac
 }
 
 /// Records a request for acceptance once; returns the row as stored (the first request's).
-pub async fn request_acceptance(transaction: &mut Tx, centre_id: &str, contract_id: &str, milestone: u32, at: DateTime<Utc>, organise_by: NaiveDate) -> sqlx::Result<bool> {
+pub async fn request_acceptance(
+    transaction: &mut Tx,
+    centre_id: &str,
+    contract_id: &str,
+    milestone: u32,
+    at: DateTime<Utc>,
+    organise_by: NaiveDate,
+) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO acceptances (centre_id, contract_id, milestone, requested_at, organise_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
     )

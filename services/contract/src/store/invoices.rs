@@ -160,13 +160,14 @@ pub async fn object(transaction: &mut Tx, invoice: &InvoiceRow, status: &str, di
 
 /// Accepted, explicitly or deemed (the window closed without objection); only while `received`.
 pub async fn accept(transaction: &mut Tx, centre_id: &str, invoice_no: &str, deemed: bool, at: DateTime<Utc>) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE invoices SET status = 'accepted', accepted_at = $3, deemed = $4 WHERE centre_id = $1 AND invoice_no = $2 AND status = 'received'")
-        .bind(centre_id)
-        .bind(invoice_no)
-        .bind(at)
-        .bind(deemed)
-        .execute(&mut **transaction)
-        .await?;
+    let done =
+        sqlx::query("UPDATE invoices SET status = 'accepted', accepted_at = $3, deemed = $4 WHERE centre_id = $1 AND invoice_no = $2 AND status = 'received'")
+            .bind(centre_id)
+            .bind(invoice_no)
+            .bind(at)
+            .bind(deemed)
+            .execute(&mut **transaction)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
