@@ -7,15 +7,19 @@
 # (SM2/SM3 and Ed25519 signers) with a realistic mix of clean and bad cases. Prints what the
 # ledger made of them; shows the guarantees sealed until bid opening, opens the bids, and prints
 # deposits and guarantees side by side per centre; then announces awards, lets the ledger order
-# refunds with interest and the simulated banks pay (a few fail), prints the refunds, and ends
-# with the verification command (last line: `verify: ok`).
+# refunds with interest and the simulated banks pay (a few fail), prints the refunds; then the
+# contract service takes the awarded sections through simulated weeks (signed — some late —,
+# published, invoiced, a few invoices objected to, most paid on time, some late, some not) and
+# prints one line with three overdue-interest examples worked day run by day run; ends with the
+# verification command (last line: `verify: ok`).
 #
 #   ./scripts/demo.sh                      # 3,000 notices at 1,000/s
 #   DEMO_COUNT=20000 DEMO_RATE=5000 ./scripts/demo.sh
 #
 # Ports (override them to run a second demo beside another): DEMO_GRPC_PORT (ledger, 50051),
 # DEMO_METRICS_PORT (ledger metrics, 9090), DEMO_GUARANTEE_PORT (guarantee service, 50052),
-# DEMO_GUARANTEE_METRICS_PORT (guarantee metrics, 9190; not 9092, the broker's port).
+# DEMO_GUARANTEE_METRICS_PORT (guarantee metrics, 9190; not 9092, the broker's port),
+# DEMO_CONTRACT_PORT (contract service, 50053), DEMO_CONTRACT_METRICS_PORT (its metrics, 9191).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh

@@ -567,6 +567,12 @@ pub async fn open_bids(settings: &DemoSettings, mix: &SentMix) -> anyhow::Result
 /// Announces awards for every open section (the first bidder wins) and signs the contract of
 /// the first one, then waits until no refund is scheduled or ordered, and prints the refunds.
 pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Duration) -> anyhow::Result<bool> {
+    let client = Client::connect(&settings.ledger_url, &settings.tokens).await?;
+    let mut centres: Vec<String> = settings.banks.iter().map(|b| b.centre.clone()).collect();
+    centres.sort();
+    centres.dedup();
+    // Refunds the ledger knew before this run's awards (a reused database).
+    let before = refunds_known(&client, &centres).await?;
     let producer = settings.kafka.producer()?;
     let topic = settings.kafka.topic(jinfu_platform::topics::TRADING_EVENTS);
     let now = jinfu_ledger::beijing::rfc3339(Utc::now());
@@ -588,10 +594,6 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
     produce_all(&producer, &topic, &events).await?;
     println!("announced awards for {} sections (and one signed contract) on {topic}", mix.sections.len());
 
-    let client = Client::connect(&settings.ledger_url, &settings.tokens).await?;
-    let mut centres: Vec<String> = settings.banks.iter().map(|b| b.centre.clone()).collect();
-    centres.sort();
-    centres.dedup();
     let started = std::time::Instant::now();
     let mut corrected = false;
     loop {
@@ -602,7 +604,8 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
         }
         // This run's refunds still to settle (an earlier run's contracts may have scheduled
         // refunds that fall due only later).
-        let (ours, pending) = run_refunds(&client, &centres, mix).await?;
+        let ours = summaries.iter().flat_map(|(_, s)| s.refunds.iter()).map(|r| r.notices).sum::<i64>() - before;
+        let pending = pending_refunds(&client, &centres, mix).await?;
         let failed: i64 = summaries.iter().flat_map(|(_, s)| s.refunds.iter()).filter(|r| r.outcome == "failed").map(|r| r.notices).sum();
         if ours > 0 && pending == 0 && failed > 0 && !corrected {
             corrected = true;
@@ -631,20 +634,31 @@ pub async fn refund_cycle(settings: &DemoSettings, mix: &SentMix, timeout: Durat
     }
 }
 
-/// This run's sections' refunds: how many there are, and how many are still scheduled or
-/// ordered.
-async fn run_refunds(client: &Client, centres: &[String], mix: &SentMix) -> anyhow::Result<(usize, i64)> {
-    let sections: std::collections::BTreeSet<(&str, &str)> = mix.sections.iter().map(|(centre, section, _)| (centre.as_str(), section.as_str())).collect();
-    let (mut total, mut pending) = (0, 0);
+/// Refunds the ledger has, in every status, across `centres`.
+async fn refunds_known(client: &Client, centres: &[String]) -> anyhow::Result<i64> {
+    let mut total = 0;
     for centre in centres {
-        let request = client.request(Role::Operator, centre, "demo-operator", pb::ListRefundsRequest { centre_id: centre.clone(), status: String::new() })?;
-        let refunds = client.grpc.clone().list_refunds(request).await?.into_inner().refunds;
-        for refund in refunds.iter().filter(|refund| sections.contains(&(centre.as_str(), refund.section_id.as_str()))) {
-            total += 1;
-            pending += i64::from(refund.status == "scheduled" || refund.status == "ordered");
+        let request = client.request(Role::Supervisor, "520000", "demo-supervisor", pb::GetIngestSummaryRequest { centre_id: centre.clone() })?;
+        total += client.grpc.clone().get_ingest_summary(request).await?.into_inner().refunds.iter().map(|refund| refund.notices).sum::<i64>();
+    }
+    Ok(total)
+}
+
+/// This run's sections' refunds still scheduled or ordered (an earlier run's contracts may have
+/// scheduled refunds that fall due only later; they are not waited for).
+async fn pending_refunds(client: &Client, centres: &[String], mix: &SentMix) -> anyhow::Result<i64> {
+    let sections: std::collections::BTreeSet<(&str, &str)> = mix.sections.iter().map(|(centre, section, _)| (centre.as_str(), section.as_str())).collect();
+    let mut pending = 0;
+    for centre in centres {
+        for status in ["scheduled", "ordered"] {
+            let request =
+                client.request(Role::Operator, centre, "demo-operator", pb::ListRefundsRequest { centre_id: centre.clone(), status: status.into() })?;
+            let refunds = client.grpc.clone().list_refunds(request).await?.into_inner().refunds;
+            pending +=
+                i64::try_from(refunds.iter().filter(|refund| sections.contains(&(centre.as_str(), refund.section_id.as_str()))).count()).unwrap_or(i64::MAX);
         }
     }
-    Ok((total, pending))
+    Ok(pending)
 }
 
 /// Every failed refund: the bidder gives a corrected account, an operator verifies it, a
