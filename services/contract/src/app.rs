@@ -53,7 +53,7 @@ impl Application {
 
     /// As [`Application::build`], reading "now" from `clock` (tests move time).
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Application> {
-        event_signer(&settings.signing)?;
+        Signer::required(&settings.signing)?;
         TokenKeys::from_settings(&settings.auth)?;
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
         settings.kafka.create_topics(&[topics::CONTRACT_EVENTS, topics::CONTRACT_PAYMENTS, topics::TRADING_EVENTS], settings.kafka.partitions).await?;
@@ -82,7 +82,7 @@ impl Application {
         info!(address = %listener.local_addr()?, "contract gRPC listening");
         let mut tasks = Supervisor::new(STOP_GRACE);
         let stopping = tasks.stopping();
-        let signer = Arc::new(event_signer(&settings.signing)?);
+        let signer = Arc::new(Signer::required(&settings.signing)?);
         tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, signer, settings.outbox_batch_max, stopping.clone()));
         let consumer_settings =
             ConsumerSettings { kafka: settings.kafka.clone(), assignment: settings.consumer.assignment, instance_id: settings.consumer.instance_id.clone() };
@@ -122,10 +122,4 @@ impl Application {
             .await?;
         Ok(())
     }
-}
-
-/// The service's event signer; `serve` needs one (DESIGN.md §7: every published record is signed).
-fn event_signer(settings: &Option<jinfu_platform::signing::SigningSettings>) -> anyhow::Result<Signer> {
-    let settings = settings.as_ref().ok_or_else(|| anyhow::anyhow!("no event-signing key configured (JINFU_SIGNING__KEY_REF, __SCHEME, __PRIVATE_KEY)"))?;
-    Signer::from_settings(settings)
 }

@@ -42,7 +42,7 @@ impl Application {
     /// writes and reads exist, and binds the gRPC port.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         Sealer::from_hex(&settings.sealing.key)?;
-        event_signer(&settings.signing)?;
+        Signer::required(&settings.signing)?;
         EventVerifier::for_publisher(&settings.trusted_publishers, CONTRACT_PUBLISHER)?;
         TokenKeys::from_settings(&settings.auth)?;
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
@@ -77,7 +77,7 @@ impl Application {
         info!(address = %listener.local_addr()?, "guarantee gRPC listening");
         let mut tasks = Supervisor::new(STOP_GRACE);
         let stopping = tasks.stopping();
-        let signer = Arc::new(event_signer(&settings.signing)?);
+        let signer = Arc::new(Signer::required(&settings.signing)?);
         tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, signer, settings.outbox_batch_max, stopping.clone()));
         let events_topic = settings.kafka.topic(topics::GUARANTEE_EVENTS);
         let consumer_settings =
@@ -115,10 +115,4 @@ impl Application {
             .await?;
         Ok(())
     }
-}
-
-/// The service's event signer; `serve` needs one (DESIGN.md §7: every published record is signed).
-fn event_signer(settings: &Option<jinfu_platform::signing::SigningSettings>) -> anyhow::Result<Signer> {
-    let settings = settings.as_ref().ok_or_else(|| anyhow::anyhow!("no event-signing key configured (JINFU_SIGNING__KEY_REF, __SCHEME, __PRIVATE_KEY)"))?;
-    Signer::from_settings(settings)
 }

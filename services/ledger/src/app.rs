@@ -48,7 +48,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         // Validate configured keys before anything starts.
         settings.bank_keys()?;
-        event_signer(&settings.signing)?;
+        Signer::required(&settings.signing)?;
         EventVerifier::for_publisher(&settings.trusted_publishers, GUARANTEE_PUBLISHER)?;
         EventVerifier::for_publisher(&settings.trusted_publishers, CONTRACT_PUBLISHER)?;
         TokenKeys::from_settings(&settings.auth)?;
@@ -133,7 +133,7 @@ impl Application {
         tasks.spawn("refund runner", refunds::run_refunds(pool.clone(), settings.clone(), stopping.clone()));
         let every = std::time::Duration::from_millis(settings.refunds.poll_ms);
         tasks.spawn_unit("calendar refresher", trading::run_calendar_refresh(pool.clone(), calendar, events_topic.clone(), every, stopping.clone()));
-        let signer = Arc::new(event_signer(&settings.signing)?);
+        let signer = Arc::new(Signer::required(&settings.signing)?);
         tasks.spawn_unit(
             "outbox relay",
             outbox::run_relay(pool.clone(), settings.kafka.producer()?, signer, settings.ingest.outbox_batch_max, stopping.clone()),
@@ -154,10 +154,4 @@ impl Application {
             .await?;
         Ok(())
     }
-}
-
-/// The service's event signer; `serve` needs one (DESIGN.md §7: every published record is signed).
-fn event_signer(settings: &Option<jinfu_platform::signing::SigningSettings>) -> anyhow::Result<Signer> {
-    let settings = settings.as_ref().ok_or_else(|| anyhow::anyhow!("no event-signing key configured (JINFU_SIGNING__KEY_REF, __SCHEME, __PRIVATE_KEY)"))?;
-    Signer::from_settings(settings)
 }

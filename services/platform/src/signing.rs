@@ -363,6 +363,13 @@ impl Signer {
         Ok(Signer { key, key_ref: key_ref.to_owned() })
     }
 
+    /// The signer `serve` needs (DESIGN.md §7: every published record is signed); an error
+    /// naming the variables when no key is configured.
+    pub fn required(settings: &Option<SigningSettings>) -> anyhow::Result<Signer> {
+        let settings = settings.as_ref().ok_or_else(|| anyhow::anyhow!("no event-signing key configured (JINFU_SIGNING__KEY_REF, __SCHEME, __PRIVATE_KEY)"))?;
+        Signer::from_settings(settings)
+    }
+
     pub fn from_settings(settings: &SigningSettings) -> anyhow::Result<Signer> {
         let key = SigningKey::from_hex(settings.scheme, settings.private_key.expose_secret())
             .map_err(|error| anyhow::anyhow!("signing key {}: {error}", settings.key_ref))?;
