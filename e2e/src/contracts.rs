@@ -128,6 +128,11 @@ impl TestContracts {
         }
     }
 
+    /// A sweeper computing on `calendar` (e.g. with a year the shipped one lacks).
+    pub fn sweeper_with(&self, calendar: jinfu_ledger::calendar::Calendar) -> Sweeper {
+        Sweeper { calendar: SharedCalendar::new(calendar), ..self.sweeper() }
+    }
+
     pub async fn sweep(&self) -> anyhow::Result<Round> {
         self.sweeper().round().await
     }

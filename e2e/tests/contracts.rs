@@ -263,8 +263,15 @@ async fn a_partial_objection_leaves_the_undisputed_part_payable_on_its_due_date(
         disputed_fen: 750_000,
         reason: "预付比例与合同不符".into(),
     };
-    let invoice = contracts.grpc.clone().object_to_invoice(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, objection)).await?.into_inner();
+    let invoice = contracts.grpc.clone().object_to_invoice(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, objection.clone())).await?.into_inner();
     assert_eq!((invoice.status, invoice.payable_fen, invoice.due_on.as_str()), (pb::InvoiceStatus::ConditionallyAccepted as i32, 2_250_000, "2026-03-16"));
+    // The same objection again changes nothing (one event); another amount is refused.
+    let again = contracts.grpc.clone().object_to_invoice(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, objection.clone())).await?.into_inner();
+    assert_eq!(again.payable_fen, 2_250_000);
+    assert_eq!(contracts.events("invoice.objected").await?.len(), 1);
+    let other = pb::ObjectToInvoiceRequest { disputed_fen: 1, ..objection };
+    let refused = contracts.grpc.clone().object_to_invoice(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, other)).await.unwrap_err();
+    assert!(refused.message().starts_with("invoice_not_open:"), "{}", refused.message());
     // More than the undisputed part cannot be paid against it.
     let refused = contracts.pay(&contract, "PAY-PO-1", "2026-03-05", &[("26522000000000000021", 2_250_001)]).await.unwrap_err();
     assert!(refused.message().starts_with("overpaid:"), "{}", refused.message());
@@ -357,8 +364,14 @@ async fn acceptance_delayed_by_the_purchaser_starts_the_payment_clock_at_the_end
         note: "验收合格".into(),
         settlement_amount_fen: 0,
     };
-    let recorded = contracts.grpc.clone().record_acceptance(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, result)).await?.into_inner();
+    let recorded = contracts.grpc.clone().record_acceptance(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, result.clone())).await?.into_inner();
     assert_eq!(recorded.payment_clock_from, "2026-03-05");
+    // The same result again answers the same; a different one is refused.
+    let again = contracts.grpc.clone().record_acceptance(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, result.clone())).await?.into_inner();
+    assert_eq!((again.recorded_at, again.payment_clock_from.as_str()), (recorded.recorded_at, "2026-03-05"));
+    let failed = pb::RecordAcceptanceRequest { passed: false, ..result };
+    let refused = contracts.grpc.clone().record_acceptance(contracts.as_role(Role::Purchaser, &parties.purchaser.uscc, failed)).await.unwrap_err();
+    assert!(refused.message().starts_with("acceptance_recorded:"), "{}", refused.message());
     assert_eq!(contracts.get_invoice("26522000000000000041", &parties.supplier.uscc).await?.due_on, "2026-04-07");
     let events = contracts.events("acceptance.recorded").await?;
     assert_eq!(events[0]["data"]["late"], true);
@@ -457,6 +470,37 @@ async fn a_signed_payment_record_pays_an_invoice_once_and_a_forged_one_changes_n
     );
     let paid: i64 = sqlx::query_scalar("SELECT count(*) FROM contract.payments").fetch_one(&contracts.pool).await?;
     assert_eq!(paid, 1, "the overpaying record left no payment row behind");
+    contracts.assert_events_match_schema().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deadline_in_a_year_without_calendar_data_waits_instead_of_refusing_and_is_dated_once_the_year_is_loaded() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    // The shipped calendar ends with 2026.
+    let contracts = spawn_contracts(&app, beijing("2026-12-21T10:00")).await?;
+    let parties = Parties::new(910, 91);
+    contracts.register(&parties).await?;
+    // Awarded Monday 21 December: 30 calendar days runs into 2027.
+    let contract = contracts.draft(draft_request("CY-1", "HT-CY-1", &parties, Some(beijing("2026-12-21T09:00")))).await?;
+    assert!(contract.clocks.iter().all(|clock| clock.name != "signing"), "the signing deadline is pending: {:?}", contract.clocks);
+    let drafted = contracts.events("contract.drafted").await?;
+    assert_eq!(drafted[0]["data"]["sign_by"], serde_json::Value::Null);
+    contracts.clock.set(beijing("2026-12-22T10:00"));
+    let signed = contracts.sign_both(&contract, &parties, Duration::minutes(5)).await?;
+    assert_eq!(signed.status, pb::ContractStatus::Active as i32, "signing is never refused for want of a calendar year");
+    // Invoiced Monday 28 December: the 5-working-day objection window ends in 2027.
+    contracts.clock.set(beijing("2026-12-28T10:00"));
+    let invoice = contracts.invoice(&signed, "26522000000000000061", 1, 3_000_000).await?;
+    assert_eq!(invoice.object_by, "", "pending");
+    assert_eq!(contracts.sweep().await?.dated, 0, "still no 2027 data");
+    // 2027 loaded (here: New Year's Day only): the sweeper dates what waited.
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date");
+    let with_2027 = jinfu_ledger::calendar::Calendar::china().with_year(&jinfu_ledger::calendar::YearData::new(2027, &[day("2027-01-01")], &[])?);
+    assert_eq!(contracts.sweeper_with(with_2027).round().await?.dated, 2);
+    assert_eq!(clock(&contracts.get_contract("HT-CY-1").await?, "signing").due_on, "2027-01-20");
+    // 29, 30, 31 December, (1 January a holiday), 4 and 5 January.
+    assert_eq!(contracts.get_invoice("26522000000000000061", &parties.supplier.uscc).await?.object_by, "2027-01-05");
     contracts.assert_events_match_schema().await?;
     Ok(())
 }

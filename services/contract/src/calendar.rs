@@ -3,7 +3,8 @@
 //! load`), asked of the ledger over gRPC (`ListCalendarYears`) at start and every refresh
 //! interval — one calendar for the whole platform, owned by the ledger. When the ledger cannot be
 //! reached the calendar in hand is kept (at worst the shipped one) and the failure is logged; a
-//! deadline in a year nobody loaded is refused `calendar_missing`, never guessed.
+//! deadline in a year nobody loaded is never guessed: it stays pending (NULL) until the sweeper
+//! dates it with a calendar that has the year.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

@@ -39,7 +39,7 @@ impl ContractFacts {
         Trigger {
             signed_on: self.contract.signed_at.map(jinfu_ledger::beijing::date),
             requested_on: acceptance.map(|row| jinfu_ledger::beijing::date(row.requested_at)),
-            organise_by: acceptance.map(|row| row.organise_by),
+            organise_by: acceptance.and_then(|row| row.organise_by),
             passed_on: passed.map(jinfu_ledger::beijing::date),
             failed: acceptance.is_some_and(|row| row.passed == Some(false)),
         }
@@ -103,7 +103,7 @@ pub async fn invoice_facts(
 /// The facts of a contract's clocks.
 pub fn clock_facts(contract: &ContractRow, acceptances: &[AcceptanceRow]) -> ClockFacts {
     ClockFacts {
-        sign_by: Some(contract.sign_by),
+        sign_by: contract.sign_by,
         purchaser_signed_at: contract.purchaser_signed_at,
         supplier_signed_at: contract.supplier_signed_at,
         signed_at: contract.signed_at,

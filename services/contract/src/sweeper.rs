@@ -20,7 +20,7 @@ use crate::domain::invoices::deemed_accepted;
 use crate::domain::InvoiceStatus;
 use crate::events::{yuan, Events};
 use crate::facts::{invoice_facts, ContractFacts};
-use crate::store::{awards, contracts, invoices, notices, rules};
+use crate::store::{awards, contracts, invoices, notices, pending, rules};
 
 /// Calendar days before a due date that the reminder goes out.
 pub const REMINDER_DAYS: i64 = 3;
@@ -37,6 +37,8 @@ pub struct Sweeper {
 /// What one round published.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Round {
+    /// Deadlines pending the calendar dated this round.
+    pub dated: u64,
     pub breaches: u64,
     pub deemed: u64,
     pub reminders: u64,
@@ -63,7 +65,7 @@ impl Sweeper {
     pub async fn round(&self) -> anyhow::Result<Round> {
         let now = self.clock.now();
         let today = jinfu_ledger::beijing::date(now);
-        let mut round = Round::default();
+        let mut round = Round { dated: self.date_pending().await?, ..Round::default() };
         round.breaches += self.undrafted_awards(now, today).await?;
         round.breaches += self.contract_clocks(now, today).await?;
         let (deemed, reminders, overdue) = self.invoices(now, today).await?;
@@ -93,6 +95,38 @@ impl Sweeper {
         events.insert(&mut transaction).await?;
         transaction.commit().await?;
         Ok(true)
+    }
+
+    /// Dates every deadline stored pending (NULL) that the calendar in hand can date now.
+    async fn date_pending(&self) -> anyhow::Result<u64> {
+        let calendar = self.calendar.current();
+        let day = jinfu_ledger::beijing::date;
+        let mut dated = 0;
+        for contract in pending::contracts(&self.pool, ROUND_MAX).await? {
+            let centre_rules = rules::centre_rules(&self.pool, &contract.centre_id).await?;
+            let sign_by = if contract.sign_by.is_none() { centre_rules.sign_by(&calendar, day(contract.awarded_at)).ok() } else { None };
+            let disclose_by =
+                contract.signed_at.filter(|_| contract.publish_by.is_none()).and_then(|signed_at| centre_rules.disclose_by(&calendar, day(signed_at)).ok());
+            if sign_by.is_some() || disclose_by.is_some() {
+                pending::date_contract(&self.pool, &contract, sign_by, disclose_by).await?;
+                dated += 1;
+            }
+        }
+        for acceptance in pending::acceptances(&self.pool, ROUND_MAX).await? {
+            let centre_rules = rules::centre_rules(&self.pool, &acceptance.centre_id).await?;
+            if let Ok(organise_by) = centre_rules.organise_by(&calendar, day(acceptance.from)) {
+                pending::date_acceptance(&self.pool, &acceptance, organise_by).await?;
+                dated += 1;
+            }
+        }
+        for invoice in pending::invoices(&self.pool, ROUND_MAX).await? {
+            let centre_rules = rules::centre_rules(&self.pool, &invoice.centre_id).await?;
+            if let Ok(object_by) = centre_rules.object_by(&calendar, day(invoice.from)) {
+                pending::date_invoice(&self.pool, &invoice, object_by).await?;
+                dated += 1;
+            }
+        }
+        Ok(dated)
     }
 
     async fn undrafted_awards(&self, now: DateTime<Utc>, today: NaiveDate) -> anyhow::Result<u64> {

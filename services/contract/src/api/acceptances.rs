@@ -33,7 +33,7 @@ fn acceptance_pb(contract: &ContractRow, row: &AcceptanceRow, kind: MilestoneKin
     let trigger = Trigger {
         signed_on: None,
         requested_on: Some(jinfu_ledger::beijing::date(row.requested_at)),
-        organise_by: Some(row.organise_by),
+        organise_by: row.organise_by,
         passed_on: if row.passed == Some(true) { row.recorded_at.map(jinfu_ledger::beijing::date) } else { None },
         failed: row.passed == Some(false),
     };
@@ -42,7 +42,7 @@ fn acceptance_pb(contract: &ContractRow, row: &AcceptanceRow, kind: MilestoneKin
         contract_id: contract.contract_id.clone(),
         milestone: u32::try_from(row.milestone).unwrap_or(0),
         requested_at: Some(timestamp(row.requested_at)),
-        organise_by: date_text(row.organise_by),
+        organise_by: row.organise_by.map(date_text).unwrap_or_default(),
         recorded_at: row.recorded_at.map(timestamp),
         passed: row.passed == Some(true),
         note: row.note.clone().unwrap_or_default(),
@@ -73,9 +73,7 @@ pub(super) async fn request(api: &ContractApi, request: Request<pb::RequestAccep
     let contract = api.lock_visible(&mut transaction, &caller, &centre, &body.contract_id).await?;
     let milestone = deliverable(&mut transaction, &contract, body.milestone).await?;
     let centre_rules = rules::centre_rules(&mut *transaction, centre.as_str()).await.map_err(failed("reading centre rules"))?;
-    let organise_by = centre_rules
-        .organise_by(&api.calendar.current(), jinfu_ledger::beijing::date(now))
-        .map_err(|error| Status::failed_precondition(format!("calendar_missing: {error}")))?;
+    let organise_by = super::contracts::pending(centre_rules.organise_by(&api.calendar.current(), jinfu_ledger::beijing::date(now)))?;
     let mut events = Events::new(&api.events_topic);
     if store::request_acceptance(&mut transaction, centre.as_str(), &contract.contract_id, body.milestone, now, organise_by)
         .await
@@ -108,6 +106,10 @@ pub(super) async fn record(api: &ContractApi, request: Request<pb::RecordAccepta
         .find(|row| u32::try_from(row.milestone).ok() == Some(body.milestone))
         .ok_or(Refusal::AcceptanceNotRequested { milestone: body.milestone })?;
     if row.recorded_at.is_some() {
+        // The same result again is the same result; another one is refused.
+        if row.passed == Some(body.passed) && row.note.as_deref().unwrap_or_default() == note {
+            return answer(api, transaction, Events::new(&api.events_topic), &contract, &milestone).await;
+        }
         return Err(Refusal::AcceptanceRecorded { milestone: body.milestone }.into());
     }
     let settlement = match (milestone.term.kind, body.passed) {
@@ -122,7 +124,7 @@ pub(super) async fn record(api: &ContractApi, request: Request<pb::RecordAccepta
     };
     let result = AcceptanceResult { milestone: body.milestone, passed: body.passed, note, settlement, at: now };
     store::record_acceptance(&mut transaction, centre.as_str(), &contract.contract_id, &result).await.map_err(failed("storing an acceptance"))?;
-    let late = jinfu_ledger::beijing::date(now) > row.organise_by;
+    let late = row.organise_by.is_some_and(|organise_by| jinfu_ledger::beijing::date(now) > organise_by);
     let mut events = Events::new(&api.events_topic);
     events.push(
         centre.as_str(),

@@ -109,7 +109,7 @@ pub(super) async fn draft(api: &ContractApi, request: Request<pb::DraftContractR
     let lpr = rules::lpr_history(&api.pool).await.map_err(failed("reading the LPR"))?;
     terms.check(&lpr, jinfu_ledger::beijing::date(now)).map_err(|bad| invalid(bad.0))?;
     let centre_rules = rules::centre_rules(&api.pool, centre.as_str()).await.map_err(failed("reading centre rules"))?;
-    let sign_by = centre_rules.sign_by(&api.calendar.current(), jinfu_ledger::beijing::date(awarded_at)).map_err(calendar_failed)?;
+    let sign_by = pending(centre_rules.sign_by(&api.calendar.current(), jinfu_ledger::beijing::date(awarded_at)))?;
     let hash = request_hash(&terms.canonical_text());
     let mut transaction = api.begin().await?;
     if let Some(existing) = store::lock(&mut transaction, centre.as_str(), &terms.contract_id).await.map_err(failed("reading a contract"))? {
@@ -141,10 +141,13 @@ async fn finish(mut transaction: Tx, events: Events<'_>, centre_id: &str, contra
     contract.ok_or_else(|| super::not_found(contract_id))
 }
 
-fn calendar_failed(error: CalendarError) -> Status {
-    match error {
-        CalendarError::NoDataForYear(year) => Status::failed_precondition(format!("calendar_missing: the working-day calendar has no data for {year} yet")),
-        other => fields::internal("computing a deadline", other),
+/// A deadline, or `None` while it needs a calendar year not loaded yet (the sweeper dates it
+/// later); never a reason to refuse the act it follows.
+pub(super) fn pending<T>(deadline: Result<T, CalendarError>) -> Result<Option<T>, Status> {
+    match deadline {
+        Ok(deadline) => Ok(Some(deadline)),
+        Err(CalendarError::NoDataForYear(_)) => Ok(None),
+        Err(other) => Err(fields::internal("computing a deadline", other)),
     }
 }
 
@@ -213,7 +216,7 @@ pub(super) async fn sign(api: &ContractApi, request: Request<pb::SignContractReq
     if let Signing::Completes { signed_at } = signing {
         let centre_rules = rules::centre_rules(&mut *transaction, centre.as_str()).await.map_err(failed("reading centre rules"))?;
         let signed_on = jinfu_ledger::beijing::date(signed_at);
-        let disclose_by = centre_rules.disclose_by(&api.calendar.current(), signed_on).map_err(calendar_failed)?;
+        let disclose_by = pending(centre_rules.disclose_by(&api.calendar.current(), signed_on))?;
         let lpr = rules::lpr_history(&mut *transaction).await.map_err(failed("reading the LPR"))?;
         let rate = domain::rate_at_signing(&contract.agreed_rate(), signed_on, &lpr);
         store::activate(&mut transaction, &contract, signed_at, disclose_by, rate.kind).await.map_err(failed("activating a contract"))?;
@@ -224,7 +227,8 @@ pub(super) async fn sign(api: &ContractApi, request: Request<pb::SignContractReq
             json!({
                 "contract_id": contract.contract_id, "section_id": contract.section_id, "supplier_uscc": contract.supplier_uscc,
                 "purchaser_uscc": contract.purchaser_uscc, "amount": yuan(contract.amount_fen), "signed_at": jinfu_ledger::beijing::rfc3339(signed_at),
-                "sign_by": contract.sign_by, "late": signed_on > contract.sign_by, "publish_by": disclose_by.0, "file_by": disclose_by.1,
+                "sign_by": contract.sign_by, "late": contract.sign_by.is_some_and(|sign_by| signed_on > sign_by),
+                "publish_by": disclose_by.map(|(publish, _)| publish), "file_by": disclose_by.map(|(_, file)| file),
             }),
         );
     }

@@ -225,7 +225,7 @@ pub fn invoice_pb(facts: &InvoiceFacts) -> pb::Invoice {
         buyer_uscc: invoice.buyer_uscc.clone(),
         seller_uscc: invoice.seller_uscc.clone(),
         received_at: Some(timestamp(invoice.received_at)),
-        object_by: date_text(invoice.object_by),
+        object_by: invoice.object_by.map(date_text).unwrap_or_default(),
         status: invoice_status_pb(&invoice.status),
         disputed_fen: invoice.disputed_fen,
         objection_reason: invoice.objection_reason.clone().unwrap_or_default(),

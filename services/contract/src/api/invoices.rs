@@ -89,9 +89,7 @@ pub(super) async fn submit(api: &ContractApi, request: Request<pb::SubmitInvoice
         return Err(Refusal::InvoiceExceedsMilestone { milestone: body.milestone, total_fen: total, limit_fen: milestone.amount.fen() }.into());
     }
     let centre_rules = rules::centre_rules(&mut *transaction, centre.as_str()).await.map_err(failed("reading centre rules"))?;
-    let object_by = centre_rules
-        .object_by(&api.calendar.current(), jinfu_ledger::beijing::date(now))
-        .map_err(|error| Status::failed_precondition(format!("calendar_missing: {error}")))?;
+    let object_by = super::contracts::pending(centre_rules.object_by(&api.calendar.current(), jinfu_ledger::beijing::date(now)))?;
     let new = NewInvoice {
         centre_id: centre.as_str(),
         invoice_no: &body.invoice_no,
@@ -149,6 +147,11 @@ pub(super) async fn object(api: &ContractApi, request: Request<pb::ObjectToInvoi
     let mut transaction = api.begin().await?;
     let (contract, invoice) = lock_for_purchaser(api, &mut transaction, &caller, centre.as_str(), &body.invoice_no).await?;
     purchaser_of(&caller, &contract)?;
+    if invoice.disputed_fen == disputed.fen() && invoice.objection_reason.as_deref() == Some(why) {
+        // The same objection again changes nothing.
+        drop(transaction);
+        return Ok(Response::new(view(api, contract, invoice).await?));
+    }
     let status = InvoiceStatus::parse(&invoice.status).unwrap_or(InvoiceStatus::Paid);
     let new_status =
         invoices::object(status, invoice.amounts(), disputed, invoice.object_by, jinfu_ledger::beijing::date(now)).map_err(|refusal| match refusal {

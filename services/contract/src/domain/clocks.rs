@@ -49,10 +49,11 @@ pub struct ClockFacts {
     pub file_by: Option<NaiveDate>,
     pub filed_at: Option<DateTime<Utc>>,
     /// Per acceptance requested: milestone, last day, when recorded.
-    pub acceptances: Vec<(u32, NaiveDate, Option<DateTime<Utc>>)>,
+    pub acceptances: Vec<(u32, Option<NaiveDate>, Option<DateTime<Utc>>)>,
 }
 
-/// Every clock that has started, in the order the law runs them.
+/// Every clock that has started and is dated (a deadline pending the calendar is left out
+/// until the sweeper dates it), in the order the law runs them.
 pub fn clocks(facts: &ClockFacts) -> Vec<Clock> {
     let mut clocks = Vec::new();
     if let Some(sign_by) = facts.sign_by {
@@ -77,6 +78,7 @@ pub fn clocks(facts: &ClockFacts) -> Vec<Clock> {
         clocks.push(Clock { name: "filing".into(), due_on, done_at: facts.filed_at, parties: vec![Party::Purchaser] });
     }
     for (milestone, due_on, recorded) in &facts.acceptances {
+        let Some(due_on) = due_on else { continue };
         clocks.push(Clock { name: format!("acceptance.{milestone}"), due_on: *due_on, done_at: *recorded, parties: vec![Party::Purchaser] });
     }
     clocks

@@ -127,12 +127,13 @@ impl Amounts {
 }
 
 /// An objection of `disputed` fen on `today` to an invoice in `status` whose window ends on
-/// `object_by`: the new state (the whole invoice: under query; a part: conditionally accepted).
-pub fn object(status: InvoiceStatus, amounts: Amounts, disputed: Fen, object_by: NaiveDate, today: NaiveDate) -> Result<InvoiceStatus, Refusal> {
+/// `object_by` (`None`: not dated yet, the window is open): the new state (the whole invoice:
+/// under query; a part: conditionally accepted).
+pub fn object(status: InvoiceStatus, amounts: Amounts, disputed: Fen, object_by: Option<NaiveDate>, today: NaiveDate) -> Result<InvoiceStatus, Refusal> {
     if status != InvoiceStatus::Received {
         return Err(Refusal::InvoiceNotOpen { status: status.code(), what: "an objection" });
     }
-    if today > object_by {
+    if let Some(object_by) = object_by.filter(|object_by| today > *object_by) {
         return Err(Refusal::ObjectionWindowClosed { object_by });
     }
     if !disputed.is_positive() || disputed > amounts.with_tax || disputed.fen() > amounts.with_tax.fen() - amounts.paid.fen() {
@@ -143,8 +144,8 @@ pub fn object(status: InvoiceStatus, amounts: Amounts, disputed: Fen, object_by:
 
 /// Whether a still-`received` invoice is deemed received (accepted) on `today`: its window
 /// closed without an objection.
-pub fn deemed_accepted(status: InvoiceStatus, object_by: NaiveDate, today: NaiveDate) -> bool {
-    status == InvoiceStatus::Received && today > object_by
+pub fn deemed_accepted(status: InvoiceStatus, object_by: Option<NaiveDate>, today: NaiveDate) -> bool {
+    status == InvoiceStatus::Received && object_by.is_some_and(|object_by| today > object_by)
 }
 
 /// The state after `amounts` changed by a payment: paid once nothing payable is outstanding.
@@ -239,12 +240,16 @@ mod tests {
     #[test]
     fn objections_partial_or_whole_within_the_window() {
         let amounts = Amounts { with_tax: Fen::from_fen(10_000), disputed: Fen::ZERO, paid: Fen::ZERO };
-        let window = day("2026-03-09");
-        assert_eq!(object(InvoiceStatus::Received, amounts, Fen::from_fen(2_500), window, window), Ok(InvoiceStatus::ConditionallyAccepted));
-        assert_eq!(object(InvoiceStatus::Received, amounts, Fen::from_fen(10_000), window, window), Ok(InvoiceStatus::UnderQuery));
+        let window = Some(day("2026-03-09"));
+        assert_eq!(object(InvoiceStatus::Received, amounts, Fen::from_fen(2_500), window, day("2026-03-09")), Ok(InvoiceStatus::ConditionallyAccepted));
+        assert_eq!(object(InvoiceStatus::Received, amounts, Fen::from_fen(10_000), window, day("2026-03-09")), Ok(InvoiceStatus::UnderQuery));
         assert_eq!(object(InvoiceStatus::Received, amounts, Fen::from_fen(1), window, day("2026-03-10")).unwrap_err().code(), "objection_window_closed");
-        assert_eq!(object(InvoiceStatus::Accepted, amounts, Fen::from_fen(1), window, window).unwrap_err().code(), "invoice_not_open");
-        assert!(deemed_accepted(InvoiceStatus::Received, window, day("2026-03-10")) && !deemed_accepted(InvoiceStatus::Received, window, window));
+        assert_eq!(object(InvoiceStatus::Accepted, amounts, Fen::from_fen(1), window, day("2026-03-09")).unwrap_err().code(), "invoice_not_open");
+        assert!(
+            deemed_accepted(InvoiceStatus::Received, window, day("2026-03-10"))
+                && !deemed_accepted(InvoiceStatus::Received, window, day("2026-03-09"))
+                && !deemed_accepted(InvoiceStatus::Received, None, day("2027-03-10"))
+        );
         let disputed = Amounts { disputed: Fen::from_fen(2_500), ..amounts };
         assert_eq!(disputed.payable(), Fen::from_fen(7_500));
         assert_eq!(may_allocate("1", disputed, Fen::from_fen(7_501)).unwrap_err().code(), "overpaid");

@@ -24,7 +24,8 @@ pub struct ContractRow {
     pub supplier_scale: String,
     pub amount_fen: i64,
     pub awarded_at: DateTime<Utc>,
-    pub sign_by: NaiveDate,
+    /// `None` while pending (its year has no calendar data yet).
+    pub sign_by: Option<NaiveDate>,
     pub payment_days: i32,
     pub bank_name: String,
     pub account_no: String,
@@ -130,7 +131,14 @@ pub async fn running(executor: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<
 }
 
 /// Stores a draft and its milestones.
-pub async fn insert_draft(transaction: &mut Tx, terms: &Terms, sign_by: NaiveDate, draft_hash: &[u8], by: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn insert_draft(
+    transaction: &mut Tx,
+    terms: &Terms,
+    sign_by: Option<NaiveDate>,
+    draft_hash: &[u8],
+    by: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO contracts (centre_id, contract_id, section_id, regime, purchaser_uscc, purchaser_name, supplier_uscc, supplier_name, supplier_scale,
              amount_fen, awarded_at, sign_by, payment_days, bank_name, account_no, account_name, performance_form, performance_fen, quality_form, quality_fen,
@@ -241,7 +249,7 @@ pub async fn activate(
     transaction: &mut Tx,
     contract: &ContractRow,
     signed_at: DateTime<Utc>,
-    disclose_by: (NaiveDate, NaiveDate),
+    disclose_by: Option<(NaiveDate, NaiveDate)>,
     rate: RateKind,
 ) -> sqlx::Result<()> {
     sqlx::query(
@@ -250,8 +258,8 @@ pub async fn activate(
     .bind(&contract.centre_id)
     .bind(&contract.contract_id)
     .bind(signed_at)
-    .bind(disclose_by.0)
-    .bind(disclose_by.1)
+    .bind(disclose_by.map(|(publish, _)| publish))
+    .bind(disclose_by.map(|(_, file)| file))
     .bind(rate.code())
     .execute(&mut **transaction)
     .await?;
@@ -323,7 +331,8 @@ pub async fn terminate(transaction: &mut Tx, contract: &ContractRow, reason: &st
 pub struct AcceptanceRow {
     pub milestone: i32,
     pub requested_at: DateTime<Utc>,
-    pub organise_by: NaiveDate,
+    /// `None` while pending (its year has no calendar data yet).
+    pub organise_by: Option<NaiveDate>,
     pub recorded_at: Option<DateTime<Utc>>,
     pub passed: Option<bool>,
     pub note: Option<String>,
@@ -341,17 +350,21 @@ pub async fn acceptances(executor: impl PgExecutor<'_>, centre_id: &str, contrac
     .await
 }
 
-/// Records a request for acceptance once; returns the row as stored (the first request's).
+/// Records a request for acceptance once (a repeat changes nothing), or again after a failed
+/// acceptance (the supplier delivered again: a new period); `true` when it was recorded now.
 pub async fn request_acceptance(
     transaction: &mut Tx,
     centre_id: &str,
     contract_id: &str,
     milestone: u32,
     at: DateTime<Utc>,
-    organise_by: NaiveDate,
+    organise_by: Option<NaiveDate>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO acceptances (centre_id, contract_id, milestone, requested_at, organise_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO acceptances (centre_id, contract_id, milestone, requested_at, organise_by) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (centre_id, contract_id, milestone) DO UPDATE
+         SET requested_at = $4, organise_by = $5, recorded_at = NULL, passed = NULL, note = NULL, settlement_amount_fen = NULL
+         WHERE acceptances.passed = false",
     )
     .bind(centre_id)
     .bind(contract_id)

@@ -22,7 +22,8 @@ pub struct InvoiceRow {
     pub buyer_uscc: String,
     pub seller_uscc: String,
     pub received_at: DateTime<Utc>,
-    pub object_by: NaiveDate,
+    /// `None` while pending (its year has no calendar data yet).
+    pub object_by: Option<NaiveDate>,
     pub status: String,
     pub disputed_fen: i64,
     pub objection_reason: Option<String>,
@@ -116,7 +117,7 @@ pub struct NewInvoice<'a> {
     pub buyer_uscc: &'a str,
     pub seller_uscc: &'a str,
     pub received_at: DateTime<Utc>,
-    pub object_by: NaiveDate,
+    pub object_by: Option<NaiveDate>,
     pub submit_hash: &'a [u8],
 }
 

@@ -5,6 +5,7 @@ pub mod awards;
 pub mod contracts;
 pub mod invoices;
 pub mod notices;
+pub mod pending;
 pub mod rules;
 
 /// The transaction every write runs in.
