@@ -2,6 +2,7 @@
 //! started in-process (or as a real process), and one method per operation.
 
 pub mod contracts;
+pub mod credit;
 mod guarantees;
 
 pub use guarantees::{guarantee_settings, spawn_guarantees, spawn_guarantees_with, TestGuarantees};

@@ -42,6 +42,11 @@ impl Uscc {
         Ok(Uscc(code))
     }
 
+    /// Whether `text` is a code exactly as the platform keeps them: valid and already upper-case.
+    pub fn is_canonical(text: &str) -> bool {
+        Uscc::parse(text).is_ok_and(|code| code.as_str() == text)
+    }
+
     /// Completes 17 characters with their check character: used by the simulator and tests.
     pub fn with_check_character(first_seventeen: &str) -> Result<Uscc, IdError> {
         let values: Vec<u32> = first_seventeen

@@ -13,6 +13,12 @@ pub mod guarantee {
     }
 }
 
+pub mod credit {
+    pub mod v1 {
+        tonic::include_proto!("jinfu.credit.v1");
+    }
+}
+
 pub mod contract {
     pub mod v1 {
         tonic::include_proto!("jinfu.contract.v1");

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod codes;
 pub mod config;
 pub mod consumer;
 pub mod db;

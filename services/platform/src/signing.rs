@@ -380,6 +380,11 @@ impl Signer {
         &self.key_ref
     }
 
+    /// Signs `message` (base64 signature), e.g. a receipt a caller keeps as proof.
+    pub fn sign(&self, message: &[u8]) -> String {
+        self.key.sign(message)
+    }
+
     pub fn public_key_hex(&self) -> String {
         self.key.public_key_hex()
     }

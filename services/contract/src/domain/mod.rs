@@ -10,34 +10,7 @@ pub mod rules;
 
 pub use self::refusals::Refusal;
 
-/// An enum stored and published as a text code: `code()`, `parse()` and `ALL`.
-macro_rules! coded {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The code stored, published and shown.
-            pub const fn code(self) -> &'static str {
-                match self { $($name::$variant => $code),+ }
-            }
-
-            pub fn parse(code: &str) -> Option<$name> {
-                Self::ALL.iter().copied().find(|value| value.code() == code)
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str(self.code())
-            }
-        }
-    };
-}
+use jinfu_platform::coded;
 
 coded! {
     /// The tendering regime: procurement (政府采购) or engineering (工程建设招投标).
@@ -105,7 +78,7 @@ coded! {
 /// A unified social credit code as the platform takes it: 18 characters of GB 32100's set,
 /// upper-case, with a correct check character.
 pub fn is_uscc(text: &str) -> bool {
-    jinfu_ledger::ids::Uscc::parse(text).is_ok_and(|code| code.as_str() == text)
+    jinfu_ledger::ids::Uscc::is_canonical(text)
 }
 
 /// A contract or payment reference: 1-64 ASCII letters, digits, `-`, `_` or `.`.

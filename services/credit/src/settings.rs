@@ -1,0 +1,35 @@
+//! The credit service's configuration: defaults → `--config FILE` (TOML) → `JINFU_…`
+//! environment variables.
+
+pub use jinfu_platform::auth::AuthSettings;
+use jinfu_platform::db::DatabaseSettings;
+pub use jinfu_platform::grpc::GrpcSettings;
+use jinfu_platform::kafka::KafkaSettings;
+use jinfu_platform::metrics::MetricsSettings;
+pub use jinfu_platform::signing::SigningSettings;
+use jinfu_platform::telemetry::TelemetrySettings;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub kafka: KafkaSettings,
+    #[serde(default)]
+    pub grpc: GrpcSettings,
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    #[serde(default = "default_outbox_batch_max")]
+    pub outbox_batch_max: i64,
+    /// The service's own key (`JINFU_SIGNING__KEY_REF`, `__SCHEME`, `__PRIVATE_KEY`): its relay
+    /// signs every `credit.events` record and the API signs eligibility receipts with it; other
+    /// services trust its public half under the publisher name `credit`. Required by `serve`.
+    #[serde(default)]
+    pub signing: Option<SigningSettings>,
+}
+
+fn default_outbox_batch_max() -> i64 {
+    500
+}
