@@ -27,6 +27,8 @@ pub struct TestCredit {
     /// The service's signing key (receipts, credit.events).
     pub key: SigningKey,
     pub events_topic: String,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
     keys: TokenKeys,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -62,7 +64,7 @@ pub async fn spawn_credit(app: &TestApp, now: DateTime<Utc>) -> anyhow::Result<T
     let grpc = CreditServiceClient::connect(format!("http://127.0.0.1:{port}")).await?;
     let keys = TokenKeys::new(&SecretString::from(TOKEN_SECRET))?;
     let events_topic = settings.kafka.topic(jinfu_platform::topics::CREDIT_EVENTS);
-    Ok(TestCredit { grpc, clock, pool, key, events_topic, keys, stop: Some(stop) })
+    Ok(TestCredit { grpc, clock, pool, key, events_topic, endpoint: format!("http://127.0.0.1:{port}"), keys, stop: Some(stop) })
 }
 
 impl TestCredit {

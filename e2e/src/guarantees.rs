@@ -48,6 +48,7 @@ pub fn guarantee_settings(app: &TestApp) -> jinfu_guarantee_service::settings::S
         // The key the ledger under test trusts for guarantee.events.
         signing: Some(app.banks.guarantee_signing()),
         // The contract service's key, for contract.events.
+        credit: None,
         trusted_publishers: app.banks.trusted_publishers(),
     }
 }

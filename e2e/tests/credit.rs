@@ -243,3 +243,86 @@ async fn a_receipt_verifies_with_the_services_key_and_an_altered_one_does_not() 
     assert!(key.verify(forged.as_bytes(), &answer.receipt_signature).is_err());
     Ok(())
 }
+
+#[tokio::test]
+async fn the_guarantee_service_refuses_an_application_from_a_debarred_bidder() -> anyhow::Result<()> {
+    use jinfu_proto::guarantee::v1 as g;
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    let now = Utc::now();
+    app.client.create_section("CR-1", 5_000_000, now + chrono::Duration::days(2), now + chrono::Duration::days(3), false).await?;
+    let credit = spawn_credit(&app, now).await?;
+    let mut settings = jinfu_e2e::guarantee_settings(&app);
+    settings.credit = Some(jinfu_guarantee_service::settings::CreditSettings { endpoint: credit.endpoint.clone() });
+    let guarantees = jinfu_e2e::spawn_guarantees_with(settings).await?;
+    let mut grpc = guarantees.grpc.clone();
+    let key = jinfu_platform::signing::SigningKey::generate(Scheme::Ed25519);
+    let issuer = g::RegisterIssuerRequest {
+        centre_id: "520000".into(),
+        issuer_code: "PICC".into(),
+        name: "PICC 保函".into(),
+        kind: g::IssuerKind::Insurer as i32,
+        scheme: g::SignatureScheme::Ed25519 as i32,
+        public_key: key.public_key_hex(),
+    };
+    grpc.register_issuer(app.client.as_role(Role::Admin, "520000", "admin", issuer)).await?;
+    let product = g::Product {
+        centre_id: "520000".into(),
+        issuer_code: "PICC".into(),
+        product_id: "BID-1".into(),
+        name: "投标保函".into(),
+        r#type: g::GuaranteeType::Bid as i32,
+        premium_rate: "0.0010".into(),
+        minimum_premium_fen: 0,
+        minimum_amount_fen: 100,
+        maximum_amount_fen: 1_000_000_000,
+        centres: vec![],
+        regimes: vec![],
+    };
+    grpc.register_product(app.client.as_role(Role::Issuer, "520000", "PICC", product)).await?;
+    let (barred, clean) = (TestBidder::new(351), TestBidder::new(352));
+    // Debarred province-wide from the start of today (Beijing) for a year.
+    let today = jinfu_ledger::beijing::date(now).to_string();
+    let proposal = pb::ProposeRequest {
+        centre_id: "520000".into(),
+        proposal_id: "P-G".into(),
+        subject_uscc: barred.uscc.clone(),
+        behaviour: pb::Behaviour::FalseMaterials as i32,
+        source: "operator".into(),
+        evidence_refs: vec!["黔财采〔2026〕1号".into()],
+        summary: "提供虚假材料谋取中标".into(),
+        regime: 0,
+    };
+    credit.grpc.clone().propose(credit.as_role(Role::Operator, "520000", "operator-p", proposal)).await?;
+    let confirm = pb::ConfirmRequest {
+        centre_id: "520000".into(),
+        proposal_id: "P-G".into(),
+        legal_basis: "政府采购法 art. 77".into(),
+        authority: "贵州省财政厅".into(),
+        decided_on: today,
+        debarment_months: 12,
+        province_wide: true,
+        ..Default::default()
+    };
+    credit.grpc.clone().confirm(credit.as_role(Role::Supervisor, "520000", "supervisor-p", confirm)).await?;
+    let apply = |bidder: &TestBidder| {
+        let request = g::ApplyRequest {
+            centre_id: "520100".into(),
+            section_id: "CR-1".into(),
+            issuer_code: "PICC".into(),
+            product_id: "BID-1".into(),
+            beneficiary: "贵阳市某采购人".into(),
+            valid_to: (now + chrono::Duration::days(90)).format("%Y-%m-%d").to_string(),
+            amount_fen: 0,
+            ..Default::default()
+        };
+        app.client.as_role(Role::Bidder, "520100", &bidder.uscc, request)
+    };
+    let refused = grpc.apply(apply(&barred)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(refused.message().starts_with("barred:") && refused.message().contains("政府采购法 art. 77"), "{}", refused.message());
+    let applications: i64 = sqlx::query_scalar("SELECT count(*) FROM guarantee.applications").fetch_one(&app.pool).await?;
+    assert_eq!(applications, 0, "nothing stored for the debarred bidder");
+    grpc.apply(apply(&clean)).await?;
+    Ok(())
+}

@@ -72,6 +72,7 @@ impl Application {
             events_topic: settings.kafka.topic(jinfu_platform::topics::GUARANTEE_EVENTS),
             fraud: settings.fraud.clone(),
             clock: jinfu_platform::clock::system(),
+            credit: settings.credit.as_ref().map(|credit| crate::credit::Credit::new(&credit.endpoint, keys.clone())).transpose()?,
         };
         let service = GuaranteeServiceServer::with_interceptor(api, auth::interceptor(Arc::new(keys)));
         info!(address = %listener.local_addr()?, "guarantee gRPC listening");

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod app;
 pub mod contracts;
+pub mod credit;
 pub mod domain;
 pub mod fraud;
 pub mod lifecycle;

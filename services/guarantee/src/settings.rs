@@ -18,6 +18,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub sealing: SealingSettings,
     pub ledger: LedgerSettings,
+    /// The credit service (`JINFU_CREDIT__ENDPOINT`): when set, an application from a debarred
+    /// bidder is refused (`barred`), and refused UNAVAILABLE while it cannot answer.
+    #[serde(default)]
+    pub credit: Option<CreditSettings>,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
     #[serde(default)]
@@ -75,6 +79,12 @@ pub struct SealingSettings {
     /// 64 hex digits (AES-256 key) that seal bidders' guarantee data until bid opening. Losing it
     /// loses the sealed data; rotating it needs a re-encryption (not offered yet).
     pub key: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreditSettings {
+    /// The credit service's gRPC endpoint, e.g. `http://jinfu-credit:50051`.
+    pub endpoint: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -79,6 +79,9 @@ pub(super) async fn apply(api: &GuaranteeApi, request: Request<pb::ApplyRequest>
     caller.authorize(&[Role::Bidder], applying.centre.as_str())?;
     let bidder = Uscc::parse(&caller.party).map_err(|_| Status::permission_denied("a bidder's token must carry its unified social credit code as party"))?;
     let section = api.sections.require(applying.centre.as_str(), &applying.section_id).await?;
+    if let Some(credit) = &api.credit {
+        credit.require_eligible(applying.centre.as_str(), bidder.as_str(), &section.regime, api.clock.now()).await?;
+    }
     let amount = applications::applied_amount(api.clock.now(), &section, bidder.as_str(), applying.ask)?;
     let mut transaction = api.begin().await?;
     let premium_fen = priced(&mut transaction, &applying, &section, amount).await?;

@@ -50,6 +50,8 @@ pub struct GuaranteeApi {
     pub fraud: FraudSettings,
     /// Where "now" is read for the domain's decisions.
     pub clock: SharedClock,
+    /// The credit service, asked whether a bidder may take part; `None`: not deployed.
+    pub credit: Option<crate::credit::Credit>,
 }
 
 #[tonic::async_trait]
