@@ -19,7 +19,8 @@
 # Ports (override them to run a second demo beside another): DEMO_GRPC_PORT (ledger, 50051),
 # DEMO_METRICS_PORT (ledger metrics, 9090), DEMO_GUARANTEE_PORT (guarantee service, 50052),
 # DEMO_GUARANTEE_METRICS_PORT (guarantee metrics, 9190; not 9092, the broker's port),
-# DEMO_CONTRACT_PORT (contract service, 50053), DEMO_CONTRACT_METRICS_PORT (its metrics, 9191).
+# DEMO_CONTRACT_PORT (contract service, 50053), DEMO_CONTRACT_METRICS_PORT (its metrics, 9191),
+# DEMO_CREDIT_PORT (credit service, 50054), DEMO_CREDIT_METRICS_PORT (its metrics, 9192).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -81,6 +82,11 @@ if [ ! -f "$DEMO_DIR/contract.env" ]; then
   read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "CONTRACT_EVENTS_PRIVATE=$priv CONTRACT_EVENTS_PUBLIC=$pub" >"$DEMO_DIR/contract.env"
 fi
 source "$DEMO_DIR/contract.env"
+# The credit service's key: signs credit.events and eligibility receipts.
+if [ ! -f "$DEMO_DIR/credit.env" ]; then
+  read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "CREDIT_EVENTS_PRIVATE=$priv CREDIT_EVENTS_PUBLIC=$pub" >"$DEMO_DIR/credit.env"
+fi
+source "$DEMO_DIR/credit.env"
 export JINFU_TRUSTED_PUBLISHERS__CONTRACT__CONTRACT_DEMO__SCHEME=ed25519
 export JINFU_TRUSTED_PUBLISHERS__CONTRACT__CONTRACT_DEMO__PUBLIC_KEY="$CONTRACT_EVENTS_PUBLIC"
 export JINFU_SIGNING__KEY_REF=ledger_demo JINFU_SIGNING__SCHEME=ed25519 JINFU_SIGNING__PRIVATE_KEY="$LEDGER_EVENTS_PRIVATE"
@@ -99,13 +105,31 @@ target/debug/ledger serve >"$DEMO_DIR/ledger.log" 2>&1 &
 LEDGER_PID=$!
 GUARANTEE_PID=
 CONTRACT_PID=
+CREDIT_PID=
 stop_ledger() { kill "$LEDGER_PID" 2>/dev/null && wait "$LEDGER_PID" 2>/dev/null || true; }
 stop_guarantee() { [ -z "$GUARANTEE_PID" ] || { kill "$GUARANTEE_PID" 2>/dev/null && wait "$GUARANTEE_PID" 2>/dev/null || true; }; }
 stop_contract() { [ -z "$CONTRACT_PID" ] || { kill "$CONTRACT_PID" 2>/dev/null && wait "$CONTRACT_PID" 2>/dev/null || true; }; }
-trap 'stop_contract; stop_guarantee; stop_ledger' EXIT
+stop_credit() { [ -z "$CREDIT_PID" ] || { kill "$CREDIT_PID" 2>/dev/null && wait "$CREDIT_PID" 2>/dev/null || true; }; }
+trap 'stop_contract; stop_guarantee; stop_credit; stop_ledger' EXIT
 for _ in $(seq 1 120); do
   (exec 3<>"/dev/tcp/127.0.0.1/${DEMO_GRPC_PORT:-50051}") 2>/dev/null && break
   kill -0 "$LEDGER_PID" 2>/dev/null || { echo "[demo] the ledger exited:"; tail -20 "$DEMO_DIR/ledger.log"; exit 1; }
+  sleep 0.5
+done
+
+# The credit service: debarments, with due process; the guarantee service asks it whether a
+# bidder may take part before taking an application.
+CREDIT_LISTEN="127.0.0.1:${DEMO_CREDIT_PORT:-50054}"
+CREDIT_METRICS="127.0.0.1:${DEMO_CREDIT_METRICS_PORT:-9192}"
+echo "[demo] starting the credit service on $CREDIT_LISTEN, metrics on http://$CREDIT_METRICS/metrics (log: $DEMO_DIR/credit.log)"
+JINFU_GRPC__LISTEN="$CREDIT_LISTEN" JINFU_METRICS__LISTEN="$CREDIT_METRICS" \
+  JINFU_SIGNING__KEY_REF=credit_demo JINFU_SIGNING__PRIVATE_KEY="$CREDIT_EVENTS_PRIVATE" \
+  target/debug/credit serve >"$DEMO_DIR/credit.log" 2>&1 &
+CREDIT_PID=$!
+for attempt in $(seq 1 120); do
+  target/debug/credit health --endpoint "http://$CREDIT_LISTEN" >/dev/null 2>&1 && break
+  kill -0 "$CREDIT_PID" 2>/dev/null || { echo "[demo] the credit service exited:"; tail -20 "$DEMO_DIR/credit.log"; exit 1; }
+  [ "$attempt" -lt 120 ] || { echo "[demo] the credit service did not become ready:"; tail -20 "$DEMO_DIR/credit.log"; exit 1; }
   sleep 0.5
 done
 
@@ -116,7 +140,7 @@ GUARANTEE_LISTEN="127.0.0.1:${DEMO_GUARANTEE_PORT:-50052}"
 GUARANTEE_METRICS="127.0.0.1:${DEMO_GUARANTEE_METRICS_PORT:-9190}"
 echo "[demo] starting the guarantee service on $GUARANTEE_LISTEN, metrics on http://$GUARANTEE_METRICS/metrics (log: $DEMO_DIR/guarantee.log)"
 JINFU_GRPC__LISTEN="$GUARANTEE_LISTEN" JINFU_METRICS__LISTEN="$GUARANTEE_METRICS" \
-  JINFU_LEDGER__ENDPOINT="http://$LEDGER_LISTEN" JINFU_SEALING__KEY="$SEALING_KEY" \
+  JINFU_LEDGER__ENDPOINT="http://$LEDGER_LISTEN" JINFU_SEALING__KEY="$SEALING_KEY" JINFU_CREDIT__ENDPOINT="http://$CREDIT_LISTEN" \
   JINFU_CONSUMER__ASSIGNMENT=manual JINFU_CONSUMER__INSTANCE_ID="guarantee-demo-0" \
   JINFU_SIGNING__KEY_REF=guarantee_demo JINFU_SIGNING__PRIVATE_KEY="$GUARANTEE_EVENTS_PRIVATE" \
   target/debug/guarantee serve >"$DEMO_DIR/guarantee.log" 2>&1 &
@@ -158,6 +182,7 @@ target/debug/bank-sim demo \
   --ledger-url "http://$JINFU_GRPC__LISTEN" \
   --guarantee-url "http://$GUARANTEE_LISTEN" \
   --contract-url "http://$CONTRACT_LISTEN" --contract-clock-file "$CONTRACT_CLOCK" \
+  --credit-url "http://$CREDIT_LISTEN" \
   --issuer "CCBG:sm2-sm3:$CCBG_PRIVATE" --issuer "PICC:ed25519:$PICC_PRIVATE" --issuer "GZDB:sm2-sm3:$GZDB_PRIVATE" \
   --bank "ICBC:2402001029200012345:520100:icbc_gy:sm2-sm3:$ICBC_PRIVATE" \
   --bank "CCB:52050110360800000123:520300:ccb_zy:ed25519:$CCB_PRIVATE" \
@@ -165,9 +190,10 @@ target/debug/bank-sim demo \
   --count "${DEMO_COUNT:-3000}" --rate "${DEMO_RATE:-1000}"
 
 echo
-echo "[demo] stopping the contract service, the guarantee service and the ledger gracefully, then verifying every invariant"
+echo "[demo] stopping the contract, guarantee and credit services and the ledger gracefully, then verifying every invariant"
 stop_contract
 stop_guarantee
+stop_credit
 stop_ledger
 trap - EXIT
 target/debug/ledger verify

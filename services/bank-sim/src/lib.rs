@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod contracts;
+pub mod credit;
 pub mod demo;
 pub mod guarantees;
 

@@ -72,6 +72,10 @@ enum Command {
         /// moves it day by day.
         #[arg(long)]
         contract_clock_file: Option<std::path::PathBuf>,
+        /// The credit service's gRPC endpoint; given, the ledger's collusion leads become
+        /// proposals, a supervisor decides them and a debarred bidder is refused a guarantee.
+        #[arg(long)]
+        credit_url: Option<String>,
     },
     /// Benchmark: set up the province with one sub-account per notice to come; write the plan.
     BenchSetup {
@@ -174,6 +178,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             guarantee_percent,
             contract_url,
             contract_clock_file,
+            credit_url,
         } => {
             let failures_per_thousand = refund_failures_per_thousand.min(1000);
             let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -229,6 +234,20 @@ async fn run() -> anyhow::Result<ExitCode> {
             if let (Some(url), Some(clock_file)) = (contract_url, contract_clock_file) {
                 let contracts = jinfu_bank_sim::contracts::ContractDemo { url, clock_file };
                 let figures = jinfu_bank_sim::contracts::run(&contracts, &settings.tokens, &mix.sections, settings.seed).await?;
+                println!();
+                println!("{figures}");
+            }
+            if let Some(credit_url) = credit_url {
+                let mut centres: Vec<String> = settings.banks.iter().map(|bank| bank.centre.clone()).collect();
+                centres.sort();
+                centres.dedup();
+                let demo = jinfu_bank_sim::credit::CreditDemo {
+                    credit_url: &credit_url,
+                    ledger_url: &settings.ledger_url,
+                    guarantee_url: settings.guarantees.as_ref().map(|guarantees| guarantees.url.as_str()),
+                    centres: &centres,
+                };
+                let figures = jinfu_bank_sim::credit::run(&demo, &settings.tokens).await?;
                 println!();
                 println!("{figures}");
             }

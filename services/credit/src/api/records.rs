@@ -18,7 +18,11 @@ const SUBJECTS: &[Role] = &[Role::Supplier, Role::Bidder];
 fn may_see(caller: &Caller, record: &RecordRow) -> bool {
     match caller.role {
         Role::Supplier | Role::Bidder => caller.party == record.subject_uscc,
-        role => STAFF.contains(&role) && (caller.centre.as_str() == record.centre_id || caller.centre.is_province()),
+        // Staff of the record's centre, or of its province.
+        role => {
+            STAFF.contains(&role)
+                && (caller.centre.as_str() == record.centre_id || (caller.centre.is_province() && caller.centre.as_str().get(..2) == record.centre_id.get(..2)))
+        }
     }
 }
 

@@ -52,7 +52,8 @@ impl Behaviour {
     pub fn debarment_bounds(self, regime: Option<Regime>) -> Option<(u32, u32)> {
         match (self, regime) {
             (Behaviour::LatePayment, _) => None,
-            (Behaviour::Collusion, Some(Regime::Engineering)) => Some((12, 24)),
+            // A record not limited to procurement also bars engineering tenders: the stricter bound.
+            (Behaviour::Collusion, Some(Regime::Engineering) | None) => Some((12, 24)),
             _ => Some((12, 36)),
         }
     }
@@ -91,6 +92,12 @@ impl Refusal {
     }
 }
 
+/// `months` calendar months after `at`, counted on the Beijing calendar (00:00 on 1 May in
+/// Beijing plus 13 months is 00:00 on 1 June the next year in Beijing, whatever UTC says).
+pub fn add_months(at: DateTime<Utc>, months: u32) -> Option<DateTime<Utc>> {
+    jinfu_ledger::beijing::at(at).checked_add_months(Months::new(months)).map(|local| local.with_timezone(&Utc))
+}
+
 /// A ban: from (inclusive) until (exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Debarment {
@@ -109,7 +116,7 @@ impl Debarment {
         if !(min..=max).contains(&months) {
             return Err(Refusal::PeriodOutOfBounds { behaviour: behaviour.code(), months, min, max });
         }
-        let until = from.checked_add_months(Months::new(months)).ok_or(Refusal::PeriodOutOfBounds { behaviour: behaviour.code(), months, min, max })?;
+        let until = add_months(from, months).ok_or(Refusal::PeriodOutOfBounds { behaviour: behaviour.code(), months, min, max })?;
         Ok(Some(Debarment { from, until }))
     }
 
@@ -141,9 +148,11 @@ impl Scope {
     }
 }
 
-/// Due process: the party that proposed a fact does not decide it.
+/// Due process: the party that proposed a fact does not decide it (parties compared trimmed and
+/// case-folded, as the ledger's four-eyes rule does; an empty party never decides).
 pub fn may_decide(proposed_by: &str, decider: &str) -> Result<(), Refusal> {
-    if proposed_by == decider {
+    let same = |one: &str, other: &str| one.trim().to_lowercase() == other.trim().to_lowercase();
+    if decider.trim().is_empty() || same(proposed_by, decider) {
         return Err(Refusal::ProposerIsConfirmer);
     }
     Ok(())
@@ -154,7 +163,7 @@ pub fn may_apply_for_repair(listed_at: DateTime<Utc>, repair: Repair, now: DateT
     if !matches!(repair, Repair::NotApplied | Repair::Refused) {
         return Err(Refusal::RepairState { state: repair.code() });
     }
-    let from = listed_at.checked_add_months(Months::new(MINIMUM_PUBLICATION_MONTHS)).unwrap_or(listed_at);
+    let from = add_months(listed_at, MINIMUM_PUBLICATION_MONTHS).unwrap_or(listed_at);
     if now < from {
         return Err(Refusal::TooEarly { from });
     }
@@ -196,12 +205,16 @@ mod tests {
         assert_eq!(ban.until, at("2027-03-01T00:00:00+08:00"));
         assert!(ban.holds_at(from) && ban.holds_at(at("2027-02-28T23:59:59+08:00")));
         assert!(!ban.holds_at(ban.until) && !ban.holds_at(at("2026-02-28T23:59:59+08:00")));
+        // Months count on the Beijing calendar: 00:00 on 1 May + 13 months is 00:00 on 1 June.
+        let may = Debarment::new(Behaviour::FalseMaterials, None, 13, at("2026-05-01T00:00:00+08:00")).unwrap().unwrap();
+        assert_eq!(may.until, at("2027-06-01T00:00:00+08:00"));
     }
 
     #[test]
     fn periods_follow_the_law_per_behaviour() {
         let from = at("2026-03-01T00:00:00+08:00");
         assert_eq!(Debarment::new(Behaviour::Collusion, Some(Regime::Engineering), 36, from).unwrap_err().code(), "period_out_of_bounds");
+        assert_eq!(Debarment::new(Behaviour::Collusion, None, 36, from).unwrap_err().code(), "period_out_of_bounds", "it would bar engineering tenders too");
         assert!(Debarment::new(Behaviour::Collusion, Some(Regime::Procurement), 36, from).is_ok());
         assert_eq!(Debarment::new(Behaviour::Bribery, None, 6, from).unwrap_err().code(), "period_out_of_bounds");
         assert_eq!(Debarment::new(Behaviour::LatePayment, None, 12, from).unwrap_err().code(), "never_debarred");
@@ -220,6 +233,8 @@ mod tests {
     #[test]
     fn due_process_and_repair() {
         assert_eq!(may_decide("supervisor-1", "supervisor-1").unwrap_err().code(), "proposer_is_confirmer");
+        assert_eq!(may_decide("Zhang-San", " zhang-san").unwrap_err().code(), "proposer_is_confirmer");
+        assert_eq!(may_decide("ledger", "").unwrap_err().code(), "proposer_is_confirmer");
         assert!(may_decide("ledger", "supervisor-1").is_ok());
         let listed = at("2026-03-01T10:00:00+08:00");
         assert_eq!(may_apply_for_repair(listed, Repair::NotApplied, at("2026-06-01T09:59:59+08:00")).unwrap_err().code(), "too_early");
