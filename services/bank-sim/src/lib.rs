@@ -3,6 +3,7 @@
 //! value bytes, with the signature and key reference in headers.
 
 pub mod bench;
+pub mod bench_credit;
 pub mod contracts;
 pub mod credit;
 pub mod demo;

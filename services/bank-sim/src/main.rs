@@ -77,6 +77,29 @@ enum Command {
         #[arg(long)]
         credit_url: Option<String>,
     },
+    /// Credit benchmark: print the loaded subjects (`--write-subjects`), or run CheckEligibility
+    /// at `--rate` calls a second for `--seconds` from `--clients` connections; last line
+    /// `credit_checks_p99_ms=<number>`.
+    BenchCredit {
+        #[arg(long, default_value = "http://127.0.0.1:50081")]
+        url: String,
+        #[arg(long, env = "JINFU_AUTH__TOKEN_SECRET", hide_env_values = true)]
+        token_secret: String,
+        #[arg(long, default_value = "520100")]
+        centre: String,
+        /// Subjects with records (as many again without any are asked about too).
+        #[arg(long, default_value_t = 200_000)]
+        subjects: u64,
+        /// Print the subjects, `<index>,<uscc>` per line, and exit.
+        #[arg(long)]
+        write_subjects: bool,
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 32)]
+        clients: u64,
+    },
     /// Benchmark: set up the province with one sub-account per notice to come; write the plan.
     BenchSetup {
         #[arg(long, default_value = "http://127.0.0.1:50051")]
@@ -251,6 +274,24 @@ async fn run() -> anyhow::Result<ExitCode> {
                 println!();
                 println!("{figures}");
             }
+        }
+        Command::BenchCredit { url, token_secret, centre, subjects, write_subjects, rate, seconds, clients } => {
+            if write_subjects {
+                use std::io::Write;
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                for index in 0..subjects {
+                    writeln!(out, "{index},{}", jinfu_bank_sim::bench_credit::subject(index)?)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let tokens = TokenKeys::new(&SecretString::from(token_secret))?;
+            let figures = jinfu_bank_sim::bench_credit::run(&url, &tokens, &centre, subjects, rate, seconds, clients).await?;
+            println!(
+                "[bench] {} checks ({} barred answers), {} errors, {:.0} checks/s from {clients} clients",
+                figures.calls, figures.barred, figures.errors, figures.per_second
+            );
+            println!("[bench] p50 {:.2} ms, p99 {:.2} ms", figures.p50_ms, figures.p99_ms);
+            println!("credit_checks_p99_ms={:.2}", figures.p99_ms);
         }
         Command::BenchSetup { ledger_url, token_secret, banks, sub_accounts, plan } => {
             let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
