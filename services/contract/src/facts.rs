@@ -2,6 +2,8 @@
 //! due date and overdue interest need its contract, milestone, acceptance and centre's rules.
 //! Used by the API, the clock sweeper and the annual report alike, so they agree.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use jinfu_ledger::calendar::{Calendar, CalendarError};
 use jinfu_ledger::overdue::{LprHistory, OverdueInterest};
@@ -61,6 +63,39 @@ impl ContractFacts {
     }
 }
 
+/// Contracts' facts and centres' rules read once per pass over many rows (a sweep round, a
+/// report), instead of once per row.
+#[derive(Default)]
+pub struct FactsCache {
+    contracts: BTreeMap<(String, String), Option<ContractFacts>>,
+    rules: BTreeMap<String, CentreRules>,
+}
+
+impl FactsCache {
+    /// The contract's facts, `None` when there is no such contract.
+    pub async fn contract(&mut self, pool: &PgPool, centre_id: &str, contract_id: &str) -> anyhow::Result<Option<&ContractFacts>> {
+        let key = (centre_id.to_owned(), contract_id.to_owned());
+        if !self.contracts.contains_key(&key) {
+            let facts = match contract_store::get(pool, centre_id, contract_id).await? {
+                Some(contract) => Some(ContractFacts::load(pool, contract).await?),
+                None => None,
+            };
+            self.contracts.insert(key.clone(), facts);
+        }
+        Ok(self.contracts.get(&key).and_then(Option::as_ref))
+    }
+
+    /// The centre's clocks.
+    pub async fn rules(&mut self, pool: &PgPool, centre_id: &str) -> anyhow::Result<CentreRules> {
+        if let Some(rules) = self.rules.get(centre_id) {
+            return Ok(*rules);
+        }
+        let rules = rules::centre_rules(pool, centre_id).await?;
+        self.rules.insert(centre_id.to_owned(), rules);
+        Ok(rules)
+    }
+}
+
 /// An invoice with its due date and the interest accrued through `until`.
 pub struct InvoiceFacts {
     pub invoice: InvoiceRow,
@@ -68,6 +103,8 @@ pub struct InvoiceFacts {
     pub interest: Option<OverdueInterest>,
     /// The due date needs a year the calendar has no data for yet (it is then unknown).
     pub calendar_missing: Option<i32>,
+    /// What was paid on it with a value date through `until`.
+    pub paid_by_then: jinfu_ledger::Fen,
 }
 
 /// The invoice's due date and its overdue interest through `until` (inclusive).
@@ -86,18 +123,19 @@ pub async fn invoice_facts(
     };
     let sme = Scale::parse(&contract.contract.supplier_scale).is_some_and(Scale::is_sme);
     let agreed = contract.contract.rate_in_force().kind != crate::domain::RateKind::Statutory;
+    let payments: Vec<_> =
+        invoice_store::payments_of(pool, &invoice.centre_id, &invoice.invoice_no).await?.into_iter().filter(|(day, _)| *day <= until).collect();
+    let paid_by_then = jinfu_ledger::Fen::from_fen(payments.iter().map(|(_, fen)| fen.fen()).sum());
     let interest = match due {
         // 条例 art. 17 protects SMEs; a large supplier is owed interest only at a rate it agreed.
         Some(_) if !sme && !agreed => None,
         Some((due_on, _)) => {
-            let payments = invoice_store::payments_of(pool, &invoice.centre_id, &invoice.invoice_no).await?;
-            let paid_by_then: Vec<_> = payments.into_iter().filter(|(day, _)| *day <= until).collect();
             let rate = contract.contract.rate_in_force().overdue_rate();
-            Some(invoices::interest(invoice.amounts(), due_on, &paid_by_then, until, &rate, lpr)?)
+            Some(invoices::interest(invoice.amounts(), due_on, &payments, until, &rate, lpr)?)
         }
         None => None,
     };
-    Ok(InvoiceFacts { invoice, due, interest, calendar_missing })
+    Ok(InvoiceFacts { invoice, due, interest, calendar_missing, paid_by_then })
 }
 
 /// The facts of a contract's clocks.

@@ -11,8 +11,8 @@ use jinfu_ledger::calendar::Calendar;
 use sqlx::PgPool;
 
 use crate::domain::Scale;
-use crate::facts::{invoice_facts, ContractFacts};
-use crate::store::{contracts, invoices, rules};
+use crate::facts::{invoice_facts, FactsCache};
+use crate::store::{invoices, rules};
 
 /// One purchaser's line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,21 +40,15 @@ pub async fn overdue_report(
     let year_end = jinfu_ledger::beijing::start_of(last_day + chrono::Duration::days(1));
     let lpr = rules::lpr_history(pool).await?;
     let mut rows: BTreeMap<String, (OverdueRow, BTreeSet<String>)> = BTreeMap::new();
-    let mut facts_by_contract: BTreeMap<String, ContractFacts> = BTreeMap::new();
+    let mut cache = FactsCache::default();
     for invoice in invoices::of_centre_before(pool, centre_id, year_end).await? {
-        if !facts_by_contract.contains_key(&invoice.contract_id) {
-            let Some(contract) = contracts::get(pool, centre_id, &invoice.contract_id).await? else { continue };
-            facts_by_contract.insert(invoice.contract_id.clone(), ContractFacts::load(pool, contract).await?);
-        }
-        let Some(facts) = facts_by_contract.get(&invoice.contract_id) else { continue };
+        let Some(facts) = cache.contract(pool, centre_id, &invoice.contract_id).await? else { continue };
         let contract = &facts.contract;
         if purchaser.is_some_and(|purchaser| purchaser != contract.purchaser_uscc) || !Scale::parse(&contract.supplier_scale).is_some_and(Scale::is_sme) {
             continue;
         }
-        let paid_by_year_end: i64 =
-            invoices::payments_of(pool, centre_id, &invoice.invoice_no).await?.iter().filter(|(day, _)| *day <= last_day).map(|(_, fen)| fen.fen()).sum();
-        let unpaid = invoice.amounts().payable().fen() - paid_by_year_end;
         let invoice_facts = invoice_facts(pool, facts, invoice, calendar, &lpr, last_day).await?;
+        let unpaid = invoice_facts.invoice.amounts().payable().fen() - invoice_facts.paid_by_then.fen();
         let Some((due_on, _)) = invoice_facts.due else { continue };
         if due_on >= last_day || unpaid <= 0 {
             continue;

@@ -19,7 +19,7 @@ use crate::domain::clocks::clocks;
 use crate::domain::invoices::deemed_accepted;
 use crate::domain::InvoiceStatus;
 use crate::events::{yuan, Events};
-use crate::facts::{invoice_facts, ContractFacts};
+use crate::facts::{invoice_facts, FactsCache};
 use crate::store::{awards, contracts, invoices, notices, pending, rules};
 
 /// Calendar days before a due date that the reminder goes out.
@@ -101,9 +101,10 @@ impl Sweeper {
     async fn date_pending(&self) -> anyhow::Result<u64> {
         let calendar = self.calendar.current();
         let day = jinfu_ledger::beijing::date;
+        let mut cache = FactsCache::default();
         let mut dated = 0;
         for contract in pending::contracts(&self.pool, ROUND_MAX).await? {
-            let centre_rules = rules::centre_rules(&self.pool, &contract.centre_id).await?;
+            let centre_rules = cache.rules(&self.pool, &contract.centre_id).await?;
             let sign_by = if contract.sign_by.is_none() { centre_rules.sign_by(&calendar, day(contract.awarded_at)).ok() } else { None };
             let disclose_by =
                 contract.signed_at.filter(|_| contract.publish_by.is_none()).and_then(|signed_at| centre_rules.disclose_by(&calendar, day(signed_at)).ok());
@@ -113,14 +114,14 @@ impl Sweeper {
             }
         }
         for acceptance in pending::acceptances(&self.pool, ROUND_MAX).await? {
-            let centre_rules = rules::centre_rules(&self.pool, &acceptance.centre_id).await?;
+            let centre_rules = cache.rules(&self.pool, &acceptance.centre_id).await?;
             if let Ok(organise_by) = centre_rules.organise_by(&calendar, day(acceptance.from)) {
                 pending::date_acceptance(&self.pool, &acceptance, organise_by).await?;
                 dated += 1;
             }
         }
         for invoice in pending::invoices(&self.pool, ROUND_MAX).await? {
-            let centre_rules = rules::centre_rules(&self.pool, &invoice.centre_id).await?;
+            let centre_rules = cache.rules(&self.pool, &invoice.centre_id).await?;
             if let Ok(object_by) = centre_rules.object_by(&calendar, day(invoice.from)) {
                 pending::date_invoice(&self.pool, &invoice, object_by).await?;
                 dated += 1;
@@ -130,10 +131,10 @@ impl Sweeper {
     }
 
     async fn undrafted_awards(&self, now: DateTime<Utc>, today: NaiveDate) -> anyhow::Result<u64> {
-        let mut published = 0;
+        let (calendar, mut cache, mut published) = (self.calendar.current(), FactsCache::default(), 0);
         for award in awards::undrafted(&self.pool, now, ROUND_MAX).await? {
-            let centre_rules = rules::centre_rules(&self.pool, &award.centre_id).await?;
-            let Ok(sign_by) = centre_rules.sign_by(&self.calendar.current(), jinfu_ledger::beijing::date(award.awarded_at)) else { continue };
+            let centre_rules = cache.rules(&self.pool, &award.centre_id).await?;
+            let Ok(sign_by) = centre_rules.sign_by(&calendar, jinfu_ledger::beijing::date(award.awarded_at)) else { continue };
             if today <= sign_by {
                 continue;
             }
@@ -176,17 +177,16 @@ impl Sweeper {
     }
 
     async fn invoices(&self, now: DateTime<Utc>, today: NaiveDate) -> anyhow::Result<(u64, u64, u64)> {
-        let lpr = rules::lpr_history(&self.pool).await?;
+        let (lpr, calendar, mut cache) = (rules::lpr_history(&self.pool).await?, self.calendar.current(), FactsCache::default());
         let (mut deemed, mut reminders, mut warnings) = (0, 0, 0);
         let (mut overdue, mut overdue_fen) = (0_u64, 0_i64);
         for invoice in invoices::open(&self.pool, None, ROUND_MAX).await? {
-            let Some(contract) = contracts::get(&self.pool, &invoice.centre_id, &invoice.contract_id).await? else { continue };
             let status = InvoiceStatus::parse(&invoice.status).unwrap_or(InvoiceStatus::Paid);
             if deemed_accepted(status, invoice.object_by, today) && self.deem(&invoice.centre_id, &invoice.invoice_no, &invoice.contract_id, now).await? {
                 deemed += 1;
             }
-            let facts = ContractFacts::load(&self.pool, contract).await?;
-            let facts = invoice_facts(&self.pool, &facts, invoice, &self.calendar.current(), &lpr, today).await?;
+            let Some(facts) = cache.contract(&self.pool, &invoice.centre_id, &invoice.contract_id).await? else { continue };
+            let facts = invoice_facts(&self.pool, facts, invoice, &calendar, &lpr, today).await?;
             let (Some((due_on, due_by)), outstanding) = (facts.due, facts.invoice.amounts().outstanding()) else { continue };
             if !outstanding.is_positive() {
                 continue;
