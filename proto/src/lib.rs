@@ -19,6 +19,12 @@ pub mod credit {
     }
 }
 
+pub mod notification {
+    pub mod v1 {
+        tonic::include_proto!("jinfu.notification.v1");
+    }
+}
+
 pub mod contract {
     pub mod v1 {
         tonic::include_proto!("jinfu.contract.v1");

@@ -58,6 +58,22 @@ pub const CONTRACT_DEADLINE_BREACHES: &str = "jinfu_contract_deadline_breaches_t
 pub const CONTRACT_OVERDUE_INVOICES: &str = "jinfu_contract_overdue_invoices";
 /// Gauge: fen past due and unpaid on those invoices, as of the last sweep.
 pub const CONTRACT_OVERDUE_FEN: &str = "jinfu_contract_overdue_fen";
+/// Counter, label `channel` (`email`, `sms`, `webhook`, `inbox`): notification deliveries the
+/// channel accepted (an inbox message counts when recorded).
+pub const NOTIFICATIONS_SENT: &str = "jinfu_notifications_sent_total";
+/// Counter, labels `channel`, `reason` (the failure's code, e.g. `smtp_refused`,
+/// `gateway_error`, `webhook_status`): deliveries that ended dead-lettered.
+pub const NOTIFICATIONS_FAILED: &str = "jinfu_notifications_failed_total";
+/// Counter, labels `channel`, `reason`: attempts that failed and will be retried.
+pub const NOTIFICATIONS_RETRIED: &str = "jinfu_notifications_retried_total";
+/// Counter: deliveries not recorded because the same (event, recipient, channel) was recorded
+/// before (a redelivered event).
+pub const NOTIFICATIONS_DUPLICATES: &str = "jinfu_notifications_duplicates_total";
+/// Gauge, label `channel`: deliveries waiting to be sent (pending or sending), as of the last
+/// dispatcher round.
+pub const NOTIFICATION_BACKLOG: &str = "jinfu_notification_backlog";
+/// Gauge: short deposits whose deadline reminder is not yet due or sent.
+pub const NOTIFICATION_REMINDERS_WAITING: &str = "jinfu_notification_reminders_waiting";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetricsSettings {

@@ -1,0 +1,214 @@
+//! The zh-CN message templates (`services/notification/templates/<name>.j2`, compiled into the
+//! binary), rendered with MiniJinja. Each template has three blocks: `subject` (e-mail subject,
+//! inbox title, webhook `title`), `sms` (at most [`SMS_MAX_CHARS`] characters) and `body`
+//! (e-mail and inbox text). Filters: `yuan` (fen → yuan to the fen, `1,234.56`), `bj` (an
+//! RFC 3339 instant → Beijing time `2026年12月01日 09:30`), `bjdate` (`YYYY-MM-DD` →
+//! `2026年12月01日`), `mask` (a USCC → its first 6 and last 4 characters).
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+use super::plan::Message;
+
+/// Longest SMS text sent (a long SMS is split by the carrier into 67-character parts).
+pub const SMS_MAX_CHARS: usize = 300;
+
+macro_rules! templates {
+    ($($name:literal),+ $(,)?) => {
+        /// Every template: its name and source.
+        pub const TEMPLATES: &[(&str, &str)] = &[$(($name, include_str!(concat!("../../templates/", $name, ".j2")))),+];
+    };
+}
+
+templates!(
+    "deposit_received",
+    "deposit_short",
+    "deposit_suspended",
+    "deposit_reminder",
+    "deposit_forfeited",
+    "refund_ordered",
+    "refund_paid",
+    "refund_failed",
+    "guarantee_issued",
+    "contract_sign_by",
+    "contract_signed",
+    "contract_deadline_breached",
+    "invoice_received",
+    "invoice_objection_window",
+    "invoice_deemed",
+    "invoice_paid",
+    "payment_due",
+    "payment_overdue",
+    "payment_overdue_supplier",
+    "credit_proposed",
+    "credit_record",
+    "credit_dismissed",
+    "credit_repair_decided",
+    "tender_changed",
+    "operators_suspense",
+    "operators_refund_failed",
+    "operators_alert",
+);
+
+/// A message in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub sms: String,
+    pub body: String,
+}
+
+/// The compiled templates.
+pub struct Templates {
+    environment: Environment<'static>,
+}
+
+impl Templates {
+    /// Compiles every template; an error names the template that does not compile.
+    pub fn load() -> Result<Templates, minijinja::Error> {
+        let mut environment = Environment::new();
+        environment.set_undefined_behavior(UndefinedBehavior::Strict);
+        environment.set_keep_trailing_newline(false);
+        environment.add_filter("yuan", yuan);
+        environment.add_filter("bj", beijing_time);
+        environment.add_filter("bjdate", beijing_date);
+        environment.add_filter("mask", mask_uscc);
+        for (name, source) in TEMPLATES {
+            environment.add_template(name, source)?;
+        }
+        Ok(Templates { environment })
+    }
+
+    /// Renders `message` (its template and variables).
+    pub fn render(&self, message: &Message) -> Result<Rendered, minijinja::Error> {
+        let template = self.environment.get_template(message.template)?;
+        let mut captured = template.render_captured(Value::from_serialize(&message.vars))?;
+        captured.with_state_mut(|state| {
+            let subject = state.render_block("subject")?.trim().to_owned();
+            let sms: String = state.render_block("sms")?.trim().chars().take(SMS_MAX_CHARS).collect();
+            let body = state.render_block("body")?.trim().to_owned();
+            Ok(Rendered { subject, sms, body })
+        })
+    }
+}
+
+fn yuan(value: Value) -> Result<String, minijinja::Error> {
+    let fen = i64::try_from(value.clone()).map_err(|_| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("yuan: {value} is not an amount in fen")))?;
+    let (sign, fen) = if fen < 0 { ("-", fen.unsigned_abs()) } else { ("", fen.unsigned_abs()) };
+    let whole = (fen / 100).to_string();
+    let mut grouped = String::new();
+    for (index, digit) in whole.chars().enumerate() {
+        if index > 0 && (whole.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    Ok(format!("{sign}{grouped}.{:02}", fen % 100))
+}
+
+fn beijing_time(value: String) -> String {
+    match chrono::DateTime::parse_from_rfc3339(&value) {
+        Ok(time) => jinfu_ledger::beijing::at(time.with_timezone(&chrono::Utc)).format("%Y年%m月%d日 %H:%M").to_string(),
+        Err(_) => value,
+    }
+}
+
+fn beijing_date(value: String) -> String {
+    match chrono::NaiveDate::parse_from_str(&value, "%Y-%m-%d") {
+        Ok(date) => date.format("%Y年%m月%d日").to_string(),
+        Err(_) => beijing_time(value).chars().take(11).collect(),
+    }
+}
+
+fn mask_uscc(value: String) -> String {
+    if value.chars().count() == 18 {
+        let chars: Vec<char> = value.chars().collect();
+        format!("{}********{}", chars[..6].iter().collect::<String>(), chars[14..].iter().collect::<String>())
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::domain::Category;
+
+    /// Variables that cover every field any template reads (as the events' schemas name them).
+    pub fn example_vars() -> serde_json::Value {
+        serde_json::from_str(
+            r#"{
+            "centre_id": "520100", "occurred_at": "2026-12-01T08:00:00Z", "event_type": "x", "section_id": "GZ-2026-0042-01",
+            "bidder_uscc": "91520100MA6DKQ1X2B", "supplier_uscc": "91520100MA6DKQ1X2B", "purchaser_uscc": "12520100MB1234567X",
+            "subject_uscc": "91520100MA6DKQ1X2B", "amount_fen": 1234567, "held_fen": 1000000, "required_fen": 5000000,
+            "missing_fen": 4000000, "deposit_deadline": "2026-12-02T01:30:00Z", "reason": "late", "status": "short",
+            "principal_fen": 5000000, "interest_fen": 1234, "due_on": "2026-12-08", "failure_reason": "account_closed",
+            "guarantee_no": "BH2026120100001", "issuer_code": "GZBANK", "valid_to": "2027-03-01", "contract_id": "C-1",
+            "amount": "1200000.00", "sign_by": "2026-12-30", "signed_at": "2026-12-02T02:00:00Z", "clock": "signing",
+            "detail": "未在期限内签订合同", "invoice_no": "INV-1", "object_by": "2026-12-10", "outstanding": "300000.00",
+            "interest_so_far": "123.45", "due_by": "contract", "paid_on": "2026-12-05", "behaviour": "collusion",
+            "legal_basis": "政府采购法第七十七条", "debarred_from": "2026-12-01", "debarred_until": "2027-12-01", "kind": "debarment",
+            "proposal_id": "P-1", "record_id": "R-1", "source": "ledger", "bid_opening_time": "2026-12-02T02:00:00Z",
+            "rule": "same_payer_account", "bank_serial": "SER-1", "explanation": "x", "valid_from": "2026-12-01",
+            "value_time": "2026-12-01T07:00:00Z", "payee_account": "6222020200001234567", "order_id": "O-1", "satisfied": false
+        }"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_template_renders_its_three_blocks_in_chinese() {
+        let templates = Templates::load().unwrap();
+        for (name, _) in TEMPLATES {
+            let message = Message { recipient: "P".into(), category: Category::Alert, template: name, legal: false, deadline: None, vars: example_vars() };
+            let rendered = templates.render(&message).unwrap_or_else(|error| panic!("{name}: {error:#}"));
+            for (block, text) in [("subject", &rendered.subject), ("sms", &rendered.sms), ("body", &rendered.body)] {
+                assert!(!text.is_empty(), "{name}: {block} is empty");
+                assert!(text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{name}: {block} has no Chinese: {text}");
+            }
+            assert!(!rendered.subject.contains('\n'), "{name}: the subject is one line");
+        }
+    }
+
+    #[test]
+    fn every_event_the_plan_knows_renders_for_each_recipient() {
+        let templates = Templates::load().unwrap();
+        let events: &[(&str, &[&str])] = &[
+            ("ledger", &["deposit.received", "deposit.suspended", "refund.ordered", "refund.confirmed", "refund.failed", "deposit.forfeited", "suspense.return_failed", "reconciliation.discrepancy", "alert.notice_conflict"]),
+            ("guarantee", &["guarantee.issued", "guarantee.claim_paid", "guarantee.fraud_warning"]),
+            ("contract", &["award.recorded", "contract.signed", "contract.deadline_breached", "invoice.received", "invoice.accepted", "payment.reminder", "payment.overdue", "invoice.paid"]),
+            ("credit", &["credit.proposal_received", "credit.record_confirmed", "credit.proposal_dismissed", "credit.record_repaired", "credit.repair_refused"]),
+        ];
+        let mut vars = example_vars();
+        vars["deemed"] = serde_json::Value::Bool(true);
+        let mut planned = BTreeSet::new();
+        let mut matched = vars.clone();
+        matched["status"] = serde_json::Value::from("matched");
+        let incoming = crate::domain::plan::Incoming { source: "ledger", event_type: "deposit.received", centre_id: "520100", occurred_at: chrono::Utc::now(), data: &matched };
+        planned.extend(crate::domain::plan::plan(&incoming).into_iter().map(|message| message.template));
+        for (source, types) in events {
+            for event_type in *types {
+                let incoming = crate::domain::plan::Incoming { source, event_type, centre_id: "520100", occurred_at: chrono::Utc::now(), data: &vars };
+                let messages = crate::domain::plan::plan(&incoming);
+                assert!(!messages.is_empty(), "{source} {event_type} plans nothing");
+                for message in messages {
+                    templates.render(&message).unwrap_or_else(|error| panic!("{source} {event_type} → {}: {error:#}", message.template));
+                    planned.insert(message.template);
+                }
+            }
+        }
+        let unused: Vec<&str> = TEMPLATES.iter().map(|(name, _)| *name).filter(|name| !planned.contains(name) && !["deposit_reminder", "tender_changed"].contains(name)).collect();
+        assert!(unused.is_empty(), "templates no event uses: {unused:?}");
+    }
+
+    #[test]
+    fn amounts_are_yuan_to_the_fen_and_times_are_beijing() {
+        assert_eq!(yuan(Value::from(123456789)).unwrap(), "1,234,567.89");
+        assert_eq!(yuan(Value::from(5)).unwrap(), "0.05");
+        assert_eq!(yuan(Value::from(-100)).unwrap(), "-1.00");
+        assert_eq!(beijing_time("2026-12-01T16:00:00Z".into()), "2026年12月02日 00:00");
+        assert_eq!(beijing_date("2026-12-08".into()), "2026年12月08日");
+        assert_eq!(mask_uscc("91520100MA6DKQ1X2B".into()), "915201********1X2B");
+    }
+}

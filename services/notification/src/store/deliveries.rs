@@ -1,0 +1,243 @@
+//! Deliveries: recorded before they are sent, claimed by the dispatcher with a lease, finished
+//! with the channel's answer. The inbox is the deliveries of channel `inbox`.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::Tx;
+
+/// A delivery to record.
+#[derive(Debug, Clone)]
+pub struct NewDelivery<'a> {
+    pub event_id: &'a str,
+    pub recipient: &'a str,
+    pub channel: &'a str,
+    pub centre_id: &'a str,
+    pub category: &'a str,
+    pub template: &'a str,
+    pub legal: bool,
+    pub destination: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub sms_template: Option<&'a str>,
+    pub sms_params: Option<Value>,
+    pub traceparent: Option<&'a str>,
+    pub cancel_key: Option<&'a str>,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// Records a delivery; `false` when one for the same (event, recipient, channel) exists (a
+/// redelivered event). An inbox message is sent once recorded.
+pub async fn insert(transaction: &mut Tx, delivery: &NewDelivery<'_>, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let inbox = delivery.channel == "inbox";
+    let id = Uuid::now_v7();
+    let result = sqlx::query(
+        "INSERT INTO deliveries (id, event_id, recipient, channel, centre_id, category, template, legal, destination, subject, body,
+             sms_template, sms_params, state, next_attempt_at, provider_id, traceparent, cancel_key, created_at, sent_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+         ON CONFLICT (event_id, recipient, channel) DO NOTHING",
+    )
+    .bind(id)
+    .bind(delivery.event_id)
+    .bind(delivery.recipient)
+    .bind(delivery.channel)
+    .bind(delivery.centre_id)
+    .bind(delivery.category)
+    .bind(delivery.template)
+    .bind(delivery.legal)
+    .bind(delivery.destination)
+    .bind(delivery.subject)
+    .bind(delivery.body)
+    .bind(delivery.sms_template)
+    .bind(&delivery.sms_params)
+    .bind(if inbox { "sent" } else { "pending" })
+    .bind(delivery.next_attempt_at)
+    .bind(inbox.then(|| id.to_string()))
+    .bind(delivery.traceparent)
+    .bind(delivery.cancel_key)
+    .bind(now)
+    .bind(inbox.then_some(now))
+    .execute(&mut **transaction)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Cancels the pending deliveries of reminders whose fact (`cancel_key`) happened.
+pub async fn cancel(transaction: &mut Tx, cancel_key: &str) -> sqlx::Result<u64> {
+    let result = sqlx::query("UPDATE deliveries SET state = 'cancelled' WHERE cancel_key = $1 AND state = 'pending'").bind(cancel_key).execute(&mut **transaction).await?;
+    Ok(result.rows_affected())
+}
+
+/// A delivery claimed for sending.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub event_id: String,
+    pub recipient: String,
+    pub channel: String,
+    pub centre_id: String,
+    pub category: String,
+    pub template: String,
+    pub legal: bool,
+    pub destination: String,
+    pub subject: String,
+    pub body: String,
+    pub sms_template: Option<String>,
+    pub sms_params: Option<Value>,
+    pub attempts: i32,
+    pub traceparent: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Claims up to `limit` deliveries that are due (pending, or sending with an expired lease:
+/// their sender died), marking them sending with a new lease and one more attempt.
+pub async fn claim_due(pool: &PgPool, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<Claimed>> {
+    sqlx::query_as(
+        "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, next_attempt_at = $2
+         WHERE id IN (SELECT id FROM deliveries WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1
+                      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING id, event_id, recipient, channel, centre_id, category, template, legal, destination, subject, body, sms_template,
+                   sms_params, attempts, traceparent, created_at",
+    )
+    .bind(now)
+    .bind(lease_until)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Records the channel's acceptance; `false` if the claim was lost (a later attempt owns it).
+pub async fn mark_sent(pool: &PgPool, id: Uuid, attempts: i32, provider_id: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let result = sqlx::query("UPDATE deliveries SET state = 'sent', provider_id = $3, sent_at = $4, last_error = NULL WHERE id = $1 AND attempts = $2 AND state = 'sending'")
+        .bind(id)
+        .bind(attempts)
+        .bind(provider_id)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Records a failure: `retry_at` Some for another attempt then, None for the dead-letter state.
+pub async fn mark_failed(pool: &PgPool, id: Uuid, attempts: i32, error: &str, retry_at: Option<DateTime<Utc>>) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE deliveries SET state = CASE WHEN $4::timestamptz IS NULL THEN 'dead' ELSE 'pending' END, last_error = $3,
+                next_attempt_at = COALESCE($4, next_attempt_at)
+         WHERE id = $1 AND attempts = $2 AND state = 'sending'",
+    )
+    .bind(id)
+    .bind(attempts)
+    .bind(error)
+    .bind(retry_at)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// A delivery as listed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    pub event_id: String,
+    pub recipient: String,
+    pub channel: String,
+    pub centre_id: String,
+    pub category: String,
+    pub template: String,
+    pub legal: bool,
+    pub destination: String,
+    pub subject: String,
+    pub body: String,
+    pub state: String,
+    pub attempts: i32,
+    pub provider_id: Option<String>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str =
+    "id, event_id, recipient, channel, centre_id, category, template, legal, destination, subject, body, state, attempts, provider_id, last_error, next_attempt_at, created_at, sent_at, read_at";
+
+pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<DeliveryRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1")).bind(id).fetch_optional(pool).await
+}
+
+/// What a listing filters on; `after` is the last (created_at, id) of the previous page.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub centres: Vec<String>,
+    pub state: Option<String>,
+    pub event_id: Option<String>,
+    pub recipient: Option<String>,
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+}
+
+pub async fn list(pool: &PgPool, filter: &Filter, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+    let (after_at, after_id) = filter.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM deliveries
+         WHERE centre_id = ANY($1) AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR event_id = $3)
+           AND ($4::text IS NULL OR recipient = $4) AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+         ORDER BY created_at DESC, id DESC LIMIT $7"
+    ))
+    .bind(&filter.centres)
+    .bind(&filter.state)
+    .bind(&filter.event_id)
+    .bind(&filter.recipient)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// A party's inbox, newest first.
+pub async fn inbox(pool: &PgPool, party: &str, unread_only: bool, after: Option<(DateTime<Utc>, Uuid)>, limit: i64) -> sqlx::Result<Vec<DeliveryRow>> {
+    let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM deliveries
+         WHERE channel = 'inbox' AND recipient = $1 AND (NOT $2 OR read_at IS NULL) AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    ))
+    .bind(party)
+    .bind(unread_only)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn mark_read(pool: &PgPool, party: &str, ids: &[Uuid], now: DateTime<Utc>) -> sqlx::Result<u64> {
+    let result = sqlx::query("UPDATE deliveries SET read_at = $3 WHERE channel = 'inbox' AND recipient = $1 AND id = ANY($2) AND read_at IS NULL")
+        .bind(party)
+        .bind(ids)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+pub async fn unread(pool: &PgPool, party: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE channel = 'inbox' AND recipient = $1 AND read_at IS NULL").bind(party).fetch_one(pool).await
+}
+
+/// Puts a dead delivery back to pending, with a new round of attempts; `false` if it was not dead.
+pub async fn retry(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let result = sqlx::query("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $2 WHERE id = $1 AND state = 'dead'")
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Deliveries waiting (pending or sending), by channel: the backlog gauge.
+pub async fn backlog(pool: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT channel, count(*) FROM deliveries WHERE state IN ('pending', 'sending') GROUP BY channel").fetch_all(pool).await
+}

@@ -1,0 +1,91 @@
+//! The facts reminders need: sections' deposit deadlines (from trading.events) and deposits that
+//! arrived short (from ledger.events).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use super::Tx;
+
+/// Records a section's deposit deadline; a changed deadline re-arms its short deposits'
+/// reminders. Returns whether the deadline changed.
+pub async fn set_deadline(transaction: &mut Tx, centre_id: &str, section_id: &str, deadline: DateTime<Utc>) -> sqlx::Result<bool> {
+    let previous: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT deposit_deadline FROM sections WHERE centre_id = $1 AND section_id = $2 FOR UPDATE")
+        .bind(centre_id)
+        .bind(section_id)
+        .fetch_optional(&mut **transaction)
+        .await?;
+    if previous == Some(deadline) {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO sections (centre_id, section_id, deposit_deadline) VALUES ($1, $2, $3)
+         ON CONFLICT (centre_id, section_id) DO UPDATE SET deposit_deadline = $3",
+    )
+    .bind(centre_id)
+    .bind(section_id)
+    .bind(deadline)
+    .execute(&mut **transaction)
+    .await?;
+    sqlx::query("UPDATE short_deposits SET reminded = false WHERE centre_id = $1 AND section_id = $2").bind(centre_id).bind(section_id).execute(&mut **transaction).await?;
+    Ok(true)
+}
+
+/// Records a bidder's deposit position after a transfer.
+pub async fn record_deposit(transaction: &mut Tx, centre_id: &str, section_id: &str, bidder_uscc: &str, held_fen: i64, required_fen: i64, satisfied: bool, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO short_deposits (centre_id, section_id, bidder_uscc, held_fen, required_fen, satisfied, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (centre_id, section_id, bidder_uscc) DO UPDATE SET held_fen = $4, required_fen = $5, satisfied = $6, updated_at = $7",
+    )
+    .bind(centre_id)
+    .bind(section_id)
+    .bind(bidder_uscc)
+    .bind(held_fen.max(0))
+    .bind(required_fen.max(0))
+    .bind(satisfied)
+    .bind(now)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
+/// A short deposit whose reminder is due.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueReminder {
+    pub centre_id: String,
+    pub section_id: String,
+    pub bidder_uscc: String,
+    pub held_fen: i64,
+    pub required_fen: i64,
+    pub deposit_deadline: DateTime<Utc>,
+}
+
+/// Short deposits, not yet reminded, whose deadline is after `now` and at most `lead` ahead;
+/// locked for this transaction.
+pub async fn due(transaction: &mut Tx, now: DateTime<Utc>, lead: chrono::Duration, limit: i64) -> sqlx::Result<Vec<DueReminder>> {
+    sqlx::query_as(
+        "SELECT d.centre_id, d.section_id, d.bidder_uscc, d.held_fen, d.required_fen, s.deposit_deadline
+         FROM short_deposits d JOIN sections s USING (centre_id, section_id)
+         WHERE NOT d.satisfied AND NOT d.reminded AND s.deposit_deadline > $1 AND s.deposit_deadline <= $1 + $2
+         ORDER BY s.deposit_deadline LIMIT $3 FOR UPDATE OF d SKIP LOCKED",
+    )
+    .bind(now)
+    .bind(lead)
+    .bind(limit)
+    .fetch_all(&mut **transaction)
+    .await
+}
+
+pub async fn mark_reminded(transaction: &mut Tx, reminder: &DueReminder) -> sqlx::Result<()> {
+    sqlx::query("UPDATE short_deposits SET reminded = true WHERE centre_id = $1 AND section_id = $2 AND bidder_uscc = $3")
+        .bind(&reminder.centre_id)
+        .bind(&reminder.section_id)
+        .bind(&reminder.bidder_uscc)
+        .execute(&mut **transaction)
+        .await?;
+    Ok(())
+}
+
+/// Short deposits not yet reminded (the reminder backlog gauge).
+pub async fn waiting(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM short_deposits WHERE NOT satisfied AND NOT reminded").fetch_one(pool).await
+}
