@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings the local stack up or down, on loopback only:
-#   ./scripts/stack.sh up      install what is missing, start PostgreSQL and tansu, create topics
-#   ./scripts/stack.sh down    stop tansu (PostgreSQL is the machine's service and is left running)
+#   ./scripts/stack.sh up      install what is missing, start PostgreSQL, tansu and the SMTP sink, create topics
+#   ./scripts/stack.sh down    stop tansu and the SMTP sink (PostgreSQL is the machine's service and is left running)
 #   ./scripts/stack.sh status
 # Safe to run twice. State lives in .stack/ (tansu's sqlite file, logs, pid).
 set -euo pipefail
@@ -89,6 +89,38 @@ start_tansu() {
   log "tansu did not open its port"; exit 1
 }
 
+# An SMTP sink for the notification service's e-mail: aiosmtpd (PyPI), pinned, in a virtualenv
+# under .stack/, storing every message it accepts in the Maildir $SMTP_MAILDIR.
+ensure_smtp_sink() {
+  if [ ! -x "$STACK_DIR/venv/bin/python" ] || ! "$STACK_DIR/venv/bin/python" -c "import aiosmtpd" 2>/dev/null; then
+    log "installing the SMTP sink (aiosmtpd $AIOSMTPD_VERSION from PyPI) into $STACK_DIR/venv"
+    python3 -m venv "$STACK_DIR/venv"
+    "$STACK_DIR/venv/bin/pip" install -q "aiosmtpd==$AIOSMTPD_VERSION"
+  fi
+}
+
+smtp_running() {
+  [ -f "$STACK_DIR/smtp.pid" ] && kill -0 "$(cat "$STACK_DIR/smtp.pid")" 2>/dev/null
+}
+
+start_smtp_sink() {
+  if smtp_running; then
+    log "SMTP sink is running (pid $(cat "$STACK_DIR/smtp.pid"))"
+    return
+  fi
+  mkdir -p "$SMTP_MAILDIR/tmp" "$SMTP_MAILDIR/new" "$SMTP_MAILDIR/cur"
+  log "starting the SMTP sink on 127.0.0.1:$SMTP_PORT (Maildir $SMTP_MAILDIR)"
+  nohup "$STACK_DIR/venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$SMTP_MAILDIR" \
+    >"$STACK_DIR/smtp.log" 2>&1 &
+  echo $! >"$STACK_DIR/smtp.pid"
+  for _ in $(seq 1 40); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null; then return; fi
+    smtp_running || { log "the SMTP sink exited; its log:"; tail -20 "$STACK_DIR/smtp.log"; exit 1; }
+    sleep 0.25
+  done
+  log "the SMTP sink did not open its port"; exit 1
+}
+
 create_topics() {
   log "creating topics (explicitly, through the admin API)"
   cargo build -q -p jinfu-ledger-service --bin ledger
@@ -106,8 +138,10 @@ case "${1:-up}" in
     ensure_postgres
     ensure_tansu
     start_tansu
+    ensure_smtp_sink
+    start_smtp_sink
     create_topics
-    log "stack is up: PostgreSQL 127.0.0.1:$PG_PORT, Kafka (tansu) 127.0.0.1:$KAFKA_PORT"
+    log "stack is up: PostgreSQL 127.0.0.1:$PG_PORT, Kafka (tansu) 127.0.0.1:$KAFKA_PORT, SMTP sink 127.0.0.1:$SMTP_PORT"
     ;;
   down)
     if tansu_running; then
@@ -121,10 +155,13 @@ case "${1:-up}" in
       log "tansu is not running"
     fi
     rm -f "$STACK_DIR/tansu.pid"
+    if smtp_running; then kill "$(cat "$STACK_DIR/smtp.pid")"; log "SMTP sink stopped"; fi
+    rm -f "$STACK_DIR/smtp.pid"
     ;;
   status)
     pg_isready -h 127.0.0.1 -p "$PG_PORT" || true
     if tansu_running; then log "tansu running (pid $(cat "$STACK_DIR/tansu.pid"))"; else log "tansu not running"; fi
+    if smtp_running; then log "SMTP sink running (pid $(cat "$STACK_DIR/smtp.pid"))"; else log "SMTP sink not running"; fi
     ;;
   *)
     echo "usage: $0 up|down|status" >&2; exit 2 ;;

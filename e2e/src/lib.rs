@@ -3,6 +3,7 @@
 
 pub mod contracts;
 pub mod credit;
+pub mod notifications;
 mod guarantees;
 
 pub use guarantees::{guarantee_settings, spawn_guarantees, spawn_guarantees_with, TestGuarantees};

@@ -7,6 +7,7 @@ pub mod bench_credit;
 pub mod contracts;
 pub mod credit;
 pub mod demo;
+pub mod gateways;
 pub mod guarantees;
 
 use std::time::Duration;

@@ -20,6 +20,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the simulated SMS gateway and webhook receiver (docs/notifications.md) until stopped;
+    /// prints `gateways: listening on <address>`.
+    Gateways {
+        #[arg(long, default_value = "127.0.0.1:8025")]
+        listen: String,
+        /// The SMS access key secret the gateway checks each request's HMAC with.
+        #[arg(long, env = "JINFU_SMS__ACCESS_KEY_SECRET", hide_env_values = true)]
+        sms_secret: String,
+        /// The webhook receiver's `whsec_` signing secret.
+        #[arg(long, env = "JINFU_DEMO_WEBHOOK_SECRET", hide_env_values = true)]
+        webhook_secret: String,
+    },
     /// Generate a signing key pair; prints `<scheme> <private hex> <public hex>`.
     Keygen {
         #[arg(long, default_value = "sm2-sm3")]
@@ -179,6 +191,11 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
+        Command::Gateways { listen, sms_secret, webhook_secret } => {
+            let gateways = jinfu_bank_sim::gateways::Gateways::start(&listen, &sms_secret, &webhook_secret).await?;
+            println!("gateways: listening on {}", gateways.address);
+            jinfu_platform::shutdown::signal().await;
+        }
         Command::Keygen { scheme } => {
             let scheme: Scheme = scheme.parse()?;
             let key = SigningKey::generate(scheme);
