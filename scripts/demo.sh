@@ -10,8 +10,10 @@
 # refunds with interest and the simulated banks pay (a few fail), prints the refunds; then the
 # contract service takes the awarded sections through simulated weeks (signed — some late —,
 # published, invoiced, a few invoices objected to, most paid on time, some late, some not) and
-# prints one line with three overdue-interest examples worked day run by day run; ends with the
-# verification command (last line: `verify: ok`).
+# prints one line with three overdue-interest examples worked day run by day run; then the
+# notification service tells every party concerned by e-mail (an SMTP sink), SMS and webhook
+# (simulated gateways) and in-app, and the demo prints its summary and one message of each kind;
+# ends with the verification command (last line: `verify: ok`).
 #
 #   ./scripts/demo.sh                      # 3,000 notices at 1,000/s
 #   DEMO_COUNT=20000 DEMO_RATE=5000 ./scripts/demo.sh
@@ -20,7 +22,9 @@
 # DEMO_METRICS_PORT (ledger metrics, 9090), DEMO_GUARANTEE_PORT (guarantee service, 50052),
 # DEMO_GUARANTEE_METRICS_PORT (guarantee metrics, 9190; not 9092, the broker's port),
 # DEMO_CONTRACT_PORT (contract service, 50053), DEMO_CONTRACT_METRICS_PORT (its metrics, 9191),
-# DEMO_CREDIT_PORT (credit service, 50054), DEMO_CREDIT_METRICS_PORT (its metrics, 9192).
+# DEMO_CREDIT_PORT (credit service, 50054), DEMO_CREDIT_METRICS_PORT (its metrics, 9192),
+# DEMO_NOTIFICATION_PORT (notification service, 50055), DEMO_NOTIFICATION_METRICS_PORT (its
+# metrics, 9193), DEMO_GATEWAYS_PORT (simulated SMS gateway and webhook receiver, 8025).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -106,11 +110,14 @@ LEDGER_PID=$!
 GUARANTEE_PID=
 CONTRACT_PID=
 CREDIT_PID=
+NOTIFICATION_PID=
+GATEWAYS_PID=
+stop_notification() { [ -z "$NOTIFICATION_PID" ] || { kill "$NOTIFICATION_PID" 2>/dev/null && wait "$NOTIFICATION_PID" 2>/dev/null || true; }; [ -z "$GATEWAYS_PID" ] || kill "$GATEWAYS_PID" 2>/dev/null || true; }
 stop_ledger() { kill "$LEDGER_PID" 2>/dev/null && wait "$LEDGER_PID" 2>/dev/null || true; }
 stop_guarantee() { [ -z "$GUARANTEE_PID" ] || { kill "$GUARANTEE_PID" 2>/dev/null && wait "$GUARANTEE_PID" 2>/dev/null || true; }; }
 stop_contract() { [ -z "$CONTRACT_PID" ] || { kill "$CONTRACT_PID" 2>/dev/null && wait "$CONTRACT_PID" 2>/dev/null || true; }; }
 stop_credit() { [ -z "$CREDIT_PID" ] || { kill "$CREDIT_PID" 2>/dev/null && wait "$CREDIT_PID" 2>/dev/null || true; }; }
-trap 'stop_contract; stop_guarantee; stop_credit; stop_ledger' EXIT
+trap 'stop_notification; stop_contract; stop_guarantee; stop_credit; stop_ledger' EXIT
 for _ in $(seq 1 120); do
   (exec 3<>"/dev/tcp/127.0.0.1/${DEMO_GRPC_PORT:-50051}") 2>/dev/null && break
   kill -0 "$LEDGER_PID" 2>/dev/null || { echo "[demo] the ledger exited:"; tail -20 "$DEMO_DIR/ledger.log"; exit 1; }
@@ -178,11 +185,43 @@ for attempt in $(seq 1 120); do
   sleep 0.5
 done
 
+# The simulated message gateways (an SMS gateway and a webhook receiver) and the notification
+# service: every party told once — e-mail to the SMTP sink stack.sh started, SMS and webhooks to
+# the simulators, an in-app inbox. It verifies every event it consumes with its publisher's key.
+GATEWAYS_LISTEN="127.0.0.1:${DEMO_GATEWAYS_PORT:-8025}"
+NOTIFICATION_LISTEN="127.0.0.1:${DEMO_NOTIFICATION_PORT:-50055}"
+NOTIFICATION_METRICS="127.0.0.1:${DEMO_NOTIFICATION_METRICS_PORT:-9193}"
+export JINFU_SMS__ACCESS_KEY_SECRET="demo-sms-access-key-secret"
+export JINFU_DEMO_WEBHOOK_SECRET="whsec_ZGVtby13ZWJob29rLXNlY3JldC0yNC1ieXRlcyE="
+echo "[demo] starting the simulated SMS gateway and webhook receiver on $GATEWAYS_LISTEN (log: $DEMO_DIR/gateways.log)"
+target/debug/bank-sim gateways --listen "$GATEWAYS_LISTEN" >"$DEMO_DIR/gateways.log" 2>&1 &
+GATEWAYS_PID=$!
+echo "[demo] starting the notification service on $NOTIFICATION_LISTEN, metrics on http://$NOTIFICATION_METRICS/metrics (log: $DEMO_DIR/notification.log)"
+# Quiet hours (no SMS 22:00-08:00 Beijing) are switched off for the demo, which may run at any
+# hour; production keeps the default (docs/notifications.md).
+JINFU_GRPC__LISTEN="$NOTIFICATION_LISTEN" JINFU_METRICS__LISTEN="$NOTIFICATION_METRICS" \
+  JINFU_CONSUMER__ASSIGNMENT=manual JINFU_CONSUMER__INSTANCE_ID="notification-demo-0" \
+  JINFU_SMTP__HOST=127.0.0.1 JINFU_SMTP__PORT="$SMTP_PORT" JINFU_SMTP__FROM="金服平台 <notice@jinfu.example.cn>" \
+  JINFU_SMS__ENDPOINT="http://$GATEWAYS_LISTEN/sms/send" JINFU_SMS__SIGN_NAME="金服" JINFU_SMS__ACCESS_KEY_ID=demo \
+  JINFU_QUIET_HOURS__START=00:00 JINFU_QUIET_HOURS__END=00:00 \
+  JINFU_TRUSTED_PUBLISHERS__LEDGER__LEDGER_DEMO__SCHEME=ed25519 JINFU_TRUSTED_PUBLISHERS__LEDGER__LEDGER_DEMO__PUBLIC_KEY="$LEDGER_EVENTS_PUBLIC" \
+  JINFU_TRUSTED_PUBLISHERS__CREDIT__CREDIT_DEMO__SCHEME=ed25519 JINFU_TRUSTED_PUBLISHERS__CREDIT__CREDIT_DEMO__PUBLIC_KEY="$CREDIT_EVENTS_PUBLIC" \
+  target/debug/notification serve >"$DEMO_DIR/notification.log" 2>&1 &
+NOTIFICATION_PID=$!
+for attempt in $(seq 1 120); do
+  target/debug/notification health --endpoint "http://$NOTIFICATION_LISTEN" >/dev/null 2>&1 && break
+  kill -0 "$NOTIFICATION_PID" 2>/dev/null || { echo "[demo] the notification service exited:"; tail -20 "$DEMO_DIR/notification.log"; exit 1; }
+  [ "$attempt" -lt 120 ] || { echo "[demo] the notification service did not become ready:"; tail -20 "$DEMO_DIR/notification.log"; exit 1; }
+  sleep 0.5
+done
+
 target/debug/bank-sim demo \
   --ledger-url "http://$JINFU_GRPC__LISTEN" \
   --guarantee-url "http://$GUARANTEE_LISTEN" \
   --contract-url "http://$CONTRACT_LISTEN" --contract-clock-file "$CONTRACT_CLOCK" \
   --credit-url "http://$CREDIT_LISTEN" \
+  --notification-url "http://$NOTIFICATION_LISTEN" --notification-metrics-url "http://$NOTIFICATION_METRICS/metrics" \
+  --gateways-url "http://$GATEWAYS_LISTEN" --maildir "$SMTP_MAILDIR" \
   --issuer "CCBG:sm2-sm3:$CCBG_PRIVATE" --issuer "PICC:ed25519:$PICC_PRIVATE" --issuer "GZDB:sm2-sm3:$GZDB_PRIVATE" \
   --bank "ICBC:2402001029200012345:520100:icbc_gy:sm2-sm3:$ICBC_PRIVATE" \
   --bank "CCB:52050110360800000123:520300:ccb_zy:ed25519:$CCB_PRIVATE" \
@@ -190,7 +229,8 @@ target/debug/bank-sim demo \
   --count "${DEMO_COUNT:-3000}" --rate "${DEMO_RATE:-1000}"
 
 echo
-echo "[demo] stopping the contract, guarantee and credit services and the ledger gracefully, then verifying every invariant"
+echo "[demo] stopping the notification, contract, guarantee and credit services and the ledger gracefully, then verifying every invariant"
+stop_notification
 stop_contract
 stop_guarantee
 stop_credit

@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
-use crate::{TestApp, BankRecord, TOKEN_SECRET, LEDGER_KEY_REF, CONTRACT_KEY_REF};
+use crate::{BankRecord, TestApp, CONTRACT_KEY_REF, LEDGER_KEY_REF, TOKEN_SECRET};
 
 /// The SMS gateway's access key secret in tests.
 pub const SMS_SECRET: &str = "sms-test-access-key-secret";
@@ -72,8 +72,13 @@ impl Drop for TestNotification {
 
 /// What the ledger and contract service sign with: the notification service trusts both.
 fn trusted(app: &TestApp) -> TrustedPublishers {
-    let key = |key_ref: &str, key: &SigningKey| TrustedKeys(vec![TrustedKeySettings { key_ref: key_ref.into(), scheme: Scheme::Ed25519, public_key: key.public_key_hex() }]);
-    TrustedPublishers::from([("ledger".to_owned(), key(LEDGER_KEY_REF, &app.banks.ledger)), ("contract".to_owned(), key(CONTRACT_KEY_REF, &app.banks.contract))])
+    let key = |key_ref: &str, key: &SigningKey| {
+        TrustedKeys(vec![TrustedKeySettings { key_ref: key_ref.into(), scheme: Scheme::Ed25519, public_key: key.public_key_hex() }])
+    };
+    TrustedPublishers::from([
+        ("ledger".to_owned(), key(LEDGER_KEY_REF, &app.banks.ledger)),
+        ("contract".to_owned(), key(CONTRACT_KEY_REF, &app.banks.contract)),
+    ])
 }
 
 /// Settings beside `app`, sending to `gateways` and the SMTP sink; no quiet hours unless the
@@ -92,7 +97,14 @@ pub fn notification_settings(app: &TestApp, gateways: &Gateways) -> Settings {
             instance_id: None,
             group_id: Some(format!("notification-{}", uuid::Uuid::new_v4().simple())),
         },
-        smtp: Some(SmtpSettings { host: smtp_host, port: smtp_port, from: "金服平台 <notice@jinfu.example.cn>".into(), username: None, password: None, timeout_seconds: 5 }),
+        smtp: Some(SmtpSettings {
+            host: smtp_host,
+            port: smtp_port,
+            from: "金服平台 <notice@jinfu.example.cn>".into(),
+            username: None,
+            password: None,
+            timeout_seconds: 5,
+        }),
         sms: Some(SmsSettings {
             endpoint: gateways.sms_url(),
             sign_name: "金服".into(),
@@ -172,7 +184,8 @@ impl TestNotification {
 pub async fn publish_signed(app: &TestApp, topic: &str, key: &SigningKey, key_ref: &str, event_type: &str, data: serde_json::Value) -> anyhow::Result<Vec<u8>> {
     let value = jinfu_platform::outbox::event_envelope(event_type, crate::CENTRE, data);
     let mut headers = Vec::new();
-    Signer::from_settings(&SigningSettings { key_ref: key_ref.into(), scheme: Scheme::Ed25519, private_key: SecretString::from(key.private_key_hex()) })?.sign_record(&value, &mut headers);
+    Signer::from_settings(&SigningSettings { key_ref: key_ref.into(), scheme: Scheme::Ed25519, private_key: SecretString::from(key.private_key_hex()) })?
+        .sign_record(&value, &mut headers);
     let record = BankRecord { key: crate::CENTRE.into(), value: value.clone(), headers };
     jinfu_bank_sim::produce_all(&app.settings.kafka.producer()?, &app.settings.kafka.topic(topic), &[record]).await?;
     Ok(value)

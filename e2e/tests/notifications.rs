@@ -48,7 +48,15 @@ async fn a_short_deposit_reaches_the_bidder_once_on_every_channel_even_when_the_
     let bidder = uscc(4_201);
     let email = register(&mut service, &gateways, &bidder, "+86 138 0013 8001").await?;
 
-    let value = publish_signed(&app, topics::LEDGER_EVENTS, &app.banks.ledger, LEDGER_KEY_REF, "deposit.received", short_deposit(&bidder, "S-N1", 1_000_000, 5_000_000)).await?;
+    let value = publish_signed(
+        &app,
+        topics::LEDGER_EVENTS,
+        &app.banks.ledger,
+        LEDGER_KEY_REF,
+        "deposit.received",
+        short_deposit(&bidder, "S-N1", 1_000_000, 5_000_000),
+    )
+    .await?;
     eventually("the SMS, the webhook and the e-mail", || gateways.sms().len() == 1 && gateways.webhooks().len() == 1 && mails_to(&email).len() == 1).await?;
 
     // The same record again, as a redelivery after a lost offset commit would bring it.
@@ -64,7 +72,8 @@ async fn a_short_deposit_reaches_the_bidder_once_on_every_channel_even_when_the_
     service.wait_consumed(&topic, 2).await?;
     // Give the dispatcher rounds to (wrongly) send a second copy, observably: a later event to
     // the same bidder arrives, and the first stays single.
-    publish_signed(&app, topics::LEDGER_EVENTS, &app.banks.ledger, LEDGER_KEY_REF, "deposit.received", short_deposit(&bidder, "S-N1", 5_000_000, 5_000_000)).await?;
+    publish_signed(&app, topics::LEDGER_EVENTS, &app.banks.ledger, LEDGER_KEY_REF, "deposit.received", short_deposit(&bidder, "S-N1", 5_000_000, 5_000_000))
+        .await?;
     eventually("the second event's SMS", || gateways.sms().len() == 2).await?;
     eventually("the second event's e-mail", || mails_to(&email).len() == 2).await?;
 
@@ -88,19 +97,26 @@ async fn a_short_deposit_reaches_the_bidder_once_on_every_channel_even_when_the_
     let mail = &mails_to(&email)[0];
     assert!(mail.contains("Message-ID: <") && mail.contains("@jinfu.example.cn>"), "{mail}");
 
-    let inbox = service.grpc.list_inbox(service.as_role(Role::Bidder, CENTRE, &bidder, pb::ListInboxRequest { party: bidder.clone(), ..Default::default() })).await?.into_inner();
+    let inbox = service
+        .grpc
+        .list_inbox(service.as_role(Role::Bidder, CENTRE, &bidder, pb::ListInboxRequest { party: bidder.clone(), ..Default::default() }))
+        .await?
+        .into_inner();
     assert_eq!(inbox.messages.len(), 2);
     assert!(inbox.messages.iter().any(|message| message.template == "deposit_short" && message.legal && message.subject.contains("尚差 40,000.00 元")));
-    let duplicates: i64 = sqlx::query_scalar("SELECT count(*) FROM notification.deliveries WHERE recipient = $1").bind(&bidder).fetch_one(&service.pool).await?;
+    let duplicates: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM notification.deliveries WHERE recipient = $1").bind(&bidder).fetch_one(&service.pool).await?;
     assert_eq!(duplicates, 8, "two events × four channels, the redelivery recorded nothing");
 
     // A party reads only its own inbox; marking read counts down.
     let other = uscc(4_202);
-    let denied = service.grpc.list_inbox(service.as_role(Role::Bidder, CENTRE, &other, pb::ListInboxRequest { party: bidder.clone(), ..Default::default() })).await;
+    let denied =
+        service.grpc.list_inbox(service.as_role(Role::Bidder, CENTRE, &other, pb::ListInboxRequest { party: bidder.clone(), ..Default::default() })).await;
     assert_eq!(denied.expect_err("another party's inbox").code(), tonic::Code::PermissionDenied);
     let ids = vec![inbox.messages[0].id.clone()];
     service.grpc.mark_read(service.as_role(Role::Bidder, CENTRE, &bidder, pb::MarkReadRequest { party: bidder.clone(), ids })).await?;
-    let unread = service.grpc.unread_count(service.as_role(Role::Bidder, CENTRE, &bidder, pb::UnreadCountRequest { party: bidder.clone() })).await?.into_inner();
+    let unread =
+        service.grpc.unread_count(service.as_role(Role::Bidder, CENTRE, &bidder, pb::UnreadCountRequest { party: bidder.clone() })).await?.into_inner();
     assert_eq!(unread.unread, 1);
     Ok(())
 }
@@ -115,7 +131,15 @@ async fn a_service_killed_between_sending_and_recording_an_sms_sends_it_once() -
     service.grpc.set_contacts(service.as_role(Role::Bidder, CENTRE, &bidder, request)).await?;
 
     gateways.hold_answers(true);
-    publish_signed(&app, topics::LEDGER_EVENTS, &app.banks.ledger, LEDGER_KEY_REF, "refund.failed", json!({"section_id": "S-K1", "bidder_uscc": bidder, "order_id": "O-1", "reason": "account_closed", "entry_sequence": 9})).await?;
+    publish_signed(
+        &app,
+        topics::LEDGER_EVENTS,
+        &app.banks.ledger,
+        LEDGER_KEY_REF,
+        "refund.failed",
+        json!({"section_id": "S-K1", "bidder_uscc": bidder, "order_id": "O-1", "reason": "account_closed", "entry_sequence": 9}),
+    )
+    .await?;
     eventually("the gateway to accept the SMS (its answer held back)", || gateways.sms().len() == 1).await?;
     service.kill_and_restart().await?;
     gateways.hold_answers(false);
@@ -123,10 +147,12 @@ async fn a_service_killed_between_sending_and_recording_an_sms_sends_it_once() -
     service.clock.advance(chrono::Duration::seconds(5));
 
     let state = || async {
-        sqlx::query_as::<_, (String, Option<String>, i32)>("SELECT state, provider_id, attempts FROM notification.deliveries WHERE recipient = $1 AND channel = 'sms'")
-            .bind(&bidder)
-            .fetch_one(&service.pool)
-            .await
+        sqlx::query_as::<_, (String, Option<String>, i32)>(
+            "SELECT state, provider_id, attempts FROM notification.deliveries WHERE recipient = $1 AND channel = 'sms'",
+        )
+        .bind(&bidder)
+        .fetch_one(&service.pool)
+        .await
     };
     jinfu_e2e::wait_until("the SMS recorded as sent after the lease", || async { Ok(state().await?.0 == "sent") }).await?;
     let (_, provider_id, attempts) = state().await?;
@@ -145,7 +171,8 @@ async fn preferences_stop_a_channel_but_never_a_legal_notice_and_a_forged_event_
     let bidder = uscc(4_401);
     let email = register(&mut service, &gateways, &bidder, "13800138003").await?;
     let off = |category: pb::Category| pb::ChannelPreference { category: category.into(), channel: pb::Channel::Sms.into(), enabled: false };
-    let preferences = pb::SetPreferencesRequest { party: bidder.clone(), channels: vec![off(pb::Category::Refund)], interest_tags: vec!["centre:520000".into()] };
+    let preferences =
+        pb::SetPreferencesRequest { party: bidder.clone(), channels: vec![off(pb::Category::Refund)], interest_tags: vec!["centre:520000".into()] };
     service.grpc.set_preferences(service.as_role(Role::Bidder, CENTRE, &bidder, preferences)).await?;
     let bad = pb::SetPreferencesRequest { party: bidder.clone(), channels: vec![], interest_tags: vec!["region:everywhere".into()] };
     let refused = service.grpc.set_preferences(service.as_role(Role::Bidder, CENTRE, &bidder, bad)).await.expect_err("a bad tag");
@@ -153,7 +180,11 @@ async fn preferences_stop_a_channel_but_never_a_legal_notice_and_a_forged_event_
     assert!(refused.message().contains("interest_tags"), "{}", refused.message());
 
     // A forged record (no signature) first: dead-lettered, the consumer goes on.
-    let forged = jinfu_platform::outbox::event_envelope("refund.failed", CENTRE, json!({"section_id": "S-P0", "bidder_uscc": bidder, "order_id": "O-0", "reason": "x", "entry_sequence": 1}));
+    let forged = jinfu_platform::outbox::event_envelope(
+        "refund.failed",
+        CENTRE,
+        json!({"section_id": "S-P0", "bidder_uscc": bidder, "order_id": "O-0", "reason": "x", "entry_sequence": 1}),
+    );
     publish_raw(&app, topics::LEDGER_EVENTS, forged, vec![]).await?;
     let paid = json!({"section_id": "S-P1", "bidder_uscc": bidder, "order_id": "O-2", "principal_fen": 5_000_000, "interest_fen": 1_234, "bank_serial": "B-1", "entry_sequence": 3});
     publish_signed(&app, topics::LEDGER_EVENTS, &app.banks.ledger, LEDGER_KEY_REF, "refund.confirmed", paid).await?;
@@ -172,7 +203,13 @@ async fn preferences_stop_a_channel_but_never_a_legal_notice_and_a_forged_event_
     assert!(dead.0.starts_with("missing_signature:") && dead.1 == 1, "{dead:?}");
 
     // Interest tags: a province tag hears of a city's tender.
-    jinfu_e2e::trading_event(&app, "S-P9", "section.changed", json!({"deposit_deadline": "2026-12-20T09:30:00+08:00", "bid_opening_time": "2026-12-21T09:30:00+08:00"})).await?;
+    jinfu_e2e::trading_event(
+        &app,
+        "S-P9",
+        "section.changed",
+        json!({"deposit_deadline": "2026-12-20T09:30:00+08:00", "bid_opening_time": "2026-12-21T09:30:00+08:00"}),
+    )
+    .await?;
     jinfu_e2e::wait_until("the tender notice", || async {
         Ok(service.deliveries_of(&bidder).await?.iter().any(|(channel, _, template)| channel == "inbox" && template == "tender_changed"))
     })
@@ -190,7 +227,11 @@ async fn an_sms_at_night_waits_for_morning_unless_its_deadline_comes_first() -> 
     let service = spawn_notification(settings, night).await?;
     let (purchaser, supplier) = (uscc(4_501), uscc(4_502));
     for party in [&purchaser, &supplier] {
-        let request = pb::SetContactsRequest { party: party.clone(), phone: if *party == purchaser { "13800138004".into() } else { "13800138005".into() }, ..Default::default() };
+        let request = pb::SetContactsRequest {
+            party: party.clone(),
+            phone: if *party == purchaser { "13800138004".into() } else { "13800138005".into() },
+            ..Default::default()
+        };
         service.grpc.clone().set_contacts(service.as_role(Role::Admin, "520000", "jinfu-admin", request)).await?;
     }
     // The purchaser's payment is due by the end of 7 December: it can wait for morning.
@@ -221,15 +262,20 @@ async fn a_deposit_reminder_goes_to_the_bidder_still_short_and_not_to_the_one_wh
     let (short, paid) = (uscc(4_601), uscc(4_602));
     jinfu_e2e::trading_event(&app, "S-R1", "section.changed", json!({"deposit_deadline": "2026-12-10T09:30:00+08:00"})).await?;
     for bidder in [&short, &paid] {
-        publish_signed(&app, topics::LEDGER_EVENTS, &app.banks.ledger, LEDGER_KEY_REF, "deposit.received", short_deposit(bidder, "S-R1", 1_000_000, 5_000_000)).await?;
+        publish_signed(&app, topics::LEDGER_EVENTS, &app.banks.ledger, LEDGER_KEY_REF, "deposit.received", short_deposit(bidder, "S-R1", 1_000_000, 5_000_000))
+            .await?;
     }
-    publish_signed(&app, topics::LEDGER_EVENTS, &app.banks.ledger, LEDGER_KEY_REF, "deposit.received", short_deposit(&paid, "S-R1", 5_000_000, 5_000_000)).await?;
+    publish_signed(&app, topics::LEDGER_EVENTS, &app.banks.ledger, LEDGER_KEY_REF, "deposit.received", short_deposit(&paid, "S-R1", 5_000_000, 5_000_000))
+        .await?;
     service.wait_consumed(&app.settings.kafka.topic(topics::LEDGER_EVENTS), 3).await?;
     service.wait_consumed(&app.settings.kafka.topic(topics::TRADING_EVENTS), 1).await?;
     let reminders = |bidder: String| {
         let pool = service.pool.clone();
         async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM notification.deliveries WHERE recipient = $1 AND template = 'deposit_reminder'").bind(bidder).fetch_one(&pool).await
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM notification.deliveries WHERE recipient = $1 AND template = 'deposit_reminder'")
+                .bind(bidder)
+                .fetch_one(&pool)
+                .await
         }
     };
     assert_eq!(reminders(short.clone()).await?, 0, "two days before the deadline");
@@ -237,10 +283,11 @@ async fn a_deposit_reminder_goes_to_the_bidder_still_short_and_not_to_the_one_wh
     service.clock.set(at("2026-12-09T10:30:00+08:00"));
     jinfu_e2e::wait_until("the reminder", || async { Ok(reminders(short.clone()).await? == 1) }).await?;
     assert_eq!(reminders(paid.clone()).await?, 0, "the bidder whose deposit arrived is not reminded");
-    let body: String = sqlx::query_scalar("SELECT body FROM notification.deliveries WHERE recipient = $1 AND template = 'deposit_reminder' AND channel = 'inbox'")
-        .bind(&short)
-        .fetch_one(&service.pool)
-        .await?;
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM notification.deliveries WHERE recipient = $1 AND template = 'deposit_reminder' AND channel = 'inbox'")
+            .bind(&short)
+            .fetch_one(&service.pool)
+            .await?;
     assert!(body.contains("2026年12月10日 09:30") && body.contains("尚差：40,000.00 元"), "{body}");
     Ok(())
 }

@@ -41,6 +41,8 @@ pub struct DemoSettings {
     pub seed: u64,
     /// The e-guarantee part of the demo (`--guarantee-url`); none: every bidder pays cash.
     pub guarantees: Option<GuaranteeDemo>,
+    /// The notification part (`--notification-url`): bidders register their contacts first.
+    pub notifications: Option<crate::notifications::NotificationDemo>,
 }
 
 /// What the stream contained, by the case the simulator meant to create.
@@ -220,6 +222,18 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
         sections_by_bank.iter().map(Vec::len).sum::<usize>(),
         bidder_number
     );
+    if let Some(demo) = &settings.notifications {
+        let bidders: Vec<(String, String)> = settings
+            .banks
+            .iter()
+            .zip(&sections_by_bank)
+            .flat_map(|(bank, sections)| {
+                sections.iter().flat_map(move |section| section.bidders.iter().map(move |bidder| (bank.centre.clone(), bidder.uscc.clone())))
+            })
+            .collect();
+        let registered = crate::notifications::register(demo, &settings.tokens, &bidders).await?;
+        println!("{registered} bidders registered their e-mail, phone and (one in five) webhook with the notification service");
+    }
 
     let mut issued = Issued::default();
     if let Some(demo) = &settings.guarantees {

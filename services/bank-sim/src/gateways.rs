@@ -193,7 +193,9 @@ pub fn verify_webhook(key: &[u8], id: &str, timestamp: &str, signatures: &str, b
 }
 
 async fn receive_webhook(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: String) -> StatusCode {
-    let (Some(id), Some(timestamp), Some(signatures)) = (header(&headers, "webhook-id"), header(&headers, "webhook-timestamp"), header(&headers, "webhook-signature")) else {
+    let (Some(id), Some(timestamp), Some(signatures)) =
+        (header(&headers, "webhook-id"), header(&headers, "webhook-timestamp"), header(&headers, "webhook-signature"))
+    else {
         return StatusCode::BAD_REQUEST;
     };
     if !verify_webhook(&shared.webhook_key, &id, &timestamp, &signatures, &body, chrono::Utc::now().timestamp()) {
@@ -210,5 +212,7 @@ async fn receive_webhook(State(shared): State<Arc<Shared>>, headers: HeaderMap, 
 
 async fn list_webhooks(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let inner = shared.inner.lock().ok();
-    Json(json!({"messages": inner.as_ref().map(|inner| inner.webhooks.clone()).unwrap_or_default(), "requests": inner.map_or(0, |inner| inner.webhook_requests)}))
+    Json(
+        json!({"messages": inner.as_ref().map(|inner| inner.webhooks.clone()).unwrap_or_default(), "requests": inner.map_or(0, |inner| inner.webhook_requests)}),
+    )
 }

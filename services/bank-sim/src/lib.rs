@@ -9,6 +9,7 @@ pub mod credit;
 pub mod demo;
 pub mod gateways;
 pub mod guarantees;
+pub mod notifications;
 
 use std::time::Duration;
 

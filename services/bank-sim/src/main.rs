@@ -19,6 +19,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the simulated SMS gateway and webhook receiver (docs/notifications.md) until stopped;
     /// prints `gateways: listening on <address>`.
@@ -88,6 +90,22 @@ enum Command {
         /// proposals, a supervisor decides them and a debarred bidder is refused a guarantee.
         #[arg(long)]
         credit_url: Option<String>,
+        /// The notification service's gRPC endpoint; given, bidders register contacts and the
+        /// demo ends with the notification summary.
+        #[arg(long)]
+        notification_url: Option<String>,
+        /// The notification service's metrics URL (`http://…/metrics`).
+        #[arg(long, default_value = "http://127.0.0.1:9193/metrics")]
+        notification_metrics_url: String,
+        /// The simulated gateways' base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8025")]
+        gateways_url: String,
+        /// The webhook receiver's secret.
+        #[arg(long, env = "JINFU_DEMO_WEBHOOK_SECRET", hide_env_values = true, default_value = "")]
+        webhook_secret: String,
+        /// The SMTP sink's Maildir, to show one e-mail as stored.
+        #[arg(long)]
+        maildir: Option<std::path::PathBuf>,
     },
     /// Credit benchmark: print the loaded subjects (`--write-subjects`), or run CheckEligibility
     /// at `--rate` calls a second for `--seconds` from `--clients` connections; last line
@@ -219,6 +237,11 @@ async fn run() -> anyhow::Result<ExitCode> {
             contract_url,
             contract_clock_file,
             credit_url,
+            notification_url,
+            notification_metrics_url,
+            gateways_url,
+            webhook_secret,
+            maildir,
         } => {
             let failures_per_thousand = refund_failures_per_thousand.min(1000);
             let banks = banks.iter().map(|text| parse_bank(text)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -231,6 +254,13 @@ async fn run() -> anyhow::Result<ExitCode> {
                 rate,
                 seed,
                 guarantees: guarantee_url.map(|url| GuaranteeDemo::new(url, &issuers, guarantee_percent)).transpose()?,
+                notifications: notification_url.map(|url| jinfu_bank_sim::notifications::NotificationDemo {
+                    url,
+                    metrics_url: notification_metrics_url,
+                    gateways_url,
+                    webhook_secret,
+                    maildir,
+                }),
             };
             let mix = demo::run(&settings).await?;
             if !demo::wait_and_summarise(&settings, &mix, Duration::from_secs(wait_seconds)).await? {
@@ -290,6 +320,14 @@ async fn run() -> anyhow::Result<ExitCode> {
                 let figures = jinfu_bank_sim::credit::run(&demo, &settings.tokens).await?;
                 println!();
                 println!("{figures}");
+            }
+            if let Some(notifications) = &settings.notifications {
+                println!();
+                let counters = jinfu_bank_sim::notifications::summarise(notifications, Duration::from_secs(wait_seconds)).await?;
+                if counters.sent.values().sum::<u64>() == 0 {
+                    println!("the notification service sent nothing");
+                    return Ok(ExitCode::FAILURE);
+                }
             }
         }
         Command::BenchCredit { url, token_secret, centre, subjects, write_subjects, rate, seconds, clients } => {

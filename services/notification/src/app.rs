@@ -99,7 +99,14 @@ impl Application {
             tasks.spawn(&format!("{publisher}-event consumer"), run);
         }
         let handler = TradingEvents { composer: composer.clone(), clock: clock.clone() };
-        let run = consumer::run(pool.clone(), consumer_settings(), settings.kafka.topic(topics::TRADING_EVENTS), format!("{prefix}-trading"), handler, stopping.clone());
+        let run = consumer::run(
+            pool.clone(),
+            consumer_settings(),
+            settings.kafka.topic(topics::TRADING_EVENTS),
+            format!("{prefix}-trading"),
+            handler,
+            stopping.clone(),
+        );
         tasks.spawn("trading-event consumer", run);
         let dispatcher = Dispatcher { pool: pool.clone(), senders: Arc::new(senders(&settings)?), clock: clock.clone(), settings: settings.dispatch.clone() };
         tasks.spawn_unit("dispatcher", dispatcher.run(stopping.clone()));

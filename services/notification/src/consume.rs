@@ -71,14 +71,29 @@ async fn track_deposit(transaction: &mut Tx, centre_id: &str, data: &Value, now:
         return Ok(());
     }
     let satisfied = data.get("satisfied").and_then(Value::as_bool).unwrap_or(false);
-    reminders::record_deposit(transaction, centre_id, &section, &bidder, number("held_fen"), number("required_fen"), satisfied, now).await?;
+    let position = reminders::Position {
+        centre_id,
+        section_id: &section,
+        bidder_uscc: &bidder,
+        held_fen: number("held_fen"),
+        required_fen: number("required_fen"),
+        satisfied,
+    };
+    reminders::record_deposit(transaction, &position, now).await?;
     if satisfied {
         deliveries::cancel(transaction, &deposit_cancel_key(centre_id, &section, &bidder)).await?;
     }
     Ok(())
 }
 
-async fn record_all(composer: &Composer, transaction: &mut Tx, event_id: &str, centre_id: &str, messages: &[Message], now: DateTime<Utc>) -> anyhow::Result<Handled> {
+async fn record_all(
+    composer: &Composer,
+    transaction: &mut Tx,
+    event_id: &str,
+    centre_id: &str,
+    messages: &[Message],
+    now: DateTime<Utc>,
+) -> anyhow::Result<Handled> {
     for message in messages {
         if let Err(failed) = composer.record(transaction, event_id, centre_id, message, None, now).await? {
             return refused("template_failed", failed.to_string());

@@ -18,8 +18,8 @@ use tracing::{info_span, warn, Instrument};
 use crate::channels::Senders;
 use crate::domain::policy;
 use crate::settings::DispatchSettings;
-use crate::store::deliveries::{self, Claimed};
 use crate::store::contacts;
+use crate::store::deliveries::{self, Claimed};
 
 pub struct Dispatcher {
     pub pool: PgPool,
@@ -83,7 +83,8 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, delivery: &Claimed) -> anyhow::Result<()> {
-        let secret = if delivery.channel == "webhook" { contacts::get(&self.pool, &delivery.recipient).await?.and_then(|row| row.webhook_secret) } else { None };
+        let secret =
+            if delivery.channel == "webhook" { contacts::get(&self.pool, &delivery.recipient).await?.and_then(|row| row.webhook_secret) } else { None };
         let outcome = self.senders.send(delivery, secret.as_deref()).await;
         let channel = delivery.channel.clone();
         match outcome {

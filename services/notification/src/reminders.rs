@@ -51,8 +51,16 @@ impl Sweeper {
         let mut transaction = self.pool.begin().await?;
         let due = reminders::due(&mut transaction, now, self.lead, ROUND_MAX).await?;
         for reminder in &due {
-            let message = plan::deposit_reminder(&reminder.centre_id, &reminder.section_id, &reminder.bidder_uscc, reminder.held_fen, reminder.required_fen, reminder.deposit_deadline);
-            let event_id = format!("reminder:deposit:{}:{}:{}:{}", reminder.centre_id, reminder.section_id, reminder.bidder_uscc, reminder.deposit_deadline.timestamp());
+            let message = plan::deposit_reminder(
+                &reminder.centre_id,
+                &reminder.section_id,
+                &reminder.bidder_uscc,
+                reminder.held_fen,
+                reminder.required_fen,
+                reminder.deposit_deadline,
+            );
+            let event_id =
+                format!("reminder:deposit:{}:{}:{}:{}", reminder.centre_id, reminder.section_id, reminder.bidder_uscc, reminder.deposit_deadline.timestamp());
             let cancel_key = deposit_cancel_key(&reminder.centre_id, &reminder.section_id, &reminder.bidder_uscc);
             if let Err(failed) = self.composer.record(&mut transaction, &event_id, &reminder.centre_id, &message, Some(&cancel_key), now).await? {
                 warn!(error = %failed, "a deposit reminder could not be rendered");

@@ -55,7 +55,8 @@ pub async fn list_inbox(api: &NotificationApi, request: Request<pb::ListInboxReq
     let body = request.into_inner();
     let limit = page_size(body.page_size)?;
     let rows = deliveries::inbox(&api.pool, &body.party, body.unread_only, page_after(&body.page_token)?, limit).await.map_err(failed("reading an inbox"))?;
-    let next_page_token = if rows.len() as i64 == limit { rows.last().map(|row| page_token(row.created_at, row.id)).unwrap_or_default() } else { String::new() };
+    let next_page_token =
+        if rows.len() as i64 == limit { rows.last().map(|row| page_token(row.created_at, row.id)).unwrap_or_default() } else { String::new() };
     Ok(Response::new(pb::ListInboxResponse { messages: rows.into_iter().map(inbox_message).collect(), next_page_token }))
 }
 
@@ -109,7 +110,8 @@ pub async fn list(api: &NotificationApi, request: Request<pb::ListDeliveriesRequ
         after: page_after(&body.page_token)?,
     };
     let rows = deliveries::list(&api.pool, &filter, limit).await.map_err(failed("listing deliveries"))?;
-    let next_page_token = if rows.len() as i64 == limit { rows.last().map(|row| page_token(row.created_at, row.id)).unwrap_or_default() } else { String::new() };
+    let next_page_token =
+        if rows.len() as i64 == limit { rows.last().map(|row| page_token(row.created_at, row.id)).unwrap_or_default() } else { String::new() };
     Ok(Response::new(pb::ListDeliveriesResponse { deliveries: rows.into_iter().map(delivery).collect(), next_page_token }))
 }
 

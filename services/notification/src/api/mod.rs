@@ -127,7 +127,11 @@ fn category_to_pb(category: Category) -> pb::Category {
 
 fn category_from_pb(value: i32) -> Result<Category, Status> {
     let proto = pb::Category::try_from(value).unwrap_or(pb::Category::Unspecified);
-    CATEGORIES.iter().find(|(_, candidate)| *candidate == proto).map(|(domain, _)| *domain).ok_or_else(|| fields::invalid("category: a CATEGORY_ value other than UNSPECIFIED"))
+    CATEGORIES
+        .iter()
+        .find(|(_, candidate)| *candidate == proto)
+        .map(|(domain, _)| *domain)
+        .ok_or_else(|| fields::invalid("category: a CATEGORY_ value other than UNSPECIFIED"))
 }
 
 fn state_to_pb(state: DeliveryState) -> pb::DeliveryState {

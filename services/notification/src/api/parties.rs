@@ -34,7 +34,9 @@ pub async fn set_contacts(api: &NotificationApi, request: Request<pb::SetContact
     let webhook = domain::check_webhook(&body.webhook_url, &body.webhook_secret)?;
     let (webhook_url, webhook_secret) = webhook.map_or((None, None), |(url, secret)| (Some(url), Some(secret)));
     let stored = Contacts { email, phone, webhook_url, webhook_secret };
-    let row = contacts::set(&api.pool, &body.party, &stored, &format!("{}:{}", caller.role, caller.party), api.clock.now()).await.map_err(failed("storing contacts"))?;
+    let row = contacts::set(&api.pool, &body.party, &stored, &format!("{}:{}", caller.role, caller.party), api.clock.now())
+        .await
+        .map_err(failed("storing contacts"))?;
     Ok(Response::new(contacts_to_pb(&body.party, Some(row))))
 }
 
@@ -71,7 +73,11 @@ async fn read_preferences(api: &NotificationApi, party: &str) -> Result<Response
     let (switches, tags) = contacts::preferences(&api.pool, party).await.map_err(failed("reading preferences"))?;
     let channels = switches
         .into_iter()
-        .map(|(category, channel, enabled)| pb::ChannelPreference { category: category_to_pb(category).into(), channel: channel_to_pb(channel).into(), enabled })
+        .map(|(category, channel, enabled)| pb::ChannelPreference {
+            category: category_to_pb(category).into(),
+            channel: channel_to_pb(channel).into(),
+            enabled,
+        })
         .collect();
     Ok(Response::new(pb::Preferences { party: party.to_owned(), channels, interest_tags: tags }))
 }

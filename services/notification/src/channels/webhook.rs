@@ -43,7 +43,8 @@ impl WebhookSender {
             }
         })
         .to_string();
-        let signature = signature(secret, &id, timestamp, &body).ok_or_else(|| SendError::permanent("bad_secret", "the recipient's webhook secret is not valid"))?;
+        let signature =
+            signature(secret, &id, timestamp, &body).ok_or_else(|| SendError::permanent("bad_secret", "the recipient's webhook secret is not valid"))?;
         let mut request = self
             .client
             .post(&delivery.destination)

@@ -56,9 +56,8 @@ fn invalid(field: &'static str, why: &'static str) -> Refusal {
 /// A recipient: an 18-character USCC, or `operators:<centre code>`.
 pub fn check_party(party: &str) -> Result<(), Refusal> {
     let is_uscc = party.len() == 18 && party.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
-    let is_operators = party
-        .strip_prefix("operators:")
-        .is_some_and(|centre| centre.len() == 6 && centre.chars().all(|c| c.is_ascii_digit()) && !centre.starts_with('0'));
+    let is_operators =
+        party.strip_prefix("operators:").is_some_and(|centre| centre.len() == 6 && centre.chars().all(|c| c.is_ascii_digit()) && !centre.starts_with('0'));
     if is_uscc || is_operators {
         Ok(())
     } else {
@@ -94,7 +93,9 @@ pub fn normalise_email(text: &str) -> Result<Option<String>, Refusal> {
     }
     let well_formed = text.len() <= 254
         && !text.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'))
-        && text.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@') && !domain.starts_with('.') && !domain.ends_with('.'));
+        && text.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@') && !domain.starts_with('.') && !domain.ends_with('.')
+        });
     if well_formed {
         Ok(Some(text.to_owned()))
     } else {

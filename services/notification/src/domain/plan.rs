@@ -70,34 +70,51 @@ pub fn plan(event: &Incoming<'_>) -> Vec<Message> {
             let short = text(data, "status") == Some("short");
             vec![if short { to(bidder, Category::Deposit, "deposit_short", true) } else { to(bidder, Category::Deposit, "deposit_received", false) }]
         }
-        ("ledger", "deposit.suspended") => vec![to(bidder, Category::Deposit, "deposit_suspended", true), to(Some(&operators), Category::Alert, "operators_suspense", false)],
+        ("ledger", "deposit.suspended") => {
+            vec![to(bidder, Category::Deposit, "deposit_suspended", true), to(Some(&operators), Category::Alert, "operators_suspense", false)]
+        }
         ("ledger", "refund.ordered") => vec![to(bidder, Category::Refund, "refund_ordered", false)],
         ("ledger", "refund.confirmed") => vec![to(bidder, Category::Refund, "refund_paid", false)],
-        ("ledger", "refund.failed") => vec![to(bidder, Category::Refund, "refund_failed", true), to(Some(&operators), Category::Alert, "operators_refund_failed", true)],
+        ("ledger", "refund.failed") => {
+            vec![to(bidder, Category::Refund, "refund_failed", true), to(Some(&operators), Category::Alert, "operators_refund_failed", true)]
+        }
         ("ledger", "deposit.forfeited") => vec![to(bidder, Category::Refund, "deposit_forfeited", true)],
         ("ledger", "suspense.return_failed") | ("ledger", "reconciliation.discrepancy") | ("ledger", "alert.notice_conflict") => {
             vec![to(Some(&operators), Category::Alert, "operators_alert", false)]
         }
         ("guarantee", "guarantee.issued") => vec![to(bidder, Category::Guarantee, "guarantee_issued", false)],
-        ("guarantee", "guarantee.claim_paid") | ("guarantee", "guarantee.fraud_warning") => vec![to(Some(&operators), Category::Alert, "operators_alert", false)],
+        ("guarantee", "guarantee.claim_paid") | ("guarantee", "guarantee.fraud_warning") => {
+            vec![to(Some(&operators), Category::Alert, "operators_alert", false)]
+        }
         ("contract", "award.recorded") => vec![deadline(to(supplier, Category::Contract, "contract_sign_by", true), until(data, "sign_by"))],
-        ("contract", "contract.signed") => vec![to(supplier, Category::Contract, "contract_signed", false), to(purchaser, Category::Contract, "contract_signed", false)],
+        ("contract", "contract.signed") => {
+            vec![to(supplier, Category::Contract, "contract_signed", false), to(purchaser, Category::Contract, "contract_signed", false)]
+        }
         ("contract", "contract.deadline_breached") => vec![
             to(supplier, Category::Contract, "contract_deadline_breached", true),
             to(purchaser, Category::Contract, "contract_deadline_breached", true),
             to(Some(&operators), Category::Alert, "contract_deadline_breached", true),
         ],
         ("contract", "invoice.received") => {
-            vec![to(supplier, Category::Payment, "invoice_received", false), deadline(to(purchaser, Category::Payment, "invoice_objection_window", true), until(data, "object_by"))]
+            vec![
+                to(supplier, Category::Payment, "invoice_received", false),
+                deadline(to(purchaser, Category::Payment, "invoice_objection_window", true), until(data, "object_by")),
+            ]
         }
-        ("contract", "invoice.accepted") if data.get("deemed").and_then(Value::as_bool) == Some(true) => vec![to(supplier, Category::Payment, "invoice_deemed", false)],
+        ("contract", "invoice.accepted") if data.get("deemed").and_then(Value::as_bool) == Some(true) => {
+            vec![to(supplier, Category::Payment, "invoice_deemed", false)]
+        }
         ("contract", "payment.reminder") => vec![deadline(to(purchaser, Category::Payment, "payment_due", true), until(data, "due_on"))],
-        ("contract", "payment.overdue") => vec![to(purchaser, Category::Payment, "payment_overdue", true), to(supplier, Category::Payment, "payment_overdue_supplier", false)],
+        ("contract", "payment.overdue") => {
+            vec![to(purchaser, Category::Payment, "payment_overdue", true), to(supplier, Category::Payment, "payment_overdue_supplier", false)]
+        }
         ("contract", "invoice.paid") => vec![to(supplier, Category::Payment, "invoice_paid", false)],
         ("credit", "credit.proposal_received") => vec![to(text(data, "subject_uscc"), Category::Credit, "credit_proposed", true)],
         ("credit", "credit.record_confirmed") => vec![to(text(data, "subject_uscc"), Category::Credit, "credit_record", true)],
         ("credit", "credit.proposal_dismissed") => vec![to(text(data, "subject_uscc"), Category::Credit, "credit_dismissed", false)],
-        ("credit", "credit.record_repaired") | ("credit", "credit.repair_refused") => vec![to(text(data, "subject_uscc"), Category::Credit, "credit_repair_decided", true)],
+        ("credit", "credit.record_repaired") | ("credit", "credit.repair_refused") => {
+            vec![to(text(data, "subject_uscc"), Category::Credit, "credit_repair_decided", true)]
+        }
         _ => Vec::new(),
     };
     messages.into_iter().flatten().collect()

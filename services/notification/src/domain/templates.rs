@@ -92,7 +92,8 @@ impl Templates {
 }
 
 fn yuan(value: Value) -> Result<String, minijinja::Error> {
-    let fen = i64::try_from(value.clone()).map_err(|_| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("yuan: {value} is not an amount in fen")))?;
+    let fen = i64::try_from(value.clone())
+        .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("yuan: {value} is not an amount in fen")))?;
     let (sign, fen) = if fen < 0 { ("-", fen.unsigned_abs()) } else { ("", fen.unsigned_abs()) };
     let whole = (fen / 100).to_string();
     let mut grouped = String::new();
@@ -175,17 +176,51 @@ mod tests {
     fn every_event_the_plan_knows_renders_for_each_recipient() {
         let templates = Templates::load().unwrap();
         let events: &[(&str, &[&str])] = &[
-            ("ledger", &["deposit.received", "deposit.suspended", "refund.ordered", "refund.confirmed", "refund.failed", "deposit.forfeited", "suspense.return_failed", "reconciliation.discrepancy", "alert.notice_conflict"]),
+            (
+                "ledger",
+                &[
+                    "deposit.received",
+                    "deposit.suspended",
+                    "refund.ordered",
+                    "refund.confirmed",
+                    "refund.failed",
+                    "deposit.forfeited",
+                    "suspense.return_failed",
+                    "reconciliation.discrepancy",
+                    "alert.notice_conflict",
+                ],
+            ),
             ("guarantee", &["guarantee.issued", "guarantee.claim_paid", "guarantee.fraud_warning"]),
-            ("contract", &["award.recorded", "contract.signed", "contract.deadline_breached", "invoice.received", "invoice.accepted", "payment.reminder", "payment.overdue", "invoice.paid"]),
-            ("credit", &["credit.proposal_received", "credit.record_confirmed", "credit.proposal_dismissed", "credit.record_repaired", "credit.repair_refused"]),
+            (
+                "contract",
+                &[
+                    "award.recorded",
+                    "contract.signed",
+                    "contract.deadline_breached",
+                    "invoice.received",
+                    "invoice.accepted",
+                    "payment.reminder",
+                    "payment.overdue",
+                    "invoice.paid",
+                ],
+            ),
+            (
+                "credit",
+                &["credit.proposal_received", "credit.record_confirmed", "credit.proposal_dismissed", "credit.record_repaired", "credit.repair_refused"],
+            ),
         ];
         let mut vars = example_vars();
         vars["deemed"] = serde_json::Value::Bool(true);
         let mut planned = BTreeSet::new();
         let mut matched = vars.clone();
         matched["status"] = serde_json::Value::from("matched");
-        let incoming = crate::domain::plan::Incoming { source: "ledger", event_type: "deposit.received", centre_id: "520100", occurred_at: chrono::Utc::now(), data: &matched };
+        let incoming = crate::domain::plan::Incoming {
+            source: "ledger",
+            event_type: "deposit.received",
+            centre_id: "520100",
+            occurred_at: chrono::Utc::now(),
+            data: &matched,
+        };
         planned.extend(crate::domain::plan::plan(&incoming).into_iter().map(|message| message.template));
         for (source, types) in events {
             for event_type in *types {
@@ -198,7 +233,8 @@ mod tests {
                 }
             }
         }
-        let unused: Vec<&str> = TEMPLATES.iter().map(|(name, _)| *name).filter(|name| !planned.contains(name) && !["deposit_reminder", "tender_changed"].contains(name)).collect();
+        let unused: Vec<&str> =
+            TEMPLATES.iter().map(|(name, _)| *name).filter(|name| !planned.contains(name) && !["deposit_reminder", "tender_changed"].contains(name)).collect();
         assert!(unused.is_empty(), "templates no event uses: {unused:?}");
     }
 

@@ -24,7 +24,10 @@ impl ContactsRow {
 }
 
 pub async fn get<'e>(executor: impl sqlx::Executor<'e, Database = Postgres>, party: &str) -> sqlx::Result<Option<ContactsRow>> {
-    sqlx::query_as("SELECT party, email, phone, webhook_url, webhook_secret, updated_at FROM contacts WHERE party = $1").bind(party).fetch_optional(executor).await
+    sqlx::query_as("SELECT party, email, phone, webhook_url, webhook_secret, updated_at FROM contacts WHERE party = $1")
+        .bind(party)
+        .fetch_optional(executor)
+        .await
 }
 
 pub async fn set(pool: &PgPool, party: &str, contacts: &Contacts, by: &str, now: DateTime<Utc>) -> sqlx::Result<ContactsRow> {
@@ -55,7 +58,8 @@ pub async fn preferences(pool: &PgPool, party: &str) -> sqlx::Result<(Vec<(Categ
     let rows: Vec<(String, String, bool)> =
         sqlx::query_as("SELECT category, channel, enabled FROM preferences WHERE party = $1 ORDER BY category, channel").bind(party).fetch_all(pool).await?;
     let tags: Vec<(String,)> = sqlx::query_as("SELECT tag FROM interest_tags WHERE party = $1 ORDER BY tag").bind(party).fetch_all(pool).await?;
-    let switches = rows.into_iter().filter_map(|(category, channel, enabled)| Some((Category::parse(&category)?, Channel::parse(&channel)?, enabled))).collect();
+    let switches =
+        rows.into_iter().filter_map(|(category, channel, enabled)| Some((Category::parse(&category)?, Channel::parse(&channel)?, enabled))).collect();
     Ok((switches, tags.into_iter().map(|(tag,)| tag).collect()))
 }
 

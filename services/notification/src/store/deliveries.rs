@@ -66,7 +66,10 @@ pub async fn insert(transaction: &mut Tx, delivery: &NewDelivery<'_>, now: DateT
 
 /// Cancels the pending deliveries of reminders whose fact (`cancel_key`) happened.
 pub async fn cancel(transaction: &mut Tx, cancel_key: &str) -> sqlx::Result<u64> {
-    let result = sqlx::query("UPDATE deliveries SET state = 'cancelled' WHERE cancel_key = $1 AND state = 'pending'").bind(cancel_key).execute(&mut **transaction).await?;
+    let result = sqlx::query("UPDATE deliveries SET state = 'cancelled' WHERE cancel_key = $1 AND state = 'pending'")
+        .bind(cancel_key)
+        .execute(&mut **transaction)
+        .await?;
     Ok(result.rows_affected())
 }
 
@@ -110,13 +113,15 @@ pub async fn claim_due(pool: &PgPool, now: DateTime<Utc>, lease_until: DateTime<
 
 /// Records the channel's acceptance; `false` if the claim was lost (a later attempt owns it).
 pub async fn mark_sent(pool: &PgPool, id: Uuid, attempts: i32, provider_id: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let result = sqlx::query("UPDATE deliveries SET state = 'sent', provider_id = $3, sent_at = $4, last_error = NULL WHERE id = $1 AND attempts = $2 AND state = 'sending'")
-        .bind(id)
-        .bind(attempts)
-        .bind(provider_id)
-        .bind(now)
-        .execute(pool)
-        .await?;
+    let result = sqlx::query(
+        "UPDATE deliveries SET state = 'sent', provider_id = $3, sent_at = $4, last_error = NULL WHERE id = $1 AND attempts = $2 AND state = 'sending'",
+    )
+    .bind(id)
+    .bind(attempts)
+    .bind(provider_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
     Ok(result.rows_affected() == 1)
 }
 

@@ -26,22 +26,37 @@ pub async fn set_deadline(transaction: &mut Tx, centre_id: &str, section_id: &st
     .bind(deadline)
     .execute(&mut **transaction)
     .await?;
-    sqlx::query("UPDATE short_deposits SET reminded = false WHERE centre_id = $1 AND section_id = $2").bind(centre_id).bind(section_id).execute(&mut **transaction).await?;
+    sqlx::query("UPDATE short_deposits SET reminded = false WHERE centre_id = $1 AND section_id = $2")
+        .bind(centre_id)
+        .bind(section_id)
+        .execute(&mut **transaction)
+        .await?;
     Ok(true)
 }
 
+/// A bidder's deposit position after a transfer, as `deposit.received` reports it.
+#[derive(Debug, Clone)]
+pub struct Position<'a> {
+    pub centre_id: &'a str,
+    pub section_id: &'a str,
+    pub bidder_uscc: &'a str,
+    pub held_fen: i64,
+    pub required_fen: i64,
+    pub satisfied: bool,
+}
+
 /// Records a bidder's deposit position after a transfer.
-pub async fn record_deposit(transaction: &mut Tx, centre_id: &str, section_id: &str, bidder_uscc: &str, held_fen: i64, required_fen: i64, satisfied: bool, now: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn record_deposit(transaction: &mut Tx, position: &Position<'_>, now: DateTime<Utc>) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO short_deposits (centre_id, section_id, bidder_uscc, held_fen, required_fen, satisfied, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (centre_id, section_id, bidder_uscc) DO UPDATE SET held_fen = $4, required_fen = $5, satisfied = $6, updated_at = $7",
     )
-    .bind(centre_id)
-    .bind(section_id)
-    .bind(bidder_uscc)
-    .bind(held_fen.max(0))
-    .bind(required_fen.max(0))
-    .bind(satisfied)
+    .bind(position.centre_id)
+    .bind(position.section_id)
+    .bind(position.bidder_uscc)
+    .bind(position.held_fen.max(0))
+    .bind(position.required_fen.max(0))
+    .bind(position.satisfied)
     .bind(now)
     .execute(&mut **transaction)
     .await?;
