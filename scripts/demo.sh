@@ -91,6 +91,11 @@ if [ ! -f "$DEMO_DIR/credit.env" ]; then
   read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "CREDIT_EVENTS_PRIVATE=$priv CREDIT_EVENTS_PUBLIC=$pub" >"$DEMO_DIR/credit.env"
 fi
 source "$DEMO_DIR/credit.env"
+# The notification service's key: its outbox relay signs the dead letters it publishes.
+if [ ! -f "$DEMO_DIR/notification.env" ]; then
+  read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "NOTIFICATION_EVENTS_PRIVATE=$priv" >"$DEMO_DIR/notification.env"
+fi
+source "$DEMO_DIR/notification.env"
 export JINFU_TRUSTED_PUBLISHERS__CONTRACT__CONTRACT_DEMO__SCHEME=ed25519
 export JINFU_TRUSTED_PUBLISHERS__CONTRACT__CONTRACT_DEMO__PUBLIC_KEY="$CONTRACT_EVENTS_PUBLIC"
 export JINFU_SIGNING__KEY_REF=ledger_demo JINFU_SIGNING__SCHEME=ed25519 JINFU_SIGNING__PRIVATE_KEY="$LEDGER_EVENTS_PRIVATE"
@@ -204,6 +209,7 @@ JINFU_GRPC__LISTEN="$NOTIFICATION_LISTEN" JINFU_METRICS__LISTEN="$NOTIFICATION_M
   JINFU_SMTP__HOST=127.0.0.1 JINFU_SMTP__PORT="$SMTP_PORT" JINFU_SMTP__FROM="金服平台 <notice@jinfu.example.cn>" \
   JINFU_SMS__ENDPOINT="http://$GATEWAYS_LISTEN/sms/send" JINFU_SMS__SIGN_NAME="金服" JINFU_SMS__ACCESS_KEY_ID=demo \
   JINFU_QUIET_HOURS__START=00:00 JINFU_QUIET_HOURS__END=00:00 \
+  JINFU_SIGNING__KEY_REF=notification_demo JINFU_SIGNING__PRIVATE_KEY="$NOTIFICATION_EVENTS_PRIVATE" \
   JINFU_TRUSTED_PUBLISHERS__LEDGER__LEDGER_DEMO__SCHEME=ed25519 JINFU_TRUSTED_PUBLISHERS__LEDGER__LEDGER_DEMO__PUBLIC_KEY="$LEDGER_EVENTS_PUBLIC" \
   JINFU_TRUSTED_PUBLISHERS__CREDIT__CREDIT_DEMO__SCHEME=ed25519 JINFU_TRUSTED_PUBLISHERS__CREDIT__CREDIT_DEMO__PUBLIC_KEY="$CREDIT_EVENTS_PUBLIC" \
   target/debug/notification serve >"$DEMO_DIR/notification.log" 2>&1 &

@@ -118,6 +118,12 @@ pub fn notification_settings(app: &TestApp, gateways: &Gateways) -> Settings {
         deposit_reminder_hours: 24,
         sweep_interval_seconds: 1,
         trusted_publishers: trusted(app),
+        signing: Some(SigningSettings {
+            key_ref: "notification_test".into(),
+            scheme: Scheme::Ed25519,
+            private_key: SecretString::from(SigningKey::generate(Scheme::Ed25519).private_key_hex()),
+        }),
+        outbox_batch_max: 100,
         clock_file: None,
     }
 }

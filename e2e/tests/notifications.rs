@@ -201,6 +201,10 @@ async fn preferences_stop_a_channel_but_never_a_legal_notice_and_a_forged_event_
     assert_eq!(deliveries.iter().filter(|(_, _, template)| template == "refund_paid").count(), 3, "inbox, e-mail, webhook");
     let dead: (String, i64) = sqlx::query_as("SELECT reason, count(*) FROM notification.dead_letters GROUP BY reason").fetch_one(&service.pool).await?;
     assert!(dead.0.starts_with("missing_signature:") && dead.1 == 1, "{dead:?}");
+    let dlq = jinfu_platform::kafka::dlq_topic(topics::LEDGER_EVENTS);
+    let published = jinfu_e2e::read_topic(&app.settings.kafka, &dlq, 1, std::time::Duration::from_secs(30)).await?;
+    let reason = published[0].1.get(jinfu_platform::kafka::DLQ_REASON_HEADER).map(|value| String::from_utf8_lossy(value).into_owned());
+    assert!(reason.as_deref().is_some_and(|reason| reason.starts_with("missing_signature")), "{reason:?}");
 
     // Interest tags: a province tag hears of a city's tender.
     jinfu_e2e::trading_event(

@@ -114,7 +114,8 @@ The ServiceAccount name of one service. Call with (dict "root" $ "name" $name "s
 
 {{/*
 The environment every container of one service gets: the shared settings of `.Values.config`
-that the service asks for in `services.<name>.config`, then the service's own `env`.
+that the service asks for in `services.<name>.config`, the service's own keys (`signing`,
+`trustedPublishers`; the notification service's `smtp`, `sms`, `quietHours`), then its `env`.
 Call with (dict "root" $ "name" $name "svc" $svc).
 */}}
 {{- define "jinfu.env" -}}
@@ -219,6 +220,58 @@ Call with (dict "root" $ "name" $name "svc" $svc).
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+{{- end }}
+{{- with .svc.smtp }}
+{{- if .host }}
+- name: JINFU_SMTP__HOST
+  value: {{ .host | quote }}
+- name: JINFU_SMTP__PORT
+  value: {{ int (default 25 .port) | quote }}
+- name: JINFU_SMTP__FROM
+  value: {{ .from | quote }}
+{{- with .username }}
+- name: JINFU_SMTP__USERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- with .password }}
+{{- if .existingSecret }}
+- name: JINFU_SMTP__PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret | quote }}
+      key: {{ .key | quote }}
+{{- end }}
+{{- end }}
+{{- with .timeoutSeconds }}
+- name: JINFU_SMTP__TIMEOUT_SECONDS
+  value: {{ int . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with .svc.sms }}
+{{- if .endpoint }}
+- name: JINFU_SMS__ENDPOINT
+  value: {{ .endpoint | quote }}
+- name: JINFU_SMS__SIGN_NAME
+  value: {{ .signName | quote }}
+- name: JINFU_SMS__ACCESS_KEY_ID
+  value: {{ .accessKeyId | quote }}
+- name: JINFU_SMS__ACCESS_KEY_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .accessKeySecret.existingSecret | quote }}
+      key: {{ .accessKeySecret.key | quote }}
+{{- with .timeoutSeconds }}
+- name: JINFU_SMS__TIMEOUT_SECONDS
+  value: {{ int . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with .svc.quietHours }}
+- name: JINFU_QUIET_HOURS__START
+  value: {{ .start | quote }}
+- name: JINFU_QUIET_HOURS__END
+  value: {{ .end | quote }}
 {{- end }}
 {{- with .svc.env }}
 {{ tpl (toYaml .) $root }}

@@ -9,9 +9,9 @@ use std::time::Duration;
 use jinfu_platform::auth::{self, TokenKeys};
 use jinfu_platform::clock::SharedClock;
 use jinfu_platform::consumer::{self, ConsumerSettings, Verified};
-use jinfu_platform::signing::EventVerifier;
+use jinfu_platform::signing::{EventVerifier, Signer};
 use jinfu_platform::supervisor::Supervisor;
-use jinfu_platform::{db, grpc, readiness, topics};
+use jinfu_platform::{db, grpc, outbox, readiness, topics};
 use jinfu_proto::notification::v1::notification_service_server::NotificationServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -56,6 +56,7 @@ impl Application {
 
     /// As [`Application::build`], reading "now" from `clock` (tests move time).
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Application> {
+        Signer::required(&settings.signing)?;
         TokenKeys::from_settings(&settings.auth)?;
         Templates::load()?;
         settings.quiet_hours.parse()?;
@@ -89,6 +90,9 @@ impl Application {
         info!(address = %listener.local_addr()?, "notification gRPC listening");
         let mut tasks = Supervisor::new(STOP_GRACE);
         let stopping = tasks.stopping();
+        // The consumers' dead letters go out through the outbox, like every service's events.
+        let signer = Arc::new(Signer::required(&settings.signing)?);
+        tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, signer, settings.outbox_batch_max, stopping.clone()));
         let prefix = settings.consumer.group_id.clone().unwrap_or_else(|| "notification".into());
         let consumer_settings =
             || ConsumerSettings { kafka: settings.kafka.clone(), assignment: settings.consumer.assignment, instance_id: settings.consumer.instance_id.clone() };

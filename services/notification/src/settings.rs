@@ -7,7 +7,7 @@ use jinfu_platform::db::DatabaseSettings;
 pub use jinfu_platform::grpc::GrpcSettings;
 use jinfu_platform::kafka::KafkaSettings;
 use jinfu_platform::metrics::MetricsSettings;
-pub use jinfu_platform::signing::TrustedPublishers;
+pub use jinfu_platform::signing::{SigningSettings, TrustedPublishers};
 use jinfu_platform::telemetry::TelemetrySettings;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -53,9 +53,22 @@ pub struct Settings {
     /// every record dead-lettered (`unknown_signing_key`).
     #[serde(default)]
     pub trusted_publishers: TrustedPublishers,
+    /// The service's own key (`JINFU_SIGNING__KEY_REF`, `__SCHEME`, `__PRIVATE_KEY`): it
+    /// publishes no events of its own, but its outbox relay signs the dead letters the
+    /// consumers write (`<topic>.dlq`), as every relay signs what it publishes. Required by
+    /// `serve`.
+    #[serde(default)]
+    pub signing: Option<SigningSettings>,
+    /// Rows the outbox relay publishes per round.
+    #[serde(default = "default_outbox_batch_max")]
+    pub outbox_batch_max: i64,
     /// Demos and rehearsals only: read "now" from this file (`jinfu_platform::clock::FileClock`).
     #[serde(default)]
     pub clock_file: Option<std::path::PathBuf>,
+}
+
+fn default_outbox_batch_max() -> i64 {
+    500
 }
 
 fn default_deposit_reminder_hours() -> i64 {

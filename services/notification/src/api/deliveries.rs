@@ -83,7 +83,7 @@ async fn visible<T>(api: &NotificationApi, request: &Request<T>, id: &str) -> Re
     let not_found = || Status::not_found("no such delivery");
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let row = deliveries::get(&api.pool, id).await.map_err(failed("reading a delivery"))?.ok_or_else(not_found)?;
-    let staff = STAFF.contains(&caller.role) && caller.may_access(&row.centre_id);
+    let staff = STAFF.contains(&caller.role) && caller.may_access(&row.centre_id) && deliveries::staff_may_see(&row);
     if staff || caller.party == row.recipient {
         Ok((caller, row))
     } else {
@@ -104,6 +104,7 @@ pub async fn list(api: &NotificationApi, request: Request<pb::ListDeliveriesRequ
     let limit = page_size(body.page_size)?;
     let filter = Filter {
         centres: centres_of(&centre),
+        sealed_hidden: true,
         state: state_from_pb(body.state)?.map(|state| state.code().to_owned()),
         event_id: (!body.event_id.is_empty()).then_some(body.event_id),
         recipient: (!body.recipient.is_empty()).then_some(body.recipient),

@@ -176,6 +176,9 @@ pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<DeliveryRow>> {
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub centres: Vec<String>,
+    /// Staff listings: leave out what a bidder was told about its deposit or guarantee
+    /// (sealed before bid opening; the service does not know when a section opens).
+    pub sealed_hidden: bool,
     pub state: Option<String>,
     pub event_id: Option<String>,
     pub recipient: Option<String>,
@@ -188,6 +191,7 @@ pub async fn list(pool: &PgPool, filter: &Filter, limit: i64) -> sqlx::Result<Ve
         "SELECT {COLUMNS} FROM deliveries
          WHERE centre_id = ANY($1) AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR event_id = $3)
            AND ($4::text IS NULL OR recipient = $4) AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+           AND NOT ($8 AND category IN ('deposit', 'guarantee') AND recipient NOT LIKE 'operators:%')
          ORDER BY created_at DESC, id DESC LIMIT $7"
     ))
     .bind(&filter.centres)
@@ -197,8 +201,14 @@ pub async fn list(pool: &PgPool, filter: &Filter, limit: i64) -> sqlx::Result<Ve
     .bind(after_at)
     .bind(after_id)
     .bind(limit)
+    .bind(filter.sealed_hidden)
     .fetch_all(pool)
     .await
+}
+
+/// Whether staff may see a delivery: not a bidder's deposit or guarantee message.
+pub fn staff_may_see(row: &DeliveryRow) -> bool {
+    !(matches!(row.category.as_str(), "deposit" | "guarantee") && !row.recipient.starts_with("operators:"))
 }
 
 /// A party's inbox, newest first.
@@ -232,13 +242,19 @@ pub async fn unread(pool: &PgPool, party: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE channel = 'inbox' AND recipient = $1 AND read_at IS NULL").bind(party).fetch_one(pool).await
 }
 
-/// Puts a dead delivery back to pending, with a new round of attempts; `false` if it was not dead.
+/// Puts a dead delivery back to pending, with a new round of attempts, to the recipient's
+/// current contact for its channel (if it still has one); `false` if it was not dead.
 pub async fn retry(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let result = sqlx::query("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $2 WHERE id = $1 AND state = 'dead'")
-        .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await?;
+    let result = sqlx::query(
+        "UPDATE deliveries d SET state = 'pending', attempts = 0, next_attempt_at = $2,
+                destination = COALESCE((SELECT CASE d.channel WHEN 'email' THEN c.email WHEN 'sms' THEN c.phone WHEN 'webhook' THEN c.webhook_url END
+                                        FROM contacts c WHERE c.party = d.recipient), d.destination)
+         WHERE d.id = $1 AND d.state = 'dead'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(pool)
+    .await?;
     Ok(result.rows_affected() == 1)
 }
 
