@@ -208,7 +208,7 @@ pub async fn list(pool: &PgPool, filter: &Filter, limit: i64) -> sqlx::Result<Ve
 
 /// Whether staff may see a delivery: not a bidder's deposit or guarantee message.
 pub fn staff_may_see(row: &DeliveryRow) -> bool {
-    !(matches!(row.category.as_str(), "deposit" | "guarantee") && !row.recipient.starts_with("operators:"))
+    !matches!(row.category.as_str(), "deposit" | "guarantee") || row.recipient.starts_with("operators:")
 }
 
 /// A party's inbox, newest first.
