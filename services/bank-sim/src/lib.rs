@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bench_credit;
+pub mod bench_notify;
 pub mod contracts;
 pub mod credit;
 pub mod demo;

@@ -34,6 +34,38 @@ enum Command {
         #[arg(long, env = "JINFU_DEMO_WEBHOOK_SECRET", hide_env_values = true)]
         webhook_secret: String,
     },
+    /// The notification benchmark's driver (scripts/bench-notify.sh): runs the simulated
+    /// gateways on `--gateways-listen`, registers contacts, produces `--events` signed
+    /// `ledger.events`, and measures the deliveries; last line `deliveries_per_second=<integer>`.
+    BenchNotify {
+        #[arg(long, default_value = "http://127.0.0.1:50085")]
+        url: String,
+        #[arg(long, default_value = "http://127.0.0.1:9185/metrics")]
+        metrics_url: String,
+        #[arg(long, default_value = "127.0.0.1:18025")]
+        gateways_listen: String,
+        #[arg(long, env = "JINFU_KAFKA__BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        #[arg(long, env = "JINFU_KAFKA__TOPIC_PREFIX", default_value = "")]
+        topic_prefix: String,
+        #[arg(long, env = "JINFU_AUTH__TOKEN_SECRET", hide_env_values = true)]
+        token_secret: String,
+        /// The key the events are signed with (the service trusts it as publisher `ledger`).
+        #[arg(long, env = "BENCH_LEDGER_PRIVATE_KEY", hide_env_values = true)]
+        ledger_private_key: String,
+        #[arg(long, env = "JINFU_SMS__ACCESS_KEY_SECRET", hide_env_values = true)]
+        sms_secret: String,
+        #[arg(long, env = "BENCH_WEBHOOK_SECRET", hide_env_values = true)]
+        webhook_secret: String,
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        #[arg(long, default_value_t = 10_000)]
+        bidders: usize,
+        #[arg(long, default_value_t = 10)]
+        email_every: usize,
+        #[arg(long, default_value_t = 900)]
+        wait_seconds: u64,
+    },
     /// Generate a signing key pair; prints `<scheme> <private hex> <public hex>`.
     Keygen {
         #[arg(long, default_value = "sm2-sm3")]
@@ -213,6 +245,51 @@ async fn run() -> anyhow::Result<ExitCode> {
             let gateways = jinfu_bank_sim::gateways::Gateways::start(&listen, &sms_secret, &webhook_secret).await?;
             println!("gateways: listening on {}", gateways.address);
             jinfu_platform::shutdown::signal().await;
+        }
+        Command::BenchNotify {
+            url,
+            metrics_url,
+            gateways_listen,
+            brokers,
+            topic_prefix,
+            token_secret,
+            ledger_private_key,
+            sms_secret,
+            webhook_secret,
+            events,
+            bidders,
+            email_every,
+            wait_seconds,
+        } => {
+            let gateways = jinfu_bank_sim::gateways::Gateways::start(&gateways_listen, &sms_secret, &webhook_secret).await?;
+            let bench = jinfu_bank_sim::bench_notify::BenchNotify {
+                url,
+                metrics_url,
+                gateways,
+                webhook_secret,
+                kafka: KafkaSettings { brokers, topic_prefix, partitions: 3, ..KafkaSettings::default() },
+                signing: jinfu_platform::signing::SigningSettings {
+                    key_ref: "ledger_bench".into(),
+                    scheme: Scheme::Ed25519,
+                    private_key: SecretString::from(ledger_private_key),
+                },
+                events,
+                bidders: bidders.max(1),
+                email_every,
+                wait: Duration::from_secs(wait_seconds),
+            };
+            let figures = jinfu_bank_sim::bench_notify::run(&bench, &TokenKeys::new(&SecretString::from(token_secret))?).await?;
+            println!("[bench] {}", figures.detail);
+            println!(
+                "[bench] {} deliveries in {:.1} s from the first event produced: {:.0} deliveries/s",
+                figures.deliveries, figures.seconds, figures.per_second
+            );
+            println!("[bench] event produced → SMS at the gateway: p50 {:.0} ms, p99 {:.0} ms", figures.p50_ms, figures.p99_ms);
+            println!("[bench] exactly once: {}", if figures.exactly_once { "yes" } else { "NO" });
+            println!("deliveries_per_second={}", figures.per_second.round() as u64);
+            if !figures.exactly_once {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Keygen { scheme } => {
             let scheme: Scheme = scheme.parse()?;

@@ -55,7 +55,8 @@ pub struct Counters {
     pub backlog: u64,
 }
 
-async fn counters(metrics_url: &str) -> anyhow::Result<Counters> {
+/// Reads the counters from the service's Prometheus endpoint.
+pub async fn counters(metrics_url: &str) -> anyhow::Result<Counters> {
     let text = reqwest::get(metrics_url).await?.text().await?;
     let mut counters = Counters::default();
     for line in text.lines().filter(|line| !line.starts_with('#')) {

@@ -71,43 +71,46 @@ impl Composer {
             Ok(rendered) => rendered,
             Err(error) => return Ok(Err(RenderFailed { template: message.template, cause: format!("{error:#}") })),
         };
-        let stored = contacts::get(&mut **transaction, &message.recipient).await?;
-        let contacts = stored.map(|row| row.contacts()).unwrap_or_default();
-        let switches = contacts::switches(transaction, &message.recipient).await?;
+        let (contacts, switches) = contacts::for_recipient(transaction, &message.recipient).await?;
         let traceparent = jinfu_platform::kafka::current_trace_headers().into_iter().find(|(key, _)| key == "traceparent").map(|(_, value)| value);
-        let mut recorded = Recorded::default();
+        let sms_code = sms_template_code(message.template);
+        let mut planned = Vec::new();
         for (channel, destination) in policy::channels(&message.recipient, message.category, message.legal, &contacts, &switches) {
             if !self.enabled.allows(channel) {
                 continue;
             }
-            let sms = channel == Channel::Sms;
-            let sms_code = sms.then(|| sms_template_code(message.template));
-            let delivery = NewDelivery {
-                event_id,
-                recipient: &message.recipient,
-                channel: channel.code(),
-                centre_id,
-                category: message.category.code(),
-                template: message.template,
-                legal: message.legal,
-                destination: &destination,
-                subject: &rendered.subject,
-                body: if sms { &rendered.sms } else { &rendered.body },
-                sms_template: sms_code.as_deref(),
-                sms_params: sms.then(|| json!({ "content": rendered.sms })),
-                traceparent: traceparent.as_deref(),
-                cancel_key,
-                next_attempt_at: policy::first_attempt(channel, message.deadline, &self.quiet, now),
-            };
-            if deliveries::insert(transaction, &delivery, now).await? {
-                recorded.new += 1;
-                if channel == Channel::Inbox {
-                    metrics::counter!(NOTIFICATIONS_SENT, "channel" => "inbox").increment(1);
+            planned.push((channel, destination));
+        }
+        let batch: Vec<NewDelivery<'_>> = planned
+            .iter()
+            .map(|(channel, destination)| {
+                let sms = *channel == Channel::Sms;
+                NewDelivery {
+                    event_id,
+                    recipient: &message.recipient,
+                    channel: channel.code(),
+                    centre_id,
+                    category: message.category.code(),
+                    template: message.template,
+                    legal: message.legal,
+                    destination,
+                    subject: &rendered.subject,
+                    body: if sms { &rendered.sms } else { &rendered.body },
+                    sms_template: sms.then_some(sms_code.as_str()),
+                    sms_params: sms.then(|| json!({ "content": rendered.sms })),
+                    traceparent: traceparent.as_deref(),
+                    cancel_key,
+                    next_attempt_at: policy::first_attempt(*channel, message.deadline, &self.quiet, now),
                 }
-            } else {
-                recorded.duplicates += 1;
-                metrics::counter!(NOTIFICATIONS_DUPLICATES).increment(1);
-            }
+            })
+            .collect();
+        let inserted = deliveries::insert_all(transaction, &batch, now).await?;
+        let recorded = Recorded { new: inserted.len() as u32, duplicates: (batch.len() - inserted.len()) as u32 };
+        if inserted.iter().any(|channel| channel == "inbox") {
+            metrics::counter!(NOTIFICATIONS_SENT, "channel" => "inbox").increment(1);
+        }
+        if recorded.duplicates > 0 {
+            metrics::counter!(NOTIFICATIONS_DUPLICATES).increment(u64::from(recorded.duplicates));
         }
         Ok(Ok(recorded))
     }

@@ -41,6 +41,7 @@ pub struct ServiceEvents {
 impl RecordHandler for ServiceEvents {
     fn handle<'a>(&'a self, transaction: &'a mut Transaction<'static, Postgres>, record: &'a Record) -> BoxFuture<'a, anyhow::Result<Handled>> {
         Box::pin(async move {
+            relaxed_commit(transaction).await?;
             let envelope = match EnvelopeV1::parse(record) {
                 Ok(envelope) => envelope,
                 Err(refusal) => return Ok(Handled::Refused(refusal)),
@@ -60,6 +61,17 @@ impl RecordHandler for ServiceEvents {
             record_all(&self.composer, transaction, &event_id, &envelope.centre_id, &plan::plan(&incoming), now).await
         })
     }
+}
+
+/// Commits the record's transaction without waiting for the WAL flush. A PostgreSQL crash can
+/// then lose the last instants of consumption — offsets and deliveries together, atomically —
+/// and the records are consumed again: the deliveries come back with the same derived ids
+/// (`store::deliveries::delivery_id`), so what was already sent is sent again with the same
+/// idempotency key, which the SMS gateway and webhook receivers deduplicate (e-mail: the same
+/// Message-ID). Nothing is lost; the money is not here.
+async fn relaxed_commit(transaction: &mut Tx) -> anyhow::Result<()> {
+    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut **transaction).await?;
+    Ok(())
 }
 
 /// Keeps the bidder's deposit position for reminders; a satisfied deposit cancels a pending one.
@@ -112,6 +124,7 @@ pub struct TradingEvents {
 impl RecordHandler for TradingEvents {
     fn handle<'a>(&'a self, transaction: &'a mut Transaction<'static, Postgres>, record: &'a Record) -> BoxFuture<'a, anyhow::Result<Handled>> {
         Box::pin(async move {
+            relaxed_commit(transaction).await?;
             let event = match TradingEventV1::parse(record) {
                 Ok(event) => event,
                 Err(refusal) => return Ok(Handled::Refused(refusal)),

@@ -14,6 +14,7 @@ use jinfu_platform::metrics::{NOTIFICATIONS_FAILED, NOTIFICATIONS_RETRIED, NOTIF
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tracing::{info_span, warn, Instrument};
+use uuid::Uuid;
 
 use crate::channels::Senders;
 use crate::domain::policy;
@@ -62,53 +63,62 @@ impl Dispatcher {
         }
     }
 
-    /// One round: claims what is due and sends it; returns how many were claimed.
+    /// One round: claims what is due, sends it, records the acceptances together; returns how
+    /// many were claimed.
     pub async fn round(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let lease = chrono::Duration::seconds(i64::try_from(self.settings.lease_seconds.max(1)).unwrap_or(60));
         let claimed = deliveries::claim_due(&self.pool, now, now + lease, self.settings.batch_max).await?;
         let count = claimed.len();
-        futures::stream::iter(claimed)
-            .for_each_concurrent(self.settings.concurrency.max(1), |delivery| async move {
+        let sent: Vec<(Uuid, i32, String)> = futures::stream::iter(claimed)
+            .map(|delivery| async move {
                 let span = info_span!("deliver", channel = %delivery.channel, delivery_id = %delivery.id, template = %delivery.template);
                 if let Some(parent) = &delivery.traceparent {
                     jinfu_platform::kafka::adopt_trace_context_from_pairs(&span, &[("traceparent".to_owned(), parent.as_bytes().to_vec())]);
                 }
-                if let Err(error) = self.deliver(&delivery).instrument(span).await {
-                    warn!(delivery_id = %delivery.id, error = format!("{error:#}"), "recording a delivery's outcome failed; it is sent again after its lease");
+                match self.deliver(&delivery).instrument(span).await {
+                    Ok(provider_id) => provider_id.map(|provider_id| (delivery.id, delivery.attempts, provider_id)),
+                    Err(error) => {
+                        warn!(delivery_id = %delivery.id, error = format!("{error:#}"), "recording a delivery's failure failed; it is sent again after its lease");
+                        None
+                    }
                 }
             })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .filter_map(|sent| async move { sent })
+            .collect()
             .await;
+        if !sent.is_empty() {
+            for channel in deliveries::mark_sent(&self.pool, &sent, self.clock.now()).await? {
+                metrics::counter!(NOTIFICATIONS_SENT, "channel" => channel).increment(1);
+            }
+        }
         Ok(count)
     }
 
-    async fn deliver(&self, delivery: &Claimed) -> anyhow::Result<()> {
+    /// Sends one delivery: the provider's id when accepted (recorded with the round's others);
+    /// a failure is recorded here (retry or dead letter).
+    async fn deliver(&self, delivery: &Claimed) -> anyhow::Result<Option<String>> {
         let secret =
             if delivery.channel == "webhook" { contacts::get(&self.pool, &delivery.recipient).await?.and_then(|row| row.webhook_secret) } else { None };
-        let outcome = self.senders.send(delivery, secret.as_deref()).await;
+        let error = match self.senders.send(delivery, secret.as_deref()).await {
+            Ok(provider_id) => return Ok(Some(provider_id)),
+            Err(error) => error,
+        };
         let channel = delivery.channel.clone();
-        match outcome {
-            Ok(provider_id) => {
-                if deliveries::mark_sent(&self.pool, delivery.id, delivery.attempts, &provider_id, self.clock.now()).await? {
-                    metrics::counter!(NOTIFICATIONS_SENT, "channel" => channel).increment(1);
-                }
-            }
-            Err(error) => {
-                let retry = error.transient && delivery.attempts < self.settings.max_attempts;
-                let retry_at = retry.then(|| {
-                    let wait = policy::backoff(delivery.attempts, Duration::from_secs(self.settings.backoff_cap_seconds));
-                    self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default()
-                });
-                if deliveries::mark_failed(&self.pool, delivery.id, delivery.attempts, &error.text(), retry_at).await? {
-                    if retry {
-                        metrics::counter!(NOTIFICATIONS_RETRIED, "channel" => channel, "reason" => error.code).increment(1);
-                    } else {
-                        warn!(delivery_id = %delivery.id, channel = %delivery.channel, reason = %error.text(), "a delivery is dead-lettered");
-                        metrics::counter!(NOTIFICATIONS_FAILED, "channel" => channel, "reason" => error.code).increment(1);
-                    }
-                }
+        let retry = error.transient && delivery.attempts < self.settings.max_attempts;
+        let retry_at = retry.then(|| {
+            let wait = policy::backoff(delivery.attempts, Duration::from_secs(self.settings.backoff_cap_seconds));
+            self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default()
+        });
+        if deliveries::mark_failed(&self.pool, delivery.id, delivery.attempts, &error.text(), retry_at).await? {
+            if retry {
+                metrics::counter!(NOTIFICATIONS_RETRIED, "channel" => channel, "reason" => error.code).increment(1);
+            } else {
+                warn!(delivery_id = %delivery.id, channel = %delivery.channel, reason = %error.text(), "a delivery is dead-lettered");
+                metrics::counter!(NOTIFICATIONS_FAILED, "channel" => channel, "reason" => error.code).increment(1);
             }
         }
-        Ok(())
+        Ok(None)
     }
 }

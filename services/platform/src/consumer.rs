@@ -392,44 +392,64 @@ pub async fn run(
                 continue;
             }
         };
-        let record = match message {
+        let first = match message {
             Ok(message) => Record::from_message(&message),
             Err(error) => {
                 warn!(error = %error, topic = %topic, "consumer error");
                 continue;
             }
         };
+        // What else is already buffered joins the first record's transaction (at most
+        // BATCH_MAX): one commit and one offset update per partition for the lot.
+        let mut records = vec![first];
+        while records.len() < BATCH_MAX {
+            match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                Ok(Ok(message)) => records.push(Record::from_message(&message)),
+                Ok(Err(error)) => {
+                    warn!(error = %error, topic = %topic, "consumer error");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
         let span = tracing::info_span!(
             parent: None,
-            "consume_record",
-            otel.kind = "consumer",
+            "consume_batch",
             messaging.destination.name = %topic,
-            messaging.kafka.partition = record.partition,
-            messaging.kafka.offset = record.offset,
+            messaging.batch.message_count = records.len(),
         );
-        kafka::adopt_trace_context_from_pairs(&span, &record.headers);
-        // The span names topic, partition and offset in each retry's warning.
+        // The span names the topic in each retry's warning.
         let mut retry_shutdown = shutdown.clone();
-        let applied =
-            retry::until_ok("applying a record", &mut retry_shutdown, || apply_one(&pool, &topic, &group_id, &record, &handler)).instrument(span.clone()).await;
-        let refusal = match applied {
-            Ok(refusal) => refusal,
-            // Shutting down while the database is unavailable: the record stays unapplied and
-            // is received again after the restart.
+        let applied = retry::until_ok("applying records", &mut retry_shutdown, || apply_batch(&pool, &topic, &group_id, &records, &handler))
+            .instrument(span.clone())
+            .await;
+        let refusals = match applied {
+            Ok(refusals) => refusals,
+            // Shutting down while the database is unavailable: the records stay unapplied and
+            // are received again after the restart.
             Err(Failure::Transient(_)) => break,
             Err(Failure::Permanent(source)) => {
+                let at = source.downcast_ref::<AtRecord>().map_or((records[0].partition, records[0].offset), |at| (at.partition, at.offset));
+                let record = records.iter().find(|record| (record.partition, record.offset) == at).unwrap_or(&records[0]);
                 let centre = record_centre(&record.value);
-                let failed = anyhow::Error::new(RecordFailed { topic: topic.clone(), partition: record.partition, offset: record.offset, centre, source });
+                let failed = anyhow::Error::new(RecordFailed { topic: topic.clone(), partition: at.0, offset: at.1, centre, source });
                 tracing::error!(parent: &span, error = %format!("{failed:#}"), "a record failed permanently; the consumer stops");
                 return Err(failed);
             }
         };
         // Counted after the commit, so a retried record is counted once.
-        if let Some(code) = refusal {
+        for code in refusals.into_iter().flatten() {
             metrics::counter!(DLQ_MESSAGES, "topic" => topic.clone(), "reason" => code).increment(1);
         }
         let mut offsets = TopicPartitionList::new();
-        offsets.add_partition_offset(&topic, record.partition, Offset::Offset(record.offset + 1))?;
+        let mut next: HashMap<i32, i64> = HashMap::new();
+        for record in &records {
+            let entry = next.entry(record.partition).or_insert(record.offset + 1);
+            *entry = (*entry).max(record.offset + 1);
+        }
+        for (partition, offset) in next {
+            offsets.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
+        }
         if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
             warn!(error = %error, "committing the offset copy to Kafka failed; the database holds the truth");
         }
@@ -465,20 +485,92 @@ async fn lock_next_offset(transaction: &mut Transaction<'static, Postgres>, grou
         .await
 }
 
-/// Applies one record in its transaction; returns the refusal code if it was dead-lettered now.
-async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, handler: &impl RecordHandler) -> anyhow::Result<Option<&'static str>> {
-    let mut transaction = pool.begin().await?;
-    let next = lock_next_offset(&mut transaction, group_id, topic, record.partition).await?;
-    if record.offset < next {
-        return Ok(None);
+/// Records applied in one transaction at most: those already buffered when the first arrives.
+pub const BATCH_MAX: usize = 200;
+
+/// The record a permanent failure happened on (context of the error).
+#[derive(Debug)]
+struct AtRecord {
+    partition: i32,
+    offset: i64,
+}
+
+impl std::fmt::Display for AtRecord {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "applying the record at partition {}, offset {}", self.partition, self.offset)
     }
+}
+
+/// Applies `records` in one transaction: each partition's stored offset locked once, records
+/// below it skipped (applied before), each record under a savepoint in its own span (a child of
+/// the trace context in its headers), a refused one rolled back and dead-lettered, and each
+/// partition's next offset stored once. Returns each record's refusal code, if refused.
+async fn apply_batch(
+    pool: &PgPool,
+    topic: &str,
+    group_id: &str,
+    records: &[Record],
+    handler: &impl RecordHandler,
+) -> anyhow::Result<Vec<Option<&'static str>>> {
+    let mut transaction = pool.begin().await?;
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    let mut refusals = Vec::with_capacity(records.len());
+    for record in records {
+        let stored = match next.get(&record.partition) {
+            Some(stored) => *stored,
+            None => {
+                let stored = lock_next_offset(&mut transaction, group_id, topic, record.partition).await?;
+                next.insert(record.partition, stored);
+                stored
+            }
+        };
+        if record.offset < stored {
+            refusals.push(None);
+            continue;
+        }
+        let span = tracing::info_span!(
+            parent: None,
+            "consume_record",
+            otel.kind = "consumer",
+            messaging.destination.name = %topic,
+            messaging.kafka.partition = record.partition,
+            messaging.kafka.offset = record.offset,
+        );
+        kafka::adopt_trace_context_from_pairs(&span, &record.headers);
+        let refusal = apply_one(&mut transaction, topic, record, handler)
+            .instrument(span)
+            .await
+            .map_err(|error| error.context(AtRecord { partition: record.partition, offset: record.offset }))?;
+        refusals.push(refusal);
+        next.insert(record.partition, record.offset + 1);
+    }
+    for (partition, offset) in &next {
+        sqlx::query("UPDATE consumer_offsets SET next_offset = $4 WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3 AND next_offset < $4")
+            .bind(group_id)
+            .bind(topic)
+            .bind(partition)
+            .bind(offset)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(refusals)
+}
+
+/// Applies one record inside the batch's transaction; its refusal code, if refused.
+async fn apply_one(
+    transaction: &mut Transaction<'static, Postgres>,
+    topic: &str,
+    record: &Record,
+    handler: &impl RecordHandler,
+) -> anyhow::Result<Option<&'static str>> {
     let mut refusal = None;
     // A refused record changes nothing: whatever the handler wrote before refusing is undone
     // (a savepoint), and only the dead letter and the offset are committed.
-    sqlx::query("SAVEPOINT jinfu_record").execute(&mut *transaction).await?;
-    let handled = handler.handle(&mut transaction, record).await?;
+    sqlx::query("SAVEPOINT jinfu_record").execute(&mut **transaction).await?;
+    let handled = handler.handle(transaction, record).await?;
     let verb = if matches!(handled, Handled::Refused(_)) { "ROLLBACK TO SAVEPOINT jinfu_record" } else { "RELEASE SAVEPOINT jinfu_record" };
-    sqlx::query(verb).execute(&mut *transaction).await?;
+    sqlx::query(verb).execute(&mut **transaction).await?;
     if let Handled::Refused(Refused(code, sentence)) = handled {
         refusal = Some(code);
         let reason = format!("{code}: {sentence}");
@@ -487,7 +579,7 @@ async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, 
         let dead = kafka::dead_letter(&record.value, &record.headers, &reason, origin);
         let mut outbox = OutboxRows::default();
         outbox.push(&kafka::dlq_topic(topic), &format!("{}:{}", record.partition, record.offset), dead.value, &dead.headers);
-        outbox.insert(&mut transaction).await?;
+        outbox.insert(transaction).await?;
         sqlx::query(
             "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, payload) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
@@ -497,17 +589,9 @@ async fn apply_one(pool: &PgPool, topic: &str, group_id: &str, record: &Record, 
         .bind(record.offset)
         .bind(&reason)
         .bind(&record.value)
-        .execute(&mut *transaction)
+        .execute(&mut **transaction)
         .await?;
     }
-    sqlx::query("UPDATE consumer_offsets SET next_offset = $4 WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = $3")
-        .bind(group_id)
-        .bind(topic)
-        .bind(record.partition)
-        .bind(record.offset + 1)
-        .execute(&mut *transaction)
-        .await?;
-    transaction.commit().await?;
     Ok(refusal)
 }
 

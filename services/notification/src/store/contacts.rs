@@ -47,11 +47,38 @@ pub async fn set(pool: &PgPool, party: &str, contacts: &Contacts, by: &str, now:
     .await
 }
 
-/// A party's explicit switches.
-pub async fn switches(transaction: &mut Tx, party: &str) -> sqlx::Result<Switches> {
-    let rows: Vec<(String, String, bool)> =
-        sqlx::query_as("SELECT category, channel, enabled FROM preferences WHERE party = $1").bind(party).fetch_all(&mut **transaction).await?;
-    Ok(rows.into_iter().filter_map(|(category, channel, enabled)| Some(((Category::parse(&category)?, Channel::parse(&channel)?), enabled))).collect())
+/// A recipient's contacts, then its switches as three parallel arrays (category, channel, enabled).
+#[derive(sqlx::FromRow)]
+struct RecipientRow {
+    email: Option<String>,
+    phone: Option<String>,
+    webhook_url: Option<String>,
+    webhook_secret: Option<String>,
+    categories: Vec<String>,
+    channels: Vec<String>,
+    enabled: Vec<bool>,
+}
+
+/// A recipient's contacts and explicit switches, in one query.
+pub async fn for_recipient(transaction: &mut Tx, party: &str) -> sqlx::Result<(Contacts, Switches)> {
+    let row: RecipientRow = sqlx::query_as(
+        "SELECT c.email, c.phone, c.webhook_url, c.webhook_secret,
+                COALESCE((SELECT array_agg(category ORDER BY category, channel) FROM preferences WHERE party = $1), '{}') AS categories,
+                COALESCE((SELECT array_agg(channel ORDER BY category, channel) FROM preferences WHERE party = $1), '{}') AS channels,
+                COALESCE((SELECT array_agg(enabled ORDER BY category, channel) FROM preferences WHERE party = $1), '{}') AS enabled
+         FROM (SELECT $1::text AS party) q LEFT JOIN contacts c ON c.party = q.party",
+    )
+    .bind(party)
+    .fetch_one(&mut **transaction)
+    .await?;
+    let RecipientRow { email, phone, webhook_url, webhook_secret, categories, channels, enabled } = row;
+    let switches = categories
+        .iter()
+        .zip(&channels)
+        .zip(&enabled)
+        .filter_map(|((category, channel), enabled)| Some(((Category::parse(category)?, Channel::parse(channel)?), *enabled)))
+        .collect();
+    Ok((Contacts { email, phone, webhook_url, webhook_secret }, switches))
 }
 
 pub async fn preferences(pool: &PgPool, party: &str) -> sqlx::Result<(Vec<(Category, Channel, bool)>, Vec<String>)> {

@@ -28,40 +28,58 @@ pub struct NewDelivery<'a> {
     pub next_attempt_at: DateTime<Utc>,
 }
 
-/// Records a delivery; `false` when one for the same (event, recipient, channel) exists (a
-/// redelivered event). An inbox message is sent once recorded.
-pub async fn insert(transaction: &mut Tx, delivery: &NewDelivery<'_>, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let inbox = delivery.channel == "inbox";
-    let id = Uuid::now_v7();
-    let result = sqlx::query(
+/// The delivery id of (event, recipient, channel): derived, not drawn, so an event consumed
+/// again after a lost commit records the same id — the channels' idempotency key — and a
+/// gateway that honours it sends the message once (RFC 9562 version 8, from SHA-256).
+pub fn delivery_id(event_id: &str, recipient: &str, channel: &str) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{event_id}\n{recipient}\n{channel}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// Records a message's deliveries (one per channel) in one statement; returns the channels
+/// recorded — one already recorded for the same (event, recipient, channel) is not.
+pub async fn insert_all(transaction: &mut Tx, batch: &[NewDelivery<'_>], now: DateTime<Utc>) -> sqlx::Result<Vec<String>> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let column = |f: &dyn Fn(&NewDelivery<'_>) -> String| batch.iter().map(f).collect::<Vec<String>>();
+    let ids: Vec<Uuid> = batch.iter().map(|delivery| delivery_id(delivery.event_id, delivery.recipient, delivery.channel)).collect();
+    let inbox: Vec<bool> = batch.iter().map(|delivery| delivery.channel == "inbox").collect();
+    let first = &batch[0];
+    sqlx::query_scalar(
         "INSERT INTO deliveries (id, event_id, recipient, channel, centre_id, category, template, legal, destination, subject, body,
              sms_template, sms_params, state, next_attempt_at, provider_id, traceparent, cancel_key, created_at, sent_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-         ON CONFLICT (event_id, recipient, channel) DO NOTHING",
+         SELECT u.id, $2, $3, u.channel, $4, $5, $6, $7, u.destination, $8, u.body, u.sms_template, u.sms_params,
+                CASE WHEN u.inbox THEN 'sent' ELSE 'pending' END, u.next_attempt_at, CASE WHEN u.inbox THEN u.id::text END,
+                $9, $10, $11, CASE WHEN u.inbox THEN $11 END
+         FROM unnest($1::uuid[], $12::text[], $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::timestamptz[], $18::bool[])
+              AS u(id, channel, destination, body, sms_template, sms_params, next_attempt_at, inbox)
+         ON CONFLICT (event_id, recipient, channel) DO NOTHING
+         RETURNING channel",
     )
-    .bind(id)
-    .bind(delivery.event_id)
-    .bind(delivery.recipient)
-    .bind(delivery.channel)
-    .bind(delivery.centre_id)
-    .bind(delivery.category)
-    .bind(delivery.template)
-    .bind(delivery.legal)
-    .bind(delivery.destination)
-    .bind(delivery.subject)
-    .bind(delivery.body)
-    .bind(delivery.sms_template)
-    .bind(&delivery.sms_params)
-    .bind(if inbox { "sent" } else { "pending" })
-    .bind(delivery.next_attempt_at)
-    .bind(inbox.then(|| id.to_string()))
-    .bind(delivery.traceparent)
-    .bind(delivery.cancel_key)
+    .bind(&ids)
+    .bind(first.event_id)
+    .bind(first.recipient)
+    .bind(first.centre_id)
+    .bind(first.category)
+    .bind(first.template)
+    .bind(first.legal)
+    .bind(first.subject)
+    .bind(first.traceparent)
+    .bind(first.cancel_key)
     .bind(now)
-    .bind(inbox.then_some(now))
-    .execute(&mut **transaction)
-    .await?;
-    Ok(result.rows_affected() == 1)
+    .bind(column(&|delivery| delivery.channel.to_owned()))
+    .bind(column(&|delivery| delivery.destination.to_owned()))
+    .bind(column(&|delivery| delivery.body.to_owned()))
+    .bind(batch.iter().map(|delivery| delivery.sms_template.map(str::to_owned)).collect::<Vec<Option<String>>>())
+    .bind(batch.iter().map(|delivery| delivery.sms_params.clone()).collect::<Vec<Option<Value>>>())
+    .bind(batch.iter().map(|delivery| delivery.next_attempt_at).collect::<Vec<DateTime<Utc>>>())
+    .bind(&inbox)
+    .fetch_all(&mut **transaction)
+    .await
 }
 
 /// Cancels the pending deliveries of reminders whose fact (`cancel_key`) happened.
@@ -111,18 +129,31 @@ pub async fn claim_due(pool: &PgPool, now: DateTime<Utc>, lease_until: DateTime<
     .await
 }
 
-/// Records the channel's acceptance; `false` if the claim was lost (a later attempt owns it).
-pub async fn mark_sent(pool: &PgPool, id: Uuid, attempts: i32, provider_id: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let result = sqlx::query(
-        "UPDATE deliveries SET state = 'sent', provider_id = $3, sent_at = $4, last_error = NULL WHERE id = $1 AND attempts = $2 AND state = 'sending'",
+/// Records the channels' acceptance of a round's deliveries — (id, attempt, provider id) — in
+/// one statement; returns the channel of each one recorded (a claim lost to a later attempt is
+/// skipped). Committed without waiting for the WAL flush: an acceptance lost in a PostgreSQL
+/// crash leaves its delivery `sending`, and it is sent again after its lease with the same
+/// idempotency key.
+pub async fn mark_sent(pool: &PgPool, sent: &[(Uuid, i32, String)], now: DateTime<Utc>) -> sqlx::Result<Vec<String>> {
+    let ids: Vec<Uuid> = sent.iter().map(|(id, _, _)| *id).collect();
+    let attempts: Vec<i32> = sent.iter().map(|(_, attempts, _)| *attempts).collect();
+    let providers: Vec<String> = sent.iter().map(|(_, _, provider)| provider.clone()).collect();
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *transaction).await?;
+    let channels = sqlx::query_scalar(
+        "UPDATE deliveries d SET state = 'sent', provider_id = u.provider, sent_at = $4, last_error = NULL
+         FROM unnest($1::uuid[], $2::int[], $3::text[]) AS u(id, attempts, provider)
+         WHERE d.id = u.id AND d.attempts = u.attempts AND d.state = 'sending'
+         RETURNING d.channel",
     )
-    .bind(id)
-    .bind(attempts)
-    .bind(provider_id)
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&providers)
     .bind(now)
-    .execute(pool)
+    .fetch_all(&mut *transaction)
     .await?;
-    Ok(result.rows_affected() == 1)
+    transaction.commit().await?;
+    Ok(channels)
 }
 
 /// Records a failure: `retry_at` Some for another attempt then, None for the dead-letter state.
