@@ -1,7 +1,8 @@
 //! Observability of the ledger running in-process against a real PostgreSQL and a real
 //! Kafka-protocol broker: one bank notice is one trace, from the bank's span through the
-//! ledger's consumer, posting and outbox relay to a consumer of `ledger.events`; and the
-//! credit-notice batch is counted in the ledger's metrics.
+//! ledger's consumer, posting and outbox relay to a consumer of `ledger.events`, and on into the
+//! notification service's consumer and dispatcher and the SMS gateway's HTTP request
+//! (`traceparent`); and the credit-notice batch is counted in the ledger's metrics.
 //!
 //! The tracing subscriber and the metrics recorder are process-wide and can be installed once
 //! per test binary (the ledger's tasks run on the runtime's worker threads, so a thread-local
@@ -137,6 +138,12 @@ async fn one_bank_notice_is_one_trace_from_the_bank_to_a_ledger_events_consumer_
     app.client.create_section("S-TRACE", 5_000_000, later, later, true).await?;
     let bidder = TestBidder::new(1);
     let sub_account = app.client.open_sub_account("S-TRACE", &bidder).await?;
+    // The notification service beside the ledger, the bidder's phone registered: the SMS the
+    // deposit event causes carries the trace to the gateway.
+    let gateways = notifications::gateways().await?;
+    let notification = notifications::spawn_notification(notifications::notification_settings(&app, &gateways), Utc::now()).await?;
+    let contacts = jinfu_proto::notification::v1::SetContactsRequest { party: bidder.uscc.clone(), phone: "13800138009".into(), ..Default::default() };
+    notification.grpc.clone().set_contacts(notification.as_role(jinfu_platform::auth::Role::Bidder, CENTRE, &bidder.uscc, contacts)).await?;
 
     // The bank: one signed notice, produced inside the bank's own root span, whose context
     // `produce_all` puts in the record's headers (kafka::with_trace_context).
@@ -210,6 +217,10 @@ async fn one_bank_notice_is_one_trace_from_the_bank_to_a_ledger_events_consumer_
     app.send(&[untraced]).await?;
     app.wait_for_records(2).await?;
 
+    notifications::eventually("the deposit's SMS at the gateway", || gateways.sms().iter().any(|sms| sms.phone == "13800138009")).await?;
+    let sms_traceparent = gateways.sms().into_iter().find(|sms| sms.phone == "13800138009").and_then(|sms| sms.traceparent);
+    drop(notification);
+
     // Stopping the ledger closes its remaining spans; then everything is exported.
     app.stop().await?;
     provider.force_flush()?;
@@ -236,7 +247,28 @@ async fn one_bank_notice_is_one_trace_from_the_bank_to_a_ledger_events_consumer_
     println!("notice {untraced_serial}, sent without trace context:");
     print_trace(&spans, untraced_receive.span_context.trace_id());
 
-    for (hop, span) in [("ledger consumer", receive), ("posting", post), ("outbox relay", publish), ("ledger.events consumer", consume)] {
+    let notified = spans
+        .iter()
+        .find(|span| span.name == "consume_record" && span.span_context.trace_id() == trace_id && span.parent_span_id == publish.span_context.span_id())
+        .expect("the notification service's consumer continues the trace from the ledger's relay");
+    let deliver = spans
+        .iter()
+        .find(|span| span.name == "deliver" && span.span_context.trace_id() == trace_id)
+        .expect("the notification dispatcher's deliver span is in the bank's trace");
+    assert_eq!(deliver.parent_span_id, notified.span_context.span_id(), "the delivery's parent is the consumption that recorded it");
+    assert_eq!(attribute(deliver, "channel").as_deref(), Some("sms"));
+    let traceparent = sms_traceparent.expect("the SMS gateway's request carried traceparent");
+    assert_eq!(traceparent.split('-').nth(1), Some(trace_id.to_string().as_str()), "the gateway's request is in the bank's trace: {traceparent}");
+    assert_eq!(traceparent.split('-').nth(2), Some(deliver.span_context.span_id().to_string().as_str()), "its parent is the deliver span");
+
+    for (hop, span) in [
+        ("ledger consumer", receive),
+        ("posting", post),
+        ("outbox relay", publish),
+        ("ledger.events consumer", consume),
+        ("notification consumer", notified),
+        ("notification dispatcher", deliver),
+    ] {
         assert_eq!(span.span_context.trace_id(), trace_id, "the {hop} span ({}) continues the bank's trace", span.name);
     }
     assert!(receive.parent_span_is_remote, "the receive span's parent came from the record's headers");
