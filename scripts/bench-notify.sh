@@ -4,6 +4,7 @@
 #
 #   ./scripts/bench-notify.sh                      # 100,000 events, 10,000 bidders
 #   ./scripts/bench-notify.sh --events 20000 --bidders 2000
+#   ./scripts/bench-notify.sh --events 30000 --rate 1000   # steady load: latency, not the drain
 #   ./scripts/bench-notify.sh --broker sqlite      # through the stack's durable local broker
 #
 # --broker memory (default): a second tansu on 127.0.0.1:9093 keeping everything in memory, as
@@ -16,7 +17,8 @@
 # 2. Starts the notification service (release) trusting a bench key as publisher `ledger`,
 #    sending SMS and webhooks to the gateways the driver runs on 127.0.0.1:18025.
 # 3. The driver (`bank-sim bench-notify`) registers the bidders' contacts (every one a phone,
-#    one in five a webhook, one in ten an e-mail address), produces EVENTS signed
+#    one in five a webhook, one in ten an e-mail address), produces EVENTS signed (all at once,
+#    or RATE a second with --rate)
 #    `deposit.received` events (one section each) and waits until every delivery is observed:
 #    every SMS and webhook at the gateways, inbox and e-mail by the service's counters.
 # Prints deliveries per second (all channels, from the first event produced to the last
@@ -29,11 +31,13 @@ source scripts/env.sh
 EVENTS=100000
 BIDDERS=10000
 BROKER=memory
+RATE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --broker) BROKER="$2"; shift 2 ;;
     --events) EVENTS="$2"; shift 2 ;;
     --bidders) BIDDERS="$2"; shift 2 ;;
+    --rate) RATE="$2"; shift 2 ;;
     *) echo "unknown argument $1 (see the header of $0)"; exit 2 ;;
   esac
 done
@@ -82,4 +86,4 @@ for attempt in $(seq 1 120); do
   sleep 0.5
 done
 echo "[bench] broker: $BROKER ($JINFU_KAFKA__BROKERS); machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -r)"
-"$BIN/bank-sim" bench-notify --events "$EVENTS" --bidders "$BIDDERS"
+"$BIN/bank-sim" bench-notify --events "$EVENTS" --bidders "$BIDDERS" --rate "$RATE"

@@ -36,6 +36,8 @@ pub struct BenchNotify {
     pub bidders: usize,
     /// One bidder in this many has an e-mail address (the SMTP sink is a Python process).
     pub email_every: usize,
+    /// Events produced per second; 0: all at once (a burst, to measure the drain).
+    pub rate: usize,
     pub wait: Duration,
 }
 
@@ -80,7 +82,12 @@ pub async fn run(bench: &BenchNotify, tokens: &TokenKeys) -> anyhow::Result<Figu
     let topic = bench.kafka.topic(jinfu_platform::topics::LEDGER_EVENTS);
     let started = Instant::now();
     let mut produced_at = Vec::with_capacity(bench.events);
-    for chunk in (0..bench.events).collect::<Vec<_>>().chunks(1_000) {
+    // At a rate: a tenth of a second's events every 100 ms, on schedule.
+    let chunk_size = if bench.rate == 0 { 1_000 } else { (bench.rate / 10).max(1) };
+    for (number, chunk) in (0..bench.events).collect::<Vec<_>>().chunks(chunk_size).enumerate() {
+        if bench.rate > 0 {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(started) + Duration::from_millis(100 * number as u64)).await;
+        }
         let mut records = Vec::with_capacity(chunk.len());
         for &event in chunk {
             let party = bidder(event % bench.bidders);
@@ -94,8 +101,9 @@ pub async fn run(bench: &BenchNotify, tokens: &TokenKeys) -> anyhow::Result<Figu
             signer.sign_record(&value, &mut headers);
             records.push(BankRecord { key: party, value, headers });
         }
+        let sent_at = started.elapsed();
         crate::produce_all(&producer, &topic, &records).await?;
-        produced_at.extend(std::iter::repeat_n(started.elapsed(), chunk.len()));
+        produced_at.extend(std::iter::repeat_n(sent_at, chunk.len()));
     }
     println!("[bench] produced {} events in {:.1} s", bench.events, started.elapsed().as_secs_f64());
 
@@ -107,7 +115,7 @@ pub async fn run(bench: &BenchNotify, tokens: &TokenKeys) -> anyhow::Result<Figu
         let sms = bench.gateways.sms();
         for message in &sms[counted..] {
             if let Some(event) = message.template_param.split("BENCH-").nth(1).and_then(|rest| rest.get(..7)).and_then(|digits| digits.parse::<usize>().ok()) {
-                arrival.entry(event).or_insert_with(|| started.elapsed());
+                arrival.entry(event).or_insert_with(|| message.received.saturating_duration_since(started));
             }
         }
         counted = sms.len();

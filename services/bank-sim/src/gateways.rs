@@ -30,6 +30,9 @@ pub struct Sms {
     pub template_code: String,
     pub template_param: String,
     pub traceparent: Option<String>,
+    /// When the gateway accepted it (benchmarks measure latency to here).
+    #[serde(skip)]
+    pub received: std::time::Instant,
 }
 
 /// One webhook call the receiver accepted (its signature verified).
@@ -159,6 +162,7 @@ async fn send_sms(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: S
                     template_code: field("TemplateCode"),
                     template_param: field("TemplateParam"),
                     traceparent: header(&headers, "traceparent"),
+                    received: std::time::Instant::now(),
                 };
                 inner.sms.push(sms);
                 biz_id

@@ -63,6 +63,9 @@ enum Command {
         bidders: usize,
         #[arg(long, default_value_t = 10)]
         email_every: usize,
+        /// Events per second; 0 produces them all at once (the drain).
+        #[arg(long, default_value_t = 0)]
+        rate: usize,
         #[arg(long, default_value_t = 900)]
         wait_seconds: u64,
     },
@@ -259,6 +262,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             events,
             bidders,
             email_every,
+            rate,
             wait_seconds,
         } => {
             let gateways = jinfu_bank_sim::gateways::Gateways::start(&gateways_listen, &sms_secret, &webhook_secret).await?;
@@ -276,6 +280,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 events,
                 bidders: bidders.max(1),
                 email_every,
+                rate,
                 wait: Duration::from_secs(wait_seconds),
             };
             let figures = jinfu_bank_sim::bench_notify::run(&bench, &TokenKeys::new(&SecretString::from(token_secret))?).await?;
