@@ -1,10 +1,12 @@
 //! Consuming Kafka exactly once into PostgreSQL, for every service: each record is applied in
-//! one transaction together with its partition's next offset (table `consumer_offsets` in the
+//! a transaction together with its partition's next offset (table `consumer_offsets` in the
 //! service's schema), so a redelivered record is a no-op; a refused record goes to
 //! `<topic>.dlq` through the outbox (with the reason in its headers) and is kept in
-//! `dead_letters`. Kafka's committed offsets are only a copy. One record per transaction: for
-//! low-volume topics (tender events, payment results, statements, guarantee events). The
-//! ledger's credit-notice path batches with the same [`Record`] and [`IngestContext`].
+//! `dead_letters`. Kafka's committed offsets are only a copy. The records already buffered when
+//! one arrives (at most [`BATCH_MAX`]) share its transaction — each under its own savepoint, each
+//! partition's offset locked and stored once — so a quiet topic costs one transaction per record
+//! and a busy one a fraction of that. The ledger's credit-notice path batches on its own with the
+//! same [`Record`] and [`IngestContext`].
 //!
 //! Records of the platform's own event topics ([`SIGNED_EVENT_TOPICS`]) are signed by the
 //! publishing service's outbox relay; their consumer must wrap its handler in [`Verified`],
@@ -26,9 +28,9 @@
 //! ([`dead_letter_unfetchable`], reason `unfetchable`) and go on after it.
 //!
 //! Failures (see [`crate::retry`]): a transient one (the database unavailable) retries the same
-//! record until it passes or the service shuts down; a permanent one (an invariant violation,
-//! a bug) stops the consumer at once with a [`RecordFailed`] naming topic, partition and
-//! offset. The failed record's offset is neither stored nor committed, so after the fix it is
+//! records (the whole transaction) until they pass or the service shuts down; a permanent one
+//! (an invariant violation, a bug) stops the consumer at once with a [`RecordFailed`] naming
+//! topic, partition and offset of the record it happened on. The failed record's offset is neither stored nor committed, so after the fix it is
 //! applied exactly once; it is never skipped and never retried in a loop.
 
 use std::collections::{HashMap, HashSet};
@@ -357,8 +359,8 @@ pub struct RecordFailed {
     pub source: anyhow::Error,
 }
 
-/// Consumes `topic` with `group_id`, calling `handler` for every record inside the record's
-/// transaction. A transient failure retries the same record; a permanent one stops the consumer
+/// Consumes `topic` with `group_id`, calling `handler` for every record inside the transaction
+/// of the records received with it. A transient failure retries the same records; a permanent one stops the consumer
 /// with a [`RecordFailed`]. Nothing is skipped. A consumer of one of [`SIGNED_EVENT_TOPICS`]
 /// whose handler does not verify signatures ([`Verified`]) is refused at start.
 pub async fn run(
