@@ -182,7 +182,9 @@ impl Sweeper {
         let (mut overdue, mut overdue_fen) = (0_u64, 0_i64);
         for invoice in invoices::open(&self.pool, None, ROUND_MAX).await? {
             let status = InvoiceStatus::parse(&invoice.status).unwrap_or(InvoiceStatus::Paid);
-            if deemed_accepted(status, invoice.object_by, today) && self.deem(&invoice.centre_id, &invoice.invoice_no, &invoice.contract_id, now).await? {
+            if deemed_accepted(status, invoice.object_by, today)
+                && self.deem(&invoice.centre_id, (&invoice.invoice_no, &invoice.contract_id), (&invoice.seller_uscc, &invoice.buyer_uscc), now).await?
+            {
                 deemed += 1;
             }
             let Some(facts) = cache.contract(&self.pool, &invoice.centre_id, &invoice.contract_id).await? else { continue };
@@ -216,13 +218,24 @@ impl Sweeper {
     }
 
     /// The invoice's window closed without objection: deemed received (accepted).
-    async fn deem(&self, centre: &str, invoice_no: &str, contract_id: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    async fn deem(
+        &self,
+        centre: &str,
+        (invoice_no, contract_id): (&str, &str),
+        (supplier, purchaser): (&str, &str),
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
         let mut transaction = self.pool.begin().await?;
         if !invoices::accept(&mut transaction, centre, invoice_no, true, now).await? {
             return Ok(false);
         }
         let mut events = Events::new(&self.events_topic);
-        events.push(centre, contract_id, "invoice.accepted", json!({ "invoice_no": invoice_no, "contract_id": contract_id, "deemed": true }));
+        events.push(
+            centre,
+            contract_id,
+            "invoice.accepted",
+            json!({ "invoice_no": invoice_no, "contract_id": contract_id, "deemed": true, "supplier_uscc": supplier, "purchaser_uscc": purchaser }),
+        );
         events.insert(&mut transaction).await?;
         transaction.commit().await?;
         Ok(true)

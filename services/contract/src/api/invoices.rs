@@ -201,7 +201,10 @@ pub(super) async fn accept(api: &ContractApi, request: Request<pb::InvoiceRef>) 
             centre.as_str(),
             &contract.contract_id,
             "invoice.accepted",
-            json!({ "invoice_no": invoice.invoice_no, "contract_id": contract.contract_id, "deemed": false }),
+            json!({
+                "invoice_no": invoice.invoice_no, "contract_id": contract.contract_id, "deemed": false,
+                "supplier_uscc": invoice.seller_uscc, "purchaser_uscc": invoice.buyer_uscc,
+            }),
         );
     }
     commit(transaction, events).await?;

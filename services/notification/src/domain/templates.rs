@@ -72,6 +72,16 @@ impl Templates {
         environment.add_filter("bj", beijing_time);
         environment.add_filter("bjdate", beijing_date);
         environment.add_filter("mask", mask_uscc);
+        environment.add_filter("zh", in_chinese);
+        // A field an event carries as null (a contract breach's `detail`, a date still pending)
+        // reads as a dash, not "none".
+        environment.set_formatter(|out, state, value| {
+            if value.is_none() {
+                out.write_str("—").map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "writing a template"))
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         for (name, source) in TEMPLATES {
             environment.add_template(name, source)?;
         }
@@ -118,6 +128,44 @@ fn beijing_date(value: String) -> String {
         Ok(date) => date.format("%Y年%m月%d日").to_string(),
         Err(_) => beijing_time(value).chars().take(11).collect(),
     }
+}
+
+/// The Chinese words for the codes events carry (clocks, due-date bases, behaviours, suspension
+/// and refund reasons, sources); an unknown code is shown as it is.
+fn in_chinese(value: String) -> String {
+    let words = match value.as_str() {
+        "signing" => "合同签订",
+        "publication" => "合同公告",
+        "filing" => "合同备案",
+        "acceptance" => "履约验收",
+        "contract" => "合同约定",
+        "law" => "法定期限",
+        "centre" => "交易中心规定",
+        "false_materials" => "提供虚假材料",
+        "collusion" => "串通投标",
+        "bribery" => "行贿",
+        "refusing_to_sign" => "拒不签订合同",
+        "unilateral_termination" => "擅自终止合同",
+        "false_complaint" => "虚假投诉",
+        "loan_default" => "贷款违约",
+        "guarantee_fraud" => "保函欺诈",
+        "non_performance" => "不履行合同",
+        "late_payment" => "逾期付款",
+        "unknown_sub_account" => "子账号不存在",
+        "wrong_collection_account" => "收款账户错误",
+        "payer_name_mismatch" => "付款人名称与投标人不符",
+        "payer_not_basic_account" => "非基本账户转出",
+        "late" => "截止时间后到账",
+        "section_closed" => "标段已关闭",
+        "account_closed" => "收款账户已销户",
+        "account_frozen" => "收款账户已冻结",
+        "name_mismatch" => "户名不符",
+        "ledger" => "保证金系统",
+        "guarantee" => "电子保函系统",
+        "operator" => "交易中心工作人员",
+        _ => return value,
+    };
+    words.to_owned()
 }
 
 fn mask_uscc(value: String) -> String {
@@ -239,6 +287,19 @@ mod tests {
     }
 
     #[test]
+    fn a_null_field_reads_as_a_dash_and_codes_read_in_chinese() {
+        let templates = Templates::load().unwrap();
+        let mut vars = example_vars();
+        vars["detail"] = serde_json::Value::Null;
+        let message =
+            Message { recipient: "P".into(), category: Category::Contract, template: "contract_deadline_breached", legal: true, deadline: None, vars };
+        let rendered = templates.render(&message).unwrap();
+        assert!(rendered.body.contains("说明：—"), "{}", rendered.body);
+        assert!(rendered.body.contains("期限：合同签订"), "{}", rendered.body);
+        assert!(!rendered.body.contains("none"), "{}", rendered.body);
+    }
+
+    #[test]
     fn amounts_are_yuan_to_the_fen_and_times_are_beijing() {
         assert_eq!(yuan(Value::from(123456789)).unwrap(), "1,234,567.89");
         assert_eq!(yuan(Value::from(5)).unwrap(), "0.05");
@@ -246,5 +307,7 @@ mod tests {
         assert_eq!(beijing_time("2026-12-01T16:00:00Z".into()), "2026年12月02日 00:00");
         assert_eq!(beijing_date("2026-12-08".into()), "2026年12月08日");
         assert_eq!(mask_uscc("91520100MA6DKQ1X2B".into()), "915201********1X2B");
+        assert_eq!(in_chinese("collusion".into()), "串通投标");
+        assert_eq!(in_chinese("something_new".into()), "something_new");
     }
 }
