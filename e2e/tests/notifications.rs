@@ -295,3 +295,47 @@ async fn a_deposit_reminder_goes_to_the_bidder_still_short_and_not_to_the_one_wh
     assert!(body.contains("2026年12月10日 09:30") && body.contains("尚差：40,000.00 元"), "{body}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_contract_deadline_is_reminded_the_working_day_before_unless_it_was_met() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let gateways = notifications::gateways().await?;
+    let service = spawn_notification(notifications::notification_settings(&app, &gateways), at("2026-12-01T10:00:00+08:00")).await?;
+    let (late, prompt, purchaser) = (uscc(4_701), uscc(4_702), uscc(4_703));
+    for (section, supplier) in [("S-D1", &late), ("S-D2", &prompt)] {
+        let award = json!({"section_id": section, "supplier_uscc": supplier, "awarded_at": "2026-11-30T10:00:00+08:00", "sign_by": "2026-12-07"});
+        publish_signed(&app, topics::CONTRACT_EVENTS, &app.banks.contract, CONTRACT_KEY_REF, "award.recorded", award).await?;
+    }
+    let signed = json!({
+        "contract_id": "C-D2", "section_id": "S-D2", "supplier_uscc": prompt, "purchaser_uscc": purchaser, "amount": "1200000.00",
+        "signed_at": "2026-12-02T10:00:00+08:00", "sign_by": "2026-12-07", "late": false, "publish_by": "2026-12-04", "file_by": "2026-12-09",
+    });
+    publish_signed(&app, topics::CONTRACT_EVENTS, &app.banks.contract, CONTRACT_KEY_REF, "contract.signed", signed).await?;
+    service.wait_consumed(&app.settings.kafka.topic(topics::CONTRACT_EVENTS), 3).await?;
+    let reminded = |party: String, template: &'static str| {
+        let pool = service.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM notification.deliveries WHERE recipient = $1 AND template = $2")
+                .bind(party)
+                .bind(template)
+                .fetch_one(&pool)
+                .await
+        }
+    };
+    // Signing is due Monday 7 December: reminded on Friday the 4th at 09:00. Publication is due
+    // Friday the 4th: reminded on Thursday the 3rd at 09:00.
+    assert_eq!(reminded(purchaser.clone(), "reminder_publish_by").await?, 0, "not before its time");
+    service.clock.set(at("2026-12-03T09:00:05+08:00"));
+    jinfu_e2e::wait_until("the publication reminder", || async { Ok(reminded(purchaser.clone(), "reminder_publish_by").await? == 1) }).await?;
+    assert_eq!(reminded(late.clone(), "reminder_sign_by").await?, 0, "the signing reminder waits for Friday");
+    service.clock.set(at("2026-12-04T09:00:05+08:00"));
+    jinfu_e2e::wait_until("the signing reminder", || async { Ok(reminded(late.clone(), "reminder_sign_by").await? == 1) }).await?;
+    assert_eq!(reminded(prompt.clone(), "reminder_sign_by").await?, 0, "the supplier that signed is not reminded");
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM notification.deliveries WHERE recipient = $1 AND template = 'reminder_sign_by' AND channel = 'inbox'")
+            .bind(&late)
+            .fetch_one(&service.pool)
+            .await?;
+    assert!(body.contains("2026年12月07日") && body.contains("S-D1"), "{body}");
+    Ok(())
+}

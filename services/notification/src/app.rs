@@ -93,12 +93,14 @@ impl Application {
         // The consumers' dead letters go out through the outbox, like every service's events.
         let signer = Arc::new(Signer::required(&settings.signing)?);
         tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, signer, settings.outbox_batch_max, stopping.clone()));
+        let calendar = Arc::new(jinfu_ledger::calendar::Calendar::china());
         let prefix = settings.consumer.group_id.clone().unwrap_or_else(|| "notification".into());
         let consumer_settings =
             || ConsumerSettings { kafka: settings.kafka.clone(), assignment: settings.consumer.assignment, instance_id: settings.consumer.instance_id.clone() };
         for (publisher, topic) in PUBLISHERS {
             let verifier = EventVerifier::for_publisher(&settings.trusted_publishers, publisher)?;
-            let handler = Verified::new(verifier, ServiceEvents { source: publisher, composer: composer.clone(), clock: clock.clone() });
+            let handler =
+                Verified::new(verifier, ServiceEvents { source: publisher, composer: composer.clone(), clock: clock.clone(), calendar: calendar.clone() });
             let run = consumer::run(pool.clone(), consumer_settings(), settings.kafka.topic(topic), format!("{prefix}-{publisher}"), handler, stopping.clone());
             tasks.spawn(&format!("{publisher}-event consumer"), run);
         }

@@ -19,8 +19,10 @@ use sqlx::{Postgres, Transaction};
 
 use crate::compose::Composer;
 use crate::domain::plan::{self, Incoming, Message};
+use crate::domain::policy;
 use crate::domain::tender_tags;
 use crate::store::{contacts, deliveries, reminders, Tx};
+use jinfu_ledger::calendar::Calendar;
 
 /// Most parties told about one tender (interest tags).
 const TENDER_AUDIENCE_MAX: i64 = 10_000;
@@ -36,6 +38,8 @@ pub struct ServiceEvents {
     pub source: &'static str,
     pub composer: Arc<Composer>,
     pub clock: SharedClock,
+    /// The national working-day calendar, for deadline reminders.
+    pub calendar: Arc<Calendar>,
 }
 
 impl RecordHandler for ServiceEvents {
@@ -57,6 +61,7 @@ impl RecordHandler for ServiceEvents {
             if self.source == "ledger" && envelope.event_type == "deposit.received" {
                 track_deposit(transaction, &envelope.centre_id, &envelope.data, now).await?;
             }
+            track_deadlines(transaction, &self.calendar, &incoming, now).await?;
             let event_id = format!("{}:{}", self.source, envelope.event_id);
             record_all(&self.composer, transaction, &event_id, &envelope.centre_id, &plan::plan(&incoming), now).await
         })
@@ -71,6 +76,21 @@ impl RecordHandler for ServiceEvents {
 /// Message-ID). Nothing is lost; the money is not here.
 async fn relaxed_commit(transaction: &mut Tx) -> anyhow::Result<()> {
     sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut **transaction).await?;
+    Ok(())
+}
+
+/// Records the deadlines an event starts (reminded the working day before) and marks done those
+/// it fulfils, cancelling a reminder not yet sent.
+async fn track_deadlines(transaction: &mut Tx, calendar: &Calendar, incoming: &Incoming<'_>, now: DateTime<Utc>) -> anyhow::Result<()> {
+    for deadline in plan::deadlines(incoming) {
+        let due_at = jinfu_ledger::beijing::start_of(deadline.due_on.succ_opt().unwrap_or(deadline.due_on));
+        let remind_at = policy::reminder_time(calendar, deadline.due_on);
+        reminders::set_deadline_reminder(transaction, &deadline, incoming.centre_id, due_at, remind_at, now).await?;
+    }
+    for key in plan::fulfilled(incoming) {
+        reminders::fulfil(transaction, &key, now).await?;
+        deliveries::cancel(transaction, &key).await?;
+    }
     Ok(())
 }
 

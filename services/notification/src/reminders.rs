@@ -67,7 +67,24 @@ impl Sweeper {
             }
             reminders::mark_reminded(&mut transaction, reminder).await?;
         }
+        let deadlines = reminders::due_deadlines(&mut transaction, now, ROUND_MAX).await?;
+        for due in &deadlines {
+            let Some(template) = crate::domain::templates::TEMPLATES.iter().map(|(name, _)| *name).find(|name| *name == due.template) else { continue };
+            let deadline = plan::Deadline {
+                key: due.key.clone(),
+                recipient: due.recipient.clone(),
+                template,
+                due_on: jinfu_ledger::beijing::date(due.due_at - chrono::Duration::seconds(1)),
+                vars: due.vars.clone(),
+            };
+            let message = plan::deadline_reminder(&deadline, due.due_at);
+            let event_id = format!("reminder:{}:{}", due.key, due.due_at.timestamp());
+            if let Err(failed) = self.composer.record(&mut transaction, &event_id, &due.centre_id, &message, Some(&due.key), now).await? {
+                warn!(error = %failed, "a deadline reminder could not be rendered");
+            }
+            reminders::mark_deadline_reminded(&mut transaction, &due.key, now).await?;
+        }
         transaction.commit().await?;
-        Ok(due.len())
+        Ok(due.len() + deadlines.len())
     }
 }

@@ -124,6 +124,86 @@ fn deadline(message: Option<Message>, at: Option<DateTime<Utc>>) -> Option<Messa
     message.map(|message| Message { deadline: at, ..message })
 }
 
+/// A deadline a party is reminded of the working day before, unless its fact happens first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deadline {
+    /// What fulfils it: `sign:<centre>:<section>`, `publish:<centre>:<contract>`,
+    /// `object:<centre>:<invoice>`.
+    pub key: String,
+    pub recipient: String,
+    pub template: &'static str,
+    /// The last day (Beijing date): the deadline is its end.
+    pub due_on: chrono::NaiveDate,
+    pub vars: Value,
+}
+
+fn date(data: &Value, key: &str) -> Option<chrono::NaiveDate> {
+    text(data, key).and_then(|text| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+}
+
+/// The deadlines `event` starts: a supplier's contract signing (award.recorded), a purchaser's
+/// contract publication (contract.signed), a purchaser's invoice objection window
+/// (invoice.received).
+pub fn deadlines(event: &Incoming<'_>) -> Vec<Deadline> {
+    if event.source != "contract" {
+        return Vec::new();
+    }
+    let data = event.data;
+    let centre = event.centre_id;
+    let mut vars = data.clone();
+    if let Value::Object(map) = &mut vars {
+        map.insert("centre_id".into(), json!(centre));
+    }
+    let deadline = |key: String, recipient: Option<&str>, template, due: Option<chrono::NaiveDate>| {
+        Some(Deadline { key, recipient: recipient?.to_owned(), template, due_on: due?, vars: vars.clone() })
+    };
+    let found = match event.event_type {
+        "award.recorded" => deadline(
+            format!("sign:{centre}:{}", text(data, "section_id").unwrap_or_default()),
+            text(data, "supplier_uscc"),
+            "reminder_sign_by",
+            date(data, "sign_by"),
+        ),
+        "contract.signed" => deadline(
+            format!("publish:{centre}:{}", text(data, "contract_id").unwrap_or_default()),
+            text(data, "purchaser_uscc"),
+            "reminder_publish_by",
+            date(data, "publish_by"),
+        ),
+        "invoice.received" => deadline(
+            format!("object:{centre}:{}", text(data, "invoice_no").unwrap_or_default()),
+            text(data, "purchaser_uscc"),
+            "reminder_object_by",
+            date(data, "object_by"),
+        ),
+        _ => None,
+    };
+    found.into_iter().collect()
+}
+
+/// The deadlines `event` fulfils (their keys): a contract signed, published; an invoice
+/// objected to or accepted.
+pub fn fulfilled(event: &Incoming<'_>) -> Vec<String> {
+    if event.source != "contract" {
+        return Vec::new();
+    }
+    let (data, centre) = (event.data, event.centre_id);
+    let key = |prefix: &str, field: &str| text(data, field).map(|value| format!("{prefix}:{centre}:{value}"));
+    let found = match event.event_type {
+        "contract.signed" => key("sign", "section_id"),
+        "contract.published" => key("publish", "contract_id"),
+        "invoice.objected" | "invoice.accepted" => key("object", "invoice_no"),
+        _ => None,
+    };
+    found.into_iter().collect()
+}
+
+/// The reminder of a deadline, as a message.
+pub fn deadline_reminder(deadline: &Deadline, due_at: DateTime<Utc>) -> Message {
+    let category = if deadline.template == "reminder_object_by" { Category::Payment } else { Category::Contract };
+    Message { recipient: deadline.recipient.clone(), category, template: deadline.template, legal: true, deadline: Some(due_at), vars: deadline.vars.clone() }
+}
+
 /// The reminder a bidder gets when its deposit is still short 24 hours before the deadline.
 pub fn deposit_reminder(centre_id: &str, section_id: &str, bidder_uscc: &str, held_fen: i64, required_fen: i64, deadline: DateTime<Utc>) -> Message {
     Message {
@@ -173,6 +253,20 @@ mod tests {
         assert_eq!(recipients, ["91520100MA6DKQ1X2B", "operators:520100"]);
         let anonymous = json!({"reason": "unknown_sub_account", "amount_fen": 100});
         assert_eq!(plan(&incoming("ledger", "deposit.suspended", &anonymous)).len(), 1);
+    }
+
+    #[test]
+    fn an_award_starts_a_signing_deadline_that_the_signed_contract_fulfils() {
+        let award = json!({"section_id": "S1", "supplier_uscc": "91520100MA6DKQ1X2B", "sign_by": "2026-12-30"});
+        let started = deadlines(&incoming("contract", "award.recorded", &award));
+        assert_eq!(started.len(), 1);
+        assert_eq!((started[0].key.as_str(), started[0].template), ("sign:520100:S1", "reminder_sign_by"));
+        assert_eq!(started[0].due_on.to_string(), "2026-12-30");
+        let pending = json!({"section_id": "S1", "supplier_uscc": "91520100MA6DKQ1X2B", "sign_by": null});
+        assert!(deadlines(&incoming("contract", "award.recorded", &pending)).is_empty(), "no date yet: nothing to remind of");
+        let signed = json!({"section_id": "S1", "contract_id": "C1", "purchaser_uscc": "12520100MB1234567X", "publish_by": "2027-01-04"});
+        assert_eq!(fulfilled(&incoming("contract", "contract.signed", &signed)), ["sign:520100:S1"]);
+        assert_eq!(deadlines(&incoming("contract", "contract.signed", &signed))[0].key, "publish:520100:C1");
     }
 
     #[test]

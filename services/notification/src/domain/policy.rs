@@ -65,6 +65,21 @@ impl QuietHours {
     }
 }
 
+/// When a deadline ending with `due_on` (a Beijing date) is reminded of: 09:00 Beijing on the
+/// working day before it (national calendar); a day before where the calendar has no data.
+pub fn reminder_time(calendar: &jinfu_ledger::calendar::Calendar, due_on: chrono::NaiveDate) -> DateTime<Utc> {
+    let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default();
+    let mut day = due_on.pred_opt().unwrap_or(due_on);
+    for _ in 0..14 {
+        match calendar.is_working_day(day) {
+            Ok(true) => return beijing::instant(day.and_time(nine)),
+            Ok(false) => day = day.pred_opt().unwrap_or(day),
+            Err(_) => break,
+        }
+    }
+    beijing::instant(due_on.pred_opt().unwrap_or(due_on).and_time(nine))
+}
+
 /// When a delivery on `channel` may first be attempted: now, except an SMS in quiet hours,
 /// which waits for their end — unless the message is about a deadline that falls before then.
 pub fn first_attempt(channel: Channel, deadline: Option<DateTime<Utc>>, quiet: &QuietHours, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -114,6 +129,15 @@ mod tests {
         assert_eq!(first_attempt(Channel::Sms, None, &quiet, early), at("2026-12-02T08:00:00+08:00"));
         let day = at("2026-12-02T16:00:00+08:00");
         assert_eq!(first_attempt(Channel::Sms, None, &quiet, day), day);
+    }
+
+    #[test]
+    fn a_deadline_is_reminded_at_nine_on_the_working_day_before() {
+        let calendar = jinfu_ledger::calendar::Calendar::china();
+        let monday = chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        assert_eq!(reminder_time(&calendar, monday), at("2026-12-04T09:00:00+08:00"), "Friday before a Monday");
+        let thursday = chrono::NaiveDate::from_ymd_opt(2026, 12, 10).unwrap();
+        assert_eq!(reminder_time(&calendar, thursday), at("2026-12-09T09:00:00+08:00"));
     }
 
     #[test]

@@ -44,6 +44,9 @@ templates!(
     "credit_dismissed",
     "credit_repair_decided",
     "tender_changed",
+    "reminder_sign_by",
+    "reminder_publish_by",
+    "reminder_object_by",
     "operators_suspense",
     "operators_refund_failed",
     "operators_alert",
@@ -116,15 +119,23 @@ fn yuan(value: Value) -> Result<String, minijinja::Error> {
     Ok(format!("{sign}{grouped}.{:02}", fen % 100))
 }
 
-fn beijing_time(value: String) -> String {
+/// A null (a date still pending) reads as a dash.
+fn beijing_time(value: Value) -> String {
+    if value.is_none() || value.is_undefined() {
+        return "—".into();
+    }
+    let value = value.to_string();
     match chrono::DateTime::parse_from_rfc3339(&value) {
         Ok(time) => jinfu_ledger::beijing::at(time.with_timezone(&chrono::Utc)).format("%Y年%m月%d日 %H:%M").to_string(),
         Err(_) => value,
     }
 }
 
-fn beijing_date(value: String) -> String {
-    match chrono::NaiveDate::parse_from_str(&value, "%Y-%m-%d") {
+fn beijing_date(value: Value) -> String {
+    if value.is_none() || value.is_undefined() {
+        return "—".into();
+    }
+    match chrono::NaiveDate::parse_from_str(&value.to_string(), "%Y-%m-%d") {
         Ok(date) => date.format("%Y年%m月%d日").to_string(),
         Err(_) => beijing_time(value).chars().take(11).collect(),
     }
@@ -194,7 +205,7 @@ mod tests {
             "missing_fen": 4000000, "deposit_deadline": "2026-12-02T01:30:00Z", "reason": "late", "status": "short",
             "principal_fen": 5000000, "interest_fen": 1234, "due_on": "2026-12-08", "failure_reason": "account_closed",
             "guarantee_no": "BH2026120100001", "issuer_code": "GZBANK", "valid_to": "2027-03-01", "contract_id": "C-1",
-            "amount": "1200000.00", "sign_by": "2026-12-30", "signed_at": "2026-12-02T02:00:00Z", "clock": "signing",
+            "amount": "1200000.00", "sign_by": "2026-12-30", "publish_by": "2027-01-04", "signed_at": "2026-12-02T02:00:00Z", "clock": "signing",
             "detail": "未在期限内签订合同", "invoice_no": "INV-1", "object_by": "2026-12-10", "outstanding": "300000.00",
             "interest_so_far": "123.45", "due_by": "contract", "paid_on": "2026-12-05", "behaviour": "collusion",
             "legal_basis": "政府采购法第七十七条", "debarred_from": "2026-12-01", "debarred_until": "2027-12-01", "kind": "debarment",
@@ -281,8 +292,14 @@ mod tests {
                 }
             }
         }
-        let unused: Vec<&str> =
-            TEMPLATES.iter().map(|(name, _)| *name).filter(|name| !planned.contains(name) && !["deposit_reminder", "tender_changed"].contains(name)).collect();
+        let unused: Vec<&str> = TEMPLATES
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| {
+                !planned.contains(name)
+                    && !["deposit_reminder", "tender_changed", "reminder_sign_by", "reminder_publish_by", "reminder_object_by"].contains(name)
+            })
+            .collect();
         assert!(unused.is_empty(), "templates no event uses: {unused:?}");
     }
 
@@ -304,8 +321,9 @@ mod tests {
         assert_eq!(yuan(Value::from(123456789)).unwrap(), "1,234,567.89");
         assert_eq!(yuan(Value::from(5)).unwrap(), "0.05");
         assert_eq!(yuan(Value::from(-100)).unwrap(), "-1.00");
-        assert_eq!(beijing_time("2026-12-01T16:00:00Z".into()), "2026年12月02日 00:00");
-        assert_eq!(beijing_date("2026-12-08".into()), "2026年12月08日");
+        assert_eq!(beijing_time(Value::from("2026-12-01T16:00:00Z")), "2026年12月02日 00:00");
+        assert_eq!(beijing_date(Value::from("2026-12-08")), "2026年12月08日");
+        assert_eq!(beijing_date(Value::from(())), "—");
         assert_eq!(mask_uscc("91520100MA6DKQ1X2B".into()), "915201********1X2B");
         assert_eq!(in_chinese("collusion".into()), "串通投标");
         assert_eq!(in_chinese("something_new".into()), "something_new");

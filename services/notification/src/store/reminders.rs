@@ -104,3 +104,64 @@ pub async fn mark_reminded(transaction: &mut Tx, reminder: &DueReminder) -> sqlx
 pub async fn waiting(pool: &PgPool) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM short_deposits WHERE NOT satisfied AND NOT reminded").fetch_one(pool).await
 }
+
+/// Records (or moves) a deadline; one already fulfilled stays done.
+pub async fn set_deadline_reminder(
+    transaction: &mut Tx,
+    deadline: &crate::domain::plan::Deadline,
+    centre_id: &str,
+    due_at: DateTime<Utc>,
+    remind_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO deadlines (key, centre_id, recipient, template, vars, due_at, remind_at, state, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'waiting', $8)
+         ON CONFLICT (key) DO UPDATE SET recipient = $3, vars = $5, due_at = $6, remind_at = $7, updated_at = $8,
+             state = CASE WHEN deadlines.state = 'done' THEN 'done' WHEN deadlines.due_at <> $6 THEN 'waiting' ELSE deadlines.state END",
+    )
+    .bind(&deadline.key)
+    .bind(centre_id)
+    .bind(&deadline.recipient)
+    .bind(deadline.template)
+    .bind(&deadline.vars)
+    .bind(due_at)
+    .bind(remind_at)
+    .bind(now)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
+/// Marks a deadline done (its fact happened); `false` if it was not known.
+pub async fn fulfil(transaction: &mut Tx, key: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let result = sqlx::query("UPDATE deadlines SET state = 'done', updated_at = $2 WHERE key = $1").bind(key).bind(now).execute(&mut **transaction).await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// A deadline whose reminder is due.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueDeadline {
+    pub key: String,
+    pub centre_id: String,
+    pub recipient: String,
+    pub template: String,
+    pub vars: serde_json::Value,
+    pub due_at: DateTime<Utc>,
+}
+
+/// Waiting deadlines whose reminder time has come and that have not passed; locked.
+pub async fn due_deadlines(transaction: &mut Tx, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<DueDeadline>> {
+    sqlx::query_as(
+        "SELECT key, centre_id, recipient, template, vars, due_at FROM deadlines
+         WHERE state = 'waiting' AND remind_at <= $1 AND due_at > $1 ORDER BY remind_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut **transaction)
+    .await
+}
+
+pub async fn mark_deadline_reminded(transaction: &mut Tx, key: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE deadlines SET state = 'reminded', updated_at = $2 WHERE key = $1").bind(key).bind(now).execute(&mut **transaction).await?;
+    Ok(())
+}
