@@ -79,6 +79,10 @@ pub fn plan(event: &Incoming<'_>) -> Vec<Message> {
             vec![to(bidder, Category::Refund, "refund_failed", true), to(Some(&operators), Category::Alert, "operators_refund_failed", true)]
         }
         ("ledger", "deposit.forfeited") => vec![to(bidder, Category::Refund, "deposit_forfeited", true)],
+        // A refund past its due date (after opening: the operators' message names no bidder anyway).
+        ("ledger", "deposit.stale") => {
+            vec![to(bidder, Category::Refund, "refund_overdue", true), to(Some(&operators), Category::Alert, "operators_refund_overdue", true)]
+        }
         ("ledger", "suspense.return_failed") | ("ledger", "reconciliation.discrepancy") | ("ledger", "alert.notice_conflict") => {
             vec![to(Some(&operators), Category::Alert, "operators_alert", false)]
         }
