@@ -32,7 +32,7 @@ pub fn guarantee_settings(app: &TestApp) -> jinfu_guarantee_service::settings::S
         kafka: app.settings.kafka.clone(),
         grpc: GrpcSettings { listen: "127.0.0.1:0".into(), ..GrpcSettings::default() },
         auth: AuthSettings::new(SecretString::from(TOKEN_SECRET)),
-        sealing: SealingSettings { key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())) },
+        sealing: SealingSettings { key: SecretString::from(hex::encode(rand::random::<[u8; 32]>())), answer_floor_ms: 50 },
         ledger: LedgerSettings { endpoint: format!("http://{}", app.address) },
         telemetry: Default::default(),
         metrics: Default::default(),

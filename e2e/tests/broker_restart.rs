@@ -105,3 +105,64 @@ async fn a_broker_restart_between_streams_is_survived_without_restarting_the_led
     let _ = std::fs::remove_dir_all(&directory);
     Ok(())
 }
+
+/// The chart gives a pod 30 s between SIGTERM and SIGKILL (terminationGracePeriodSeconds).
+const GRACE: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn a_ledger_told_to_stop_while_no_broker_answers_exits_within_the_grace_period() -> anyhow::Result<()> {
+    let directory = std::env::temp_dir().join(format!("jinfu-broker-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&directory)?;
+    let port = free_port();
+    let mut broker = start_broker(&directory, port).await?;
+    let banks = Banks::generate();
+    let mut settings = test_settings(&banks).await?;
+    settings.kafka.brokers = format!("127.0.0.1:{port}");
+    let grpc_port = free_port();
+    let log = directory.join("ledger.log");
+    let mut ledger = start_ledger_process(&settings, &banks, grpc_port, &log.to_string_lossy(), &[])?;
+    let client = loop {
+        match LedgerClient::connect(&format!("http://127.0.0.1:{grpc_port}")).await {
+            Ok(client) => break client,
+            Err(_) if ledger.try_wait()?.is_none() => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(error) => anyhow::bail!("the ledger exited: {error:#}; see {}", log.display()),
+        }
+    };
+    client.register_test_centre().await?;
+
+    // The broker dies (no goodbye); events keep arriving in the ledger's outbox, as any use case
+    // writes them, and its relay and consumers wait on a broker that does not answer.
+    broker.kill().await?;
+    let pool = sqlx::PgPool::connect(secrecy::ExposeSecret::expose_secret(&settings.database.url)).await?;
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET LOCAL search_path = ledger").execute(&mut *transaction).await?;
+    let mut rows = jinfu_platform::outbox::OutboxRows::default();
+    for index in 0..20 {
+        rows.push_event(
+            &settings.kafka.topic(jinfu_platform::topics::LEDGER_EVENTS),
+            &format!("k{index}"),
+            "reconciliation.completed",
+            CENTRE,
+            serde_json::json!({}),
+        );
+    }
+    rows.insert(&mut transaction).await?;
+    transaction.commit().await?;
+    // Long enough for the relay's producer to be blocked in a send, and the consumers in a fetch.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let pid = ledger.id().ok_or_else(|| anyhow::anyhow!("the ledger has no pid"))?;
+    let told = std::time::Instant::now();
+    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    let status = tokio::time::timeout(GRACE, ledger.wait()).await;
+    let took = told.elapsed();
+    println!("the ledger stopped {took:?} after SIGTERM with no broker: {status:?}");
+    assert!(status.is_ok(), "the ledger did not stop within {GRACE:?} of SIGTERM (see {})", log.display());
+    // The relay gives up a round 5 s after the signal (outbox::STOPPING_ROUND_MAX); before, the
+    // blocked send held the process for the supervisor's whole 25 s grace.
+    assert!(took < Duration::from_secs(15), "the ledger took {took:?} to stop: something waited on the absent broker");
+    let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.outbox WHERE published_at IS NULL").fetch_one(&pool).await?;
+    assert_eq!(unpublished, 20, "nothing was marked published that the broker never took");
+    let _ = std::fs::remove_dir_all(&directory);
+    Ok(())
+}

@@ -594,3 +594,89 @@ async fn claims_release_surrender_expiry_performance_guarantees_fraud_warnings_a
     }
     Ok(())
 }
+
+/// One timing measurement: `rounds` verifications of the sealed number and of unknown ones,
+/// alternated, by an operator of the centre; each side's times, sorted.
+async fn verification_times(app: &TestApp, service: &TestGuarantees, sealed_number: &str, rounds: usize) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let mut grpc = service.grpc.clone();
+    let verify = |number: &str| g::VerifyGuaranteeRequest {
+        centre_id: CENTRE.into(),
+        guarantee_no: number.into(),
+        bidder_uscc: String::new(),
+        section_id: String::new(),
+    };
+    let (mut sealed, mut unknown) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Each side goes first in every other round, so that neither inherits an order effect.
+        for sealed_turn in if round % 2 == 0 { [true, false] } else { [false, true] } {
+            let number = if sealed_turn { sealed_number.to_owned() } else { format!("PICC-2026-9{round:03}") };
+            let started = std::time::Instant::now();
+            let answer = grpc.verify_guarantee(call(app, Role::Operator, CENTRE, "staff", verify(&number))).await;
+            if sealed_turn { &mut sealed } else { &mut unknown }.push(started.elapsed());
+            assert_eq!(code_of(answer), Code::NotFound, "a sealed guarantee is found by staff no more than an unknown number");
+        }
+    }
+    sealed.sort();
+    unknown.sort();
+    Ok((sealed, unknown))
+}
+
+/// The share of `sample` above `other`'s median: about half when the two come from one
+/// distribution, near 1 when `sample` is slower.
+fn share_above_median(sample: &[Duration], other: &[Duration]) -> f64 {
+    let median = other[other.len() / 2];
+    sample.iter().filter(|time| **time > median).count() as f64 / sample.len() as f64
+}
+
+fn summary(times: &[Duration]) -> String {
+    format!("median {:?}, p90 {:?}", times[times.len() / 2], times[times.len() * 9 / 10])
+}
+
+#[tokio::test]
+async fn verifying_a_sealed_guarantee_takes_as_long_as_verifying_a_number_that_does_not_exist() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    let now = chrono::Utc::now();
+    app.client.create_section(SECTION, REQUIRED_FEN, now + chrono::Duration::days(2), now + chrono::Duration::days(3), false).await?;
+    // One sealing key, two services: with the floor (the default, 50 ms) and without it.
+    let settings = jinfu_e2e::guarantee_settings(&app);
+    let service = jinfu_e2e::spawn_guarantees_with(settings.clone()).await?;
+    let mut unpadded_settings = settings;
+    unpadded_settings.sealing.answer_floor_ms = 0;
+    let unpadded = jinfu_e2e::spawn_guarantees_with(unpadded_settings).await?;
+    let mut grpc = service.grpc.clone();
+    let picc = SigningKey::generate(Scheme::Ed25519);
+    grpc.register_issuer(call(&app, Role::Admin, PROVINCE, "admin", issuer_request("PICC", g::IssuerKind::Insurer, &picc))).await?;
+    grpc.register_product(call(&app, Role::Issuer, PROVINCE, "PICC", product("PICC", "BID-1", "0.0010", 0))).await?;
+    let bidder = TestBidder::new(611);
+    let application = grpc.apply(call(&app, Role::Bidder, CENTRE, &bidder.uscc, apply("PICC", "BID-1", 0))).await?.into_inner();
+    grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&application, "PICC-2026-0101", &picc))).await?;
+
+    // Without the floor, for comparison (printed, not asserted: what an attacker measured before
+    // the fix).
+    let (sealed, unknown) = verification_times(&app, &unpadded, "PICC-2026-0101", 40).await?;
+    println!(
+        "without the floor: sealed {}, unknown {}; sealed above the unknown median: {:.0} %",
+        summary(&sealed),
+        summary(&unknown),
+        100.0 * share_above_median(&sealed, &unknown)
+    );
+
+    let (sealed, unknown) = verification_times(&app, &service, "PICC-2026-0101", 40).await?;
+    let (sealed_share, unknown_share) = (share_above_median(&sealed, &unknown), share_above_median(&unknown, &sealed));
+    println!(
+        "with the 50 ms floor: sealed {}, unknown {}; sealed above the unknown median: {:.0} %, unknown above the sealed median: {:.0} %",
+        summary(&sealed),
+        summary(&unknown),
+        100.0 * sealed_share,
+        100.0 * unknown_share
+    );
+    assert!(unknown[0] >= Duration::from_millis(50) && sealed[0] >= Duration::from_millis(50), "every answer waits for the floor");
+    // One distribution, as far as a caller can tell: medians within a millisecond (the timer's
+    // resolution), and each side's samples on both sides of the other's median (without the
+    // floor, every sealed sample is above the unknown median, and the medians 1-2 ms apart).
+    let apart = if sealed[20] > unknown[20] { sealed[20] - unknown[20] } else { unknown[20] - sealed[20] };
+    assert!(apart < Duration::from_millis(1), "medians {:?} apart", apart);
+    assert!((0.1..=0.9).contains(&sealed_share) && (0.1..=0.9).contains(&unknown_share), "the two answers can be told apart by time");
+    Ok(())
+}

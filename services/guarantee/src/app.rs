@@ -73,6 +73,7 @@ impl Application {
             fraud: settings.fraud.clone(),
             clock: jinfu_platform::clock::system(),
             credit: settings.credit.as_ref().map(|credit| crate::credit::Credit::new(&credit.endpoint, keys.clone())).transpose()?,
+            answer_floor: std::time::Duration::from_millis(settings.sealing.answer_floor_ms),
         };
         let service = GuaranteeServiceServer::with_interceptor(api, auth::interceptor(Arc::new(keys)));
         info!(address = %listener.local_addr()?, "guarantee gRPC listening");

@@ -79,6 +79,15 @@ pub struct SealingSettings {
     /// 64 hex digits (AES-256 key) that seal bidders' guarantee data until bid opening. Losing it
     /// loses the sealed data; rotating it needs a re-encryption (not offered yet).
     pub key: SecretString,
+    /// Answers that could reveal a sealed guarantee (`VerifyGuarantee`, `SubmitClaim`) are sent
+    /// at the first multiple of this many milliseconds after the call arrived, whatever the
+    /// answer: a sealed number and an unknown one take the same time (issue 13). 0: off.
+    #[serde(default = "default_answer_floor_ms")]
+    pub answer_floor_ms: u64,
+}
+
+fn default_answer_floor_ms() -> u64 {
+    50
 }
 
 #[derive(Debug, Clone, Deserialize)]

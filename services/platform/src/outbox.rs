@@ -44,11 +44,36 @@ use crate::signing::{Signer, SIGNATURE_HEADER};
 
 pub use crate::metrics::OUTBOX_PARKED as PARKED;
 
-/// Publishes until `shutdown` turns true, then drains what is already due; every record is
-/// signed with `signer` (see the module documentation for the two exceptions).
+/// How long a relay round may go on once the service is stopping: a broker that does not answer
+/// must not hold the process past its termination grace period. Rows a cut-off round did not
+/// mark stay unpublished and go out after the next start (at least once: consumers deduplicate
+/// on `event_id`).
+pub const STOPPING_ROUND_MAX: Duration = Duration::from_secs(5);
+
+/// Publishes until `shutdown` turns true, then drains what is already due (each round cut off
+/// [`STOPPING_ROUND_MAX`] after the shutdown signal); every record is signed with `signer` (see
+/// the module documentation for the two exceptions).
 pub async fn run_relay(pool: PgPool, producer: FutureProducer, signer: Arc<Signer>, batch_max: i64, mut shutdown: watch::Receiver<bool>) {
     loop {
-        match relay_once(&pool, &producer, &signer, batch_max).await {
+        let round = {
+            let mut stopping = shutdown.clone();
+            let cut_off = async move {
+                while !*stopping.borrow_and_update() {
+                    if stopping.changed().await.is_err() {
+                        break;
+                    }
+                }
+                tokio::time::sleep(STOPPING_ROUND_MAX).await;
+            };
+            tokio::select! {
+                round = relay_once(&pool, &producer, &signer, batch_max) => round,
+                () = cut_off => {
+                    warn!(wait_ms = STOPPING_ROUND_MAX.as_millis(), "stopping: the broker did not take the outbox rows in time; they stay unpublished for the next start");
+                    break;
+                }
+            }
+        };
+        match round {
             Ok(round) if round.published > 0 || round.parked > 0 => continue,
             Ok(_) => {}
             Err(error) => warn!(error = %error, "outbox relay round failed; rows stay unpublished and are retried"),

@@ -52,6 +52,19 @@ pub struct GuaranteeApi {
     pub clock: SharedClock,
     /// The credit service, asked whether a bidder may take part; `None`: not deployed.
     pub credit: Option<crate::credit::Credit>,
+    /// Answers that could reveal a sealed guarantee leave at a multiple of this after arrival
+    /// (`sealing.answer_floor_ms`).
+    pub answer_floor: std::time::Duration,
+}
+
+/// Waits until the first multiple of `floor` after `started`: the time an answer takes then
+/// says nothing about the work behind it (unless the work outlasts several floors).
+async fn at_floor(floor: std::time::Duration, started: tokio::time::Instant) {
+    if floor.is_zero() {
+        return;
+    }
+    let periods = started.elapsed().as_nanos() / floor.as_nanos() + 1;
+    tokio::time::sleep_until(started + floor * u32::try_from(periods).unwrap_or(u32::MAX)).await;
 }
 
 #[tonic::async_trait]
@@ -105,7 +118,10 @@ impl GuaranteeService for GuaranteeApi {
     }
 
     async fn verify_guarantee(&self, request: Request<pb::VerifyGuaranteeRequest>) -> Result<Response<pb::Verification>, Status> {
-        guarantees::verify(self, request).await
+        let started = tokio::time::Instant::now();
+        let answer = guarantees::verify(self, request).await;
+        at_floor(self.answer_floor, started).await;
+        answer
     }
 
     async fn list_section_guarantees(&self, request: Request<pb::ListSectionGuaranteesRequest>) -> Result<Response<pb::ListSectionGuaranteesResponse>, Status> {
@@ -113,7 +129,10 @@ impl GuaranteeService for GuaranteeApi {
     }
 
     async fn submit_claim(&self, request: Request<pb::SubmitClaimRequest>) -> Result<Response<pb::Claim>, Status> {
-        claims::submit(self, request).await
+        let started = tokio::time::Instant::now();
+        let answer = claims::submit(self, request).await;
+        at_floor(self.answer_floor, started).await;
+        answer
     }
 
     async fn decide_claim(&self, request: Request<pb::DecideClaimRequest>) -> Result<Response<pb::Claim>, Status> {
