@@ -621,11 +621,11 @@ async fn verification_times(app: &TestApp, service: &TestGuarantees, sealed_numb
     Ok((sealed, unknown))
 }
 
-/// The share of `sample` above `other`'s median: about half when the two come from one
-/// distribution, near 1 when `sample` is slower.
-fn share_above_median(sample: &[Duration], other: &[Duration]) -> f64 {
+/// The share of `sample` above `other`'s median, in per cent: about half when the two come from
+/// one distribution, near 100 when `sample` is slower.
+fn share_above_median(sample: &[Duration], other: &[Duration]) -> usize {
     let median = other[other.len() / 2];
-    sample.iter().filter(|time| **time > median).count() as f64 / sample.len() as f64
+    sample.iter().filter(|time| **time > median).count() * 100 / sample.len()
 }
 
 fn summary(times: &[Duration]) -> String {
@@ -656,27 +656,27 @@ async fn verifying_a_sealed_guarantee_takes_as_long_as_verifying_a_number_that_d
     // the fix).
     let (sealed, unknown) = verification_times(&app, &unpadded, "PICC-2026-0101", 40).await?;
     println!(
-        "without the floor: sealed {}, unknown {}; sealed above the unknown median: {:.0} %",
+        "without the floor: sealed {}, unknown {}; sealed above the unknown median: {} %",
         summary(&sealed),
         summary(&unknown),
-        100.0 * share_above_median(&sealed, &unknown)
+        share_above_median(&sealed, &unknown)
     );
 
     let (sealed, unknown) = verification_times(&app, &service, "PICC-2026-0101", 40).await?;
     let (sealed_share, unknown_share) = (share_above_median(&sealed, &unknown), share_above_median(&unknown, &sealed));
     println!(
-        "with the 50 ms floor: sealed {}, unknown {}; sealed above the unknown median: {:.0} %, unknown above the sealed median: {:.0} %",
+        "with the 50 ms floor: sealed {}, unknown {}; sealed above the unknown median: {} %, unknown above the sealed median: {} %",
         summary(&sealed),
         summary(&unknown),
-        100.0 * sealed_share,
-        100.0 * unknown_share
+        sealed_share,
+        unknown_share
     );
     assert!(unknown[0] >= Duration::from_millis(50) && sealed[0] >= Duration::from_millis(50), "every answer waits for the floor");
     // One distribution, as far as a caller can tell: medians within a millisecond (the timer's
     // resolution), and each side's samples on both sides of the other's median (without the
     // floor, every sealed sample is above the unknown median, and the medians 1-2 ms apart).
-    let apart = if sealed[20] > unknown[20] { sealed[20] - unknown[20] } else { unknown[20] - sealed[20] };
+    let apart = sealed[20].abs_diff(unknown[20]);
     assert!(apart < Duration::from_millis(1), "medians {:?} apart", apart);
-    assert!((0.1..=0.9).contains(&sealed_share) && (0.1..=0.9).contains(&unknown_share), "the two answers can be told apart by time");
+    assert!((10..=90).contains(&sealed_share) && (10..=90).contains(&unknown_share), "the two answers can be told apart by time");
     Ok(())
 }
