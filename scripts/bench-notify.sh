@@ -10,7 +10,8 @@
 # --broker memory (default): a second tansu on 127.0.0.1:9093 keeping everything in memory, as
 # scripts/bench-ingest.sh does: the stack's sqlite-backed tansu, sharing the two cores, takes
 # most of a core by itself and is what limits a run through it (measured: 808 deliveries/s for
-# 20,000 events through sqlite with tansu at ~70 % CPU), not the service.
+# 20,000 events through sqlite with tansu at ~70 % CPU, before the platform consumer batched),
+# not the service.
 #
 # 1. Brings the stack up, builds release binaries, makes a fresh database (jinfu_bench_notify)
 #    and fresh topics.

@@ -109,6 +109,9 @@ start_smtp_sink() {
     return
   fi
   mkdir -p "$SMTP_MAILDIR/tmp" "$SMTP_MAILDIR/new" "$SMTP_MAILDIR/cur"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null; then
+    log "port $SMTP_PORT is taken by another process (another checkout's SMTP sink?): stop it, or set SMTP_PORT"; exit 1
+  fi
   log "starting the SMTP sink on 127.0.0.1:$SMTP_PORT (Maildir $SMTP_MAILDIR)"
   nohup "$STACK_DIR/venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$SMTP_MAILDIR" \
     >"$STACK_DIR/smtp.log" 2>&1 &
