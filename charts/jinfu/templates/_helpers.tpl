@@ -57,6 +57,57 @@ The prefix of every verification CronJob's name (and so of its Jobs' names), at 
 {{- end -}}
 
 {{/*
+The name of one service's verification CronJob: <verifyPrefix>-<service>, at most 52
+characters. Call with (dict "root" $ "name" $serviceName).
+*/}}
+{{- define "jinfu.verifyCronJobName" -}}
+{{- printf "%s-%s" (include "jinfu.verifyPrefix" .root) .name | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The longest interval, in seconds, between two runs of a cron schedule, for the schedules whose
+interval is plain: `@hourly`, `@daily` (`@midnight`), `@weekly`, `M * * * *` (hourly),
+every N minutes (minute field `*` `/N`, the rest `*`), every N hours at minute M (hour field
+`*` `/N`), `M H * * *` (daily) and `M H * * D` (weekly). Any other schedule fails the render,
+naming `.what`. (Spaced out above because a star and a slash would end this comment.)
+Call with (dict "schedule" $schedule "what" "services.<name>.verify.schedule").
+*/}}
+{{- define "jinfu.cronIntervalSeconds" -}}
+{{- $s := trim .schedule -}}
+{{- $f := regexSplit "\\s+" $s -1 -}}
+{{- $n := "^[0-9]+$" -}}
+{{- $every := "^\\*/[1-9][0-9]*$" -}}
+{{- $seconds := 0 -}}
+{{- if eq $s "@hourly" -}}
+{{- $seconds = 3600 -}}
+{{- else if or (eq $s "@daily") (eq $s "@midnight") -}}
+{{- $seconds = 86400 -}}
+{{- else if eq $s "@weekly" -}}
+{{- $seconds = 604800 -}}
+{{- else if eq (len $f) 5 -}}
+{{- $m := index $f 0 -}}
+{{- $h := index $f 1 -}}
+{{- if and (eq (index $f 2) "*") (eq (index $f 3) "*") (eq (index $f 4) "*") -}}
+{{- if and (regexMatch $n $m) (eq $h "*") -}}
+{{- $seconds = 3600 -}}
+{{- else if and (regexMatch $every $m) (eq $h "*") -}}
+{{- $seconds = mul 60 (atoi (trimPrefix "*/" $m)) -}}
+{{- else if and (regexMatch $n $m) (regexMatch $every $h) -}}
+{{- $seconds = mul 3600 (atoi (trimPrefix "*/" $h)) -}}
+{{- else if and (regexMatch $n $m) (regexMatch $n $h) -}}
+{{- $seconds = 86400 -}}
+{{- end -}}
+{{- else if and (regexMatch $n $m) (regexMatch $n $h) (eq (index $f 2) "*") (eq (index $f 3) "*") (regexMatch "^[0-7]$" (index $f 4)) -}}
+{{- $seconds = 604800 -}}
+{{- end -}}
+{{- end -}}
+{{- if not $seconds -}}
+{{- fail (printf "%s %q: the verify alert needs the interval between runs, which the chart derives only from @hourly, @daily, @weekly, \"M * * * *\", \"*/N * * * *\", \"M */N * * *\", \"M H * * *\" or \"M H * * D\"; use one of those forms (with prometheusRule.enabled)" .what .schedule) -}}
+{{- end -}}
+{{- $seconds -}}
+{{- end -}}
+
+{{/*
 Selector labels: stable for the release's lifetime, so never the chart version.
 */}}
 {{- define "jinfu.selectorLabels" -}}
@@ -144,6 +195,10 @@ Call with (dict "root" $ "name" $name "svc" $svc).
 {{- if $uses.kafka }}
 - name: JINFU_KAFKA__BROKERS
   value: {{ $c.kafka.brokers | quote }}
+- name: JINFU_KAFKA__PARTITIONS
+  value: {{ int $c.kafka.partitions | quote }}
+- name: JINFU_KAFKA__SESSION_TIMEOUT_MS
+  value: {{ $c.kafka.sessionTimeoutMs | default (mul (add (default 30 .svc.terminationGracePeriodSeconds) (default 30 $c.kafka.startupAllowanceSeconds)) 1000) | int | quote }}
 {{- with $c.kafka.securityProtocol }}
 - name: JINFU_KAFKA__SECURITY_PROTOCOL
   value: {{ . | quote }}

@@ -97,7 +97,18 @@ pub struct KafkaSettings {
     /// environment variable, so no volume is needed.
     #[serde(default)]
     pub ssl_ca_pem: Option<String>,
+    /// Consumer group session timeout (`session.timeout.ms`, `JINFU_KAFKA__SESSION_TIMEOUT_MS`).
+    /// With static membership a replaced pod keeps its partitions only if it is back within
+    /// this: set it longer than the pod's termination grace plus its start-up (the chart
+    /// derives it so). Unset: [`DEFAULT_SESSION_TIMEOUT_MS`], for local runs and tests, where
+    /// a process that died should lose its partitions quickly. The broker bounds it by its
+    /// `group.min/max.session.timeout.ms` (Kafka: 6 s to 30 min).
+    #[serde(default)]
+    pub session_timeout_ms: Option<u64>,
 }
+
+/// The session timeout when none is set.
+pub const DEFAULT_SESSION_TIMEOUT_MS: u64 = 10_000;
 
 fn default_partitions() -> i32 {
     3
@@ -185,7 +196,7 @@ impl KafkaSettings {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
+            .set("session.timeout.ms", self.session_timeout_ms.unwrap_or(DEFAULT_SESSION_TIMEOUT_MS).to_string())
             // How long the broker may hold a fetch that has no new data. A broker that holds
             // it for the whole time even when records arrive (tansu 0.6 does) adds up to this
             // to every record's latency: 50 ms made half of the ledger's steady-load latency.
