@@ -223,16 +223,10 @@ pub async fn run(settings: &DemoSettings) -> anyhow::Result<SentMix> {
         bidder_number
     );
     if let Some(demo) = &settings.notifications {
-        let bidders: Vec<(String, String)> = settings
-            .banks
-            .iter()
-            .zip(&sections_by_bank)
-            .flat_map(|(bank, sections)| {
-                sections.iter().flat_map(move |section| section.bidders.iter().map(move |bidder| (bank.centre.clone(), bidder.uscc.clone())))
-            })
-            .collect();
-        let registered = crate::notifications::register(demo, &settings.tokens, &bidders).await?;
-        println!("{registered} bidders registered their e-mail, phone and (one in five) webhook with the notification service");
+        let by_bank = settings.banks.iter().zip(&sections_by_bank);
+        let bidders =
+            by_bank.flat_map(|(bank, sections)| sections.iter().flat_map(|section| &section.bidders).map(|bidder| (bank.centre.clone(), bidder.uscc.clone())));
+        crate::notifications::register(demo, &settings.tokens, &bidders.collect::<Vec<_>>()).await?;
     }
 
     let mut issued = Issued::default();

@@ -29,8 +29,9 @@ fn phone(index: usize) -> String {
     format!("139{:08}", index % 100_000_000)
 }
 
-/// Registers contacts for `bidders` (each as itself, with a bidder token of `centre`).
-pub async fn register(demo: &NotificationDemo, tokens: &TokenKeys, bidders: &[(String, String)]) -> anyhow::Result<usize> {
+/// Registers contacts for `bidders` — (centre, USCC), each as itself with a bidder token of its
+/// centre — and says so.
+pub async fn register(demo: &NotificationDemo, tokens: &TokenKeys, bidders: &[(String, String)]) -> anyhow::Result<()> {
     let mut client = NotificationServiceClient::connect(demo.url.clone()).await?;
     for (index, (centre, uscc)) in bidders.iter().enumerate() {
         let webhook = index % 5 == 0;
@@ -43,7 +44,8 @@ pub async fn register(demo: &NotificationDemo, tokens: &TokenKeys, bidders: &[(S
         };
         client.set_contacts(tokens.request(Role::Bidder, centre, uscc, 600, request)?).await?;
     }
-    Ok(bidders.len())
+    println!("{} bidders registered their e-mail, phone and (one in five) webhook with the notification service", bidders.len());
+    Ok(())
 }
 
 /// The service's counters: sent by channel, duplicates, failed, backlog.
@@ -61,7 +63,8 @@ pub async fn counters(metrics_url: &str) -> anyhow::Result<Counters> {
     let mut counters = Counters::default();
     for line in text.lines().filter(|line| !line.starts_with('#')) {
         let Some((name, value)) = line.rsplit_once(' ') else { continue };
-        let value = value.parse::<f64>().unwrap_or(0.0).max(0.0).round() as u64;
+        // Counters and gauges of whole things, printed as integers (a fraction is cut off).
+        let value = value.split('.').next().and_then(|whole| whole.parse::<u64>().ok()).unwrap_or(0);
         let channel = name.split("channel=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_default().to_owned();
         if name.starts_with("jinfu_notifications_sent_total") {
             *counters.sent.entry(channel).or_default() += value;

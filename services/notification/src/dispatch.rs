@@ -70,13 +70,18 @@ impl Dispatcher {
         let lease = chrono::Duration::seconds(i64::try_from(self.settings.lease_seconds.max(1)).unwrap_or(60));
         let claimed = deliveries::claim_due(&self.pool, now, now + lease, self.settings.batch_max).await?;
         let count = claimed.len();
+        // The webhook recipients' current secrets, read once for the round.
+        let recipients: Vec<String> = claimed.iter().filter(|delivery| delivery.channel == "webhook").map(|delivery| delivery.recipient.clone()).collect();
+        let secrets = if recipients.is_empty() { Default::default() } else { contacts::webhook_secrets(&self.pool, &recipients).await? };
+        let secrets = &secrets;
         let sent: Vec<(Uuid, i32, String)> = futures::stream::iter(claimed)
             .map(|delivery| async move {
                 let span = info_span!("deliver", channel = %delivery.channel, delivery_id = %delivery.id, template = %delivery.template);
                 if let Some(parent) = &delivery.traceparent {
                     jinfu_platform::kafka::adopt_trace_context_from_pairs(&span, &[("traceparent".to_owned(), parent.as_bytes().to_vec())]);
                 }
-                match self.deliver(&delivery).instrument(span).await {
+                let secret = secrets.get(&delivery.recipient).map(String::as_str);
+                match self.deliver(&delivery, secret).instrument(span).await {
                     Ok(provider_id) => provider_id.map(|provider_id| (delivery.id, delivery.attempts, provider_id)),
                     Err(error) => {
                         warn!(delivery_id = %delivery.id, error = format!("{error:#}"), "recording a delivery's failure failed; it is sent again after its lease");
@@ -98,10 +103,8 @@ impl Dispatcher {
 
     /// Sends one delivery: the provider's id when accepted (recorded with the round's others);
     /// a failure is recorded here (retry or dead letter).
-    async fn deliver(&self, delivery: &Claimed) -> anyhow::Result<Option<String>> {
-        let secret =
-            if delivery.channel == "webhook" { contacts::get(&self.pool, &delivery.recipient).await?.and_then(|row| row.webhook_secret) } else { None };
-        let error = match self.senders.send(delivery, secret.as_deref()).await {
+    async fn deliver(&self, delivery: &Claimed, webhook_secret: Option<&str>) -> anyhow::Result<Option<String>> {
+        let error = match self.senders.send(delivery, webhook_secret).await {
             Ok(provider_id) => return Ok(Some(provider_id)),
             Err(error) => error,
         };

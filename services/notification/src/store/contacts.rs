@@ -90,6 +90,13 @@ pub async fn preferences(pool: &PgPool, party: &str) -> sqlx::Result<(Vec<(Categ
     Ok((switches, tags.into_iter().map(|(tag,)| tag).collect()))
 }
 
+/// The webhook secrets of `parties` that have one.
+pub async fn webhook_secrets(pool: &PgPool, parties: &[String]) -> sqlx::Result<std::collections::HashMap<String, String>> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT party, webhook_secret FROM contacts WHERE party = ANY($1) AND webhook_secret IS NOT NULL").bind(parties).fetch_all(pool).await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Replaces a party's switches and tags in one transaction.
 pub async fn set_preferences(pool: &PgPool, party: &str, switches: &[(Category, Channel, bool)], tags: &[String]) -> sqlx::Result<()> {
     let mut transaction = pool.begin().await?;
