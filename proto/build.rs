@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "jinfu/contract/v1/contract.proto",
             "jinfu/credit/v1/credit.proto",
             "jinfu/notification/v1/notification.proto",
+            "jinfu/loan/v1/loan.proto",
         ],
         &["."],
     )?;

@@ -31,6 +31,12 @@ pub mod contract {
     }
 }
 
+pub mod loan {
+    pub mod v1 {
+        tonic::include_proto!("jinfu.loan.v1");
+    }
+}
+
 /// The signed terms of an e-guarantee and its types: the contract with issuers and banks.
 pub mod guarantee_terms;
 

@@ -132,6 +132,7 @@ pub async fn record(
         json!({
             "payment_id": payment.payment_id, "contract_id": contract.contract_id, "paid_on": payment.paid_on, "amount": yuan(payment.total().fen()),
             "purchaser_uscc": contract.purchaser_uscc, "supplier_uscc": contract.supplier_uscc, "allocations": allocations,
+            "account_no": contract.account_no, "locked_by": contract.account_locked_by,
         }),
     );
     events.insert(transaction).await?;

@@ -31,13 +31,16 @@ pub enum Role {
     Purchaser,
     /// A supplier (供应商) acting on its own contracts; `party` is its USCC.
     Supplier,
+    /// An officer of a lender onboarded by the province (the loans service); `party` is
+    /// `<lender_id>:<officer>`.
+    Lender,
 }
 
 impl FromStr for Role {
     type Err = anyhow::Error;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         serde_json::from_value(serde_json::Value::String(text.to_owned()))
-            .map_err(|_| anyhow::anyhow!("unknown role {text:?}: operator, bidder, supervisor, bank, issuer, admin, purchaser or supplier"))
+            .map_err(|_| anyhow::anyhow!("unknown role {text:?}: operator, bidder, supervisor, bank, issuer, admin, purchaser, supplier or lender"))
     }
 }
 
@@ -49,7 +52,7 @@ impl Role {
     pub fn is_service(self) -> bool {
         match self {
             Role::Admin | Role::Bank | Role::Issuer => true,
-            Role::Operator | Role::Bidder | Role::Supervisor | Role::Purchaser | Role::Supplier => false,
+            Role::Operator | Role::Bidder | Role::Supervisor | Role::Purchaser | Role::Supplier | Role::Lender => false,
         }
     }
 }

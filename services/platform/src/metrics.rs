@@ -58,6 +58,14 @@ pub const CONTRACT_DEADLINE_BREACHES: &str = "jinfu_contract_deadline_breaches_t
 pub const CONTRACT_OVERDUE_INVOICES: &str = "jinfu_contract_overdue_invoices";
 /// Gauge: fen past due and unpaid on those invoices, as of the last sweep.
 pub const CONTRACT_OVERDUE_FEN: &str = "jinfu_contract_overdue_fen";
+/// Counter, label `type` (the `loan.events` type: `loan.applied`, `loan.disbursed`,
+/// `loan.repaid`, `loan.defaulted`, ...): events the loans service wrote to its outbox.
+pub const LOANS_EVENTS: &str = "jinfu_loans_events_total";
+/// Gauge: proposals to the credit service (defaults, misconduct) not delivered yet; those that
+/// failed every attempt stay counted until a human acts (runbook, "JinfuLoanProposalsStuck").
+pub const LOANS_PROPOSALS_UNDELIVERED: &str = "jinfu_loans_proposals_undelivered";
+/// Counter, label `reason`: sweeper rounds or calls to the contract or credit service that failed.
+pub const LOANS_SWEEP_ERRORS: &str = "jinfu_loans_sweep_errors_total";
 /// Counter, label `channel` (`email`, `sms`, `webhook`, `inbox`): notification deliveries the
 /// channel accepted (an inbox message counts when recorded).
 pub const NOTIFICATIONS_SENT: &str = "jinfu_notifications_sent_total";

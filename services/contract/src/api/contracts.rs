@@ -27,11 +27,14 @@ pub(super) async fn view(api: &ContractApi, contract: &ContractRow) -> Result<pb
     let milestones = store::milestones(&api.pool, centre, id).await.map_err(failed("reading milestones"))?;
     let acceptances = store::acceptances(&api.pool, centre, id).await.map_err(failed("reading acceptances"))?;
     let amendments = store::amendments(&api.pool, centre, id).await.map_err(failed("reading amendments"))?;
+    let account_changes = crate::store::accounts::history(&api.pool, centre, id).await.map_err(failed("reading account changes"))?;
     let facts = clock_facts(contract, &acceptances);
-    Ok(contract_pb(contract, &milestones, &clocks(&facts), amendments, api.today()))
+    let mut view = contract_pb(contract, &milestones, &clocks(&facts), amendments, api.today());
+    view.account_changes = account_changes;
+    Ok(view)
 }
 
-fn name(field: &str, text: &str) -> Result<String, Status> {
+pub(super) fn name(field: &str, text: &str) -> Result<String, Status> {
     let text = printable(field, required_text(field, text)?)?;
     if text.chars().count() > 200 || text.contains('|') {
         return Err(invalid(format!("{field}: at most 200 characters, no '|'")));
@@ -134,7 +137,7 @@ pub(super) async fn draft(api: &ContractApi, request: Request<pb::DraftContractR
 }
 
 /// Writes the events, re-reads the contract and commits.
-async fn finish(mut transaction: Tx, events: Events<'_>, centre_id: &str, contract_id: &str) -> Result<ContractRow, Status> {
+pub(super) async fn finish(mut transaction: Tx, events: Events<'_>, centre_id: &str, contract_id: &str) -> Result<ContractRow, Status> {
     events.insert(&mut transaction).await.map_err(failed("writing events"))?;
     let contract = store::get(&mut *transaction, centre_id, contract_id).await.map_err(failed("reading a contract"))?;
     transaction.commit().await.map_err(failed("committing"))?;

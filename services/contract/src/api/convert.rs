@@ -204,6 +204,9 @@ pub fn contract_pb(contract: &ContractRow, milestones: &[Milestone], clocks: &[C
         termination_reason: contract.termination_reason.clone().unwrap_or_default(),
         paid_on_termination_fen: contract.paid_on_termination_fen.unwrap_or(0),
         overdue_rate_in_force: Some(overdue_rate_pb(&contract.rate_in_force())),
+        collection_account_locked_by: contract.account_locked_by.clone().unwrap_or_default(),
+        // GetContract and the changes' answers fill it; lists leave it out.
+        account_changes: Vec::new(),
     }
 }
 

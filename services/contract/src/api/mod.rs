@@ -3,6 +3,7 @@
 //! request into domain types once, asks the domain and the store, and maps refusals to a
 //! `Status`. Every write is one transaction with the events it causes.
 
+mod accounts;
 mod acceptances;
 mod contracts;
 mod convert;
@@ -86,6 +87,18 @@ impl ContractService for ContractApi {
 
     async fn terminate_contract(&self, request: Request<pb::TerminateContractRequest>) -> Result<Response<pb::Contract>, Status> {
         contracts::terminate(self, request).await
+    }
+
+    async fn change_collection_account(&self, request: Request<pb::ChangeCollectionAccountRequest>) -> Result<Response<pb::Contract>, Status> {
+        accounts::change(self, request).await
+    }
+
+    async fn lock_collection_account(&self, request: Request<pb::LockCollectionAccountRequest>) -> Result<Response<pb::Contract>, Status> {
+        accounts::lock(self, request).await
+    }
+
+    async fn unlock_collection_account(&self, request: Request<pb::UnlockCollectionAccountRequest>) -> Result<Response<pb::Contract>, Status> {
+        accounts::unlock(self, request).await
     }
 
     async fn request_acceptance(&self, request: Request<pb::RequestAcceptanceRequest>) -> Result<Response<pb::Acceptance>, Status> {

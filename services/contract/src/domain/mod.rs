@@ -2,6 +2,7 @@
 //! the facts. The domain never sees an API (`pb::`) type; `api/` converts at the edge and
 //! `store/` persists.
 
+pub mod accounts;
 pub mod clocks;
 pub mod contracts;
 pub mod invoices;

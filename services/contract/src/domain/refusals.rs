@@ -45,6 +45,10 @@ pub enum Refusal {
     AmountBelowInvoiced { amount_fen: i64, invoiced_fen: i64 },
     #[error("another rate ({rate}) is recorded for {day}")]
     LprConflict { day: NaiveDate, rate: String },
+    #[error("the collection account is locked by {holder} (a loan against the contract) until that loan is closed")]
+    CollectionAccountLocked { holder: String },
+    #[error("the collection account is locked by {holder}, not by the lock named")]
+    NotTheLockHolder { holder: String },
 }
 
 impl Refusal {
@@ -71,6 +75,8 @@ impl Refusal {
             Refusal::ForeignInvoice { .. } => "foreign_invoice",
             Refusal::AmountBelowInvoiced { .. } => "amount_below_invoiced",
             Refusal::LprConflict { .. } => "lpr_conflict",
+            Refusal::CollectionAccountLocked { .. } => "collection_account_locked",
+            Refusal::NotTheLockHolder { .. } => "not_the_lock_holder",
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct ContractRow {
     pub terminated_at: Option<DateTime<Utc>>,
     pub termination_reason: Option<String>,
     pub paid_on_termination_fen: Option<i64>,
+    /// The lock on the collection account (a loan's reference), when a lender holds it.
+    pub account_locked_by: Option<String>,
 }
 
 impl ContractRow {
@@ -84,7 +86,7 @@ impl ContractRow {
 const COLUMNS: &str = "centre_id, contract_id, section_id, regime, purchaser_uscc, purchaser_name, supplier_uscc, supplier_name, supplier_scale, amount_fen,
     awarded_at, sign_by, payment_days, bank_name, account_no, account_name, performance_form, performance_fen, quality_form, quality_fen, rate_kind,
     rate_annual::text AS rate_annual, rate_kind_in_force, status, canonical_text, draft_hash, purchaser_signed_at, supplier_signed_at, signed_at, publish_by,
-    file_by, published_at, filed_at, terminated_at, termination_reason, paid_on_termination_fen";
+    file_by, published_at, filed_at, terminated_at, termination_reason, paid_on_termination_fen, account_locked_by";
 
 pub async fn get(executor: impl PgExecutor<'_>, centre_id: &str, contract_id: &str) -> sqlx::Result<Option<ContractRow>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM contracts WHERE centre_id = $1 AND contract_id = $2"))

@@ -207,7 +207,7 @@ fn viewer(caller: &Caller, of_centre: bool) -> Viewer<'_> {
         Role::Bidder => Party::Bidder(&caller.party),
         Role::Issuer => Party::Issuer(&caller.party),
         Role::Operator | Role::Supervisor | Role::Admin => Party::Staff,
-        Role::Bank | Role::Purchaser | Role::Supplier => Party::Other,
+        Role::Bank | Role::Purchaser | Role::Supplier | Role::Lender => Party::Other,
     };
     Viewer { party, of_centre }
 }
