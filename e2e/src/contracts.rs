@@ -61,6 +61,8 @@ pub struct TestContracts {
     pub clock: ManualClock,
     pub pool: PgPool,
     pub events_topic: String,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
     keys: TokenKeys,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -86,7 +88,7 @@ pub async fn spawn_contracts(app: &TestApp, now: DateTime<Utc>) -> anyhow::Resul
     let grpc = ContractServiceClient::connect(format!("http://127.0.0.1:{port}")).await?;
     let keys = TokenKeys::new(&SecretString::from(TOKEN_SECRET))?;
     let events_topic = settings.kafka.topic(jinfu_platform::topics::CONTRACT_EVENTS);
-    Ok(TestContracts { grpc, clock, pool, events_topic, keys, stop: Some(stop) })
+    Ok(TestContracts { grpc, clock, pool, events_topic, endpoint: format!("http://127.0.0.1:{port}"), keys, stop: Some(stop) })
 }
 
 /// A purchaser and a supplier with their contract-signing keys (SM2/SM3 and Ed25519).

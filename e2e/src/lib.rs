@@ -3,6 +3,7 @@
 
 pub mod contracts;
 pub mod credit;
+pub mod loans;
 mod guarantees;
 pub mod notifications;
 

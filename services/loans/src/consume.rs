@@ -135,7 +135,13 @@ impl ContractEvents {
     /// or a loan no longer active, takes nothing: the payment stays recorded).
     async fn repay(&self, transaction: &mut Tx, lock_ref: &str, payment: &PaymentFact, now: DateTime<Utc>) -> anyhow::Result<()> {
         let Some(mut loan) = loans::lock_by_lock_ref(transaction, lock_ref).await? else { return Ok(()) };
-        let Some(position) = loan.position().filter(|_| loan.state() == LoanStatus::Active && loan.contract_id == payment.contract_id) else {
+        if loan.contract_id != payment.contract_id {
+            return Ok(());
+        }
+        if matches!(loan.state(), LoanStatus::Closed | LoanStatus::Overpaid) && loan.unlocked_at.is_none() {
+            return self.overpaid(transaction, loan, payment, now).await;
+        }
+        let Some(position) = loan.position().filter(|_| loan.state() == LoanStatus::Active) else {
             return Ok(());
         };
         let (after, split) = position.repay(payment.amount_fen, payment.paid_on);
@@ -166,7 +172,7 @@ impl ContractEvents {
         )
         .await?;
         if after.owed_fen() == 0 {
-            let closed = if split.surplus_fen > 0 { LoanStatus::Overpaid } else { LoanStatus::Closed };
+            let closed = LoanStatus::Closed;
             loan.set_state(closed);
             loan.closed_at = Some(now);
             let data = json!({
@@ -176,6 +182,29 @@ impl ContractEvents {
             });
             push(transaction, topic, &centre, &id, "loan.closed", data).await?;
         }
+        loans::save(transaction, &loan).await?;
+        Ok(())
+    }
+
+    /// A payment into the account of a loan already closed, before its lock was lifted: all of
+    /// it is the supplier's surplus, and the loan is OVERPAID until the lender returns it.
+    async fn overpaid(&self, transaction: &mut Tx, mut loan: loans::LoanRow, payment: &PaymentFact, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let repayment = RepaymentRow {
+            payment_id: payment.payment_id.clone(),
+            paid_on: payment.paid_on,
+            amount_fen: payment.amount_fen,
+            interest_fen: 0,
+            principal_fen: 0,
+            surplus_fen: payment.amount_fen,
+        };
+        loans::insert_repayment(transaction, &loan, &repayment, now).await?;
+        loan.set_state(LoanStatus::Overpaid);
+        let data = json!({
+            "loan_id": loan.loan_id, "lender_id": loan.lender_id, "supplier_uscc": loan.supplier_uscc, "contract_id": loan.contract_id,
+            "payment_id": payment.payment_id, "paid_on": payment.paid_on, "surplus": yuan(payment.amount_fen),
+            "status": LoanStatus::Overpaid.code(), "status_code": LoanStatus::Overpaid.number(),
+        });
+        push(transaction, &self.events_topic, &loan.centre_id, &loan.loan_id, "loan.overpaid", data).await?;
         loans::save(transaction, &loan).await?;
         Ok(())
     }
