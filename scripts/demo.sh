@@ -10,8 +10,10 @@
 # refunds with interest and the simulated banks pay (a few fail), prints the refunds; then the
 # contract service takes the awarded sections through simulated weeks (signed — some late —,
 # published, invoiced, a few invoices objected to, most paid on time, some late, some not) and
-# prints one line with three overdue-interest examples worked day run by day run; then the
-# notification service tells every party concerned by e-mail (an SMTP sink), SMS and webhook
+# prints one line with three overdue-interest examples worked day run by day run — meanwhile two
+# lenders finance some of those contracts through the loans service (the collection account
+# locked to the lender, the purchasers' payments repaying the loans, one loan defaulting and
+# proposed to the credit service: one `loans:` line); then the notification service tells every party concerned by e-mail (an SMTP sink), SMS and webhook
 # (simulated gateways) and in-app, and the demo prints its summary and one message of each kind;
 # ends with the verification command (last line: `verify: ok`).
 #
@@ -24,7 +26,8 @@
 # DEMO_CONTRACT_PORT (contract service, 50053), DEMO_CONTRACT_METRICS_PORT (its metrics, 9191),
 # DEMO_CREDIT_PORT (credit service, 50054), DEMO_CREDIT_METRICS_PORT (its metrics, 9192),
 # DEMO_NOTIFICATION_PORT (notification service, 50055), DEMO_NOTIFICATION_METRICS_PORT (its
-# metrics, 9193), DEMO_GATEWAYS_PORT (simulated SMS gateway and webhook receiver, 8025).
+# metrics, 9193), DEMO_LOANS_PORT (loans service, 50056), DEMO_LOANS_METRICS_PORT (its metrics,
+# 9194), DEMO_GATEWAYS_PORT (simulated SMS gateway and webhook receiver, 8025).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -91,6 +94,11 @@ if [ ! -f "$DEMO_DIR/credit.env" ]; then
   read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "CREDIT_EVENTS_PRIVATE=$priv CREDIT_EVENTS_PUBLIC=$pub" >"$DEMO_DIR/credit.env"
 fi
 source "$DEMO_DIR/credit.env"
+# The loans service's key: signs loan.events.
+if [ ! -f "$DEMO_DIR/loans.env" ]; then
+  read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "LOANS_EVENTS_PRIVATE=$priv" >"$DEMO_DIR/loans.env"
+fi
+source "$DEMO_DIR/loans.env"
 # The notification service's key: its outbox relay signs the dead letters it publishes.
 if [ ! -f "$DEMO_DIR/notification.env" ]; then
   read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "NOTIFICATION_EVENTS_PRIVATE=$priv" >"$DEMO_DIR/notification.env"
@@ -121,8 +129,9 @@ stop_notification() { [ -z "$NOTIFICATION_PID" ] || { kill "$NOTIFICATION_PID" 2
 stop_ledger() { kill "$LEDGER_PID" 2>/dev/null && wait "$LEDGER_PID" 2>/dev/null || true; }
 stop_guarantee() { [ -z "$GUARANTEE_PID" ] || { kill "$GUARANTEE_PID" 2>/dev/null && wait "$GUARANTEE_PID" 2>/dev/null || true; }; }
 stop_contract() { [ -z "$CONTRACT_PID" ] || { kill "$CONTRACT_PID" 2>/dev/null && wait "$CONTRACT_PID" 2>/dev/null || true; }; }
+stop_loans() { [ -z "$LOANS_PID" ] || { kill "$LOANS_PID" 2>/dev/null && wait "$LOANS_PID" 2>/dev/null || true; }; }
 stop_credit() { [ -z "$CREDIT_PID" ] || { kill "$CREDIT_PID" 2>/dev/null && wait "$CREDIT_PID" 2>/dev/null || true; }; }
-trap 'stop_notification; stop_contract; stop_guarantee; stop_credit; stop_ledger' EXIT
+trap 'stop_notification; stop_loans; stop_contract; stop_guarantee; stop_credit; stop_ledger' EXIT
 for _ in $(seq 1 120); do
   (exec 3<>"/dev/tcp/127.0.0.1/${DEMO_GRPC_PORT:-50051}") 2>/dev/null && break
   kill -0 "$LEDGER_PID" 2>/dev/null || { echo "[demo] the ledger exited:"; tail -20 "$DEMO_DIR/ledger.log"; exit 1; }
@@ -190,6 +199,27 @@ for attempt in $(seq 1 120); do
   sleep 0.5
 done
 
+# The loans service: lenders finance contracts; it asks the contract service (facts, the lock on
+# the collection account) and the credit service (eligibility), consumes contract.events (the
+# purchasers' payments repay loans) and reads the contract service's clock file.
+LOANS_LISTEN="127.0.0.1:${DEMO_LOANS_PORT:-50056}"
+LOANS_METRICS="127.0.0.1:${DEMO_LOANS_METRICS_PORT:-9194}"
+echo "[demo] starting the loans service on $LOANS_LISTEN, metrics on http://$LOANS_METRICS/metrics (log: $DEMO_DIR/loans.log)"
+JINFU_GRPC__LISTEN="$LOANS_LISTEN" JINFU_METRICS__LISTEN="$LOANS_METRICS" \
+  JINFU_CONSUMER__ASSIGNMENT=manual JINFU_CONSUMER__INSTANCE_ID="loans-demo-0" \
+  JINFU_SIGNING__KEY_REF=loans_demo JINFU_SIGNING__PRIVATE_KEY="$LOANS_EVENTS_PRIVATE" \
+  JINFU_CLOCK_FILE="$CONTRACT_CLOCK" JINFU_SWEEP_INTERVAL_SECONDS=1 \
+  JINFU_CONTRACT__ENDPOINT="http://$CONTRACT_LISTEN" JINFU_CREDIT__ENDPOINT="http://$CREDIT_LISTEN" \
+  JINFU_TRUSTED_PUBLISHERS__CONTRACT__CONTRACT_DEMO__SCHEME=ed25519 JINFU_TRUSTED_PUBLISHERS__CONTRACT__CONTRACT_DEMO__PUBLIC_KEY="$CONTRACT_EVENTS_PUBLIC" \
+  target/debug/loans serve >"$DEMO_DIR/loans.log" 2>&1 &
+LOANS_PID=$!
+for attempt in $(seq 1 120); do
+  target/debug/loans health --endpoint "http://$LOANS_LISTEN" >/dev/null 2>&1 && break
+  kill -0 "$LOANS_PID" 2>/dev/null || { echo "[demo] the loans service exited:"; tail -20 "$DEMO_DIR/loans.log"; exit 1; }
+  [ "$attempt" -lt 120 ] || { echo "[demo] the loans service did not become ready:"; tail -20 "$DEMO_DIR/loans.log"; exit 1; }
+  sleep 0.5
+done
+
 # The simulated message gateways (an SMS gateway and a webhook receiver) and the notification
 # service: every party told once — e-mail to the SMTP sink stack.sh started, SMS and webhooks to
 # the simulators, an in-app inbox. It verifies every event it consumes with its publisher's key.
@@ -224,7 +254,7 @@ done
 target/debug/bank-sim demo \
   --ledger-url "http://$JINFU_GRPC__LISTEN" \
   --guarantee-url "http://$GUARANTEE_LISTEN" \
-  --contract-url "http://$CONTRACT_LISTEN" --contract-clock-file "$CONTRACT_CLOCK" \
+  --contract-url "http://$CONTRACT_LISTEN" --contract-clock-file "$CONTRACT_CLOCK" --loans-url "http://$LOANS_LISTEN" \
   --credit-url "http://$CREDIT_LISTEN" \
   --notification-url "http://$NOTIFICATION_LISTEN" --notification-metrics-url "http://$NOTIFICATION_METRICS/metrics" \
   --gateways-url "http://$GATEWAYS_LISTEN" --maildir "$SMTP_MAILDIR" \
@@ -235,8 +265,9 @@ target/debug/bank-sim demo \
   --count "${DEMO_COUNT:-3000}" --rate "${DEMO_RATE:-1000}"
 
 echo
-echo "[demo] stopping the notification, contract, guarantee and credit services and the ledger gracefully, then verifying every invariant"
+echo "[demo] stopping the notification, loans, contract, guarantee and credit services and the ledger gracefully, then verifying every invariant"
 stop_notification
+stop_loans
 stop_contract
 stop_guarantee
 stop_credit

@@ -145,12 +145,13 @@ impl Demo {
         Ok(self.grpc.clone().get_invoice(self.request(Role::Supplier, &deal.centre, &deal.supplier.0, request)?).await?.into_inner())
     }
 
-    /// The purchaser pays what is payable on `invoice_no`, with value date `paid_on`.
-    async fn pay(&self, deal: &Deal, invoice_no: &str, paid_on: NaiveDate) -> anyhow::Result<()> {
+    /// The purchaser pays what is payable on `invoice_no`, with value date `paid_on`; returns
+    /// the amount paid.
+    async fn pay(&self, deal: &Deal, invoice_no: &str, paid_on: NaiveDate) -> anyhow::Result<i64> {
         let invoice = self.get_invoice(deal, invoice_no).await?;
         let outstanding = invoice.payable_fen - invoice.paid_fen;
         if outstanding <= 0 {
-            return Ok(());
+            return Ok(0);
         }
         let request = pb::RecordPaymentRequest {
             centre_id: deal.centre.clone(),
@@ -160,7 +161,7 @@ impl Demo {
             allocations: vec![pb::Allocation { invoice_no: invoice_no.into(), amount_fen: outstanding }],
         };
         self.grpc.clone().record_payment(self.request(Role::Purchaser, &deal.centre, &deal.purchaser.0, request)?).await?;
-        Ok(())
+        Ok(outstanding)
     }
 }
 
@@ -254,7 +255,13 @@ fn worked(contract: &pb::Contract, invoice: &pb::Invoice) -> String {
 /// Runs the contracts of `sections` (centre, section, bidders with the winner first; the first
 /// section is skipped: the e-trading system reported its contract signed) and returns the
 /// figures. `seed` makes the choices repeatable.
-pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(String, String, Vec<String>)], seed: u64) -> anyhow::Result<ContractFigures> {
+pub async fn run(
+    settings: &ContractDemo,
+    tokens: &TokenKeys,
+    sections: &[(String, String, Vec<String>)],
+    seed: u64,
+    loans: Option<&crate::loans::LoanDemo>,
+) -> anyhow::Result<(ContractFigures, Option<crate::loans::LoanFigures>)> {
     let demo = Demo {
         grpc: ContractServiceClient::connect(settings.url.clone()).await?,
         tokens: tokens.clone(),
@@ -307,6 +314,17 @@ pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(Strin
             };
             demo.grpc.clone().record_disclosure(demo.request(Role::Purchaser, &deal.centre, &deal.purchaser.0, request)?).await?;
         }
+    }
+    // Day 3: some winners finance their contracts (the collection account locked to the lender).
+    let mut plan = None;
+    if let Some(loans) = loans {
+        let today = demo.day(3)?;
+        let signed: Vec<_> = deals
+            .iter()
+            .filter(|deal| !deal.late)
+            .map(|deal| (deal.centre.clone(), deal.contract.contract_id.clone(), deal.supplier.0.clone(), deal.contract.amount_fen))
+            .collect();
+        plan = Some(crate::loans::start(loans, tokens, &signed, today).await?);
     }
     demo.day(5)?;
     let mut number = u64::try_from(demo.start.timestamp()).unwrap_or(0) % 1_000_000 * 10_000;
@@ -363,7 +381,9 @@ pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(Strin
     // Day 60: payments: most on their due date, some late (value date 3-20 days after it),
     // some not at all.
     let today = demo.day(60)?;
-    for deal in deals.iter().filter(|deal| !deal.late) {
+    let unpaid = plan.as_ref().map(|plan| plan.unpaid_contracts.clone()).unwrap_or_default();
+    let mut paid = std::collections::BTreeMap::<String, i64>::new();
+    for deal in deals.iter().filter(|deal| !deal.late && !unpaid.contains(&deal.contract.contract_id)) {
         for invoice_no in &deal.invoices {
             let invoice = demo.get_invoice(deal, invoice_no).await?;
             let Ok(due) = NaiveDate::parse_from_str(&invoice.due_on, "%Y-%m-%d") else { continue };
@@ -375,7 +395,7 @@ pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(Strin
             } else {
                 continue;
             };
-            demo.pay(deal, invoice_no, paid_on.min(today)).await?;
+            *paid.entry(deal.contract.contract_id.clone()).or_default() += demo.pay(deal, invoice_no, paid_on.min(today)).await?;
         }
     }
     // Day 75: where things stand.
@@ -406,5 +426,9 @@ pub async fn run(settings: &ContractDemo, tokens: &TokenKeys, sections: &[(Strin
             }
         }
     }
-    Ok(figures)
+    let loans = match plan.as_mut() {
+        Some(plan) => Some(plan.summarise(&paid, std::time::Duration::from_secs(120)).await?),
+        None => None,
+    };
+    Ok((figures, loans))
 }

@@ -10,6 +10,7 @@ pub mod credit;
 pub mod demo;
 pub mod gateways;
 pub mod guarantees;
+pub mod loans;
 pub mod notifications;
 
 use std::time::Duration;

@@ -121,6 +121,11 @@ enum Command {
         /// moves it day by day.
         #[arg(long)]
         contract_clock_file: Option<std::path::PathBuf>,
+        /// The loans service's gRPC endpoint (with --contract-url, reading the same clock file);
+        /// given, lenders finance some contracts, the purchasers' payments repay them and one
+        /// defaults.
+        #[arg(long, requires = "contract_url")]
+        loans_url: Option<String>,
         /// The credit service's gRPC endpoint; given, the ledger's collusion leads become
         /// proposals, a supervisor decides them and a debarred bidder is refused a guarantee.
         #[arg(long)]
@@ -318,6 +323,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             guarantee_percent,
             contract_url,
             contract_clock_file,
+            loans_url,
             credit_url,
             notification_url,
             notification_metrics_url,
@@ -385,9 +391,14 @@ async fn run() -> anyhow::Result<ExitCode> {
             }
             if let (Some(url), Some(clock_file)) = (contract_url, contract_clock_file) {
                 let contracts = jinfu_bank_sim::contracts::ContractDemo { url, clock_file };
-                let figures = jinfu_bank_sim::contracts::run(&contracts, &settings.tokens, &mix.sections, settings.seed).await?;
+                let loans = loans_url.map(|url| jinfu_bank_sim::loans::LoanDemo { url });
+                let (figures, loans) = jinfu_bank_sim::contracts::run(&contracts, &settings.tokens, &mix.sections, settings.seed, loans.as_ref()).await?;
                 println!();
                 println!("{figures}");
+                if let Some(loans) = loans {
+                    println!();
+                    println!("{loans}");
+                }
             }
             if let Some(credit_url) = credit_url {
                 let mut centres: Vec<String> = settings.banks.iter().map(|bank| bank.centre.clone()).collect();
