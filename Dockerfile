@@ -1,13 +1,13 @@
 # One image per service binary, from one build: `docker build --target ledger -t …/jinfu/ledger .`
-# (targets: ledger, operator, guarantee, contract, credit, notification, bank-sim). The chart expects each binary at
+# (targets: ledger, operator, guarantee, contract, credit, notification, loans, bank-sim). The chart expects each binary at
 # /usr/local/bin/<name>, run as the non-root user 10001 with a read-only root filesystem.
 # Not built in CI here (no container registry is reachable from the build machines).
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN cargo build --release --locked --bin ledger --bin operator --bin guarantee --bin contract --bin credit --bin notification --bin bank-sim \
- && mkdir /out && cp target/release/ledger target/release/operator target/release/guarantee target/release/contract target/release/credit target/release/notification target/release/bank-sim /out/
+RUN cargo build --release --locked --bin ledger --bin operator --bin guarantee --bin contract --bin credit --bin notification --bin loans --bin bank-sim \
+ && mkdir /out && cp target/release/ledger target/release/operator target/release/guarantee target/release/contract target/release/credit target/release/notification target/release/loans target/release/bank-sim /out/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
@@ -37,6 +37,10 @@ ENTRYPOINT ["/usr/local/bin/credit"]
 FROM runtime AS notification
 COPY --from=build /out/notification /usr/local/bin/notification
 ENTRYPOINT ["/usr/local/bin/notification"]
+
+FROM runtime AS loans
+COPY --from=build /out/loans /usr/local/bin/loans
+ENTRYPOINT ["/usr/local/bin/loans"]
 
 FROM runtime AS bank-sim
 COPY --from=build /out/bank-sim /usr/local/bin/bank-sim

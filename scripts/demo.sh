@@ -95,8 +95,8 @@ if [ ! -f "$DEMO_DIR/credit.env" ]; then
 fi
 source "$DEMO_DIR/credit.env"
 # The loans service's key: signs loan.events.
-if [ ! -f "$DEMO_DIR/loans.env" ]; then
-  read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "LOANS_EVENTS_PRIVATE=$priv" >"$DEMO_DIR/loans.env"
+if ! grep -qs LOANS_EVENTS_PUBLIC "$DEMO_DIR/loans.env"; then
+  read -r _ priv pub < <(target/debug/bank-sim keygen --scheme ed25519); echo "LOANS_EVENTS_PRIVATE=$priv LOANS_EVENTS_PUBLIC=$pub" >"$DEMO_DIR/loans.env"
 fi
 source "$DEMO_DIR/loans.env"
 # The notification service's key: its outbox relay signs the dead letters it publishes.
@@ -242,6 +242,7 @@ JINFU_GRPC__LISTEN="$NOTIFICATION_LISTEN" JINFU_METRICS__LISTEN="$NOTIFICATION_M
   JINFU_SIGNING__KEY_REF=notification_demo JINFU_SIGNING__PRIVATE_KEY="$NOTIFICATION_EVENTS_PRIVATE" \
   JINFU_TRUSTED_PUBLISHERS__LEDGER__LEDGER_DEMO__SCHEME=ed25519 JINFU_TRUSTED_PUBLISHERS__LEDGER__LEDGER_DEMO__PUBLIC_KEY="$LEDGER_EVENTS_PUBLIC" \
   JINFU_TRUSTED_PUBLISHERS__CREDIT__CREDIT_DEMO__SCHEME=ed25519 JINFU_TRUSTED_PUBLISHERS__CREDIT__CREDIT_DEMO__PUBLIC_KEY="$CREDIT_EVENTS_PUBLIC" \
+  JINFU_TRUSTED_PUBLISHERS__LOANS__LOANS_DEMO__SCHEME=ed25519 JINFU_TRUSTED_PUBLISHERS__LOANS__LOANS_DEMO__PUBLIC_KEY="$LOANS_EVENTS_PUBLIC" \
   target/debug/notification serve >"$DEMO_DIR/notification.log" 2>&1 &
 NOTIFICATION_PID=$!
 for attempt in $(seq 1 120); do

@@ -3,8 +3,8 @@
 
 pub mod contracts;
 pub mod credit;
-pub mod loans;
 mod guarantees;
+pub mod loans;
 pub mod notifications;
 
 pub use guarantees::{guarantee_settings, spawn_guarantees, spawn_guarantees_with, TestGuarantees};

@@ -97,8 +97,13 @@ impl TestLoans {
     pub async fn sweep(&self) -> anyhow::Result<()> {
         let contracts = jinfu_loans_service::peers::Contracts::new(&self.settings.contract.endpoint, self.keys.clone())?;
         let credit = jinfu_loans_service::peers::Credit::new(&self.settings.credit.endpoint, self.keys.clone())?;
-        let sweeper =
-            Sweeper { pool: self.pool.clone(), clock: self.clock.shared(), events_topic: self.events_topic.clone(), contracts: Arc::new(contracts), credit: Arc::new(credit) };
+        let sweeper = Sweeper {
+            pool: self.pool.clone(),
+            clock: self.clock.shared(),
+            events_topic: self.events_topic.clone(),
+            contracts: Arc::new(contracts),
+            credit: Arc::new(credit),
+        };
         sweeper.round().await
     }
 

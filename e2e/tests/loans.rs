@@ -44,7 +44,8 @@ impl World {
         let world = World { app, contracts, credit, loans, parties, contract };
         let id = world.contract.contract_id.clone();
         wait_until("the loans service to learn of the signed contract", || async {
-            let status: Option<String> = sqlx::query_scalar("SELECT status FROM loans.contracts WHERE contract_id = $1").bind(&id).fetch_optional(&world.loans.pool).await?;
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM loans.contracts WHERE contract_id = $1").bind(&id).fetch_optional(&world.loans.pool).await?;
             Ok(status.as_deref() == Some("active"))
         })
         .await?;
@@ -85,7 +86,11 @@ impl World {
         let request = contract_pb::ChangeCollectionAccountRequest {
             centre_id: CENTRE.into(),
             contract_id: self.contract.contract_id.clone(),
-            account: Some(contract_pb::CollectionAccount { bank_name: "中国银行贵阳分行".into(), account_no: account_no.into(), account_name: "供应商".into() }),
+            account: Some(contract_pb::CollectionAccount {
+                bank_name: "中国银行贵阳分行".into(),
+                account_no: account_no.into(),
+                account_name: "供应商".into(),
+            }),
             reason: "补充协议 2026-001".into(),
         };
         Ok(self.contracts.grpc.clone().change_collection_account(self.contracts.as_role(Role::Supplier, self.supplier(), request)).await?.into_inner())
@@ -121,7 +126,8 @@ async fn a_lender_sees_nothing_of_a_supplier_that_did_not_consent() -> anyhow::R
     assert_eq!((loan.status, loan.basis.as_str()), (pb::LoanStatus::Submitted as i32, "contract"));
     let other = pb::LoanRef { centre_id: CENTRE.into(), loan_id: "L-1".into() };
     assert_eq!(world.loans.grpc.clone().get_loan(world.loans.lender("BANK-B", "wang", other.clone())).await.unwrap_err().code(), Code::NotFound);
-    let listed = world.loans.grpc.clone().list_loans(world.loans.lender("BANK-B", "wang", pb::ListLoansRequest { centre_id: CENTRE.into(), status: 0 })).await?;
+    let listed =
+        world.loans.grpc.clone().list_loans(world.loans.lender("BANK-B", "wang", pb::ListLoansRequest { centre_id: CENTRE.into(), status: 0 })).await?;
     assert!(listed.into_inner().loans.is_empty());
 
     world.consent("BANK-A", false).await?;
@@ -301,10 +307,14 @@ async fn a_loan_past_its_grace_days_defaults_and_is_proposed_to_the_credit_servi
     assert_eq!(defaulted.len(), 1, "once");
     assert_eq!(defaulted[0]["data"]["proposal_id"], "loans:default:L-6");
     let list = credit_pb::ListProposalsRequest { centre_id: CENTRE.into(), status: "pending".into() };
-    let proposals = world.credit.grpc.clone().list_proposals(world.credit.as_role(Role::Supervisor, CENTRE, "supervisor-1", list)).await?.into_inner().proposals;
+    let proposals =
+        world.credit.grpc.clone().list_proposals(world.credit.as_role(Role::Supervisor, CENTRE, "supervisor-1", list)).await?.into_inner().proposals;
     assert_eq!(proposals.len(), 1);
     let proposal = &proposals[0];
-    assert_eq!((proposal.proposal_id.as_str(), proposal.subject_uscc.as_str(), proposal.behaviour), ("loans:default:L-6", world.supplier(), credit_pb::Behaviour::LoanDefault as i32));
+    assert_eq!(
+        (proposal.proposal_id.as_str(), proposal.subject_uscc.as_str(), proposal.behaviour),
+        ("loans:default:L-6", world.supplier(), credit_pb::Behaviour::LoanDefault as i32)
+    );
     assert_eq!(proposal.status, "pending", "a proposal, never a ban: a supervisor decides");
     let figures = pb::FiguresRequest { centre_id: CENTRE.into(), ..Default::default() };
     let figures = world.loans.grpc.clone().figures(world.loans.as_role(Role::Supervisor, "supervisor-1", figures)).await?.into_inner();

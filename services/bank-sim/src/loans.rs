@@ -16,8 +16,9 @@ use jinfu_proto::loan::v1 as pb;
 use jinfu_proto::loan::v1::loan_service_client::LoanServiceClient;
 use tonic::transport::Channel;
 
-/// The lenders: (id, name, term in days). The second lends short, so its unpaid loan defaults
-/// within the demo's simulated weeks.
+/// The lenders: (id, name, term in days). The second lends short: it rejects one application
+/// and its one loan, never repaid, defaults within the demo's simulated weeks; the first lends
+/// the rest for half a year, repaid by the purchasers' payments long before maturity.
 const LENDERS: [(&str, &str, u32); 2] = [("GZBANK", "贵州银行", 180), ("ICBC-GZ", "工商银行贵州省分行", 30)];
 /// Loans the demo applies for at most.
 const LOANS_MAX: usize = 8;
@@ -71,9 +72,11 @@ pub struct DemoLoan {
 pub struct LoanPlan {
     grpc: LoanServiceClient<Channel>,
     tokens: TokenKeys,
+    /// The loans disbursed.
     pub loans: Vec<DemoLoan>,
     pub unpaid_contracts: Vec<String>,
-    province: String,
+    applied: u64,
+    approved: u64,
 }
 
 fn request<T>(tokens: &TokenKeys, role: Role, centre: &str, party: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
@@ -121,11 +124,12 @@ pub async fn start(demo: &LoanDemo, tokens: &TokenKeys, deals: &[(String, String
     let mut grpc = LoanServiceClient::connect(demo.url.clone()).await?;
     let province = deals.first().map_or_else(|| "520000".to_owned(), |deal| format!("{}0000", &deal.0[..2]));
     onboard(&mut grpc, tokens, &province).await?;
-    let mut plan = LoanPlan { grpc, tokens: tokens.clone(), loans: Vec::new(), unpaid_contracts: Vec::new(), province };
+    let mut plan = LoanPlan { grpc, tokens: tokens.clone(), loans: Vec::new(), unpaid_contracts: Vec::new(), applied: 0, approved: 0 };
     let chosen: Vec<_> = deals.iter().step_by(2).take(LOANS_MAX).collect();
     for (index, (centre, contract_id, supplier, amount)) in chosen.iter().enumerate() {
-        // The last loan goes to the short-term lender and is never repaid.
-        let (lender, ..) = if index + 1 == chosen.len() { LENDERS[1] } else { LENDERS[index % 2] };
+        // The second application goes to the short-term lender, which rejects it; the last one
+        // too, and that loan is never repaid.
+        let (lender, ..) = if index == 1 || index + 1 == chosen.len() { LENDERS[1] } else { LENDERS[0] };
         let consent = pb::ConsentRequest { centre_id: centre.clone(), lender_id: lender.into() };
         plan.grpc.grant_consent(request(tokens, Role::Supplier, centre, supplier, consent)?).await?;
         let loan_id = format!("ZCD-{contract_id}");
@@ -139,6 +143,7 @@ pub async fn start(demo: &LoanDemo, tokens: &TokenKeys, deals: &[(String, String
             requested_fen: amount_fen,
         };
         let loan = plan.grpc.apply(request(tokens, Role::Supplier, centre, supplier, apply)?).await?.into_inner();
+        plan.applied += 1;
         if loan.status != pb::LoanStatus::Submitted as i32 {
             continue;
         }
@@ -148,11 +153,14 @@ pub async fn start(demo: &LoanDemo, tokens: &TokenKeys, deals: &[(String, String
             plan.grpc.reject(request(tokens, Role::Lender, centre, &decide("li"), reject)?).await?;
             continue;
         }
-        let terms = pb::ProposeTermsRequest { centre_id: centre.clone(), loan_id: loan_id.clone(), amount_fen, rate_bp: 345 + 10 * u32::try_from(index).unwrap_or(0) };
+        let terms =
+            pb::ProposeTermsRequest { centre_id: centre.clone(), loan_id: loan_id.clone(), amount_fen, rate_bp: 345 + 10 * u32::try_from(index).unwrap_or(0) };
         plan.grpc.propose_terms(request(tokens, Role::Lender, centre, &decide("wang"), terms)?).await?;
         let loan_ref = pb::LoanRef { centre_id: centre.clone(), loan_id: loan_id.clone() };
         plan.grpc.approve(request(tokens, Role::Lender, centre, &decide("li"), loan_ref)?).await?;
-        let disburse = pb::DisburseRequest { centre_id: centre.clone(), loan_id: loan_id.clone(), disbursed_on: today.to_string(), reference: format!("FK-{loan_id}") };
+        plan.approved += 1;
+        let disburse =
+            pb::DisburseRequest { centre_id: centre.clone(), loan_id: loan_id.clone(), disbursed_on: today.to_string(), reference: format!("FK-{loan_id}") };
         plan.grpc.disburse(request(tokens, Role::Lender, centre, &decide("li"), disburse)?).await?;
         if index + 1 == chosen.len() {
             plan.unpaid_contracts.push(contract_id.clone());
@@ -164,37 +172,39 @@ pub async fn start(demo: &LoanDemo, tokens: &TokenKeys, deals: &[(String, String
 
 impl LoanPlan {
     /// Waits until every loan whose contract was paid `paid` (contract id → fen) beyond what it
-    /// owes is closed and the unpaid one has defaulted, then reads the province's figures.
+    /// owes is closed and the unpaid one has defaulted, then counts this run's loans as the
+    /// loans service shows them.
     pub async fn summarise(&mut self, paid: &BTreeMap<String, i64>, wait: Duration) -> anyhow::Result<LoanFigures> {
-        let expected: Vec<&DemoLoan> = self.loans.iter().filter(|loan| paid.get(&loan.contract_id).is_some_and(|fen| *fen > loan.amount_fen + loan.amount_fen / 50)).collect();
+        let expected: Vec<&str> = self
+            .loans
+            .iter()
+            .filter(|loan| paid.get(&loan.contract_id).is_some_and(|fen| *fen > loan.amount_fen + loan.amount_fen / 50))
+            .map(|loan| loan.loan_id.as_str())
+            .collect();
+        let unpaid = self.loans.iter().filter(|loan| self.unpaid_contracts.contains(&loan.contract_id)).count();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let (mut closed, mut closed_expected) = (0, 0);
-            let mut proposals = Vec::new();
+            let mut figures = LoanFigures { applied: self.applied, approved: self.approved, ..LoanFigures::default() };
+            let mut closed_expected = 0;
             for loan in &self.loans {
                 let asked = pb::LoanRef { centre_id: loan.centre.clone(), loan_id: loan.loan_id.clone() };
                 let found = self.grpc.get_loan(request(&self.tokens, Role::Operator, &loan.centre, "demo-operator", asked)?).await?.into_inner();
-                let is_closed = found.status == pb::LoanStatus::Closed as i32;
-                closed += usize::from(is_closed);
-                closed_expected += usize::from(is_closed && expected.iter().any(|e| e.loan_id == loan.loan_id));
+                let closed = found.status == pb::LoanStatus::Closed as i32;
+                figures.disbursed += 1;
+                figures.disbursed_fen += found.amount_fen;
+                figures.repaid += usize::from(closed);
+                closed_expected += usize::from(closed && expected.contains(&loan.loan_id.as_str()));
+                figures.overdue += u64::from(found.days_past_due > 0);
                 if found.defaulted_at.is_some() {
-                    proposals.push(format!("{} defaulted {} days past due: proposal loans:default:{} sent to the credit service", found.loan_id, found.days_past_due, found.loan_id));
+                    figures.defaulted += 1;
+                    figures.proposals.push(format!(
+                        "{} defaulted {} days past due: proposal loans:default:{} sent to the credit service",
+                        found.loan_id, found.days_past_due, found.loan_id
+                    ));
                 }
             }
-            let unpaid = self.loans.iter().filter(|loan| self.unpaid_contracts.contains(&loan.contract_id)).count();
-            if (closed_expected == expected.len() && proposals.len() >= unpaid) || tokio::time::Instant::now() > deadline {
-                let asked = pb::FiguresRequest { centre_id: self.province.clone(), ..Default::default() };
-                let figures = self.grpc.figures(request(&self.tokens, Role::Supervisor, &self.province, "demo-supervisor", asked)?).await?.into_inner();
-                return Ok(LoanFigures {
-                    applied: figures.applied,
-                    approved: figures.approved,
-                    disbursed: figures.disbursed,
-                    disbursed_fen: figures.disbursed_fen,
-                    repaid: closed,
-                    overdue: figures.overdue,
-                    defaulted: figures.defaulted,
-                    proposals,
-                });
+            if (closed_expected == expected.len() && figures.proposals.len() >= unpaid) || tokio::time::Instant::now() > deadline {
+                return Ok(figures);
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -138,7 +138,9 @@ impl ContractEvents {
         if loan.contract_id != payment.contract_id {
             return Ok(());
         }
-        if matches!(loan.state(), LoanStatus::Closed | LoanStatus::Overpaid) && loan.unlocked_at.is_none() {
+        // The payment went into the account while this loan held it (`locked_by`), whenever it
+        // is consumed: after closing, all of it is the supplier's.
+        if matches!(loan.state(), LoanStatus::Closed | LoanStatus::Overpaid) {
             return self.overpaid(transaction, loan, payment, now).await;
         }
         let Some(position) = loan.position().filter(|_| loan.state() == LoanStatus::Active) else {
@@ -186,8 +188,8 @@ impl ContractEvents {
         Ok(())
     }
 
-    /// A payment into the account of a loan already closed, before its lock was lifted: all of
-    /// it is the supplier's surplus, and the loan is OVERPAID until the lender returns it.
+    /// A payment into the account of a loan already closed, recorded before its lock was lifted:
+    /// all of it is the supplier's surplus, and the loan is OVERPAID.
     async fn overpaid(&self, transaction: &mut Tx, mut loan: loans::LoanRow, payment: &PaymentFact, now: DateTime<Utc>) -> anyhow::Result<()> {
         let repayment = RepaymentRow {
             payment_id: payment.payment_id.clone(),

@@ -98,8 +98,12 @@ impl Contracts {
 
     /// Lifts the lock `lock_ref` (nothing when it is not held).
     pub async fn unlock(&self, centre_id: &str, contract_id: &str, lock_ref: &str, reason: String) -> Result<(), Status> {
-        let asked =
-            contract::UnlockCollectionAccountRequest { centre_id: centre_id.to_owned(), contract_id: contract_id.to_owned(), lock_ref: lock_ref.to_owned(), reason };
+        let asked = contract::UnlockCollectionAccountRequest {
+            centre_id: centre_id.to_owned(),
+            contract_id: contract_id.to_owned(),
+            lock_ref: lock_ref.to_owned(),
+            reason,
+        };
         let request = self.keys.request(Role::Admin, centre_id, PARTY, 60, asked)?;
         self.client.clone().unlock_collection_account(request).await.map_err(relay("contract"))?;
         Ok(())
@@ -181,7 +185,7 @@ impl Credit {
             Ok(_) => Ok(()),
             // The same id with other content: it is there already; nothing more to deliver.
             Err(status) if status.code() == Code::AlreadyExists => Ok(()),
-            Err(status) => Err(status),
+            Err(status) => Err(relay("credit")(status)),
         }
     }
 }

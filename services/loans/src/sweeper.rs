@@ -4,8 +4,10 @@
 //!   credit service);
 //! - flags receivable confirmations the purchaser left past their 30 days
 //!   (`loan.confirmation_overdue`);
-//! - lifts, through the contract service, the lock of loans that closed;
+//! - lifts, through the contract service, the lock of loans that closed (or whose disbursement
+//!   was undone while the contract service could not answer);
 //! - delivers proposals to the credit service until it has them.
+//!
 //! Each loan in its own transaction; a failing peer is retried next round.
 
 use std::sync::Arc;
@@ -76,43 +78,19 @@ impl Sweeper {
     }
 
     /// Dates a loan's delinquency, default and overdue confirmation; returns `(contract, lock)`
-    /// when a closed loan's lock is still to be lifted.
+    /// when the loan holds a lock it should no longer hold (closed, overpaid, or its
+    /// disbursement undone).
     async fn review(&self, centre_id: &str, loan_id: &str, now: DateTime<Utc>) -> anyhow::Result<Option<(String, String)>> {
         let today = jinfu_ledger::beijing::date(now);
         let mut transaction = self.pool.begin().await?;
         let Some(mut loan) = loans::lock(&mut transaction, centre_id, loan_id).await? else { return Ok(None) };
-        let state = loan.state();
-        if matches!(state, LoanStatus::Closed | LoanStatus::Overpaid) {
-            return Ok(loan.lock_ref.clone().filter(|_| loan.unlocked_at.is_none()).map(|lock| (loan.contract_id.clone(), lock)));
+        if loan.state() != LoanStatus::Active {
+            let stale = loan.lock_ref.clone().filter(|_| loan.unlocked_at.is_none()).map(|lock| (loan.contract_id.clone(), lock));
+            if stale.is_some() || !loan.state().is_open() {
+                return Ok(stale);
+            }
         }
-        let (Some(position), Some(maturity)) = (loan.position(), loan.maturity_on) else { return Ok(None) };
-        let owed = position.accrued(today);
-        let late = days_past_due(maturity, owed.owed_fen(), today);
         let topic = self.events_topic.as_str();
-        let facts = json!({
-            "loan_id": loan.loan_id, "lender_id": loan.lender_id, "supplier_uscc": loan.supplier_uscc, "contract_id": loan.contract_id,
-            "maturity_on": maturity, "days_past_due": late, "grace_days": loan.grace_days, "principal_outstanding": yuan(owed.principal_fen),
-            "interest_due": yuan(owed.interest_due_fen()),
-        });
-        if late > 0 && loan.delinquent_at.is_none() {
-            loan.delinquent_at = Some(now);
-            push(&mut transaction, topic, centre_id, loan_id, "loan.delinquent", facts.clone()).await?;
-        }
-        if in_default(late, u32::try_from(loan.grace_days).unwrap_or(0)) && loan.defaulted_at.is_none() {
-            loan.defaulted_at = Some(now);
-            let proposal = Proposal {
-                centre_id: centre_id.to_owned(),
-                proposal_id: proposal_id("default", loan_id),
-                subject_uscc: loan.supplier_uscc.clone(),
-                behaviour: "loan_default".into(),
-                evidence_refs: vec![format!("loan:{centre_id}:{loan_id}")],
-                summary: format!("贷款 {loan_id} 逾期 {late} 天（宽限期 {} 天），未还本金 {} 元", loan.grace_days, yuan(owed.principal_fen)),
-            };
-            proposals::insert(&mut transaction, loan_id, &proposal, now).await?;
-            let mut data = facts.clone();
-            data["proposal_id"] = json!(proposal.proposal_id);
-            push(&mut transaction, topic, centre_id, loan_id, "loan.defaulted", data).await?;
-        }
         let confirmation_late = loan.confirmation.as_deref() == Some("requested") && loan.confirmation_due_on.is_some_and(|due| due < today);
         if confirmation_late && loan.confirmation_overdue_at.is_none() {
             loan.confirmation_overdue_at = Some(now);
@@ -122,13 +100,41 @@ impl Sweeper {
             });
             push(&mut transaction, topic, centre_id, loan_id, "loan.confirmation_overdue", data).await?;
         }
+        if let (Some(position), Some(maturity), LoanStatus::Active) = (loan.position(), loan.maturity_on, loan.state()) {
+            let owed = position.accrued(today);
+            let late = days_past_due(maturity, owed.owed_fen(), today);
+            let facts = json!({
+                "loan_id": loan.loan_id, "lender_id": loan.lender_id, "supplier_uscc": loan.supplier_uscc, "contract_id": loan.contract_id,
+                "maturity_on": maturity, "days_past_due": late, "grace_days": loan.grace_days, "principal_outstanding": yuan(owed.principal_fen),
+                "interest_due": yuan(owed.interest_due_fen()),
+            });
+            if late > 0 && loan.delinquent_at.is_none() {
+                loan.delinquent_at = Some(now);
+                push(&mut transaction, topic, centre_id, loan_id, "loan.delinquent", facts.clone()).await?;
+            }
+            if in_default(late, u32::try_from(loan.grace_days).unwrap_or(0)) && loan.defaulted_at.is_none() {
+                loan.defaulted_at = Some(now);
+                let proposal = Proposal {
+                    centre_id: centre_id.to_owned(),
+                    proposal_id: proposal_id("default", loan_id),
+                    subject_uscc: loan.supplier_uscc.clone(),
+                    behaviour: "loan_default".into(),
+                    evidence_refs: vec![format!("loan:{centre_id}:{loan_id}")],
+                    summary: format!("贷款 {loan_id} 逾期 {late} 天（宽限期 {} 天），未还本金 {} 元", loan.grace_days, yuan(owed.principal_fen)),
+                };
+                proposals::insert(&mut transaction, loan_id, &proposal, now).await?;
+                let mut data = facts;
+                data["proposal_id"] = json!(proposal.proposal_id);
+                push(&mut transaction, topic, centre_id, loan_id, "loan.defaulted", data).await?;
+            }
+        }
         loans::save(&mut transaction, &loan).await?;
         transaction.commit().await?;
         Ok(None)
     }
 
     async fn unlock(&self, centre_id: &str, loan_id: &str, (contract_id, lock): &(String, String), now: DateTime<Utc>) -> anyhow::Result<()> {
-        if let Err(status) = self.contracts.unlock(centre_id, contract_id, lock, format!("贷款 {loan_id} 已结清")).await {
+        if let Err(status) = self.contracts.unlock(centre_id, contract_id, lock, format!("贷款 {loan_id} 已结清或放款已撤销")).await {
             metrics::counter!(LOANS_SWEEP_ERRORS, "reason" => "unlock").increment(1);
             warn!(loan_id, error = %status.message(), "could not lift the collection account's lock; retrying next round");
             return Ok(());
@@ -138,7 +144,7 @@ impl Sweeper {
     }
 
     async fn deliver(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
-        let waiting = proposals::undelivered(&self.pool, ROUND_MAX).await?;
+        let waiting = proposals::undelivered(&self.pool, now, ROUND_MAX).await?;
         for proposal in &waiting {
             let error = self.credit.propose(proposal).await.err().map(|status| status.message().to_owned());
             if let Some(error) = &error {

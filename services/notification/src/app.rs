@@ -32,8 +32,13 @@ use crate::{MIGRATOR, SCHEMA};
 const STOP_GRACE: Duration = Duration::from_secs(25);
 
 /// The services whose events are consumed: (publisher name in `trusted_publishers`, topic).
-pub const PUBLISHERS: [(&str, &str); 4] =
-    [("ledger", topics::LEDGER_EVENTS), ("guarantee", topics::GUARANTEE_EVENTS), ("contract", topics::CONTRACT_EVENTS), ("credit", topics::CREDIT_EVENTS)];
+pub const PUBLISHERS: [(&str, &str); 5] = [
+    ("ledger", topics::LEDGER_EVENTS),
+    ("guarantee", topics::GUARANTEE_EVENTS),
+    ("contract", topics::CONTRACT_EVENTS),
+    ("credit", topics::CREDIT_EVENTS),
+    ("loans", topics::LOAN_EVENTS),
+];
 
 pub struct Application {
     listener: TcpListener,

@@ -3,8 +3,8 @@
 //! request into domain types once, asks the domain and the store, and maps refusals to a
 //! `Status`. Every write is one transaction with the events it causes.
 
-mod accounts;
 mod acceptances;
+mod accounts;
 mod contracts;
 mod convert;
 mod invoices;

@@ -75,9 +75,12 @@ pub async fn record(transaction: &mut Tx, contract: &ContractRow, change: &Chang
     Ok(())
 }
 
+/// One change as read back: when, action, account number, lock, reason.
+type ChangeRow = (DateTime<Utc>, String, String, Option<String>, String);
+
 /// The changes as shown: "<date> <action> <account_no>[ lock <ref>]: <reason>", oldest first.
 pub async fn history(executor: impl PgExecutor<'_>, centre_id: &str, contract_id: &str) -> sqlx::Result<Vec<String>> {
-    let rows: Vec<(DateTime<Utc>, String, String, Option<String>, String)> = sqlx::query_as(
+    let rows: Vec<ChangeRow> = sqlx::query_as(
         "SELECT changed_at, action, account_no, lock_ref, reason FROM account_changes WHERE centre_id = $1 AND contract_id = $2 ORDER BY sequence",
     )
     .bind(centre_id)

@@ -173,7 +173,9 @@ pub(super) async fn apply(api: &LoanApi, request: Request<pb::ApplyRequest>) -> 
         }
     }
     store::insert(&mut transaction, &loan).await.map_err(|error| match &error {
-        sqlx::Error::Database(database) if database.is_unique_violation() => Status::already_exists(format!("loan {} exists, or the contract has an open loan", body.loan_id)),
+        sqlx::Error::Database(database) if database.is_unique_violation() => {
+            Status::already_exists(format!("loan {} exists, or the contract has an open loan", body.loan_id))
+        }
         _ => failed("storing a loan")(error),
     })?;
     lender_store::grant(&mut *transaction, centre.as_str(), supplier, &lender.lender_id, now).await.map_err(failed("storing a consent"))?;
@@ -214,7 +216,12 @@ pub(super) async fn propose_terms(api: &LoanApi, request: Request<pb::ProposeTer
         .map_err(failed("reading a product"))?
         .ok_or_else(|| not_found(&body.loan_id))?;
     let terms = product_terms(&product);
+    let lender = api.lender(&current.lender_id).await?;
     change(api, &who, &centre, &body.loan_id, |loan| {
+        if lender.status != LenderStatus::Active.code() {
+            let status = LenderStatus::parse(&lender.status).unwrap_or(LenderStatus::Exited).code();
+            return Err(Refusal::LenderNotActive { lender_id: lender.lender_id.clone(), status }.into());
+        }
         may_propose(loan.state(), &terms, loan.requested_fen, body.amount_fen, body.rate_bp)?;
         loan.amount_fen = Some(body.amount_fen);
         loan.rate_bp = Some(i32::try_from(body.rate_bp).unwrap_or(i32::MAX));

@@ -131,6 +131,6 @@ pub fn loan_pb(loan: &LoanRow, repayments: &[RepaymentRow], today: NaiveDate) ->
         confirmation_due_on: date(loan.confirmation_due_on),
         confirmation: loan.confirmation.clone().unwrap_or_default(),
         closed_at: loan.closed_at.map(timestamp),
-        lock_ref: loan.lock_ref.clone().unwrap_or_default(),
+        lock_ref: loan.lock_ref.clone().filter(|_| loan.unlocked_at.is_none()).unwrap_or_default(),
     }
 }

@@ -36,13 +36,16 @@ pub(super) async fn disburse(api: &LoanApi, request: Request<pb::DisburseRequest
         return answer(api, &loan).await;
     }
     expect(loan.state(), LoanStatus::Approved, "a disbursement")?;
+    if disbursed_on < jinfu_ledger::beijing::date(loan.submitted_at) {
+        return Err(invalid("disbursed_on: not before the application"));
+    }
     let lender = api.lender(&lender_id).await?;
     let lock = lock_ref(centre.as_str(), &loan.loan_id);
     let account = CollectionAccount { bank_name: lender.bank_name.clone(), account_no: lender.account_no.clone(), account_name: lender.account_name.clone() };
     let why = format!("合同账户变更补充协议：贷款 {} 放款，回款账户变更为 {} 账户并锁定至贷款结清", loan.loan_id, lender.name);
     api.contracts.lock(centre.as_str(), &loan.contract_id, account, &lock, why).await?;
     let now = api.clock.now();
-    change(api, &who, &centre, &body.loan_id, |loan| {
+    let activated = change(api, &who, &centre, &body.loan_id, |loan| {
         expect(loan.state(), LoanStatus::Approved, "a disbursement")?;
         let amount = loan.amount_fen.ok_or(Refusal::NoTerms)?;
         let rate = loan.rate_bp.and_then(|rate| u32::try_from(rate).ok()).ok_or(Refusal::NoTerms)?;
@@ -61,26 +64,30 @@ pub(super) async fn disburse(api: &LoanApi, request: Request<pb::DisburseRequest
         });
         Ok(Some(("loan.disbursed", data)))
     })
-    .await
+    .await;
+    if activated.is_err() {
+        // The loan changed meanwhile (withdrawn, undone): give the account back.
+        let released = api.contracts.unlock(centre.as_str(), &loan.contract_id, &lock, format!("贷款 {} 未放款", loan.loan_id)).await;
+        if let Err(status) = released {
+            tracing::error!(loan_id = loan.loan_id, lock, error = %status.message(), "a lock taken for a disbursement that did not happen could not be lifted");
+        }
+    }
+    activated
 }
 
 pub(super) async fn undo(api: &LoanApi, request: Request<pb::DecisionRequest>) -> Result<Response<pb::Loan>, Status> {
     let (who, centre) = api.caller(&request, &[Role::Lender], &request.get_ref().centre_id).await?;
     let by = officer(&who)?.party.clone();
     let why = reason(&request.get_ref().reason)?.to_owned();
-    let loan = api.visible(&who, &centre, &request.get_ref().loan_id).await?;
-    expect(loan.state(), LoanStatus::Active, "undoing a disbursement")?;
-    {
-        let mut transaction = api.begin().await?;
-        if store::has_repayments(&mut transaction, centre.as_str(), &loan.loan_id).await.map_err(failed("reading repayments"))? {
+    let loan_id = request.get_ref().loan_id.clone();
+    // First the loan, under its row lock (a repayment being applied waits for it, or went first
+    // and is seen); then the account, keeping the lock's reference until the contract service
+    // has lifted it (the sweeper retries when it cannot answer now).
+    change(api, &who, &centre, &loan_id, |loan| {
+        expect(loan.state(), LoanStatus::Active, "undoing a disbursement")?;
+        if loan.interest_paid_fen > 0 || Some(loan.principal_outstanding_fen) != loan.amount_fen {
             return Err(Refusal::RepaidAlready.into());
         }
-    }
-    if let Some(lock) = &loan.lock_ref {
-        api.contracts.unlock(centre.as_str(), &loan.contract_id, lock, format!("贷款 {} 放款撤销：{why}", loan.loan_id)).await?;
-    }
-    change(api, &who, &centre, &loan.loan_id, |loan| {
-        expect(loan.state(), LoanStatus::Active, "undoing a disbursement")?;
         loan.set_state(LoanStatus::Approved);
         loan.disbursed_on = None;
         loan.disbursed_at = None;
@@ -90,10 +97,17 @@ pub(super) async fn undo(api: &LoanApi, request: Request<pb::DecisionRequest>) -
         loan.interest_accrued_fen = 0;
         loan.interest_paid_fen = 0;
         loan.accrued_to = None;
-        loan.lock_ref = None;
         Ok(Some(("loan.disbursement_undone", json!({ "by": by, "reason": why }))))
     })
-    .await
+    .await?;
+    let loan = api.visible(&who, &centre, &loan_id).await?;
+    if let (Some(lock), None) = (&loan.lock_ref, loan.unlocked_at) {
+        match api.contracts.unlock(centre.as_str(), &loan.contract_id, lock, format!("贷款 {loan_id} 放款撤销：{why}")).await {
+            Ok(()) => store::mark_unlocked(&api.pool, centre.as_str(), &loan_id, api.clock.now()).await.map_err(failed("recording the unlock"))?,
+            Err(status) => tracing::warn!(loan_id, error = %status.message(), "the lock will be lifted by the sweeper"),
+        }
+    }
+    answer(api, &api.visible(&who, &centre, &loan_id).await?).await
 }
 
 pub(super) async fn request_confirmation(api: &LoanApi, request: Request<pb::LoanRef>) -> Result<Response<pb::Loan>, Status> {
@@ -119,7 +133,8 @@ pub(super) async fn confirm_receivable(api: &LoanApi, request: Request<pb::Confi
     let (who, centre) = api.caller(&request, &[Role::Purchaser], &request.get_ref().centre_id).await?;
     let body = request.get_ref();
     let answer_given = if body.confirmed { "confirmed" } else { "disputed" };
-    let why = if body.confirmed { body.reason.trim().to_owned() } else { reason(&body.reason)?.to_owned() };
+    // A note is optional when confirming, required when disputing; either way 1-1000 characters.
+    let why = if body.confirmed && body.reason.trim().is_empty() { String::new() } else { reason(&body.reason)?.to_owned() };
     change(api, &who, &centre, &body.loan_id, |loan| {
         match loan.confirmation.as_deref() {
             Some("requested") => {}

@@ -11,8 +11,8 @@ use super::{failed, LoanApi, Who};
 use crate::domain::rules::may_change_lender;
 use crate::domain::{is_code, LenderStatus, ProductKind, Refusal};
 use crate::events::push;
-use crate::store::lenders::{self as store, LenderRow, ProductRow};
 use crate::store::facts;
+use crate::store::lenders::{self as store, LenderRow, ProductRow};
 
 /// Everyone who reads lenders and products.
 const ANYONE: &[Role] = &[Role::Operator, Role::Supervisor, Role::Admin, Role::Supplier, Role::Purchaser, Role::Lender, Role::Bidder];
@@ -36,6 +36,15 @@ fn text(field: &str, value: &str) -> Result<String, Status> {
     Ok(value.to_owned())
 }
 
+/// An account field as the contract service records it on the contract: no '|'.
+fn account_text(field: &str, value: &str) -> Result<String, Status> {
+    let value = text(field, value)?;
+    if value.contains('|') {
+        return Err(invalid(format!("{field}: no '|'")));
+    }
+    Ok(value)
+}
+
 fn code(field: &str, value: &str) -> Result<String, Status> {
     if !is_code(value) {
         return Err(invalid(format!("{field}: 1-32 letters, digits, '-' or '_'")));
@@ -54,9 +63,9 @@ pub(super) async fn onboard(api: &LoanApi, request: Request<pb::Lender>) -> Resu
         province_id: province.clone(),
         name: text("name", &body.name)?,
         kind: body.kind.clone(),
-        bank_name: text("bank_name", &body.bank_name)?,
-        account_no: text("account_no", &body.account_no)?,
-        account_name: text("account_name", &body.account_name)?,
+        bank_name: account_text("bank_name", &body.bank_name)?,
+        account_no: account_text("account_no", &body.account_no)?,
+        account_name: account_text("account_name", &body.account_name)?,
         status: String::new(),
         status_reason: String::new(),
         onboarded_at: api.clock.now(),
@@ -72,7 +81,9 @@ pub(super) async fn onboard(api: &LoanApi, request: Request<pb::Lender>) -> Resu
         }
     }
     store::upsert_lender(&mut transaction, &row, &caller.party, now).await.map_err(failed("storing a lender"))?;
-    let data = json!({ "lender_id": row.lender_id, "name": row.name, "kind": row.kind, "status": "active", "account_no": row.account_no });
+    let status =
+        store::lock_lender(&mut transaction, &row.lender_id).await.map_err(failed("reading a lender"))?.map(|lender| lender.status).unwrap_or_default();
+    let data = json!({ "lender_id": row.lender_id, "name": row.name, "kind": row.kind, "status": status, "account_no": row.account_no });
     push(&mut transaction, &api.events_topic, &province, &row.lender_id, "lender.onboarded", data).await.map_err(failed("writing an event"))?;
     transaction.commit().await.map_err(failed("committing"))?;
     Ok(Response::new(lender_pb(&api.lender(&row.lender_id).await?)))
@@ -98,6 +109,15 @@ pub(super) async fn set_status(api: &LoanApi, request: Request<pb::SetLenderStat
         let data = json!({ "lender_id": lender.lender_id, "name": lender.name, "kind": lender.kind, "status": next.code(), "reason": why });
         push(&mut transaction, &api.events_topic, &province, &lender.lender_id, "lender.status_changed", data).await.map_err(failed("writing an event"))?;
     }
+    if next == LenderStatus::Exited {
+        // Applications it will never decide stop holding their contracts.
+        for loan in crate::store::loans::reject_submitted_of(&mut transaction, &lender.lender_id, why).await.map_err(failed("rejecting loans"))? {
+            let mut data = super::applications::loan_facts(&loan);
+            data["rejection_code"] = json!("lender_exited");
+            data["reason"] = json!(why);
+            push(&mut transaction, &api.events_topic, &loan.centre_id, &loan.loan_id, "loan.rejected", data).await.map_err(failed("writing an event"))?;
+        }
+    }
     transaction.commit().await.map_err(failed("committing"))?;
     Ok(Response::new(lender_pb(&api.lender(&lender.lender_id).await?)))
 }
@@ -119,7 +139,8 @@ fn in_province<T>(request: &Request<T>, province_id: &str) -> Result<String, Sta
 }
 
 fn product_row(body: &pb::Product) -> Result<ProductRow, Status> {
-    let kind = ProductKind::parse(&body.kind).ok_or_else(|| invalid("kind: contract_financing, performance, engineering_award, revolving, quality_retention or credit_flow"))?;
+    let kind = ProductKind::parse(&body.kind)
+        .ok_or_else(|| invalid("kind: contract_financing, performance, engineering_award, revolving, quality_retention or credit_flow"))?;
     if !(1..=2400).contains(&body.rate_min_bp) || !(body.rate_min_bp..=2400).contains(&body.rate_max_bp) {
         return Err(invalid("rate_min_bp, rate_max_bp: 1 <= min <= max <= 2400"));
     }
@@ -155,8 +176,10 @@ pub(super) async fn publish_product(api: &LoanApi, request: Request<pb::Product>
     let lender = api.lender(&row.lender_id).await?;
     let caller = Caller::of(&request)?;
     let allowed = match caller.role {
-        Role::Lender => crate::domain::Officer::parse(&caller.party).is_some_and(|officer| officer.lender_id == lender.lender_id)
-            && caller.centre.province().as_str() == lender.province_id,
+        Role::Lender => {
+            crate::domain::Officer::parse(&caller.party).is_some_and(|officer| officer.lender_id == lender.lender_id)
+                && caller.centre.province().as_str() == lender.province_id
+        }
         Role::Admin => caller.centre.as_str() == lender.province_id,
         _ => false,
     };

@@ -174,7 +174,10 @@ impl LoanApi {
     }
 
     async fn lender(&self, lender_id: &str) -> Result<LenderRow, Status> {
-        lender_store::lender(&self.pool, lender_id).await.map_err(failed("reading a lender"))?.ok_or_else(|| Status::not_found(format!("lender {} not found", fields::clip(lender_id, 32))))
+        lender_store::lender(&self.pool, lender_id)
+            .await
+            .map_err(failed("reading a lender"))?
+            .ok_or_else(|| Status::not_found(format!("lender {} not found", fields::clip(lender_id, 32))))
     }
 
     fn today(&self) -> chrono::NaiveDate {

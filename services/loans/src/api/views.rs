@@ -52,7 +52,7 @@ pub(super) async fn credit_line(api: &LoanApi, request: Request<pb::CreditLineRe
         return Err(Status::not_found("no credit line for this supplier"));
     }
     let today = api.today();
-    let factors = facts::line_factors(&api.pool, supplier, today).await.map_err(failed("reading payment history"))?;
+    let factors = facts::line_factors(&api.pool, centre.as_str(), supplier, today).await.map_err(failed("reading payment history"))?;
     let (line, formula) = line::credit_line(factors);
     Ok(Response::new(pb::CreditLineAnswer {
         supplier_uscc: supplier.to_owned(),
@@ -83,7 +83,8 @@ pub(super) async fn figures(api: &LoanApi, request: Request<pb::FiguresRequest>)
         Who::Lender(_) => return Err(Status::permission_denied("a lender reads its own figures")),
         _ => (!body.lender_id.is_empty()).then_some(body.lender_id.as_str()),
     };
-    let scope = Scope { centre_id: centre.as_str(), lender_id, from: optional_date("from", &body.from)?, to: optional_date("to", &body.to)?, today: api.today() };
+    let scope =
+        Scope { centre_id: centre.as_str(), lender_id, from: optional_date("from", &body.from)?, to: optional_date("to", &body.to)?, today: api.today() };
     let row = figures::figures(&api.pool, &scope).await.map_err(failed("computing figures"))?;
     let count = |value: i64| u64::try_from(value).unwrap_or(0);
     Ok(Response::new(pb::FiguresResponse {

@@ -35,7 +35,14 @@ pub fn max_amount(product: &ProductTerms, contract_amount_fen: i64) -> i64 {
 
 /// Whether `supplier` may apply to a lender in `lender` status for `requested_fen` under
 /// `product` against `contract`.
-pub fn may_apply(supplier: &str, lender: LenderStatus, lender_id: &str, product: &ProductTerms, contract: &ContractFacts, requested_fen: i64) -> Result<(), Refusal> {
+pub fn may_apply(
+    supplier: &str,
+    lender: LenderStatus,
+    lender_id: &str,
+    product: &ProductTerms,
+    contract: &ContractFacts,
+    requested_fen: i64,
+) -> Result<(), Refusal> {
     if contract.supplier_uscc != supplier {
         return Err(Refusal::NotTheSupplier);
     }
@@ -117,7 +124,14 @@ mod tests {
     }
 
     fn contract() -> ContractFacts {
-        ContractFacts { centre_id: "520100".into(), supplier_uscc: SUPPLIER.into(), amount_fen: 1_000_000, regime: "procurement".into(), sme: true, terminated: false }
+        ContractFacts {
+            centre_id: "520100".into(),
+            supplier_uscc: SUPPLIER.into(),
+            amount_fen: 1_000_000,
+            regime: "procurement".into(),
+            sme: true,
+            terminated: false,
+        }
     }
 
     fn refusal(result: Result<(), Refusal>) -> &'static str {

@@ -41,7 +41,14 @@ pub async fn upsert_contract(transaction: &mut Tx, fact: &ContractFact, at: Date
 }
 
 /// An amendment or a termination of a contract already known (unknown ones: nothing).
-pub async fn update_contract(transaction: &mut Tx, centre_id: &str, contract_id: &str, amount_fen: Option<i64>, terminated: bool, at: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn update_contract(
+    transaction: &mut Tx,
+    centre_id: &str,
+    contract_id: &str,
+    amount_fen: Option<i64>,
+    terminated: bool,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE contracts SET amount_fen = coalesce($3, amount_fen), status = CASE WHEN $4 THEN 'terminated' ELSE status END, updated_at = $5
          WHERE centre_id = $1 AND contract_id = $2",
@@ -104,17 +111,20 @@ pub async fn insert_payment(transaction: &mut Tx, payment: &PaymentFact, at: Dat
     Ok(done.rows_affected() == 1)
 }
 
-/// The factors of `supplier`'s credit-flow line on `today`: payments in the 12 months before.
-pub async fn line_factors(executor: impl PgExecutor<'_>, supplier: &str, today: NaiveDate) -> sqlx::Result<Factors> {
+/// The factors of `supplier`'s credit-flow line on `today`: payments in the 12 months before,
+/// in the centres of `centre_id`'s province.
+pub async fn line_factors(executor: impl PgExecutor<'_>, centre_id: &str, supplier: &str, today: NaiveDate) -> sqlx::Result<Factors> {
     let since = today.checked_sub_months(chrono::Months::new(12)).unwrap_or(today);
     let (received, months, purchasers, outstanding): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT coalesce(sum(amount_fen), 0)::bigint, count(DISTINCT date_trunc('month', paid_on)), count(DISTINCT purchaser_uscc),
-                (SELECT coalesce(sum(principal_outstanding_fen), 0)::bigint FROM loans WHERE supplier_uscc = $1 AND status = 'active')
-         FROM payments WHERE supplier_uscc = $1 AND paid_on > $2 AND paid_on <= $3",
+                (SELECT coalesce(sum(principal_outstanding_fen), 0)::bigint FROM loans
+                  WHERE supplier_uscc = $1 AND status = 'active' AND left(centre_id, 2) = left($4, 2))
+         FROM payments WHERE supplier_uscc = $1 AND paid_on > $2 AND paid_on <= $3 AND left(centre_id, 2) = left($4, 2)",
     )
     .bind(supplier)
     .bind(since)
     .bind(today)
+    .bind(centre_id)
     .fetch_one(executor)
     .await?;
     Ok(Factors {

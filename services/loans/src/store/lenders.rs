@@ -66,9 +66,13 @@ pub async fn set_status(transaction: &mut Tx, lender_id: &str, status: &str, rea
     Ok(())
 }
 
-/// Loans of the lender that are approved or active (submitted ones are rejected on exit).
+/// Loans of the lender that are approved or active (submitted ones are rejected on exit,
+/// `lender_exited`).
 pub async fn open_loans(transaction: &mut Tx, lender_id: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM loans WHERE lender_id = $1 AND status IN ('approved', 'active')").bind(lender_id).fetch_one(&mut **transaction).await
+    sqlx::query_scalar("SELECT count(*) FROM loans WHERE lender_id = $1 AND status IN ('approved', 'active')")
+        .bind(lender_id)
+        .fetch_one(&mut **transaction)
+        .await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -88,7 +92,8 @@ pub struct ProductRow {
     pub contact: String,
 }
 
-const PRODUCT: &str = "p.lender_id, p.product_id, p.name, p.kind, p.rate_min_bp, p.rate_max_bp, p.max_ratio_bp, p.term_days, p.grace_days, p.sme_only, p.centres,
+const PRODUCT: &str =
+    "p.lender_id, p.product_id, p.name, p.kind, p.rate_min_bp, p.rate_max_bp, p.max_ratio_bp, p.term_days, p.grace_days, p.sme_only, p.centres,
     p.regimes, p.contact";
 
 pub async fn upsert_product(transaction: &mut Tx, product: &ProductRow, at: DateTime<Utc>) -> sqlx::Result<()> {
@@ -176,12 +181,10 @@ pub async fn revoke(executor: impl PgExecutor<'_>, centre_id: &str, supplier: &s
 
 /// Whether `supplier` consents (to `lender_id` or to every lender) in `centre_id` now.
 pub async fn consents(executor: impl PgExecutor<'_>, centre_id: &str, supplier: &str, lender_id: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM consents WHERE centre_id = $1 AND supplier_uscc = $2 AND lender_id IN ($3, '*') AND revoked_at IS NULL)",
-    )
-    .bind(centre_id)
-    .bind(supplier)
-    .bind(lender_id)
-    .fetch_one(executor)
-    .await
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM consents WHERE centre_id = $1 AND supplier_uscc = $2 AND lender_id IN ($3, '*') AND revoked_at IS NULL)")
+        .bind(centre_id)
+        .bind(supplier)
+        .bind(lender_id)
+        .fetch_one(executor)
+        .await
 }

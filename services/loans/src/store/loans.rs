@@ -265,14 +265,15 @@ pub async fn has_repayments(transaction: &mut Tx, centre_id: &str, loan_id: &str
         .await
 }
 
-/// Active loans the sweeper must look at on `today`: past maturity not yet in default, or a
-/// confirmation past due not yet flagged; and closed loans whose lock is still to be lifted.
+/// Loans the sweeper must look at on `today`: active ones past maturity not yet in default,
+/// open ones with a confirmation past due not yet flagged, and any other holding a lock still to
+/// be lifted (closed, overpaid, or a disbursement undone).
 pub async fn to_sweep(executor: impl PgExecutor<'_>, today: NaiveDate, limit: i64) -> sqlx::Result<Vec<(String, String)>> {
     sqlx::query_as(
         "SELECT centre_id, loan_id FROM loans
          WHERE (status = 'active' AND maturity_on < $1 AND defaulted_at IS NULL)
-            OR (status = 'active' AND confirmation = 'requested' AND confirmation_due_on < $1 AND confirmation_overdue_at IS NULL)
-            OR (status IN ('closed', 'overpaid') AND lock_ref IS NOT NULL AND unlocked_at IS NULL)
+            OR (status IN ('submitted', 'approved', 'active') AND confirmation = 'requested' AND confirmation_due_on < $1 AND confirmation_overdue_at IS NULL)
+            OR (status <> 'active' AND lock_ref IS NOT NULL AND unlocked_at IS NULL)
          ORDER BY centre_id, loan_id LIMIT $2",
     )
     .bind(today)
@@ -285,4 +286,16 @@ pub async fn to_sweep(executor: impl PgExecutor<'_>, today: NaiveDate, limit: i6
 pub async fn mark_unlocked(executor: impl PgExecutor<'_>, centre_id: &str, loan_id: &str, at: DateTime<Utc>) -> sqlx::Result<()> {
     sqlx::query("UPDATE loans SET unlocked_at = $3 WHERE centre_id = $1 AND loan_id = $2").bind(centre_id).bind(loan_id).bind(at).execute(executor).await?;
     Ok(())
+}
+
+/// Rejects every submitted loan of a lender that exits (`lender_exited`), returning them.
+pub async fn reject_submitted_of(transaction: &mut Tx, lender_id: &str, reason: &str) -> sqlx::Result<Vec<LoanRow>> {
+    sqlx::query_as(&format!(
+        "UPDATE loans SET status_code = 500, status = 'rejected', rejection_code = 'lender_exited', rejection_reason = $2
+         WHERE lender_id = $1 AND status = 'submitted' RETURNING {COLUMNS}"
+    ))
+    .bind(lender_id)
+    .bind(reason)
+    .fetch_all(&mut **transaction)
+    .await
 }

@@ -10,7 +10,7 @@ use super::{operators_of, Category};
 /// An event as the consumer parsed it.
 #[derive(Debug, Clone)]
 pub struct Incoming<'a> {
-    /// `ledger`, `guarantee`, `contract`, `credit`, or `trading`.
+    /// `ledger`, `guarantee`, `contract`, `credit`, `loans`, or `trading`.
     pub source: &'a str,
     pub event_type: &'a str,
     pub centre_id: &'a str,
@@ -119,6 +119,15 @@ pub fn plan(event: &Incoming<'_>) -> Vec<Message> {
         ("credit", "credit.record_repaired") | ("credit", "credit.repair_refused") => {
             vec![to(text(data, "subject_uscc"), Category::Credit, "credit_repair_decided", true)]
         }
+        ("loans", "loan.approved") | ("loans", "loan.rejected") => vec![to(supplier, Category::Payment, "loan_decided", false)],
+        ("loans", "loan.disbursed") => {
+            vec![to(supplier, Category::Payment, "loan_disbursed", false), to(purchaser, Category::Payment, "loan_account_locked", true)]
+        }
+        ("loans", "loan.confirmation_requested") => {
+            vec![deadline(to(purchaser, Category::Payment, "loan_confirmation", true), until(data, "due_on"))]
+        }
+        ("loans", "loan.closed") => vec![to(supplier, Category::Payment, "loan_closed", false)],
+        ("loans", "loan.delinquent") | ("loans", "loan.defaulted") => vec![to(supplier, Category::Payment, "loan_overdue", true)],
         _ => Vec::new(),
     };
     messages.into_iter().flatten().collect()

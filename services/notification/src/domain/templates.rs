@@ -45,6 +45,12 @@ templates!(
     "credit_record",
     "credit_dismissed",
     "credit_repair_decided",
+    "loan_decided",
+    "loan_disbursed",
+    "loan_account_locked",
+    "loan_confirmation",
+    "loan_closed",
+    "loan_overdue",
     "tender_changed",
     "reminder_sign_by",
     "reminder_publish_by",
@@ -164,6 +170,8 @@ fn in_chinese(value: String) -> String {
         "guarantee_fraud" => "保函欺诈",
         "non_performance" => "不履行合同",
         "late_payment" => "逾期付款",
+        "supplier_barred" => "供应商处于禁止参加采购活动期间",
+        "lender_rejected" => "贷款机构审查未通过",
         "unknown_sub_account" => "子账号不存在",
         "wrong_collection_account" => "收款账户错误",
         "payer_name_mismatch" => "付款人名称与投标人不符",
@@ -213,7 +221,10 @@ mod tests {
             "legal_basis": "政府采购法第七十七条", "debarred_from": "2026-12-01", "debarred_until": "2027-12-01", "kind": "debarment",
             "proposal_id": "P-1", "record_id": "R-1", "source": "ledger", "bid_opening_time": "2026-12-02T02:00:00Z",
             "rule": "same_payer_account", "bank_serial": "SER-1", "explanation": "x", "valid_from": "2026-12-01",
-            "value_time": "2026-12-01T07:00:00Z", "payee_account": "6222020200001234567", "order_id": "O-1", "satisfied": false
+            "value_time": "2026-12-01T07:00:00Z", "payee_account": "6222020200001234567", "order_id": "O-1", "satisfied": false,
+            "loan_id": "ZCD-1", "lender_id": "GZBANK", "rate_bp": 385, "term_days": 180, "rejection_code": "lender_rejected",
+            "disbursed_on": "2026-12-03", "maturity_on": "2027-06-01", "account_no": "520100880001", "surplus": "12.30",
+            "interest_paid": "1234.56", "days_past_due": 6, "grace_days": 5, "principal_outstanding": "500000.00", "interest_due": "123.45"
         }"#,
         )
         .unwrap()
@@ -270,6 +281,7 @@ mod tests {
                 "credit",
                 &["credit.proposal_received", "credit.record_confirmed", "credit.proposal_dismissed", "credit.record_repaired", "credit.repair_refused"],
             ),
+            ("loans", &["loan.approved", "loan.rejected", "loan.disbursed", "loan.confirmation_requested", "loan.closed", "loan.delinquent", "loan.defaulted"]),
         ];
         let mut vars = example_vars();
         vars["deemed"] = serde_json::Value::Bool(true);
