@@ -88,6 +88,11 @@ impl TestLoans {
         self.keys.request(role, CENTRE, party, 600, message).expect("a token")
     }
 
+    /// `message` as `role` of `centre` acting as `party`.
+    pub fn as_role_in<T>(&self, role: Role, centre: &str, party: &str, message: T) -> tonic::Request<T> {
+        self.keys.request(role, centre, party, 600, message).expect("a token")
+    }
+
     /// `message` as officer `officer` of lender `lender` (a token of the province centre).
     pub fn lender<T>(&self, lender: &str, officer: &str, message: T) -> tonic::Request<T> {
         self.keys.request(Role::Lender, PROVINCE, &format!("{lender}:{officer}"), 600, message).expect("a token")

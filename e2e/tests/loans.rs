@@ -323,3 +323,47 @@ async fn a_loan_past_its_grace_days_defaults_and_is_proposed_to_the_credit_servi
     world.loans.assert_events_match_schema().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_unconfirmed_receivable_is_flagged_after_30_days_and_an_exiting_lender_frees_the_contract() -> anyhow::Result<()> {
+    let world = World::new("LN-7", 407, 180).await?;
+    world.loans.apply(world.supplier(), "L-7", "BANK-A", &world.contract.contract_id, 4_000_000).await?;
+    let purchaser = world.parties.purchaser.uscc.clone();
+    let reference = pb::LoanRef { centre_id: CENTRE.into(), loan_id: "L-7".into() };
+    let hidden = world.loans.grpc.clone().get_loan(world.loans.as_role(Role::Purchaser, &purchaser, reference.clone())).await.unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound, "the purchaser sees a loan only once asked to confirm");
+    let asked = world.loans.grpc.clone().request_confirmation(world.loans.lender("BANK-A", "wang", reference.clone())).await?.into_inner();
+    assert_eq!((asked.confirmation.as_str(), asked.confirmation_due_on.as_str()), ("requested", "2026-04-01"));
+    world.loans.grpc.clone().get_loan(world.loans.as_role(Role::Purchaser, &purchaser, reference.clone())).await?;
+    world.set_time(beijing("2026-04-01T23:00"));
+    world.loans.sweep().await?;
+    assert!(world.loans.events("loan.confirmation_overdue").await?.is_empty(), "the 30th day is still in time");
+    world.set_time(beijing("2026-04-02T09:00"));
+    world.loans.sweep().await?;
+    world.loans.sweep().await?;
+    let overdue = world.loans.events("loan.confirmation_overdue").await?;
+    assert_eq!(overdue.len(), 1, "flagged once");
+    assert_eq!((overdue[0]["data"]["purchaser_uscc"].as_str(), overdue[0]["data"]["due_on"].as_str()), (Some(purchaser.as_str()), Some("2026-04-01")));
+    let confirm = pb::ConfirmReceivableRequest { centre_id: CENTRE.into(), loan_id: "L-7".into(), confirmed: false, reason: String::new() };
+    let refused = world.loans.grpc.clone().confirm_receivable(world.loans.as_role(Role::Purchaser, &purchaser, confirm.clone())).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "a dispute needs its reason");
+    let disputed = pb::ConfirmReceivableRequest { reason: "验收未完成，应收账款金额待定".into(), ..confirm };
+    let answered = world.loans.grpc.clone().confirm_receivable(world.loans.as_role(Role::Purchaser, &purchaser, disputed)).await?.into_inner();
+    assert_eq!(answered.confirmation, "disputed");
+
+    let exit =
+        pb::SetLenderStatusRequest {
+            province_id: "520000".into(), lender_id: "BANK-A".into(), status: "exited".into(), reason: "退出政采贷业务".into()
+        };
+    let admin = |message| world.loans.as_role_in(Role::Admin, "520000", "province-admin", message);
+    world.loans.grpc.clone().set_lender_status(admin(exit.clone())).await?;
+    let loan = world.loans.get("L-7").await?;
+    assert_eq!((loan.status, loan.rejection_code.as_str()), (pb::LoanStatus::Rejected as i32, "lender_exited"));
+    let back = pb::SetLenderStatusRequest { status: "active".into(), ..exit };
+    let refused = world.loans.grpc.clone().set_lender_status(admin(back)).await.unwrap_err();
+    assert!(refused.message().starts_with("lender_exited:"), "{}", refused.message());
+    let next = world.loans.apply(world.supplier(), "L-7b", "BANK-B", &world.contract.contract_id, 4_000_000).await?;
+    assert_eq!(next.status, pb::LoanStatus::Submitted as i32, "the contract is free for another lender");
+    world.loans.assert_events_match_schema().await?;
+    Ok(())
+}
