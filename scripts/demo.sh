@@ -139,11 +139,14 @@ for _ in $(seq 1 120); do
 done
 
 # The credit service: debarments, with due process; the guarantee service asks it whether a
-# bidder may take part before taking an application.
+# bidder may take part before taking an application. It reads contract.events (verified with the
+# contract service's key, exported above): a supplier that did not sign and a purchaser that paid
+# late become proposals.
 CREDIT_LISTEN="127.0.0.1:${DEMO_CREDIT_PORT:-50054}"
 CREDIT_METRICS="127.0.0.1:${DEMO_CREDIT_METRICS_PORT:-9192}"
 echo "[demo] starting the credit service on $CREDIT_LISTEN, metrics on http://$CREDIT_METRICS/metrics (log: $DEMO_DIR/credit.log)"
 JINFU_GRPC__LISTEN="$CREDIT_LISTEN" JINFU_METRICS__LISTEN="$CREDIT_METRICS" \
+  JINFU_CONSUMER__ASSIGNMENT=manual JINFU_CONSUMER__INSTANCE_ID="credit-demo-0" \
   JINFU_SIGNING__KEY_REF=credit_demo JINFU_SIGNING__PRIVATE_KEY="$CREDIT_EVENTS_PRIVATE" \
   target/debug/credit serve >"$DEMO_DIR/credit.log" 2>&1 &
 CREDIT_PID=$!

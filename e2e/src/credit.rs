@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use jinfu_credit_service::app::Application;
-use jinfu_credit_service::settings::Settings;
+use jinfu_credit_service::settings::{ConsumerConfig, Settings};
 use jinfu_platform::auth::{AuthSettings, Role, TokenKeys};
 use jinfu_platform::clock::ManualClock;
 use jinfu_platform::grpc::GrpcSettings;
@@ -53,6 +53,13 @@ pub async fn spawn_credit(app: &TestApp, now: DateTime<Utc>) -> anyhow::Result<T
         metrics: Default::default(),
         outbox_batch_max: 100,
         signing: Some(SigningSettings { key_ref: CREDIT_KEY_REF.into(), scheme: Scheme::Ed25519, private_key: SecretString::from(key.private_key_hex()) }),
+        // The contract service's key under test: its facts become proposals.
+        trusted_publishers: app.banks.trusted_publishers(),
+        consumer: ConsumerConfig {
+            assignment: jinfu_platform::consumer::Assignment::Manual,
+            instance_id: None,
+            group_id: Some(format!("credit-{}", uuid::Uuid::new_v4().simple())),
+        },
     };
     let clock = ManualClock::new(now);
     let application = Application::build_with_clock(settings.clone(), clock.shared()).await?;

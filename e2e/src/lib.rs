@@ -276,7 +276,7 @@ pub async fn records_done(pool: &PgPool) -> anyhow::Result<i64> {
 /// (`ledger`, `guarantee`) has finished with, applied or dead-lettered: its stored offsets
 /// summed over partitions.
 pub async fn topic_records_done(app: &TestApp, schema: &str, topic: &str) -> anyhow::Result<i64> {
-    anyhow::ensure!(schema == "ledger" || schema == "guarantee", "unknown schema {schema}");
+    anyhow::ensure!(["ledger", "guarantee", "credit", "loans", "notification", "contract"].contains(&schema), "unknown schema {schema}");
     let done: Option<i64> = sqlx::query_scalar(&format!("SELECT sum(next_offset)::int8 FROM {schema}.consumer_offsets WHERE topic = $1 AND next_offset > 0"))
         .bind(app.settings.kafka.topic(topic))
         .fetch_one(&app.pool)

@@ -326,3 +326,66 @@ async fn the_guarantee_service_refuses_an_application_from_a_debarred_bidder() -
     grpc.apply(apply(&clean)).await?;
     Ok(())
 }
+
+/// The pending proposals of the test centre, as a supervisor lists them.
+async fn pending(credit: &TestCredit) -> anyhow::Result<Vec<pb::Proposal>> {
+    let request = pb::ListProposalsRequest { centre_id: "520100".into(), status: "pending".into() };
+    Ok(credit.grpc.clone().list_proposals(credit.as_role(Role::Supervisor, "520100", "supervisor-1", request)).await?.into_inner().proposals)
+}
+
+#[tokio::test]
+async fn a_supplier_that_did_not_sign_and_a_purchaser_that_paid_late_become_proposals_once() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let credit = spawn_credit(&app, beijing("2026-03-20T10:00:00")).await?;
+    let (supplier, purchaser) = (TestBidder::new(771).uscc, TestBidder::new(772).uscc);
+    let breach = serde_json::json!({
+        "clock": "signing", "section_id": "FC-1", "contract_id": "HT-FC-1", "due_on": "2026-03-05", "parties": "supplier",
+        "supplier_uscc": supplier, "purchaser_uscc": purchaser, "detail": null,
+    });
+    let both_late = serde_json::json!({
+        "clock": "signing", "section_id": "FC-2", "contract_id": "HT-FC-2", "due_on": "2026-03-05", "parties": "purchaser,supplier",
+        "supplier_uscc": supplier, "purchaser_uscc": purchaser, "detail": null,
+    });
+    let overdue = serde_json::json!({
+        "invoice_no": "26522000000000000771", "contract_id": "HT-FC-1", "due_on": "2026-03-16", "due_by": "contract", "outstanding": "30000.00",
+        "purchaser_uscc": purchaser, "supplier_uscc": supplier, "interest_so_far": "15.00",
+    });
+    for (kind, data) in [("contract.deadline_breached", &breach), ("contract.deadline_breached", &both_late), ("payment.overdue", &overdue)] {
+        jinfu_e2e::publish_contract_event(&app, kind, "520100", data.clone()).await?;
+    }
+    // The same facts told again (new event ids): proposed once.
+    jinfu_e2e::publish_contract_event(&app, "contract.deadline_breached", "520100", breach).await?;
+    jinfu_e2e::publish_contract_event(&app, "payment.overdue", "520100", overdue).await?;
+    jinfu_e2e::wait_until("the five records to be consumed", || async {
+        Ok(jinfu_e2e::topic_records_done(&app, "credit", jinfu_platform::topics::CONTRACT_EVENTS).await? >= 5)
+    })
+    .await?;
+    let mut proposals = pending(&credit).await?;
+    proposals.sort_by(|a, b| a.proposal_id.cmp(&b.proposal_id));
+    let summary: Vec<(&str, &str, i32, &str)> =
+        proposals.iter().map(|p| (p.proposal_id.as_str(), p.subject_uscc.as_str(), p.behaviour, p.proposed_by.as_str())).collect();
+    assert_eq!(
+        summary,
+        [
+            ("contract:late_payment:26522000000000000771", purchaser.as_str(), pb::Behaviour::LatePayment as i32, "jinfu-contract"),
+            ("contract:refusing_to_sign:HT-FC-1", supplier.as_str(), pb::Behaviour::RefusingToSign as i32, "jinfu-contract"),
+        ],
+        "both late to sign proposes nothing: it is not the supplier's refusal alone"
+    );
+    // A supervisor decides: a year's ban for refusing to sign.
+    let confirm = pb::ConfirmRequest {
+        centre_id: "520100".into(),
+        proposal_id: "contract:refusing_to_sign:HT-FC-1".into(),
+        legal_basis: "政府采购法实施条例 art. 72".into(),
+        authority: "贵阳市财政局".into(),
+        decided_on: "2026-03-20".into(),
+        debarment_months: 12,
+        debarred_from: None,
+        fine_fen: 0,
+        province_wide: false,
+    };
+    credit.grpc.clone().confirm(credit.as_role(Role::Supervisor, "520100", "supervisor-1", confirm)).await?;
+    assert!(!eligible(&credit, "520100", &supplier, beijing("2026-03-21T10:00:00")).await?.eligible);
+    credit.assert_events_match_schema().await?;
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! The running credit service: gRPC API and outbox relay, stopped together.
+//! The running credit service: gRPC API, the contract.events consumer (facts that become
+//! proposals) and the outbox relay, stopped together.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -6,7 +7,8 @@ use std::time::Duration;
 
 use jinfu_platform::auth::{self, TokenKeys};
 use jinfu_platform::clock::SharedClock;
-use jinfu_platform::signing::Signer;
+use jinfu_platform::consumer::{self, ConsumerSettings, Verified};
+use jinfu_platform::signing::{EventVerifier, Signer};
 use jinfu_platform::supervisor::Supervisor;
 use jinfu_platform::{db, grpc, outbox, readiness, topics};
 use jinfu_proto::credit::v1::credit_service_server::CreditServiceServer;
@@ -16,8 +18,12 @@ use tonic::service::Routes;
 use tracing::info;
 
 use crate::api::CreditApi;
+use crate::facts::FactEvents;
 use crate::settings::Settings;
 use crate::{MIGRATOR, SCHEMA};
+
+/// The service whose events become proposals (`trusted_publishers` name).
+pub const FACT_PUBLISHER: &str = "contract";
 
 /// How long tasks get to finish once stopping, within the pod's termination grace period.
 const STOP_GRACE: Duration = Duration::from_secs(25);
@@ -38,8 +44,9 @@ impl Application {
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Application> {
         Signer::required(&settings.signing)?;
         TokenKeys::from_settings(&settings.auth)?;
+        EventVerifier::for_publisher(&settings.trusted_publishers, FACT_PUBLISHER)?;
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-        settings.kafka.create_topics(&[topics::CREDIT_EVENTS], settings.kafka.partitions).await?;
+        settings.kafka.create_topics(&[topics::CREDIT_EVENTS, topics::CONTRACT_EVENTS], settings.kafka.partitions).await?;
         let listener = TcpListener::bind(&settings.grpc.listen).await?;
         Ok(Application { listener, pool, settings, clock })
     }
@@ -56,12 +63,20 @@ impl Application {
         let Application { listener, pool, settings, clock } = self;
         let keys = TokenKeys::from_settings(&settings.auth)?;
         let signer = Arc::new(Signer::required(&settings.signing)?);
-        let api = CreditApi { pool: pool.clone(), events_topic: settings.kafka.topic(topics::CREDIT_EVENTS), signer: signer.clone(), clock };
+        let events_topic = settings.kafka.topic(topics::CREDIT_EVENTS);
+        let api = CreditApi { pool: pool.clone(), events_topic: events_topic.clone(), signer: signer.clone(), clock: clock.clone() };
         let service = CreditServiceServer::with_interceptor(api, auth::interceptor(Arc::new(keys)));
         info!(address = %listener.local_addr()?, "credit gRPC listening");
         let mut tasks = Supervisor::new(STOP_GRACE);
         let stopping = tasks.stopping();
         tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, signer, settings.outbox_batch_max, stopping.clone()));
+        let verifier = EventVerifier::for_publisher(&settings.trusted_publishers, FACT_PUBLISHER)?;
+        let handler = Verified::new(verifier, FactEvents { publisher: FACT_PUBLISHER, events_topic, clock });
+        let consumer_settings =
+            ConsumerSettings { kafka: settings.kafka.clone(), assignment: settings.consumer.assignment, instance_id: settings.consumer.instance_id.clone() };
+        let group = settings.consumer.group_id.clone().unwrap_or_else(|| "credit".into());
+        let run = consumer::run(pool.clone(), consumer_settings, settings.kafka.topic(topics::CONTRACT_EVENTS), group, handler, stopping.clone());
+        tasks.spawn("contract-fact consumer", run);
         let readiness = grpc::Readiness {
             services: vec![<CreditServiceServer<CreditApi> as tonic::server::NamedService>::NAME],
             check: tasks.health().readiness(readiness::postgres_and_kafka(pool.clone(), settings.kafka.clone())),

@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod domain;
 pub mod events;
+pub mod facts;
 pub mod settings;
 pub mod store;
 

@@ -6,7 +6,7 @@ use jinfu_platform::db::DatabaseSettings;
 pub use jinfu_platform::grpc::GrpcSettings;
 use jinfu_platform::kafka::KafkaSettings;
 use jinfu_platform::metrics::MetricsSettings;
-pub use jinfu_platform::signing::SigningSettings;
+pub use jinfu_platform::signing::{SigningSettings, TrustedPublishers};
 use jinfu_platform::telemetry::TelemetrySettings;
 use serde::Deserialize;
 
@@ -28,6 +28,26 @@ pub struct Settings {
     /// services trust its public half under the publisher name `credit`. Required by `serve`.
     #[serde(default)]
     pub signing: Option<SigningSettings>,
+    /// Public keys of the services whose facts become proposals: `contract` (contract.events:
+    /// a supplier that did not sign, a purchaser that paid late). Without a key every record is
+    /// dead-lettered (`unknown_signing_key`) and nothing is proposed from it.
+    #[serde(default)]
+    pub trusted_publishers: TrustedPublishers,
+    #[serde(default)]
+    pub consumer: ConsumerConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConsumerConfig {
+    /// `group` (default) or `manual`.
+    #[serde(default)]
+    pub assignment: jinfu_platform::consumer::Assignment,
+    /// Static group membership id (the pod name).
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// Consumer group of the contract.events consumer; default `credit`.
+    #[serde(default)]
+    pub group_id: Option<String>,
 }
 
 fn default_outbox_batch_max() -> i64 {

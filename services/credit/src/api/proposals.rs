@@ -39,12 +39,7 @@ pub(super) async fn propose(api: &CreditApi, request: Request<pb::ProposeRequest
         printable(&format!("evidence_refs[{index}]"), required_text(&format!("evidence_refs[{index}]"), evidence)?)?;
     }
     let summary = reason(&body.summary)?;
-    let hash = {
-        use sha2::Digest;
-        let text =
-            format!("{}|{}|{}|{}|{}|{:?}", body.subject_uscc, behaviour.code(), source, body.evidence_refs.join("\u{1f}"), summary, regime.map(|r| r.code()));
-        sha2::Sha256::digest(text.as_bytes()).to_vec()
-    };
+    let hash = crate::domain::proposal_hash(&body.subject_uscc, behaviour, source, &body.evidence_refs, summary, regime);
     let now = api.clock.now();
     let mut transaction = api.begin().await?;
     if let Some(existing) = store::lock(&mut transaction, centre.as_str(), &body.proposal_id).await.map_err(failed("reading a proposal"))? {

@@ -2,6 +2,8 @@
 //! dates, scope, due process (the proposer never confirms), repair after the minimum publication
 //! period, and the text of an eligibility receipt. Decisions take `now`.
 
+pub mod facts;
+
 use chrono::{DateTime, Months, Utc};
 use jinfu_platform::coded;
 
@@ -34,6 +36,13 @@ coded! {
 coded! {
     /// Where a record's repair (信用修复) stands.
     Repair { NotApplied = "none", Applied = "applied", Approved = "approved", Refused = "refused" }
+}
+
+/// What a repeated proposal must match: SHA-256 of its content.
+pub fn proposal_hash(subject: &str, behaviour: Behaviour, source: &str, evidence_refs: &[String], summary: &str, regime: Option<Regime>) -> Vec<u8> {
+    use sha2::Digest;
+    let text = format!("{subject}|{}|{source}|{}|{summary}|{:?}", behaviour.code(), evidence_refs.join("\u{1f}"), regime.map(|r| r.code()));
+    sha2::Sha256::digest(text.as_bytes()).to_vec()
 }
 
 /// A unified social credit code as the platform keeps them (valid, upper-case).

@@ -92,3 +92,25 @@ pub async fn decide(
     .await?;
     Ok(())
 }
+
+/// Stores `row` unless a proposal with its id exists in its centre; `true` when stored.
+pub async fn insert_new(transaction: &mut Tx, row: &ProposalRow) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO proposals (centre_id, proposal_id, subject_uscc, behaviour, source, evidence_refs, summary, regime, proposed_by, proposed_at, content_hash, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending') ON CONFLICT DO NOTHING",
+    )
+    .bind(&row.centre_id)
+    .bind(&row.proposal_id)
+    .bind(&row.subject_uscc)
+    .bind(&row.behaviour)
+    .bind(&row.source)
+    .bind(&row.evidence_refs)
+    .bind(&row.summary)
+    .bind(&row.regime)
+    .bind(&row.proposed_by)
+    .bind(row.proposed_at)
+    .bind(&row.content_hash)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
