@@ -187,6 +187,26 @@ async fn a_bid_guarantee_is_sealed_until_bids_open_verifiable_and_satisfies_the_
         code_of(grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "PICC", issuance(&application, "PICC-2026-0002", &picc))).await),
         Code::FailedPrecondition
     );
+    // Numbers are per issuer: another issuer trying PICC's sealed number is told the same as for
+    // a number nobody used — its numbers start with its own code.
+    let third = TestBidder::new(603);
+    let application_icbcg = grpc.apply(call(&app, Role::Bidder, CENTRE, &third.uscc, apply("ICBCG", "BID-A", 0))).await?.into_inner();
+    let mut answers = Vec::new();
+    for number in ["PICC-2026-0001", "PICC-2026-9999"] {
+        let refused = grpc.issue_guarantee(call(&app, Role::Issuer, PROVINCE, "ICBCG", issuance(&application_icbcg, number, &icbc))).await.expect_err(number);
+        answers.push((refused.code(), refused.message().to_owned()));
+    }
+    assert_eq!(answers[0], answers[1], "a sealed number and an unknown one are refused alike");
+    assert_eq!(answers[0].0, Code::InvalidArgument);
+    assert!(answers[0].1.contains("start with 'ICBCG-'"), "{}", answers[0].1);
+    grpc.cancel_application(call(
+        &app,
+        Role::Bidder,
+        CENTRE,
+        &third.uscc,
+        g::ApplicationRef { centre_id: CENTRE.into(), application_id: application_icbcg.application_id.clone() },
+    ))
+    .await?;
 
     // Sealed: nothing in the database names the bidder; staff and other bidders learn nothing.
     let plain: i64 = sqlx::query_scalar(

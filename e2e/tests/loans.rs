@@ -320,6 +320,13 @@ async fn a_loan_past_its_grace_days_defaults_and_is_proposed_to_the_credit_servi
     let figures = world.loans.grpc.clone().figures(world.loans.as_role(Role::Supervisor, "supervisor-1", figures)).await?.into_inner();
     assert_eq!((figures.applied, figures.disbursed, figures.disbursed_fen, figures.overdue, figures.defaulted), (1, 1, 3_000_000, 1, 1));
     assert_eq!(figures.average_rate_bp, 400);
+
+    // The lender gives up: written off, and the account it held is given back.
+    let write_off = pb::DecisionRequest { centre_id: CENTRE.into(), loan_id: "L-6".into(), reason: "催收无果，核销".into() };
+    let written = world.loans.grpc.clone().write_off(world.loans.lender("BANK-A", "li", write_off)).await?.into_inner();
+    assert_eq!((written.status, written.principal_outstanding_fen), (pb::LoanStatus::WrittenOff as i32, 3_000_000));
+    world.loans.sweep().await?;
+    assert_eq!(world.contracts.get_contract(&world.contract.contract_id).await?.collection_account_locked_by, "");
     world.loans.assert_events_match_schema().await?;
     Ok(())
 }

@@ -96,6 +96,7 @@ pub(super) async fn issue(api: &GuaranteeApi, request: Request<pb::IssueGuarante
     let requested: SealedApplication = api.open(&id.to_string(), &application.sealed)?;
     let issuer = locked_issuer(&mut transaction, &application.province_id, &caller.party).await?;
     issuers::may_issue(&issuer.issuer_code, issuer.state)?;
+    guarantees::number_of_issuer(&issuer.issuer_code, &issuing.guarantee_no)?;
     guarantees::validity_covers(issuing.valid_from, issuing.valid_to, requested.valid_to)?;
     if application.kind == GuaranteeType::Bid {
         let section = api.sections.require(&issuing.centre_id, &application.section_id).await?;

@@ -273,7 +273,9 @@ impl From<IssuanceRefusal> for Status {
     fn from(refusal: IssuanceRefusal) -> Status {
         match refusal {
             IssuanceRefusal::DepositsClosed { .. } => Status::failed_precondition(refusal.to_string()),
-            IssuanceRefusal::ValidityShort { .. } | IssuanceRefusal::NotInForceAtOpening { .. } => invalid(refusal.to_string()),
+            IssuanceRefusal::ValidityShort { .. } | IssuanceRefusal::NotInForceAtOpening { .. } | IssuanceRefusal::ForeignNumber { .. } => {
+                invalid(refusal.to_string())
+            }
         }
     }
 }

@@ -107,6 +107,18 @@ pub enum IssuanceRefusal {
     DepositsClosed { section_id: String, deadline: String },
     #[error("a bid guarantee must be in force at bid opening ({opening}); valid_from {valid_from} is later")]
     NotInForceAtOpening { opening: NaiveDate, valid_from: NaiveDate },
+    #[error("guarantee_no: issuer {issuer_code}'s numbers start with '{issuer_code}-' (numbers are unique per issuer)")]
+    ForeignNumber { issuer_code: String },
+}
+
+/// Whether `guarantee_no` is in `issuer_code`'s own range (`<issuer_code>-…`): numbers are
+/// unique per issuer, so a number clashes only with the issuer's own, and an issuer told that a
+/// number "is already used" learns nothing about another issuer's (sealed) guarantees.
+pub fn number_of_issuer(issuer_code: &str, guarantee_no: &str) -> Result<(), IssuanceRefusal> {
+    match guarantee_no.strip_prefix(issuer_code).and_then(|rest| rest.strip_prefix('-')) {
+        Some(rest) if !rest.is_empty() => Ok(()),
+        _ => Err(IssuanceRefusal::ForeignNumber { issuer_code: issuer_code.to_owned() }),
+    }
 }
 
 /// Whether the issued validity covers what the bidder asked for.
@@ -188,6 +200,15 @@ pub fn replaces_deposit(kind: GuaranteeType) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_issuer_numbers_its_guarantees_in_its_own_range() {
+        assert_eq!(number_of_issuer("PICC", "PICC-2026-0001"), Ok(()));
+        for foreign in ["CCBG-2026-0001", "PICC2026-0001", "PICC-", "PIC-2026", "picc-2026-0001"] {
+            assert!(number_of_issuer("PICC", foreign).is_err(), "{foreign}");
+        }
+    }
+
     use super::*;
     use crate::domain::sealing::tests::section;
     use chrono::Duration;

@@ -110,6 +110,27 @@ pub(super) async fn undo(api: &LoanApi, request: Request<pb::DecisionRequest>) -
     answer(api, &api.visible(&who, &centre, &loan_id).await?).await
 }
 
+pub(super) async fn write_off(api: &LoanApi, request: Request<pb::DecisionRequest>) -> Result<Response<pb::Loan>, Status> {
+    let (who, centre) = api.caller(&request, &[Role::Lender], &request.get_ref().centre_id).await?;
+    let by = officer(&who)?.party.clone();
+    let why = reason(&request.get_ref().reason)?.to_owned();
+    let now = api.clock.now();
+    change(api, &who, &centre, &request.get_ref().loan_id, |loan| {
+        if loan.state() == LoanStatus::WrittenOff {
+            return Ok(None);
+        }
+        expect(loan.state(), LoanStatus::Active, "a write-off")?;
+        if loan.defaulted_at.is_none() {
+            return Err(Refusal::NotInDefault.into());
+        }
+        loan.set_state(LoanStatus::WrittenOff);
+        loan.closed_at = Some(now);
+        let written_off = yuan(loan.principal_outstanding_fen);
+        Ok(Some(("loan.written_off", json!({ "by": by, "reason": why, "principal_written_off": written_off }))))
+    })
+    .await
+}
+
 pub(super) async fn request_confirmation(api: &LoanApi, request: Request<pb::LoanRef>) -> Result<Response<pb::Loan>, Status> {
     let (who, centre) = api.caller(&request, &[Role::Lender], &request.get_ref().centre_id).await?;
     officer(&who)?;

@@ -99,6 +99,9 @@ impl LoanService for LoanApi {
     async fn confirm_receivable(&self, request: Request<pb::ConfirmReceivableRequest>) -> Result<Response<pb::Loan>, Status> {
         disbursement::confirm_receivable(self, request).await
     }
+    async fn write_off(&self, request: Request<pb::DecisionRequest>) -> Result<Response<pb::Loan>, Status> {
+        disbursement::write_off(self, request).await
+    }
     async fn report_misconduct(&self, request: Request<pb::ReportMisconductRequest>) -> Result<Response<pb::Loan>, Status> {
         disbursement::report_misconduct(self, request).await
     }

@@ -133,6 +133,8 @@ pub enum Refusal {
     RepaidAlready,
     #[error("the lender has not asked the purchaser to confirm the receivable")]
     ConfirmationNotRequested,
+    #[error("the loan has not defaulted: it cannot be written off")]
+    NotInDefault,
 }
 
 impl Refusal {
@@ -153,6 +155,7 @@ impl Refusal {
             Refusal::AmountAboveLimit { .. } => "amount_above_limit",
             Refusal::RepaidAlready => "repaid_already",
             Refusal::ConfirmationNotRequested => "confirmation_not_requested",
+            Refusal::NotInDefault => "not_in_default",
         }
     }
 }
