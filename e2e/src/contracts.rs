@@ -246,17 +246,7 @@ impl TestContracts {
 
     /// Every event written so far, checked against docs/schemas/contract.event.v1.json.
     pub async fn assert_events_match_schema(&self) -> anyhow::Result<usize> {
-        let validator = crate::schema("contract.event.v1.json");
-        let payloads: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT payload FROM contract.outbox WHERE topic = $1 ORDER BY id").bind(&self.events_topic).fetch_all(&self.pool).await?;
-        for payload in &payloads {
-            let event: serde_json::Value = serde_json::from_slice(payload)?;
-            let first_error = validator.iter_errors(&event).next().map(|error| error.to_string());
-            if let Some(error) = first_error {
-                anyhow::bail!("event does not match contract.event.v1.json: {error}: {event}");
-            }
-        }
-        Ok(payloads.len())
+        crate::assert_outbox_matches(&self.pool, "contract", &self.events_topic, "contract.event.v1.json").await
     }
 }
 

@@ -82,16 +82,6 @@ impl TestCredit {
 
     /// Every event written to `credit.events` so far, checked against docs/schemas/credit.event.v1.json.
     pub async fn assert_events_match_schema(&self) -> anyhow::Result<usize> {
-        let validator = crate::schema("credit.event.v1.json");
-        let payloads: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT payload FROM credit.outbox WHERE topic = $1 ORDER BY id").bind(&self.events_topic).fetch_all(&self.pool).await?;
-        for payload in &payloads {
-            let event: serde_json::Value = serde_json::from_slice(payload)?;
-            let first_error = validator.iter_errors(&event).next().map(|error| error.to_string());
-            if let Some(error) = first_error {
-                anyhow::bail!("event does not match credit.event.v1.json: {error}: {event}");
-            }
-        }
-        Ok(payloads.len())
+        crate::assert_outbox_matches(&self.pool, "credit", &self.events_topic, "credit.event.v1.json").await
     }
 }

@@ -512,13 +512,25 @@ pub fn schema(file: &str) -> jsonschema::Validator {
 
 /// Every ledger event in the outbox so far, checked against docs/schemas/ledger.event.v1.json.
 pub async fn assert_events_match_schema(pool: &PgPool) -> anyhow::Result<usize> {
-    let validator = schema("ledger.event.v1.json");
     let payloads: Vec<Vec<u8>> = sqlx::query_scalar("SELECT payload FROM ledger.outbox WHERE topic LIKE '%ledger.events' ORDER BY id").fetch_all(pool).await?;
-    for payload in &payloads {
+    assert_match_schema(&payloads, "ledger.event.v1.json")
+}
+
+/// Every row written so far to `topic` (prefixed) in the outbox of database schema `owner`,
+/// checked against `docs/schemas/<file>`; returns how many.
+pub async fn assert_outbox_matches(pool: &PgPool, owner: &str, topic: &str, file: &str) -> anyhow::Result<usize> {
+    let payloads: Vec<Vec<u8>> =
+        sqlx::query_scalar(&format!("SELECT payload FROM {owner}.outbox WHERE topic = $1 ORDER BY id")).bind(topic).fetch_all(pool).await?;
+    assert_match_schema(&payloads, file)
+}
+
+fn assert_match_schema(payloads: &[Vec<u8>], file: &str) -> anyhow::Result<usize> {
+    let validator = schema(file);
+    for payload in payloads {
         let event: serde_json::Value = serde_json::from_slice(payload)?;
         let first_error = validator.iter_errors(&event).next().map(|error| error.to_string());
         if let Some(error) = first_error {
-            anyhow::bail!("event does not match ledger.event.v1.json: {error}: {event}");
+            anyhow::bail!("event does not match {file}: {error}: {event}");
         }
     }
     Ok(payloads.len())

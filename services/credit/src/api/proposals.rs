@@ -66,7 +66,10 @@ pub(super) async fn propose(api: &CreditApi, request: Request<pb::ProposeRequest
         decision_reason: None,
         record_id: None,
     };
-    store::insert(&mut transaction, &row).await.map_err(failed("storing a proposal"))?;
+    if !store::insert_new(&mut transaction, &row).await.map_err(failed("storing a proposal"))? {
+        // Stored meanwhile by a concurrent call or a consumer: ask again for the answer.
+        return Err(Status::already_exists(format!("proposal {} was stored meanwhile; repeat the call", body.proposal_id)));
+    }
     let data = json!({ "proposal_id": row.proposal_id, "subject_uscc": row.subject_uscc, "behaviour": row.behaviour, "source": row.source });
     crate::events::push(&mut transaction, &api.events_topic, centre.as_str(), &row.subject_uscc, "credit.proposal_received", data).await?;
     transaction.commit().await.map_err(failed("committing"))?;

@@ -47,27 +47,6 @@ pub async fn list(executor: impl PgExecutor<'_>, centre_id: &str, status: Option
     .await
 }
 
-pub async fn insert(transaction: &mut Tx, row: &ProposalRow) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO proposals (centre_id, proposal_id, subject_uscc, behaviour, source, evidence_refs, summary, regime, proposed_by, proposed_at, content_hash, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')",
-    )
-    .bind(&row.centre_id)
-    .bind(&row.proposal_id)
-    .bind(&row.subject_uscc)
-    .bind(&row.behaviour)
-    .bind(&row.source)
-    .bind(&row.evidence_refs)
-    .bind(&row.summary)
-    .bind(&row.regime)
-    .bind(&row.proposed_by)
-    .bind(row.proposed_at)
-    .bind(&row.content_hash)
-    .execute(&mut **transaction)
-    .await?;
-    Ok(())
-}
-
 /// Records the decision (`confirmed` with its record, or `dismissed`).
 pub async fn decide(
     transaction: &mut Tx,
@@ -93,7 +72,8 @@ pub async fn decide(
     Ok(())
 }
 
-/// Stores `row` unless a proposal with its id exists in its centre; `true` when stored.
+/// Stores `row` unless a proposal with its id exists in its centre (the API locked and compared
+/// it first; a consumer relies on this); `true` when stored.
 pub async fn insert_new(transaction: &mut Tx, row: &ProposalRow) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO proposals (centre_id, proposal_id, subject_uscc, behaviour, source, evidence_refs, summary, regime, proposed_by, proposed_at, content_hash, status)
