@@ -124,6 +124,7 @@ GUARANTEE_PID=
 CONTRACT_PID=
 CREDIT_PID=
 NOTIFICATION_PID=
+LOANS_PID=
 GATEWAYS_PID=
 stop_notification() { [ -z "$NOTIFICATION_PID" ] || { kill "$NOTIFICATION_PID" 2>/dev/null && wait "$NOTIFICATION_PID" 2>/dev/null || true; }; [ -z "$GATEWAYS_PID" ] || kill "$GATEWAYS_PID" 2>/dev/null || true; }
 stop_ledger() { kill "$LEDGER_PID" 2>/dev/null && wait "$LEDGER_PID" 2>/dev/null || true; }
@@ -139,14 +140,16 @@ for _ in $(seq 1 120); do
 done
 
 # The credit service: debarments, with due process; the guarantee service asks it whether a
-# bidder may take part before taking an application. It reads contract.events (verified with the
-# contract service's key, exported above): a supplier that did not sign and a purchaser that paid
-# late become proposals.
+# bidder may take part before taking an application. It reads contract.events and ledger.events
+# (verified with the contract service's and the ledger's keys): a supplier that did not sign, a
+# purchaser that paid late and, once bids are opened, each bidder of a collusion lead become
+# proposals.
 CREDIT_LISTEN="127.0.0.1:${DEMO_CREDIT_PORT:-50054}"
 CREDIT_METRICS="127.0.0.1:${DEMO_CREDIT_METRICS_PORT:-9192}"
 echo "[demo] starting the credit service on $CREDIT_LISTEN, metrics on http://$CREDIT_METRICS/metrics (log: $DEMO_DIR/credit.log)"
 JINFU_GRPC__LISTEN="$CREDIT_LISTEN" JINFU_METRICS__LISTEN="$CREDIT_METRICS" \
   JINFU_CONSUMER__ASSIGNMENT=manual JINFU_CONSUMER__INSTANCE_ID="credit-demo-0" \
+  JINFU_TRUSTED_PUBLISHERS__LEDGER__LEDGER_DEMO__SCHEME=ed25519 JINFU_TRUSTED_PUBLISHERS__LEDGER__LEDGER_DEMO__PUBLIC_KEY="$LEDGER_EVENTS_PUBLIC" \
   JINFU_SIGNING__KEY_REF=credit_demo JINFU_SIGNING__PRIVATE_KEY="$CREDIT_EVENTS_PRIVATE" \
   target/debug/credit serve >"$DEMO_DIR/credit.log" 2>&1 &
 CREDIT_PID=$!

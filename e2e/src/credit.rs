@@ -7,7 +7,7 @@ use jinfu_credit_service::settings::{ConsumerConfig, Settings};
 use jinfu_platform::auth::{AuthSettings, Role, TokenKeys};
 use jinfu_platform::clock::ManualClock;
 use jinfu_platform::grpc::GrpcSettings;
-use jinfu_platform::signing::{Scheme, SigningKey, SigningSettings};
+use jinfu_platform::signing::{Scheme, SigningKey, SigningSettings, TrustedKeySettings, TrustedKeys};
 use jinfu_proto::credit::v1::credit_service_client::CreditServiceClient;
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -53,8 +53,13 @@ pub async fn spawn_credit(app: &TestApp, now: DateTime<Utc>) -> anyhow::Result<T
         metrics: Default::default(),
         outbox_batch_max: 100,
         signing: Some(SigningSettings { key_ref: CREDIT_KEY_REF.into(), scheme: Scheme::Ed25519, private_key: SecretString::from(key.private_key_hex()) }),
-        // The contract service's key under test: its facts become proposals.
-        trusted_publishers: app.banks.trusted_publishers(),
+        // The contract service's and the ledger's keys under test: their facts become proposals.
+        trusted_publishers: {
+            let mut trusted = app.banks.trusted_publishers();
+            let ledger = TrustedKeySettings { key_ref: crate::LEDGER_KEY_REF.into(), scheme: Scheme::Ed25519, public_key: app.banks.ledger.public_key_hex() };
+            trusted.insert("ledger".into(), TrustedKeys(vec![ledger]));
+            trusted
+        },
         consumer: ConsumerConfig {
             assignment: jinfu_platform::consumer::Assignment::Manual,
             instance_id: None,

@@ -389,3 +389,39 @@ async fn a_supplier_that_did_not_sign_and_a_purchaser_that_paid_late_become_prop
     credit.assert_events_match_schema().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_collusion_lead_becomes_a_proposal_for_each_bidder_once_the_bids_are_opened() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    app.client.register_test_centre().await?;
+    let credit = spawn_credit(&app, chrono::Utc::now()).await?;
+    let deadline = chrono::Utc::now() - chrono::Duration::hours(2);
+    app.client.create_section("CL-1", 1_000_000, deadline, chrono::Utc::now() + chrono::Duration::days(1), false).await?;
+    let (first, second) = (TestBidder::new(781), TestBidder::new(782));
+    let first_account = app.client.open_sub_account("CL-1", &first).await?;
+    let second_account = app.client.open_sub_account("CL-1", &second).await?;
+    let before_deadline = (deadline - chrono::Duration::hours(1)).with_timezone(&jinfu_ledger::beijing::offset());
+    let mut own = jinfu_e2e::icbc_notice(&app.banks, "CL-A", &first_account, &first, "10000.00");
+    own.value_time = before_deadline;
+    let mut for_other = jinfu_e2e::icbc_notice(&app.banks, "CL-B", &second_account, &second, "10000.00");
+    for_other.payer_account = first.basic_account.clone();
+    for_other.value_time = before_deadline;
+    app.send(&[jinfu_e2e::sign_icbc(&app.banks, &own), jinfu_e2e::sign_icbc(&app.banks, &for_other)]).await?;
+    app.wait_for_records(2).await?;
+    let raised: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.collusion_leads").fetch_one(&app.pool).await?;
+    assert_eq!(raised, 1);
+    // Sealed: the lead is not on ledger.events, so nothing reaches the credit service.
+    let published: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.collusion_leads WHERE published_at IS NOT NULL").fetch_one(&app.pool).await?;
+    assert_eq!(published, 0);
+    jinfu_e2e::open_bids(&app, "CL-1", chrono::Utc::now()).await?;
+    jinfu_e2e::wait_until("a proposal for each bidder of the lead", || async { Ok(pending(&credit).await?.len() == 2) }).await?;
+    let proposals = pending(&credit).await?;
+    let mut subjects: Vec<&str> = proposals.iter().map(|p| p.subject_uscc.as_str()).collect();
+    subjects.sort();
+    let mut expected = vec![first.uscc.as_str(), second.uscc.as_str()];
+    expected.sort();
+    assert_eq!(subjects, expected);
+    assert!(proposals.iter().all(|p| p.behaviour == pb::Behaviour::Collusion as i32 && p.proposed_by == "jinfu-ledger" && p.source == "ledger:collusion_lead"));
+    credit.assert_events_match_schema().await?;
+    Ok(())
+}

@@ -215,7 +215,12 @@ async fn one_payer_account_funding_two_bidders_raises_a_collusion_lead() -> anyh
     let raised: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger.collusion_leads").fetch_one(&app.pool).await?;
     assert_eq!(raised, 1);
     assert!(app.client.summary().await?.collusion_leads.is_empty(), "hidden before bid opening");
+    assert!(lead_events(&app).await?.is_empty(), "the lead names the bidders: no event before bid opening");
     open_bids(&app, "COLLUDE").await?;
+    wait_until("the lead's event after bid opening", || async { Ok(!lead_events(&app).await?.is_empty()) }).await?;
+    let events = lead_events(&app).await?;
+    assert_eq!(events.len(), 1, "published once");
+    assert_eq!(events[0]["data"]["payer_account"], first.basic_account.as_str());
 
     let leads = app.client.summary().await?.collusion_leads;
     assert_eq!(leads.len(), 1);
@@ -225,6 +230,14 @@ async fn one_payer_account_funding_two_bidders_raises_a_collusion_lead() -> anyh
     assert_eq!(leads[0].bidder_usccs, expected);
     assert_verified(&app).await;
     Ok(())
+}
+
+/// The `collusion.lead` events in the ledger's outbox.
+async fn lead_events(app: &TestApp) -> anyhow::Result<Vec<serde_json::Value>> {
+    let payloads: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT payload FROM ledger.outbox WHERE topic LIKE '%ledger.events' ORDER BY id").fetch_all(&app.pool).await?;
+    let events: Vec<serde_json::Value> = payloads.iter().map(|payload| serde_json::from_slice(payload)).collect::<Result<_, _>>()?;
+    Ok(events.into_iter().filter(|event| event["type"] == "collusion.lead").collect())
 }
 
 /// The cause column of the refusal-code table in docs/bank-integration.md for `code`.

@@ -1,7 +1,8 @@
-//! The demo's credit records (credit service): the ledger's collusion leads become proposals
-//! (never bans), a supervisor who did not propose them confirms all but one with a one-year
-//! debarment and dismisses that one, and a debarred bidder's next guarantee application is
-//! refused by the guarantee service's eligibility check. Prints one summary line.
+//! The demo's credit records (credit service): the ledger's collusion leads, published once the
+//! bids are opened, become the credit service's own proposals (never bans), a supervisor
+//! confirms all but one of twelve with a one-year debarment and dismisses that one, and a
+//! debarred bidder's next guarantee application is refused by the guarantee service's
+//! eligibility check. Prints one summary line.
 
 use std::collections::BTreeSet;
 
@@ -14,7 +15,7 @@ use jinfu_proto::guarantee::v1::guarantee_service_client::GuaranteeServiceClient
 use jinfu_proto::ledger::v1 as ledger;
 use jinfu_proto::ledger::v1::ledger_service_client::LedgerServiceClient;
 
-/// Proposals the demo makes at most (the leads' first bidders).
+/// Proposals the demo's supervisor decides at most.
 const PROPOSALS_MAX: usize = 12;
 
 /// What happened, for the summary line.
@@ -53,49 +54,47 @@ pub struct CreditDemo<'a> {
     pub centres: &'a [String],
 }
 
-/// Runs the credit part: proposals from collusion leads, decisions, a refused application.
+/// Runs the credit part: the credit service's own proposals from the ledger's collusion leads
+/// (published once bids are opened), decisions, a refused application.
 pub async fn run(demo: &CreditDemo<'_>, tokens: &TokenKeys) -> anyhow::Result<CreditFigures> {
     let mut credit = CreditServiceClient::connect(demo.credit_url.to_owned()).await?;
     let mut ledger = LedgerServiceClient::connect(demo.ledger_url.to_owned()).await?;
     let mut figures = CreditFigures::default();
     let today = jinfu_ledger::beijing::date(chrono::Utc::now()).to_string();
-    // (centre, proposal, bidder, section)
-    let mut proposed: Vec<(String, String, String, String)> = Vec::new();
+    // One proposal per bidder a lead names, made by the credit service from ledger.events.
+    let mut expected = 0;
     for centre in demo.centres {
         let summary = ledger
             .get_ingest_summary(request(tokens, Role::Supervisor, "520000", "demo-supervisor", ledger::GetIngestSummaryRequest { centre_id: centre.clone() })?)
             .await?
             .into_inner();
-        for lead in &summary.collusion_leads {
-            if proposed.len() >= PROPOSALS_MAX {
-                break;
-            }
-            let Some(bidder) = lead.bidder_usccs.first() else { continue };
-            let proposal_id = format!("lead:{}:{}", lead.section_id, bidder);
-            let proposal = pb::ProposeRequest {
-                centre_id: centre.clone(),
-                proposal_id: proposal_id.chars().take(64).collect(),
-                subject_uscc: bidder.clone(),
-                behaviour: pb::Behaviour::Collusion as i32,
-                source: "ledger:collusion_lead".into(),
-                evidence_refs: vec![format!("section {} payer account {}", lead.section_id, lead.payer_account)],
-                summary: format!("同一账户 {} 为 {} 家投标人缴纳保证金", lead.payer_account, lead.bidder_usccs.len()),
-                // Any regime: the lead's section may be an engineering tender; 12 months is within both bounds.
-                regime: pb::Regime::Unspecified as i32,
-            };
-            // A lead of an earlier run (a reused database) was proposed then, maybe with other
-            // wording: it is not proposed again.
-            let made = match credit.propose(request(tokens, Role::Admin, centre, "jinfu-ledger", proposal)?).await {
-                Ok(made) => made.into_inner(),
-                Err(status) if status.code() == tonic::Code::AlreadyExists => continue,
-                Err(status) => return Err(status.into()),
-            };
-            if made.status == "pending" {
-                proposed.push((centre.clone(), made.proposal_id, bidder.clone(), lead.section_id.clone()));
-            }
-        }
+        expected += summary.collusion_leads.iter().map(|lead| lead.bidder_usccs.len()).sum::<usize>();
     }
-    figures.proposals = proposed.len();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut leads = Vec::new();
+    loop {
+        leads.clear();
+        for centre in demo.centres {
+            let list = pb::ListProposalsRequest { centre_id: centre.clone(), status: String::new() };
+            let found = credit.list_proposals(request(tokens, Role::Supervisor, centre, "demo-supervisor", list)?).await?.into_inner();
+            leads.extend(found.proposals.into_iter().filter(|proposal| proposal.source == "ledger:collusion_lead"));
+        }
+        if leads.len() >= expected || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    figures.proposals = leads.len();
+    // (centre, proposal, bidder, section) of the pending ones the supervisor decides now.
+    let section_of =
+        |proposal: &pb::Proposal| proposal.evidence_refs.iter().find_map(|evidence| evidence.strip_prefix("section:")).unwrap_or_default().to_owned();
+    let proposed: Vec<(String, String, String, String)> = leads
+        .iter()
+        .filter(|proposal| proposal.status == "pending")
+        .take(PROPOSALS_MAX)
+        .map(|proposal| (proposal.centre_id.clone(), proposal.proposal_id.clone(), proposal.subject_uscc.clone(), section_of(proposal)))
+        .collect();
+
     let mut barred = BTreeSet::new();
     for (index, (centre, proposal_id, bidder, section)) in proposed.iter().enumerate() {
         if index == 0 {

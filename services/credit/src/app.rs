@@ -1,5 +1,5 @@
-//! The running credit service: gRPC API, the contract.events consumer (facts that become
-//! proposals) and the outbox relay, stopped together.
+//! The running credit service: gRPC API, the contract.events and ledger.events consumers (facts
+//! that become proposals) and the outbox relay, stopped together.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,8 +22,8 @@ use crate::facts::FactEvents;
 use crate::settings::Settings;
 use crate::{MIGRATOR, SCHEMA};
 
-/// The service whose events become proposals (`trusted_publishers` name).
-pub const FACT_PUBLISHER: &str = "contract";
+/// The services whose events become proposals: (`trusted_publishers` name, topic).
+pub const FACT_PUBLISHERS: [(&str, &str); 2] = [("contract", topics::CONTRACT_EVENTS), ("ledger", topics::LEDGER_EVENTS)];
 
 /// How long tasks get to finish once stopping, within the pod's termination grace period.
 const STOP_GRACE: Duration = Duration::from_secs(25);
@@ -44,9 +44,11 @@ impl Application {
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Application> {
         Signer::required(&settings.signing)?;
         TokenKeys::from_settings(&settings.auth)?;
-        EventVerifier::for_publisher(&settings.trusted_publishers, FACT_PUBLISHER)?;
+        for (publisher, _) in FACT_PUBLISHERS {
+            EventVerifier::for_publisher(&settings.trusted_publishers, publisher)?;
+        }
         let pool = db::connect_and_migrate(&settings.database, SCHEMA, &MIGRATOR).await?;
-        settings.kafka.create_topics(&[topics::CREDIT_EVENTS, topics::CONTRACT_EVENTS], settings.kafka.partitions).await?;
+        settings.kafka.create_topics(&[topics::CREDIT_EVENTS, topics::CONTRACT_EVENTS, topics::LEDGER_EVENTS], settings.kafka.partitions).await?;
         let listener = TcpListener::bind(&settings.grpc.listen).await?;
         Ok(Application { listener, pool, settings, clock })
     }
@@ -70,13 +72,18 @@ impl Application {
         let mut tasks = Supervisor::new(STOP_GRACE);
         let stopping = tasks.stopping();
         tasks.spawn_unit("outbox relay", outbox::run_relay(pool.clone(), settings.kafka.producer()?, signer, settings.outbox_batch_max, stopping.clone()));
-        let verifier = EventVerifier::for_publisher(&settings.trusted_publishers, FACT_PUBLISHER)?;
-        let handler = Verified::new(verifier, FactEvents { publisher: FACT_PUBLISHER, events_topic, clock });
-        let consumer_settings =
-            ConsumerSettings { kafka: settings.kafka.clone(), assignment: settings.consumer.assignment, instance_id: settings.consumer.instance_id.clone() };
-        let group = settings.consumer.group_id.clone().unwrap_or_else(|| "credit".into());
-        let run = consumer::run(pool.clone(), consumer_settings, settings.kafka.topic(topics::CONTRACT_EVENTS), group, handler, stopping.clone());
-        tasks.spawn("contract-fact consumer", run);
+        let prefix = settings.consumer.group_id.clone().unwrap_or_else(|| "credit".into());
+        for (publisher, topic) in FACT_PUBLISHERS {
+            let verifier = EventVerifier::for_publisher(&settings.trusted_publishers, publisher)?;
+            let handler = Verified::new(verifier, FactEvents { publisher, events_topic: events_topic.clone(), clock: clock.clone() });
+            let consumer_settings = ConsumerSettings {
+                kafka: settings.kafka.clone(),
+                assignment: settings.consumer.assignment,
+                instance_id: settings.consumer.instance_id.clone(),
+            };
+            let run = consumer::run(pool.clone(), consumer_settings, settings.kafka.topic(topic), format!("{prefix}-{publisher}"), handler, stopping.clone());
+            tasks.spawn(&format!("{publisher}-fact consumer"), run);
+        }
         let readiness = grpc::Readiness {
             services: vec![<CreditServiceServer<CreditApi> as tonic::server::NamedService>::NAME],
             check: tasks.health().readiness(readiness::postgres_and_kafka(pool.clone(), settings.kafka.clone())),

@@ -29,8 +29,9 @@ pub struct Settings {
     #[serde(default)]
     pub signing: Option<SigningSettings>,
     /// Public keys of the services whose facts become proposals: `contract` (contract.events:
-    /// a supplier that did not sign, a purchaser that paid late). Without a key every record is
-    /// dead-lettered (`unknown_signing_key`) and nothing is proposed from it.
+    /// a supplier that did not sign, a purchaser that paid late) and `ledger` (ledger.events:
+    /// collusion leads, published after bid opening). Without a key every record of that topic
+    /// is dead-lettered (`unknown_signing_key`) and nothing is proposed from it.
     #[serde(default)]
     pub trusted_publishers: TrustedPublishers,
     #[serde(default)]
@@ -45,7 +46,7 @@ pub struct ConsumerConfig {
     /// Static group membership id (the pod name).
     #[serde(default)]
     pub instance_id: Option<String>,
-    /// Consumer group of the contract.events consumer; default `credit`.
+    /// Prefix of the consumer groups (`<prefix>-contract`, `<prefix>-ledger`); default `credit`.
     #[serde(default)]
     pub group_id: Option<String>,
 }

@@ -62,23 +62,31 @@ impl OrderSigner {
 }
 
 /// Orders due refunds until `shutdown` turns true.
+/// Every round it also publishes the collusion leads of sections whose bids were opened
+/// ([`publish_opened_leads`]), with or without a signing key.
 pub async fn run_refunds(pool: PgPool, settings: Settings, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let Some(signing) = &settings.refunds.signing else {
-        warn!("no payment-order signing key configured (refunds.signing): refunds are scheduled but not ordered");
-        let _ = shutdown.changed().await;
-        return Ok(());
+    let signer = match &settings.refunds.signing {
+        Some(signing) => Some(OrderSigner::from_settings(signing)?),
+        None => {
+            warn!("no payment-order signing key configured (refunds.signing): refunds are scheduled but not ordered");
+            None
+        }
     };
-    let signer = OrderSigner::from_settings(signing)?;
     let orders_topic = settings.kafka.topic(topics::BANK_PAYMENT_ORDERS);
     let events_topic = settings.kafka.topic(topics::LEDGER_EVENTS);
     loop {
-        if let Err(error) = report_stale(&pool, &events_topic, Utc::now()).await {
-            warn!(error = %error, "reporting stale deposits failed; retrying next round");
+        if let Err(error) = publish_opened_leads(&pool, &events_topic, Utc::now()).await {
+            warn!(error = %error, "publishing collusion leads failed; retrying next round");
         }
-        match order_due_refunds(&pool, &signer, &orders_topic, &events_topic, Utc::now()).await {
-            Ok(0) => {}
-            Ok(count) => info!(count, "refunds handled"),
-            Err(error) => warn!(error = %error, "ordering refunds failed; retrying next round"),
+        if let Some(signer) = &signer {
+            if let Err(error) = report_stale(&pool, &events_topic, Utc::now()).await {
+                warn!(error = %error, "reporting stale deposits failed; retrying next round");
+            }
+            match order_due_refunds(&pool, signer, &orders_topic, &events_topic, Utc::now()).await {
+                Ok(0) => {}
+                Ok(count) => info!(count, "refunds handled"),
+                Err(error) => warn!(error = %error, "ordering refunds failed; retrying next round"),
+            }
         }
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -86,6 +94,27 @@ pub async fn run_refunds(pool: PgPool, settings: Settings, mut shutdown: watch::
         }
     }
     Ok(())
+}
+
+/// Publishes `collusion.lead` once for every lead whose section's bids are opened: a lead names
+/// the bidders, so before the `bids.opened` fact it is only recorded (and shown to nobody).
+/// Returns how many were published.
+pub async fn publish_opened_leads(pool: &PgPool, events_topic: &str, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let mut transaction = pool.begin().await?;
+    let leads = crate::store::ingest_writes::take_opened_leads(&mut transaction, now).await?;
+    let mut outbox = OutboxRows::default();
+    for (centre, section, payer, bidders) in &leads {
+        let data = json!({
+            "section_id": section,
+            "payer_account": payer,
+            "bidder_usccs": bidders,
+            "rule": "招标投标法实施条例 art. 40(6): deposits of different bidders paid from one account",
+        });
+        outbox.push_event(events_topic, &format!("{centre}:{section}"), "collusion.lead", centre, data);
+    }
+    outbox.insert(&mut transaction).await?;
+    transaction.commit().await?;
+    Ok(leads.len())
 }
 
 /// Publishes `deposit.stale` once for every refund past its due date whose money is still held

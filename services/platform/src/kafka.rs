@@ -233,13 +233,28 @@ impl KafkaSettings {
         Ok(self.base()?.set("enable.auto.commit", "false").create()?)
     }
 
-    /// Creates each topic and its `.dlq` twin (prefixed), tolerating topics that already exist.
+    /// Creates each topic and its `.dlq` twin (prefixed) that the cluster's metadata does not
+    /// list yet, tolerating a topic created meanwhile. Existing topics are not asked for again:
+    /// some brokers (tansu on SQLite) take seconds per existing topic to refuse it.
     pub async fn create_topics(&self, names: &[&str], partitions: i32) -> anyhow::Result<()> {
         let admin: AdminClient<DefaultClientContext> = self.base()?.create()?;
-        let mut full_names = Vec::new();
-        for name in names {
-            full_names.push(self.topic(name));
-            full_names.push(dlq_topic(&self.topic(name)));
+        let wanted: Vec<String> = names.iter().flat_map(|name| [self.topic(name), dlq_topic(&self.topic(name))]).collect();
+        // One metadata request per topic (a broker may hold thousands); librdkafka's metadata
+        // call blocks, so off the async threads. A topic whose metadata cannot be read is asked
+        // for as before.
+        let (admin, full_names) = tokio::task::spawn_blocking(move || {
+            let missing: Vec<String> = wanted
+                .into_iter()
+                .filter(|topic| match admin.inner().fetch_metadata(Some(topic), Duration::from_secs(10)) {
+                    Ok(metadata) => !metadata.topics().iter().any(|found| found.name() == topic && found.error().is_none() && !found.partitions().is_empty()),
+                    Err(_) => true,
+                })
+                .collect();
+            (admin, missing)
+        })
+        .await?;
+        if full_names.is_empty() {
+            return Ok(());
         }
         let new_topics: Vec<NewTopic<'_>> = full_names.iter().map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(1))).collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));

@@ -5,9 +5,12 @@
 //! - `payment.overdue`: the purchaser did not pay an invoice by its due date
 //!   (保障中小企业款项支付条例, `late_payment`: recorded, never debarred).
 //!
-//! Other events propose nothing. The ledger's collusion leads name the bidders of sections
-//! still sealed, so they are not taken from `ledger.events` (an operator proposes them after
-//! bid opening, as today).
+//! - `collusion.lead` (ledger): one payer account funded several bidders of a section
+//!   (招标投标法实施条例 art. 40(6)): a `collusion` proposal for each bidder it names. The ledger
+//!   publishes a lead only once the section's bids are opened, so a proposal never names the
+//!   bidder of a sealed section.
+//!
+//! Other events propose nothing.
 
 use serde_json::Value;
 
@@ -41,9 +44,35 @@ fn proposal_id(prefix: &str, key: &str) -> String {
     format!("{prefix}{}", digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect::<String>())
 }
 
+/// The proposals `event_type` from `publisher` with `data` calls for (none for most events);
+/// `event_id` is kept as evidence.
+pub fn proposals_from(publisher: &str, event_type: &str, event_id: &str, data: &Value) -> Vec<FactProposal> {
+    if (publisher, event_type) == ("ledger", "collusion.lead") {
+        return collusion(event_id, data);
+    }
+    proposal_from(publisher, event_type, event_id, data).into_iter().collect()
+}
+
+/// One `collusion` proposal per bidder a lead names.
+fn collusion(event_id: &str, data: &Value) -> Vec<FactProposal> {
+    let (Some(section), Some(payer)) = (text(data, "section_id"), text(data, "payer_account")) else { return Vec::new() };
+    let bidders: Vec<&str> = data.get("bidder_usccs").and_then(Value::as_array).map(|list| list.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    bidders
+        .iter()
+        .map(|bidder| FactProposal {
+            proposal_id: proposal_id("ledger:collusion_lead:", &format!("{section}:{payer}:{bidder}")),
+            subject_uscc: (*bidder).to_owned(),
+            behaviour: Behaviour::Collusion,
+            source: "ledger:collusion_lead".into(),
+            evidence_refs: vec![format!("ledger:{event_id}"), format!("section:{section}"), format!("payer_account:{payer}")],
+            summary: format!("同一账户 {payer} 为标段 {section} 的 {} 家投标人缴纳保证金", bidders.len()),
+        })
+        .collect()
+}
+
 /// The proposal `event_type` from `publisher` with `data` calls for, if any; `event_id` is kept
 /// as evidence.
-pub fn proposal_from(publisher: &str, event_type: &str, event_id: &str, data: &Value) -> Option<FactProposal> {
+fn proposal_from(publisher: &str, event_type: &str, event_id: &str, data: &Value) -> Option<FactProposal> {
     let evidence = |what: String| vec![format!("{publisher}:{event_id}"), what];
     match (publisher, event_type) {
         ("contract", "contract.deadline_breached") if text(data, "clock") == Some("signing") && text(data, "parties") == Some("supplier") => {
@@ -111,7 +140,20 @@ mod tests {
         let again = proposal_from("contract", "payment.overdue", "E-2", &data).unwrap();
         assert_eq!(first.proposal_id, again.proposal_id, "one proposal per invoice whatever the event id");
         assert_eq!((first.subject_uscc.as_str(), first.behaviour), (PURCHASER, Behaviour::LatePayment));
-        assert_eq!(proposal_from("ledger", "collusion.lead", "E-3", &data), None);
+        assert!(proposals_from("ledger", "deposit.received", "E-3", &data).is_empty());
+    }
+
+    #[test]
+    fn a_collusion_lead_proposes_each_bidder_it_names_once() {
+        let lead = json!({ "section_id": "GZ-2026-0042-01", "payer_account": "2402001029200012345", "bidder_usccs": [SUPPLIER, PURCHASER], "rule": "x" });
+        let proposals = proposals_from("ledger", "collusion.lead", "E-9", &lead);
+        let subjects: Vec<&str> = proposals.iter().map(|p| p.subject_uscc.as_str()).collect();
+        assert_eq!(subjects, [SUPPLIER, PURCHASER]);
+        assert!(proposals.iter().all(|p| p.behaviour == Behaviour::Collusion && p.proposal_id.len() <= 64));
+        assert_ne!(proposals[0].proposal_id, proposals[1].proposal_id);
+        let again = proposals_from("ledger", "collusion.lead", "E-10", &lead);
+        let ids = |list: &[FactProposal]| list.iter().map(|p| p.proposal_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&again), ids(&proposals), "the same lead told again proposes the same ids");
     }
 
     #[test]

@@ -259,7 +259,7 @@ pub(crate) async fn post_notices(
             None => error,
         });
     }
-    raise_collusion_leads(transaction, context, &writer.payer_links).await?;
+    raise_collusion_leads(transaction, &writer.payer_links).await?;
     store_chain_heads(transaction, &heads).await?;
     Ok(outcomes)
 }

@@ -146,18 +146,13 @@ impl BatchWriter {
 }
 
 /// Records which payer funded which bidders and raises a lead the first time one payer account
-/// funds two or more bidders of one section. Runs under the centre's chain-head lock, so two
+/// funds two or more bidders of one section; its event waits for the section's bid opening. Runs under the centre's chain-head lock, so two
 /// batches of one centre cannot both miss each other's links.
-pub(super) async fn raise_collusion_leads(
-    transaction: &mut Transaction<'_, Postgres>,
-    context: &BatchContext<'_>,
-    links: &BTreeSet<PayerLink>,
-) -> anyhow::Result<()> {
+pub(super) async fn raise_collusion_leads(transaction: &mut Transaction<'_, Postgres>, links: &BTreeSet<PayerLink>) -> anyhow::Result<()> {
     let triples: BTreeSet<(&str, &str, &str)> = links.iter().map(|l| (l.0.as_str(), l.1.as_str(), l.2.as_str())).collect();
     if triples.is_empty() {
         return Ok(());
     }
-    let mut outbox = OutboxRows::default();
     for shared in ingest_writes::shared_payers(transaction, &triples).await? {
         let bidder_set: BTreeSet<String> = shared.bidders.iter().cloned().collect();
         if !is_collusion_lead(&bidder_set) {
@@ -166,15 +161,10 @@ pub(super) async fn raise_collusion_leads(
         if !ingest_writes::insert_collusion_lead(transaction, &shared.centre_id, &shared.section_id, &shared.payer_account).await? {
             continue;
         }
+        // The event names the bidders: it waits for the section's bids to be opened
+        // (`crate::refunds::publish_opened_leads`).
         let (centre, section, payer) = (&shared.centre_id, &shared.section_id, &shared.payer_account);
         warn!(centre = %centre, section = %section, payer = %payer, "collusion lead: one payer account funded several bidders");
-        let data = json!({
-            "section_id": section,
-            "payer_account": payer,
-            "bidder_usccs": shared.bidders,
-            "rule": "招标投标法实施条例 art. 40(6): deposits of different bidders paid from one account",
-        });
-        outbox.push_event(context.events_topic, &format!("{centre}:{section}"), "collusion.lead", centre, data);
     }
-    outbox.insert(transaction).await
+    Ok(())
 }

@@ -207,3 +207,23 @@ pub async fn insert_collusion_lead(
         .await?;
     Ok(inserted.rows_affected() == 1)
 }
+
+/// A lead to publish: centre, section, payer account, the bidders it funded.
+pub type OpenedLead = (String, String, String, Vec<String>);
+
+/// The leads of sections whose bids are opened that are not published yet, marked published at
+/// `at`, each with the bidders its payer funded (as of now).
+pub async fn take_opened_leads(transaction: &mut Transaction<'_, Postgres>, at: DateTime<Utc>) -> Result<Vec<OpenedLead>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH opened AS (
+             UPDATE collusion_leads c SET published_at = $1 FROM sections s
+              WHERE c.published_at IS NULL AND s.centre_id = c.centre_id AND s.section_id = c.section_id AND s.bids_opened_at IS NOT NULL
+             RETURNING c.centre_id, c.section_id, c.payer_account)
+         SELECT o.centre_id, o.section_id, o.payer_account, array_agg(l.bidder_uscc ORDER BY l.bidder_uscc)
+         FROM opened o JOIN payer_links l USING (centre_id, section_id, payer_account)
+         GROUP BY o.centre_id, o.section_id, o.payer_account ORDER BY o.centre_id, o.section_id, o.payer_account",
+    )
+    .bind(at)
+    .fetch_all(&mut **transaction)
+    .await
+}
