@@ -23,7 +23,9 @@ cargo build --workspace --bins --tests --locked
 export JINFU_LEDGER_BIN="$PWD/target/debug/ledger"
 
 echo "[test] end-to-end: the demo with a small stream"
-DEMO_COUNT=600 DEMO_RATE=600 DEMO_GRPC_PORT=50061 DEMO_METRICS_PORT=9161 DEMO_GUARANTEE_PORT=50062 DEMO_GUARANTEE_METRICS_PORT=9162 DEMO_CONTRACT_PORT=50063 DEMO_CONTRACT_METRICS_PORT=9163 DEMO_CREDIT_PORT=50064 DEMO_CREDIT_METRICS_PORT=9164 DEMO_NOTIFICATION_PORT=50065 DEMO_NOTIFICATION_METRICS_PORT=9165 DEMO_LOANS_PORT=50066 DEMO_LOANS_METRICS_PORT=9166 DEMO_GATEWAYS_PORT=8065 ./scripts/demo.sh >"$STACK_DIR/demo-test.log" 2>&1 || {
+# Ports below the kernel's ephemeral range (32768-60999 here): a listening port inside it can be
+# taken by one of the services' own outgoing connections and fail with "Address already in use".
+DEMO_COUNT=600 DEMO_RATE=600 DEMO_GRPC_PORT=25061 DEMO_METRICS_PORT=9161 DEMO_GUARANTEE_PORT=25062 DEMO_GUARANTEE_METRICS_PORT=9162 DEMO_CONTRACT_PORT=25063 DEMO_CONTRACT_METRICS_PORT=9163 DEMO_CREDIT_PORT=25064 DEMO_CREDIT_METRICS_PORT=9164 DEMO_NOTIFICATION_PORT=25065 DEMO_NOTIFICATION_METRICS_PORT=9165 DEMO_LOANS_PORT=25066 DEMO_LOANS_METRICS_PORT=9166 DEMO_GATEWAYS_PORT=8065 ./scripts/demo.sh >"$STACK_DIR/demo-test.log" 2>&1 || {
   tail -40 "$STACK_DIR/demo-test.log"; echo "[test] the demo failed"; exit 1; }
 tail -n 1 "$STACK_DIR/demo-test.log" | grep -qx 'verify: ok' || { tail -40 "$STACK_DIR/demo-test.log"; exit 1; }
 echo "[test] demo ended with: verify: ok"
