@@ -53,6 +53,11 @@ pub fn proposal_id(kind: &str, loan_id: &str) -> String {
 
 impl Sweeper {
     pub async fn run(self, every: Duration, mut stopping: watch::Receiver<bool>) {
+        // Every series exists from the start, so `increase()` in the alerts sees the first error.
+        for reason in ["round", "unlock", "propose"] {
+            metrics::counter!(LOANS_SWEEP_ERRORS, "reason" => reason).increment(0);
+        }
+        metrics::gauge!(LOANS_PROPOSALS_UNDELIVERED).set(0.0);
         loop {
             if let Err(error) = self.round().await {
                 metrics::counter!(LOANS_SWEEP_ERRORS, "reason" => "round").increment(1);
