@@ -37,7 +37,6 @@ fn relay(peer: &'static str) -> impl Fn(Status) -> Status {
 #[derive(Debug, Clone)]
 pub struct ContractView {
     pub facts: ContractFacts,
-    pub contract_id: String,
     pub section_id: String,
     pub purchaser_uscc: String,
     /// `award` (drafted, not signed) or `contract` (signed).
@@ -69,13 +68,13 @@ impl Contracts {
         Ok(ContractView {
             facts: ContractFacts {
                 centre_id: centre_id.to_owned(),
+                contract_id: found.contract_id,
                 supplier_uscc: found.supplier_uscc.clone(),
                 amount_fen: found.amount_fen,
                 regime: regime.to_owned(),
                 sme,
                 terminated: status == contract::ContractStatus::Terminated,
             },
-            contract_id: found.contract_id,
             section_id: found.section_id,
             purchaser_uscc: found.purchaser_uscc,
             basis: if status == contract::ContractStatus::Active { "contract" } else { "award" },

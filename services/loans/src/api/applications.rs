@@ -108,10 +108,7 @@ pub(super) async fn apply(api: &LoanApi, request: Request<pb::ApplyRequest>) -> 
         return Err(Status::not_found(format!("contract {} not found", body.contract_id)));
     }
     let lender_status = LenderStatus::parse(&lender.status).unwrap_or(LenderStatus::Exited);
-    may_apply(supplier, lender_status, &lender.lender_id, &product_terms(&product), &contract.facts, body.requested_fen).map_err(|refusal| match refusal {
-        Refusal::ContractTerminated { .. } => Refusal::ContractTerminated { contract_id: body.contract_id.clone() },
-        other => other,
-    })?;
+    may_apply(supplier, lender_status, &lender.lender_id, &product_terms(&product), &contract.facts, body.requested_fen)?;
     let now = api.clock.now();
     let receipt = api.credit.check(centre.as_str(), supplier, &contract.facts.regime, now).await?;
     let mut loan = LoanRow {
@@ -121,7 +118,7 @@ pub(super) async fn apply(api: &LoanApi, request: Request<pb::ApplyRequest>) -> 
         product_id: product.product_id.clone(),
         supplier_uscc: supplier.clone(),
         purchaser_uscc: contract.purchaser_uscc.clone(),
-        contract_id: contract.contract_id.clone(),
+        contract_id: contract.facts.contract_id.clone(),
         section_id: contract.section_id.clone(),
         basis: contract.basis.to_owned(),
         contract_amount_fen: contract.facts.amount_fen,
@@ -168,7 +165,7 @@ pub(super) async fn apply(api: &LoanApi, request: Request<pb::ApplyRequest>) -> 
     }
     let mut transaction = api.begin().await?;
     if receipt.eligible {
-        if let Some(open) = store::open_for_contract(&mut transaction, centre.as_str(), &contract.contract_id).await.map_err(failed("reading loans"))? {
+        if let Some(open) = store::open_for_contract(&mut transaction, centre.as_str(), &contract.facts.contract_id).await.map_err(failed("reading loans"))? {
             return Err(Refusal::LoanOpen { loan_id: open }.into());
         }
     }

@@ -20,6 +20,7 @@ pub struct ProductTerms {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContractFacts {
     pub centre_id: String,
+    pub contract_id: String,
     pub supplier_uscc: String,
     pub amount_fen: i64,
     /// `procurement` or `engineering`.
@@ -50,7 +51,7 @@ pub fn may_apply(
         return Err(Refusal::LenderNotActive { lender_id: lender_id.to_owned(), status: lender.code() });
     }
     if contract.terminated {
-        return Err(Refusal::ContractTerminated { contract_id: String::new() });
+        return Err(Refusal::ContractTerminated { contract_id: contract.contract_id.clone() });
     }
     if product.sme_only && !contract.sme {
         return Err(Refusal::ProductNotEligible { why: "for SMEs only".into() });
@@ -126,6 +127,7 @@ mod tests {
     fn contract() -> ContractFacts {
         ContractFacts {
             centre_id: "520100".into(),
+            contract_id: "HT-1".into(),
             supplier_uscc: SUPPLIER.into(),
             amount_fen: 1_000_000,
             regime: "procurement".into(),
